@@ -1,0 +1,135 @@
+// Package testenv starts a real kube-apiserver and etcd for integration
+// tests, using the binaries that hack/build-kube-tools.sh caches and
+// Debian's etcd, and installs bgplb's CRDs.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// RepoRoot returns the root of the bgplb checkout, found by walking up from
+// the working directory to go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(data), "module github.com/bgplb/bgplb\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no bgplb go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// KubeVersion is the Kubernetes release matching the client-go that
+// go.mod requires (client-go v0.X.Y belongs to Kubernetes v1.X.Y).
+func KubeVersion(root string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.Lines(string(data)) {
+		fields := strings.Fields(line)
+		if len(fields) >= 2 && fields[0] == "k8s.io/client-go" {
+			return "v1." + strings.TrimPrefix(fields[1], "v0."), nil
+		}
+	}
+	return "", fmt.Errorf("go.mod does not require k8s.io/client-go")
+}
+
+// BinDir is where kube-apiserver and kubectl are cached. BGPLB_KUBE_BIN
+// overrides it.
+func BinDir() (string, error) {
+	if dir := os.Getenv("BGPLB_KUBE_BIN"); dir != "" {
+		return dir, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	version, err := KubeVersion(root)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".cache", "kube", version), nil
+}
+
+// Env is a running API server.
+type Env struct {
+	env    *envtest.Environment
+	Config *rest.Config
+}
+
+// Start runs etcd (data on tmpfs) and kube-apiserver with dual-stack
+// Service cluster IPs, installs the CRDs from config/crd and waits until
+// they are served.
+func Start() (*Env, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	apiserver := filepath.Join(bin, "kube-apiserver")
+	if _, err := os.Stat(apiserver); err != nil {
+		return nil, fmt.Errorf("kube-apiserver not built (run hack/build-kube-tools.sh or make setup): %w", err)
+	}
+	etcd, err := exec.LookPath("etcd")
+	if err != nil {
+		return nil, fmt.Errorf("etcd not installed (apt-get install etcd-server, or make setup): %w", err)
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	// etcd's fsync per write would make the disk, not bgplb, the limit.
+	dataDir, err := os.MkdirTemp(tmpfsDir(), "bgplb-etcd-")
+	if err != nil {
+		return nil, fmt.Errorf("etcd data dir: %w", err)
+	}
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd")},
+		ErrorIfCRDPathMissing: true,
+	}
+	env.ControlPlane.Etcd = &envtest.Etcd{Path: etcd, DataDir: dataDir}
+	env.ControlPlane.APIServer = &envtest.APIServer{Path: apiserver}
+	env.ControlPlane.APIServer.Configure().
+		Set("service-cluster-ip-range", "10.96.0.0/16,fd10:96::/112").
+		Set("max-requests-inflight", "1600").
+		Set("max-mutating-requests-inflight", "800")
+	env.ControlPlane.KubectlPath = filepath.Join(bin, "kubectl")
+
+	cfg, err := env.Start()
+	if err != nil {
+		os.RemoveAll(dataDir)
+		return nil, fmt.Errorf("start API server: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 1000, 2000
+	return &Env{env: env, Config: cfg}, nil
+}
+
+// Stop ends the API server and etcd and removes etcd's data.
+func (e *Env) Stop() error {
+	dataDir := e.env.ControlPlane.Etcd.DataDir
+	err := e.env.Stop()
+	os.RemoveAll(dataDir)
+	return err
+}
+
+func tmpfsDir() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}

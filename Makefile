@@ -37,7 +37,7 @@ bench:
 
 ## demo: a local API server with the controller, and a Service getting an address
 demo: setup build
-	hack/demo.sh
+	go run ./hack/demo
 
 clean:
 	rm -rf $(CACHE)

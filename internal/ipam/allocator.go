@@ -58,19 +58,22 @@ func (a *Allocator) init() {
 
 // SetPools replaces the pool set.
 //
-// Pools are considered in the given order (the caller passes them oldest
-// first, so that adding a pool can never take addresses away from an
-// existing one). A pool that is invalid (empty name, duplicate name, no
-// ranges, a zero Range or a nil selector) or whose ranges overlap each other
-// or a range of an earlier accepted pool is rejected and not used; its error
-// is returned in rejected, keyed by pool name. Overlap is checked against
-// accepted pools only, so one bad pool does not take later ones down with it.
+// A pool that is invalid (empty name, duplicate name, no ranges, a zero
+// Range or a nil selector) or whose ranges overlap each other or a range of
+// another pool in use is rejected; its error is returned in rejected, keyed
+// by pool name. Pools already in use are checked first, in their previous
+// order, then new pools in the given order (the caller passes them oldest
+// first). Each pool is checked against the other pools as they stand, so
+// adding or editing a pool can never take addresses away from another one.
+// A pool in use whose new version is rejected keeps its previous version:
+// a bad edit is reported, and nothing that held addresses moves because of
+// it.
 //
 // Assignments with an address that is no longer usable in their pool (the
-// pool is gone or rejected, the range was removed or moved to another pool,
-// or the pool now avoids the address as .0/.255) are dropped, and the keys of
-// their Services are returned in moved, sorted, so that the caller can
-// assign them again and warn.
+// pool is gone, the range was removed or moved to another pool, or the pool
+// now avoids the address as .0/.255) are dropped, and the keys of their
+// Services are returned in moved, sorted, so that the caller can assign them
+// again and warn.
 func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []string) {
 	a.init()
 	reject := func(name string, err error) {
@@ -83,8 +86,9 @@ func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []s
 		rejected[name] = err
 	}
 
-	var accepted []*poolState
-	byName := make(map[string]*poolState, len(pools))
+	// Deduplicate, then order: pools in use first, as they were, then the
+	// new ones as given.
+	var unique []Pool
 	seen := make(map[string]bool, len(pools))
 	for _, p := range pools {
 		if seen[p.Name] {
@@ -92,11 +96,60 @@ func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []s
 			continue
 		}
 		seen[p.Name] = true
-		if err := validatePool(&p, accepted); err != nil {
-			reject(p.Name, err)
+		unique = append(unique, p)
+	}
+	rank := make(map[string]int, len(a.pools))
+	for i, ps := range a.pools {
+		rank[ps.Name] = i
+	}
+	slices.SortStableFunc(unique, func(x, y Pool) int {
+		rx, okx := rank[x.Name]
+		ry, oky := rank[y.Name]
+		switch {
+		case okx && oky:
+			return rx - ry
+		case okx:
+			return -1
+		case oky:
+			return 1
+		}
+		return 0
+	})
+
+	// effective holds the version of each pool in use; it starts with the
+	// previous versions of the pools that still exist.
+	effective := make(map[string]Pool, len(unique))
+	for _, p := range unique {
+		if old, ok := a.poolByName[p.Name]; ok {
+			effective[p.Name] = old.Pool
+		}
+	}
+	for _, p := range unique {
+		others := make([]Pool, 0, len(effective))
+		for _, q := range unique {
+			if e, ok := effective[q.Name]; ok && q.Name != p.Name {
+				others = append(others, e)
+			}
+		}
+		err := validatePool(&p, others)
+		if err == nil {
+			effective[p.Name] = p.clone()
 			continue
 		}
-		ps := newPoolState(p.clone(), a.poolByName[p.Name])
+		if _, inUse := effective[p.Name]; inUse {
+			err = &kindError{kind: err, msg: err.Error() + "; the pool keeps its previous version"}
+		}
+		reject(p.Name, err)
+	}
+
+	var accepted []*poolState
+	byName := make(map[string]*poolState, len(effective))
+	for _, p := range unique {
+		e, ok := effective[p.Name]
+		if !ok {
+			continue
+		}
+		ps := newPoolState(e, a.poolByName[p.Name])
 		accepted = append(accepted, ps)
 		byName[p.Name] = ps
 	}
@@ -132,8 +185,8 @@ func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []s
 	return rejected, moved
 }
 
-// validatePool checks p on its own and against the pools accepted before it.
-func validatePool(p *Pool, accepted []*poolState) error {
+// validatePool checks p on its own and against the other pools in use.
+func validatePool(p *Pool, others []Pool) error {
 	if p.Name == "" {
 		return errorOf(ErrInvalidPool, "a pool has no name")
 	}
@@ -164,10 +217,10 @@ func validatePool(p *Pool, accepted []*poolState) error {
 		}
 	}
 	for _, r := range p.Ranges {
-		for _, other := range accepted {
-			for _, ors := range other.ranges[familyIndex(r.Family())] {
-				if r.Overlaps(ors.Range) {
-					return errorOf(ErrOverlap, "pool %q: range %q overlaps range %q of pool %q", p.Name, r.String(), ors.Range.String(), other.Name)
+		for _, other := range others {
+			for _, or := range other.Ranges {
+				if r.Overlaps(or) {
+					return errorOf(ErrOverlap, "pool %q: range %q overlaps range %q of pool %q", p.Name, r.String(), or.String(), other.Name)
 				}
 			}
 		}

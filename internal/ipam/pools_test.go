@@ -80,7 +80,7 @@ func TestSetPoolsRejectsBadPools(t *testing.T) {
 		{
 			name:         "a second definition of a rejected pool is not used either",
 			pools:        []Pool{{Name: "a"}, pool("a", "198.51.100.0/24")},
-			wantRejected: map[string]string{"a": `pool "a" has no address ranges` + "\n" + `pool "a" is defined more than once`},
+			wantRejected: map[string]string{"a": `pool "a" is defined more than once; only the first definition counts` + "\n" + `pool "a" has no address ranges`},
 		},
 	}
 	for _, tt := range tests {
@@ -188,9 +188,16 @@ func TestSetPoolsMovesAffectedServices(t *testing.T) {
 			wantMoved: []string{"default/zero"},
 		},
 		{
-			name:      "a pool that becomes rejected moves its Services",
-			pools:     []Pool{pool("new", "198.51.100.0/28"), poolA, poolB},
-			wantMoved: []string{"default/other"},
+			name:  "a new pool that overlaps a pool in use is rejected and moves nobody",
+			pools: []Pool{pool("new", "198.51.100.0/28"), poolA, poolB},
+		},
+		{
+			name:  "an edit that makes a pool overlap another keeps the pool's previous version",
+			pools: []Pool{with2(poolA, func(p *Pool) { p.Ranges = mustRanges("203.0.113.0/25", "198.51.100.0/28") }), poolB},
+		},
+		{
+			name:  "an edit that makes a pool invalid keeps the pool's previous version",
+			pools: []Pool{with2(poolA, func(p *Pool) { p.Ranges = nil }), poolB},
 		},
 	}
 	for _, tt := range tests {

@@ -133,3 +133,17 @@ func tmpfsDir() string {
 	}
 	return os.TempDir()
 }
+
+// WriteKubeconfig writes a kubeconfig for an administrator of the API
+// server, for kubectl and for binaries started as separate processes.
+func (e *Env) WriteKubeconfig(path string) error {
+	user, err := e.env.ControlPlane.AddUser(envtest.User{Name: "bgplb-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("add admin user: %w", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("render kubeconfig: %w", err)
+	}
+	return os.WriteFile(path, data, 0o600)
+}

@@ -1,0 +1,54 @@
+// Command controller assigns external addresses to Services of type
+// LoadBalancer from bgplb IPPools.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/bgplb/bgplb/internal/k8s/controller"
+)
+
+func main() {
+	var opts controller.Options
+	var qps float64
+	var burst int
+	flag.StringVar(&opts.LoadBalancerClass, "lb-class", "", "spec.loadBalancerClass of the Services to serve; empty serves Services without a class")
+	flag.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect one active replica through a Lease")
+	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "bgplb-system", "namespace of the leader election Lease")
+	flag.DurationVar(&opts.LeaseDuration, "lease-duration", 0, "leader election lease duration (0: default 15s)")
+	flag.DurationVar(&opts.RenewDeadline, "renew-deadline", 0, "leader election renew deadline (0: default 10s)")
+	flag.DurationVar(&opts.RetryPeriod, "retry-period", 0, "leader election retry period (0: default 2s)")
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":7472", "metrics listen address; 0 turns it off")
+	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7473", "health probe listen address; 0 turns it off")
+	flag.Float64Var(&qps, "kube-api-qps", 200, "queries per second to the API server")
+	flag.IntVar(&burst, "kube-api-burst", 400, "burst of queries to the API server")
+	flag.Parse()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		fail(logger, fmt.Errorf("load kubeconfig: %w", err))
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	mgr, err := controller.NewManager(cfg, opts)
+	if err != nil {
+		fail(logger, err)
+	}
+	logger.Info("starting controller", "lbClass", opts.LoadBalancerClass, "leaderElection", opts.LeaderElection)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		fail(logger, fmt.Errorf("run controller: %w", err))
+	}
+}
+
+func fail(logger *slog.Logger, err error) {
+	logger.Error(err.Error())
+	os.Exit(1)
+}

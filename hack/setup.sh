@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what bgplb's tests and demo need on a Debian machine, as root:
+# Debian packages through apt-get, then kube-apiserver and kubectl built
+# from the Go module proxy and cached under .cache/ (rebuilt only when the
+# Kubernetes version changes; a cold build takes about 10-15 minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's package may start etcd as a service; bgplb runs its own.
+if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+  systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+
+go mod download
+bin=$(hack/build-kube-tools.sh)
+echo "setup: kube-apiserver and kubectl in $bin" >&2

@@ -1,0 +1,336 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/k8s/controller"
+)
+
+func inRange(t *testing.T, ip, prefix string) bool {
+	t.Helper()
+	return netip.MustParsePrefix(prefix).Contains(netip.MustParseAddr(ip))
+}
+
+func TestServicesGetAddressesOfTheFamiliesTheyAskFor(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	createPool(t, ns+"-mixed", []string{"198.51.100.0/28", "2001:db8:100:1::/120"}, onlyNamespaces(ns))
+
+	createService(t, ns, "v4", families(corev1.IPFamilyPolicySingleStack, corev1.IPv4Protocol))
+	createService(t, ns, "v6", families(corev1.IPFamilyPolicySingleStack, corev1.IPv6Protocol))
+	createService(t, ns, "dual", families(corev1.IPFamilyPolicyRequireDualStack, corev1.IPv6Protocol, corev1.IPv4Protocol))
+	createService(t, ns, "prefer", families(corev1.IPFamilyPolicyPreferDualStack, corev1.IPv4Protocol, corev1.IPv6Protocol))
+
+	v4 := waitForAnyIPs(t, ns, "v4", 1)
+	if !inRange(t, v4[0], "198.51.100.0/28") {
+		t.Errorf("IPv4 Service got %v", v4)
+	}
+	v6 := waitForAnyIPs(t, ns, "v6", 1)
+	if !inRange(t, v6[0], "2001:db8:100:1::/120") {
+		t.Errorf("IPv6 Service got %v", v6)
+	}
+	dual := waitForAnyIPs(t, ns, "dual", 2)
+	if !inRange(t, dual[0], "2001:db8:100:1::/120") || !inRange(t, dual[1], "198.51.100.0/28") {
+		t.Errorf("dual-stack Service with IPv6 primary got %v, want IPv6 then IPv4", dual)
+	}
+	prefer := waitForAnyIPs(t, ns, "prefer", 2)
+	if !inRange(t, prefer[0], "198.51.100.0/28") || !inRange(t, prefer[1], "2001:db8:100:1::/120") {
+		t.Errorf("PreferDualStack Service got %v, want IPv4 then IPv6", prefer)
+	}
+	all := slices.Concat(v4, v6, dual, prefer)
+	slices.Sort(all)
+	if len(slices.Compact(all)) != 6 {
+		t.Errorf("addresses handed out twice: %v", all)
+	}
+	if got := getService(t, ns, "dual").Annotations[v1alpha1.AnnotationAssignedPool]; got != ns+"-mixed" {
+		t.Errorf("pool annotation = %q, want %q", got, ns+"-mixed")
+	}
+	waitForEvent(t, ns, "dual", controller.EventIPAllocated, dual[0], dual[1], ns+"-mixed")
+}
+
+func TestRequestedAddressesAreHonouredOrRefusedWithTheBadValue(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	createPool(t, ns+"-a", []string{"198.51.100.16/28", "2001:db8:100:2::/120"}, onlyNamespaces(ns))
+
+	createService(t, ns, "annotated", annotate(v1alpha1.AnnotationLoadBalancerIPs, "198.51.100.20"))
+	waitForIPs(t, ns, "annotated", "198.51.100.20")
+
+	createService(t, ns, "legacy", func(s *corev1.Service) { s.Spec.LoadBalancerIP = "198.51.100.21" })
+	waitForIPs(t, ns, "legacy", "198.51.100.21")
+
+	createService(t, ns, "dual", families(corev1.IPFamilyPolicyRequireDualStack, corev1.IPv4Protocol, corev1.IPv6Protocol),
+		annotate(v1alpha1.AnnotationLoadBalancerIPs, "198.51.100.22, 2001:db8:100:2::22"))
+	waitForIPs(t, ns, "dual", "198.51.100.22", "2001:db8:100:2::22")
+
+	createService(t, ns, "outside", annotate(v1alpha1.AnnotationLoadBalancerIPs, "203.0.113.77"))
+	waitForEvent(t, ns, "outside", controller.EventAllocationFailed, `"203.0.113.77"`)
+
+	createService(t, ns, "malformed", annotate(v1alpha1.AnnotationLoadBalancerIPs, "198.51.100.300"))
+	waitForEvent(t, ns, "malformed", controller.EventAllocationFailed, `"198.51.100.300"`, v1alpha1.AnnotationLoadBalancerIPs)
+
+	createService(t, ns, "taken", annotate(v1alpha1.AnnotationLoadBalancerIPs, "198.51.100.20"))
+	waitForEvent(t, ns, "taken", controller.EventAllocationFailed, `"198.51.100.20"`)
+
+	for _, name := range []string{"outside", "malformed", "taken"} {
+		if ips := ingressIPs(getService(t, ns, name)); len(ips) != 0 {
+			t.Errorf("refused Service %s got %v", name, ips)
+		}
+	}
+	// A refused request leaves every other Service where it was.
+	waitForIPs(t, ns, "annotated", "198.51.100.20")
+}
+
+func TestARequestedPoolIsUsedAndAnUnknownOneReported(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	createPool(t, ns+"-first", []string{"198.51.100.32/29"}, onlyNamespaces(ns), priority(1))
+	createPool(t, ns+"-manual", []string{"198.51.100.40/29"}, onlyNamespaces(ns), autoAssign(false))
+
+	createService(t, ns, "plain")
+	if ip := waitForAnyIPs(t, ns, "plain", 1); !inRange(t, ip[0], "198.51.100.32/29") {
+		t.Errorf("Service without a request got %v from the manual pool", ip)
+	}
+	createService(t, ns, "chosen", annotate(v1alpha1.AnnotationIPPool, ns+"-manual"))
+	if ip := waitForAnyIPs(t, ns, "chosen", 1); !inRange(t, ip[0], "198.51.100.40/29") {
+		t.Errorf("Service asking for the manual pool got %v", ip)
+	}
+	createService(t, ns, "unknown", annotate(v1alpha1.AnnotationIPPool, "no-such-pool"))
+	waitForEvent(t, ns, "unknown", controller.EventAllocationFailed, `"no-such-pool"`)
+}
+
+func TestSharingIsAllowedOnlyWithoutClashes(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	createPool(t, ns+"-a", []string{"198.51.100.48/29"}, onlyNamespaces(ns))
+	share := annotate(v1alpha1.AnnotationAllowSharedIP, "web")
+
+	createService(t, ns, "http", share, ports(80))
+	ip := waitForAnyIPs(t, ns, "http", 1)[0]
+	createService(t, ns, "https", share, ports(443))
+	waitForIPs(t, ns, "https", ip)
+
+	// Same key but the same port: it cannot share, so it gets its own.
+	createService(t, ns, "http-again", share, ports(80))
+	if got := waitForAnyIPs(t, ns, "http-again", 1)[0]; got == ip {
+		t.Errorf("a Service with a clashing port shares %s", ip)
+	}
+	// Asking for the shared address explicitly with a clashing port fails.
+	createService(t, ns, "clash", share, ports(443), annotate(v1alpha1.AnnotationLoadBalancerIPs, ip))
+	waitForEvent(t, ns, "clash", controller.EventAllocationFailed, ip, "443")
+	// Another key never shares.
+	createService(t, ns, "other-key", annotate(v1alpha1.AnnotationAllowSharedIP, "api"), ports(8080), annotate(v1alpha1.AnnotationLoadBalancerIPs, ip))
+	waitForEvent(t, ns, "other-key", controller.EventAllocationFailed, ip)
+
+	// Local Services share only when they select the same pods.
+	createService(t, ns, "local-a", share, ports(7000), local("backend"))
+	lip := waitForAnyIPs(t, ns, "local-a", 1)[0]
+	createService(t, ns, "local-b", share, ports(7001), local("backend"))
+	waitForIPs(t, ns, "local-b", lip)
+	createService(t, ns, "local-c", share, ports(7002), local("frontend"), annotate(v1alpha1.AnnotationLoadBalancerIPs, lip))
+	waitForEvent(t, ns, "local-c", controller.EventAllocationFailed, lip)
+}
+
+func TestAnExhaustedPoolLeavesTheServicePendingUntilThePoolGrows(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	pool := createPool(t, ns+"-small", []string{"198.51.100.56-198.51.100.57"}, onlyNamespaces(ns))
+
+	createService(t, ns, "one")
+	createService(t, ns, "two")
+	one := waitForAnyIPs(t, ns, "one", 1)
+	two := waitForAnyIPs(t, ns, "two", 1)
+	createService(t, ns, "three")
+	waitForEvent(t, ns, "three", controller.EventAllocationFailed, ns+"-small")
+	consistently(t, time.Second, "the pending Service stays without an address", func() (bool, string) {
+		got := ingressIPs(getService(t, ns, "three"))
+		return len(got) == 0, fmt.Sprint(got)
+	})
+	eventually(t, 10*time.Second, "pool status shows it full", func() (bool, string) {
+		var p v1alpha1.IPPool
+		_ = k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p)
+		u := p.Status.IPv4
+		return u != nil && u.Assigned == 2 && u.Available == 0, fmt.Sprintf("%+v", u)
+	})
+
+	var p v1alpha1.IPPool
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Addresses = append(p.Spec.Addresses, "198.51.100.58/32")
+	if err := k8sClient.Update(context.Background(), &p); err != nil {
+		t.Fatal(err)
+	}
+	waitForIPs(t, ns, "three", "198.51.100.58")
+	waitForIPs(t, ns, "one", one...)
+	waitForIPs(t, ns, "two", two...)
+	eventually(t, 10*time.Second, "pool status counts the growth", func() (bool, string) {
+		_ = k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p)
+		u := p.Status.IPv4
+		return u != nil && u.Assigned == 3 && u.Available == 0, fmt.Sprintf("%+v", u)
+	})
+}
+
+func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	pool := createPool(t, ns+"-edit", []string{"198.51.100.64/29"}, onlyNamespaces(ns))
+	createService(t, ns, "keep", annotate(v1alpha1.AnnotationLoadBalancerIPs, "198.51.100.65"))
+	waitForIPs(t, ns, "keep", "198.51.100.65")
+	createService(t, ns, "move", annotate(v1alpha1.AnnotationIPPool, ns+"-edit"))
+	moved := waitForAnyIPs(t, ns, "move", 1)[0]
+
+	var p v1alpha1.IPPool
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p); err != nil {
+		t.Fatal(err)
+	}
+	// Drop exactly the address "move" holds from the pool.
+	m := netip.MustParseAddr(moved)
+	first, last := netip.MustParseAddr("198.51.100.64"), netip.MustParseAddr("198.51.100.71")
+	p.Spec.Addresses = nil
+	if m != first {
+		p.Spec.Addresses = append(p.Spec.Addresses, v1alpha1.AddressRange(first.String()+"-"+m.Prev().String()))
+	}
+	if m != last {
+		p.Spec.Addresses = append(p.Spec.Addresses, v1alpha1.AddressRange(m.Next().String()+"-"+last.String()))
+	}
+	if err := k8sClient.Update(context.Background(), &p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the Service outside the edited pool moves", func() (bool, string) {
+		got := ingressIPs(getService(t, ns, "move"))
+		return len(got) == 1 && got[0] != moved && inRange(t, got[0], "198.51.100.64/29"), fmt.Sprint(got)
+	})
+	waitForEvent(t, ns, "move", controller.EventIPChanged, ns+"-edit")
+	waitForIPs(t, ns, "keep", "198.51.100.65")
+	if poolAccepted(t, pool.Name) != metav1.ConditionTrue {
+		t.Errorf("the edited pool is not accepted: %+v", poolCondition(t, pool.Name))
+	}
+
+	// An edit that breaks the pool keeps its previous version: nobody moves.
+	now := getService(t, ns, "move")
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.ServiceAllocation = &v1alpha1.ServiceAllocation{Namespaces: []string{ns}, ServiceSelectors: []metav1.LabelSelector{{
+		MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Sometimes"}},
+	}}}
+	if err := k8sClient.Update(context.Background(), &p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the broken edit is reported", func() (bool, string) {
+		c := poolCondition(t, pool.Name)
+		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "Sometimes") && strings.Contains(c.Message, "previous version"), fmt.Sprintf("%+v", c)
+	})
+	consistently(t, time.Second, "no Service moves after a broken edit", func() (bool, string) {
+		a, b := ingressIPs(getService(t, ns, "keep")), ingressIPs(getService(t, ns, "move"))
+		return fmt.Sprint(a) == "[198.51.100.65]" && fmt.Sprint(b) == fmt.Sprint(ingressIPs(now)), fmt.Sprint(a, b)
+	})
+}
+
+func TestAddressesAreReleasedOnDeleteAndTypeChange(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	pool := createPool(t, ns+"-one", []string{"198.51.100.80/32"}, onlyNamespaces(ns))
+	first := createService(t, ns, "first")
+	waitForIPs(t, ns, "first", "198.51.100.80")
+	createService(t, ns, "second")
+	waitForEvent(t, ns, "second", controller.EventAllocationFailed, ns+"-one")
+
+	if err := k8sClient.Delete(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	waitForIPs(t, ns, "second", "198.51.100.80")
+
+	createService(t, ns, "third")
+	waitForEvent(t, ns, "third", controller.EventAllocationFailed, ns+"-one")
+	s := getService(t, ns, "second")
+	s.Spec.Type = corev1.ServiceTypeClusterIP
+	s.Spec.Ports[0].NodePort = 0
+	if err := k8sClient.Update(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	waitForEvent(t, ns, "second", controller.EventIPReleased, "198.51.100.80")
+	waitForIPs(t, ns, "third", "198.51.100.80")
+	eventually(t, 10*time.Second, "the former LoadBalancer loses status and pool annotation", func() (bool, string) {
+		s := getService(t, ns, "second")
+		_, annotated := s.Annotations[v1alpha1.AnnotationAssignedPool]
+		return len(s.Status.LoadBalancer.Ingress) == 0 && !annotated, fmt.Sprint(ingressIPs(s), s.Annotations)
+	})
+	var p v1alpha1.IPPool
+	_ = k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p)
+	if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionAccepted); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("pool not accepted: %+v", c)
+	}
+}
+
+func TestServicesOfAnotherClassAreLeftAlone(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true, LoadBalancerClass: "bgplb.io/test"})
+	ns := namespace(t, nil)
+	createPool(t, ns+"-class", []string{"198.51.100.88/29"}, onlyNamespaces(ns))
+	createService(t, ns, "ours", func(s *corev1.Service) { s.Spec.LoadBalancerClass = ptrTo("bgplb.io/test") })
+	createService(t, ns, "classless")
+	createService(t, ns, "theirs", func(s *corev1.Service) { s.Spec.LoadBalancerClass = ptrTo("example.com/other") })
+	waitForAnyIPs(t, ns, "ours", 1)
+	consistently(t, time.Second, "Services of other classes get nothing", func() (bool, string) {
+		a, b := ingressIPs(getService(t, ns, "classless")), ingressIPs(getService(t, ns, "theirs"))
+		return len(a)+len(b) == 0, fmt.Sprint(a, b)
+	})
+}
+
+func TestInvalidAndOverlappingPoolsAreReportedAndUnused(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	older := createPool(t, ns+"-older", []string{"198.51.100.96/29"}, onlyNamespaces(ns))
+	eventually(t, 10*time.Second, "the older pool is accepted", func() (bool, string) {
+		return poolAccepted(t, older.Name) == metav1.ConditionTrue, ""
+	})
+	newer := createPool(t, ns+"-newer", []string{"198.51.100.100/30"}, onlyNamespaces(ns))
+	badSelector := createPool(t, ns+"-badsel", []string{"198.51.100.104/30"}, func(p *v1alpha1.IPPool) {
+		p.Spec.ServiceAllocation = &v1alpha1.ServiceAllocation{NamespaceSelectors: []metav1.LabelSelector{{
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Maybe"}},
+		}}}
+	})
+	eventually(t, 10*time.Second, "the overlapping pool is refused and names the older one", func() (bool, string) {
+		c := poolCondition(t, newer.Name)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonOverlap && strings.Contains(c.Message, older.Name), fmt.Sprintf("%+v", c)
+	})
+	eventually(t, 10*time.Second, "the pool with a bad selector is refused, quoting it", func() (bool, string) {
+		c := poolCondition(t, badSelector.Name)
+		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "Maybe"), fmt.Sprintf("%+v", c)
+	})
+	createService(t, ns, "svc", annotate(v1alpha1.AnnotationIPPool, newer.Name))
+	waitForEvent(t, ns, "svc", controller.EventAllocationFailed, newer.Name)
+	if poolAccepted(t, older.Name) != metav1.ConditionTrue {
+		t.Error("the older pool lost its acceptance")
+	}
+}
+
+func poolCondition(t *testing.T, name string) *metav1.Condition {
+	var p v1alpha1.IPPool
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: name}, &p); err != nil {
+		t.Fatal(err)
+	}
+	return meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionAccepted)
+}
+
+func poolAccepted(t *testing.T, name string) metav1.ConditionStatus {
+	if c := poolCondition(t, name); c != nil {
+		return c.Status
+	}
+	return metav1.ConditionUnknown
+}
+
+func ptrTo[T any](v T) *T { return &v }

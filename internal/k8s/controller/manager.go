@@ -1,0 +1,136 @@
+// Package controller assigns addresses from IPPools to Services of type
+// LoadBalancer and keeps pool status current.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=services/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=bgplb.io,resources=ippools,verbs=get;list;watch
+// +kubebuilder:rbac:groups=bgplb.io,resources=ippools/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+
+// Options configures the controller.
+type Options struct {
+	// LoadBalancerClass is the spec.loadBalancerClass of the Services to
+	// serve; empty serves Services without a class.
+	LoadBalancerClass string
+
+	// LeaderElection makes replicas elect one active controller through a
+	// Lease named LeaderElectionID in LeaderElectionNamespace.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune failover; zero
+	// values keep controller-runtime's defaults.
+	LeaseDuration time.Duration
+	RenewDeadline time.Duration
+	RetryPeriod   time.Duration
+
+	// MetricsAddr and HealthAddr are listen addresses; "0" turns a server off.
+	MetricsAddr string
+	HealthAddr  string
+
+	// SeveralInProcess allows more than one replica in one process, as
+	// tests of failover run them; controller-runtime otherwise refuses a
+	// second controller of the same name.
+	SeveralInProcess bool
+}
+
+// Scheme returns the types the controller reads and writes.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewManager builds a manager running the address controller.
+func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, fmt.Errorf("build scheme: %w", err)
+	}
+	if opts.LeaderElectionID == "" {
+		opts.LeaderElectionID = "bgplb-controller"
+	}
+	if opts.MetricsAddr == "" {
+		opts.MetricsAddr = "0"
+	}
+	if opts.HealthAddr == "" {
+		opts.HealthAddr = "0"
+	}
+	mopts := manager.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        opts.HealthAddr,
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionReleaseOnCancel: true,
+	}
+	if opts.LeaseDuration > 0 {
+		mopts.LeaseDuration = &opts.LeaseDuration
+	}
+	if opts.RenewDeadline > 0 {
+		mopts.RenewDeadline = &opts.RenewDeadline
+	}
+	if opts.RetryPeriod > 0 {
+		mopts.RetryPeriod = &opts.RetryPeriod
+	}
+	mgr, err := manager.New(cfg, mopts)
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add readiness check: %w", err)
+	}
+
+	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder("bgplb-controller"), opts.LoadBalancerClass)
+	// Every event asks for the same recompute, so the work queue collapses
+	// a burst of events into one pass.
+	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
+	})
+	err = builder.ControllerManagedBy(mgr).
+		Named("service-addresses").
+		Watches(&corev1.Service{}, recompute).
+		Watches(&v1alpha1.IPPool{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, recompute, builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		Complete(r)
+	if err != nil {
+		return nil, fmt.Errorf("create address controller: %w", err)
+	}
+	return mgr, nil
+}

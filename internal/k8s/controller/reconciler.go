@@ -1,0 +1,481 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/ipam"
+)
+
+// Event reasons written on Services.
+const (
+	EventIPAllocated      = "IPAllocated"
+	EventAllocationFailed = "AllocationFailed"
+	EventIPReleased       = "IPReleased"
+	EventIPChanged        = "IPChanged"
+)
+
+// writeParallelism bounds concurrent API writes in one recompute: enough to
+// hide round-trip latency when thousands of Services arrive at once, few
+// enough not to trip API priority and fairness.
+const writeParallelism = 16
+
+// allocationReconciler assigns addresses to every LoadBalancer Service of
+// its class in one level-triggered pass. All events map to a single request,
+// so bursts collapse into one recompute, and the work queue runs one
+// Reconcile at a time: the allocator has exactly one owner.
+type allocationReconciler struct {
+	client   client.Client
+	recorder events.EventRecorder
+	// class is the spec.loadBalancerClass this controller serves; empty
+	// means Services without a class.
+	class string
+
+	// alloc is nil until the first recompute, which adopts every address
+	// already in Service status before anything new is assigned.
+	alloc *ipam.Allocator
+	// held lists the Services that hold an assignment in alloc.
+	held map[string]bool
+	// pending maps a Service to the resource versions that predate our last
+	// write to it; while the cache shows one of them, the write is in flight
+	// and the Service is left alone instead of being written again.
+	pending map[string][]string
+	// failures remembers the last failure reported per Service, so that an
+	// unchanged failure is not reported on every recompute.
+	failures map[string]string
+	// lastGood is the last version of each pool that could be translated.
+	lastGood map[string]ipam.Pool
+}
+
+func newAllocationReconciler(c client.Client, recorder events.EventRecorder, class string) *allocationReconciler {
+	return &allocationReconciler{
+		client:   c,
+		recorder: recorder,
+		class:    class,
+		held:     map[string]bool{},
+		pending:  map[string][]string{},
+		failures: map[string]string{},
+	}
+}
+
+// serves tells whether a Service is a LoadBalancer of this controller's class.
+func (r *allocationReconciler) serves(svc *corev1.Service) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.DeletionTimestamp != nil {
+		return false
+	}
+	if svc.Spec.LoadBalancerClass == nil {
+		return r.class == ""
+	}
+	return *svc.Spec.LoadBalancerClass == r.class
+}
+
+// serviceWrite is one Service whose status or pool annotation must change.
+type serviceWrite struct {
+	svc   *corev1.Service
+	addrs []netip.Addr
+	pool  string
+}
+
+func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	logger := log.FromContext(ctx)
+
+	var poolList v1alpha1.IPPoolList
+	if err := r.client.List(ctx, &poolList); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list pools: %w", err)
+	}
+	var svcList corev1.ServiceList
+	if err := r.client.List(ctx, &svcList); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list services: %w", err)
+	}
+	var nsList corev1.NamespaceList
+	if err := r.client.List(ctx, &nsList); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list namespaces: %w", err)
+	}
+	nsLabels := make(map[string]map[string]string, len(nsList.Items))
+	for _, ns := range nsList.Items {
+		nsLabels[ns.Name] = ns.Labels
+	}
+
+	pools := oldestFirst(poolList.Items, func(p *v1alpha1.IPPool) metav1.ObjectMeta { return p.ObjectMeta })
+	services := oldestFirst(svcList.Items, func(s *corev1.Service) metav1.ObjectMeta { return s.ObjectMeta })
+
+	// Pools first: a pool edit may move Services, and the moves must be
+	// known before Services are looked at.
+	poolErrors := map[string]error{}
+	var candidates []ipam.Pool
+	translated := make(map[string]ipam.Pool, len(pools))
+	for _, p := range pools {
+		pool, err := poolFromAPI(p)
+		if err != nil {
+			// A pool in use that an edit broke keeps its last good
+			// version, so a typo moves no Service.
+			if last, ok := r.lastGood[p.Name]; ok {
+				err = fmt.Errorf("%w; the pool keeps its previous version", err)
+				candidates = append(candidates, last)
+				translated[p.Name] = last
+			}
+			poolErrors[p.Name] = err
+			continue
+		}
+		candidates = append(candidates, pool)
+		translated[p.Name] = pool
+	}
+	r.lastGood = translated
+	first := r.alloc == nil
+	if first {
+		r.alloc = ipam.NewAllocator()
+	}
+	rejected, moved := r.alloc.SetPools(candidates)
+	for name, err := range rejected {
+		poolErrors[name] = err
+	}
+	movedSet := map[string]bool{}
+	for _, key := range moved {
+		movedSet[key] = true
+	}
+
+	requests := make(map[string]ipam.Service, len(services))
+	requestErrors := map[string]error{}
+	for _, svc := range services {
+		if !r.serves(svc) {
+			continue
+		}
+		key := svc.Namespace + "/" + svc.Name
+		req, err := serviceFromAPI(svc, nsLabels[svc.Namespace])
+		if err != nil {
+			requestErrors[key] = err
+		}
+		requests[key] = req
+	}
+
+	if first {
+		// Adopt before assigning, oldest Service first, so a restart never
+		// moves an address and the older of two conflicting claims wins.
+		for _, svc := range services {
+			key := svc.Namespace + "/" + svc.Name
+			addrs := ingressAddrs(svc)
+			if !r.serves(svc) || len(addrs) == 0 || requestErrors[key] != nil {
+				continue
+			}
+			if _, err := r.alloc.Adopt(requests[key], addrs); err != nil {
+				logger.Info("not adopting addresses from status", "service", key, "reason", err.Error())
+				continue
+			}
+			r.held[key] = true
+		}
+	}
+
+	// Release before assigning, so that an address freed by this change is
+	// available to a Service waiting for one in the same pass.
+	var writes []serviceWrite
+	seen := make(map[string]bool, len(services))
+	for _, svc := range services {
+		key := svc.Namespace + "/" + svc.Name
+		seen[key] = true
+		if !r.serves(svc) {
+			if w, ok := r.release(svc, key); ok {
+				writes = append(writes, w)
+			}
+		}
+	}
+	for key := range r.held {
+		if !seen[key] {
+			r.alloc.Release(key)
+			delete(r.held, key)
+			delete(r.pending, key)
+		}
+	}
+	for key := range r.failures {
+		if !seen[key] {
+			delete(r.failures, key)
+		}
+	}
+
+	for _, svc := range services {
+		key := svc.Namespace + "/" + svc.Name
+		if !r.serves(svc) {
+			continue
+		}
+		if err := requestErrors[key]; err != nil {
+			r.fail(svc, key, err)
+			if w, ok := r.desiredWrite(svc, key); ok {
+				writes = append(writes, w)
+			}
+			continue
+		}
+		before, hadBefore := r.alloc.Assignment(key)
+		got, err := r.alloc.Assign(requests[key])
+		if err != nil {
+			r.fail(svc, key, err)
+		} else {
+			r.held[key] = true
+			delete(r.failures, key)
+			switch {
+			case movedSet[key]:
+				r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventIPChanged, "Allocate",
+					"pool %q no longer holds the previous address; assigned %s", got.Pool, addrList(got.Addrs))
+			case hadBefore && !slices.Equal(before.Addrs, got.Addrs):
+				r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPChanged, "Allocate",
+					"assigned %s from pool %q (was %s)", addrList(got.Addrs), got.Pool, addrList(before.Addrs))
+			case !hadBefore && !sameAddrs(ingressAddrs(svc), got.Addrs):
+				r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
+					"assigned %s from pool %q", addrList(got.Addrs), got.Pool)
+			}
+		}
+		if w, ok := r.desiredWrite(svc, key); ok {
+			writes = append(writes, w)
+		}
+	}
+	err := errors.Join(r.applyWrites(ctx, writes), r.writePoolStatus(ctx, pools, poolErrors))
+	return reconcile.Result{}, err
+}
+
+// release gives back the addresses of a Service that is no longer ours
+// (deleted, type or class changed) and clears what we wrote on it. It is
+// level-based: a Service that still carries our pool annotation is cleaned
+// up on every recompute until the cleanup sticks.
+func (r *allocationReconciler) release(svc *corev1.Service, key string) (serviceWrite, bool) {
+	delete(r.failures, key)
+	if had, ok := r.alloc.Assignment(key); ok {
+		r.alloc.Release(key)
+		delete(r.held, key)
+		if svc.DeletionTimestamp == nil {
+			r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPReleased, "Release",
+				"released %s to pool %q", addrList(had.Addrs), had.Pool)
+		}
+	}
+	if svc.DeletionTimestamp != nil || r.inFlight(svc, key) {
+		return serviceWrite{}, false
+	}
+	if _, annotated := svc.Annotations[v1alpha1.AnnotationAssignedPool]; !annotated {
+		return serviceWrite{}, false
+	}
+	w := serviceWrite{svc: svc, addrs: ingressAddrs(svc)}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		// No load balancer serves a Service of another type, so the
+		// addresses in its status can only be ours.
+		w.addrs = nil
+	}
+	return w, true
+}
+
+// fail reports a failure once per distinct message.
+func (r *allocationReconciler) fail(svc *corev1.Service, key string, err error) {
+	msg := err.Error()
+	if r.failures[key] == msg {
+		return
+	}
+	r.failures[key] = msg
+	r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventAllocationFailed, "Allocate", "%s", msg)
+}
+
+// desiredWrite compares what the Service shows with what the allocator
+// holds for it.
+func (r *allocationReconciler) desiredWrite(svc *corev1.Service, key string) (serviceWrite, bool) {
+	if r.inFlight(svc, key) {
+		return serviceWrite{}, false
+	}
+	got, ok := r.alloc.Assignment(key)
+	if !ok {
+		// Nothing assigned (yet): leave whatever the Service shows, so a
+		// failure never removes an address a client may be using.
+		return serviceWrite{}, false
+	}
+	if sameAddrs(ingressAddrs(svc), got.Addrs) && svc.Annotations[v1alpha1.AnnotationAssignedPool] == got.Pool {
+		return serviceWrite{}, false
+	}
+	return serviceWrite{svc: svc, addrs: got.Addrs, pool: got.Pool}, true
+}
+
+func (r *allocationReconciler) inFlight(svc *corev1.Service, key string) bool {
+	if slices.Contains(r.pending[key], svc.ResourceVersion) {
+		return true
+	}
+	delete(r.pending, key)
+	return false
+}
+
+// applyWrites patches Services in parallel and records which resource
+// versions predate each write.
+func (r *allocationReconciler) applyWrites(ctx context.Context, writes []serviceWrite) error {
+	type result struct {
+		key      string
+		versions []string
+		err      error
+	}
+	results := make([]result, len(writes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, writeParallelism)
+	for i, w := range writes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			versions, err := r.writeService(ctx, w)
+			results[i] = result{key: w.svc.Namespace + "/" + w.svc.Name, versions: versions, err: err}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, res := range results {
+		if len(res.versions) > 0 {
+			r.pending[res.key] = res.versions
+		}
+		if res.err != nil && !apierrors.IsNotFound(res.err) {
+			errs = append(errs, res.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeService sets status.loadBalancer.ingress and the pool annotation.
+// It returns the resource versions the cache may still show before it
+// catches up with the write.
+func (r *allocationReconciler) writeService(ctx context.Context, w serviceWrite) ([]string, error) {
+	svc := w.svc
+	versions := []string{svc.ResourceVersion}
+	ingress := make([]corev1.LoadBalancerIngress, 0, len(w.addrs))
+	vip := corev1.LoadBalancerIPModeVIP
+	for _, a := range w.addrs {
+		ingress = append(ingress, corev1.LoadBalancerIngress{IP: a.String(), IPMode: &vip})
+	}
+	if !sameAddrs(ingressAddrs(svc), w.addrs) {
+		patch := map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": ingress}}}
+		updated, err := r.patch(ctx, svc, patch, true)
+		if err != nil {
+			return versions, fmt.Errorf("write status of service %s/%s: %w", svc.Namespace, svc.Name, err)
+		}
+		versions = append(versions, updated.ResourceVersion)
+	}
+	if svc.Annotations[v1alpha1.AnnotationAssignedPool] != w.pool {
+		var value any = w.pool
+		if w.pool == "" {
+			value = nil // a JSON merge patch deletes a key set to null
+		}
+		patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{v1alpha1.AnnotationAssignedPool: value}}}
+		if _, err := r.patch(ctx, svc, patch, false); err != nil {
+			return versions, fmt.Errorf("annotate service %s/%s: %w", svc.Namespace, svc.Name, err)
+		}
+	}
+	return versions, nil
+}
+
+func (r *allocationReconciler) patch(ctx context.Context, svc *corev1.Service, body map[string]any, status bool) (*corev1.Service, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	obj := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
+	p := client.RawPatch(types.MergePatchType, raw)
+	if status {
+		err = r.client.Status().Patch(ctx, obj, p)
+	} else {
+		err = r.client.Patch(ctx, obj, p)
+	}
+	return obj, err
+}
+
+// writePoolStatus keeps each pool's Accepted condition and usage counts
+// current, writing only pools whose status changed.
+func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1alpha1.IPPool, poolErrors map[string]error) error {
+	var errs []error
+	for _, p := range pools {
+		status := *p.Status.DeepCopy()
+		status.ObservedGeneration = p.Generation
+		cond := metav1.Condition{
+			Type:               v1alpha1.ConditionAccepted,
+			Status:             metav1.ConditionTrue,
+			Reason:             v1alpha1.ReasonAccepted,
+			Message:            "the pool is in use",
+			ObservedGeneration: p.Generation,
+		}
+		status.IPv4, status.IPv6 = nil, nil
+		if err := poolErrors[p.Name]; err != nil {
+			cond.Status = metav1.ConditionFalse
+			cond.Reason = v1alpha1.ReasonInvalid
+			if errors.Is(err, ipam.ErrOverlap) {
+				cond.Reason = v1alpha1.ReasonOverlap
+			}
+			cond.Message = err.Error()
+		} else {
+			for fam, u := range r.alloc.Usage(p.Name) {
+				usage := &v1alpha1.FamilyUsage{Assigned: saturate(u.Assigned), Available: saturate(u.Available)}
+				if fam == ipam.IPv4 {
+					status.IPv4 = usage
+				} else {
+					status.IPv6 = usage
+				}
+			}
+		}
+		meta.SetStatusCondition(&status.Conditions, cond)
+		if equality.Semantic.DeepEqual(status, p.Status) {
+			continue
+		}
+		updated := p.DeepCopy()
+		updated.Status = status
+		if err := r.client.Status().Update(ctx, updated); err != nil && !apierrors.IsNotFound(err) {
+			// A conflict means the cache is behind; the next recompute
+			// writes again from the newer object.
+			errs = append(errs, fmt.Errorf("write status of pool %s: %w", p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func saturate(v uint64) int64 {
+	if v > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(v)
+}
+
+// oldestFirst returns pointers to the items ordered by creation time, then
+// name, so that every recompute sees objects in the same order.
+func oldestFirst[T any](items []T, metaOf func(*T) metav1.ObjectMeta) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := metaOf(out[i]), metaOf(out[j])
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out
+}
+
+func sameAddrs(a, b []netip.Addr) bool {
+	return slices.Equal(a, b)
+}
+
+func addrList(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}

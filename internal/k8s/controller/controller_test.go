@@ -165,14 +165,10 @@ func TestAnExhaustedPoolLeavesTheServicePendingUntilThePoolGrows(t *testing.T) {
 		return u != nil && u.Assigned == 2 && u.Available == 0, fmt.Sprintf("%+v", u)
 	})
 
+	updatePool(t, pool.Name, func(p *v1alpha1.IPPool) {
+		p.Spec.Addresses = append(p.Spec.Addresses, "198.51.100.58/32")
+	})
 	var p v1alpha1.IPPool
-	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p); err != nil {
-		t.Fatal(err)
-	}
-	p.Spec.Addresses = append(p.Spec.Addresses, "198.51.100.58/32")
-	if err := k8sClient.Update(context.Background(), &p); err != nil {
-		t.Fatal(err)
-	}
 	waitForIPs(t, ns, "three", "198.51.100.58")
 	waitForIPs(t, ns, "one", one...)
 	waitForIPs(t, ns, "two", two...)
@@ -192,23 +188,18 @@ func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
 	createService(t, ns, "move", annotate(v1alpha1.AnnotationIPPool, ns+"-edit"))
 	moved := waitForAnyIPs(t, ns, "move", 1)[0]
 
-	var p v1alpha1.IPPool
-	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p); err != nil {
-		t.Fatal(err)
-	}
 	// Drop exactly the address "move" holds from the pool.
 	m := netip.MustParseAddr(moved)
 	first, last := netip.MustParseAddr("198.51.100.64"), netip.MustParseAddr("198.51.100.71")
-	p.Spec.Addresses = nil
-	if m != first {
-		p.Spec.Addresses = append(p.Spec.Addresses, v1alpha1.AddressRange(first.String()+"-"+m.Prev().String()))
-	}
-	if m != last {
-		p.Spec.Addresses = append(p.Spec.Addresses, v1alpha1.AddressRange(m.Next().String()+"-"+last.String()))
-	}
-	if err := k8sClient.Update(context.Background(), &p); err != nil {
-		t.Fatal(err)
-	}
+	updatePool(t, pool.Name, func(p *v1alpha1.IPPool) {
+		p.Spec.Addresses = nil
+		if m != first {
+			p.Spec.Addresses = append(p.Spec.Addresses, v1alpha1.AddressRange(first.String()+"-"+m.Prev().String()))
+		}
+		if m != last {
+			p.Spec.Addresses = append(p.Spec.Addresses, v1alpha1.AddressRange(m.Next().String()+"-"+last.String()))
+		}
+	})
 	eventually(t, 20*time.Second, "the Service outside the edited pool moves", func() (bool, string) {
 		got := ingressIPs(getService(t, ns, "move"))
 		return len(got) == 1 && got[0] != moved && inRange(t, got[0], "198.51.100.64/29"), fmt.Sprint(got)
@@ -221,15 +212,11 @@ func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
 
 	// An edit that breaks the pool keeps its previous version: nobody moves.
 	now := getService(t, ns, "move")
-	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p); err != nil {
-		t.Fatal(err)
-	}
-	p.Spec.ServiceAllocation = &v1alpha1.ServiceAllocation{Namespaces: []string{ns}, ServiceSelectors: []metav1.LabelSelector{{
-		MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Sometimes"}},
-	}}}
-	if err := k8sClient.Update(context.Background(), &p); err != nil {
-		t.Fatal(err)
-	}
+	updatePool(t, pool.Name, func(p *v1alpha1.IPPool) {
+		p.Spec.ServiceAllocation = &v1alpha1.ServiceAllocation{Namespaces: []string{ns}, ServiceSelectors: []metav1.LabelSelector{{
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Sometimes"}},
+		}}}
+	})
 	eventually(t, 10*time.Second, "the broken edit is reported", func() (bool, string) {
 		c := poolCondition(t, pool.Name)
 		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "Sometimes") && strings.Contains(c.Message, "previous version"), fmt.Sprintf("%+v", c)

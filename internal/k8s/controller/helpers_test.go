@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -298,5 +299,22 @@ func consistently(t *testing.T, duration time.Duration, what string, cond func()
 			t.Fatalf("%s stopped holding: %s", what, seen)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// updatePool applies change to the newest version of a pool, retrying when
+// the controller's status writes race with the update.
+func updatePool(t *testing.T, name string, change func(*v1alpha1.IPPool)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var p v1alpha1.IPPool
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: name}, &p); err != nil {
+			return err
+		}
+		change(&p)
+		return k8sClient.Update(context.Background(), &p)
+	})
+	if err != nil {
+		t.Fatalf("update pool %s: %v", name, err)
 	}
 }

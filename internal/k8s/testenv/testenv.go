@@ -70,6 +70,7 @@ func BinDir() (string, error) {
 type Env struct {
 	env    *envtest.Environment
 	Config *rest.Config
+	dir    string // holds etcd's data and the API server's certificates
 }
 
 // Start runs etcd (data on tmpfs) and kube-apiserver with dual-stack
@@ -93,9 +94,13 @@ func Start() (*Env, error) {
 		return nil, err
 	}
 	// etcd's fsync per write would make the disk, not bgplb, the limit.
-	dataDir, err := os.MkdirTemp(tmpfsDir(), "bgplb-etcd-")
+	dir, err := os.MkdirTemp(tmpfsDir(), "bgplb-apiserver-")
 	if err != nil {
-		return nil, fmt.Errorf("etcd data dir: %w", err)
+		return nil, fmt.Errorf("API server data dir: %w", err)
+	}
+	dataDir := filepath.Join(dir, "etcd")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		return nil, err
 	}
 
 	env := &envtest.Environment{
@@ -103,31 +108,40 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 	}
 	env.ControlPlane.Etcd = &envtest.Etcd{Path: etcd, DataDir: dataDir}
-	env.ControlPlane.APIServer = &envtest.APIServer{Path: apiserver}
+	// The API server's certificates live beside etcd's data, so that one
+	// directory names every process and file of this environment.
+	env.ControlPlane.APIServer = &envtest.APIServer{Path: apiserver, CertDir: filepath.Join(dir, "certs")}
 	env.ControlPlane.APIServer.Configure().
 		Set("service-cluster-ip-range", "10.96.0.0/16,fd10:96::/112").
 		Set("max-requests-inflight", "1600").
 		Set("max-mutating-requests-inflight", "800")
 	env.ControlPlane.KubectlPath = filepath.Join(bin, "kubectl")
 
+	if err := os.Mkdir(filepath.Join(dir, "certs"), 0o700); err != nil {
+		return nil, err
+	}
 	cfg, err := env.Start()
 	if err != nil {
-		os.RemoveAll(dataDir)
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start API server: %w", err)
 	}
 	cfg.QPS, cfg.Burst = 1000, 2000
-	return &Env{env: env, Config: cfg}, nil
+	return &Env{env: env, Config: cfg, dir: dir}, nil
 }
 
-// Stop ends the API server and etcd and removes etcd's data.
+// Stop ends the API server and etcd and removes their files.
 func (e *Env) Stop() error {
-	dataDir := e.env.ControlPlane.Etcd.DataDir
 	err := e.env.Stop()
-	os.RemoveAll(dataDir)
+	os.RemoveAll(e.dir)
 	return err
 }
 
+// tmpfsDir is where etcd keeps its data: BGPLB_TMPFS (set by hack/test.sh,
+// which removes it afterwards), else /dev/shm.
 func tmpfsDir() string {
+	if dir := os.Getenv("BGPLB_TMPFS"); dir != "" {
+		return dir
+	}
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		return "/dev/shm"
 	}

@@ -1,0 +1,694 @@
+package announce
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// ExcludeLabel on a node, with any value, makes the node announce nothing.
+// Kubernetes defines it for exactly this purpose.
+const ExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+// maxPrependCount is the largest AS path prepend count accepted: one
+// AS_SEQUENCE segment holds at most 255 ASNs.
+const maxPrependCount = 255
+
+// LabelMatcher lets the caller plug in Kubernetes label selectors without
+// this package importing Kubernetes.
+type LabelMatcher interface {
+	Matches(labels map[string]string) bool
+}
+
+// Node is the node the speaker runs on.
+type Node struct {
+	Name   string
+	Labels map[string]string
+	// NetworkUnavailable is the node condition NetworkUnavailable=True.
+	NetworkUnavailable bool
+}
+
+// excluded reports whether the node must announce nothing.
+func (n Node) excluded() bool {
+	_, labelled := n.Labels[ExcludeLabel]
+	return labelled || n.NetworkUnavailable
+}
+
+// Endpoint is one endpoint of a Service, from its EndpointSlices.
+type Endpoint struct {
+	// Node is the name of the node the endpoint runs on.
+	Node string
+	// Ready, Serving and Terminating are the endpoint's conditions. Ready
+	// is taken as given (a Service that publishes not-ready addresses has
+	// every endpoint ready); Serving is consulted only while no endpoint of
+	// the Service is ready; Terminating is not consulted.
+	Ready, Serving, Terminating bool
+}
+
+// Service is what the announce rules need to know about one LoadBalancer
+// Service.
+type Service struct {
+	Key    string // "namespace/name"
+	Labels map[string]string
+	// Addrs are the Service's addresses from status.loadBalancer.ingress.
+	// IPv4-mapped IPv6 addresses count as IPv4, zones are ignored, and
+	// invalid (zero) addresses are skipped.
+	Addrs []netip.Addr
+	// Pool is the pool the addresses came from, "" if unknown.
+	Pool string
+	// Local is externalTrafficPolicy: Local.
+	Local     bool
+	Endpoints []Endpoint
+}
+
+// Pool is an address pool as far as pool selectors care.
+type Pool struct {
+	Name   string
+	Labels map[string]string
+}
+
+// Advertisement says which Service addresses are announced to which peers
+// with which attributes.
+type Advertisement struct {
+	Name string
+	// Pools and PoolSelectors select the pools whose addresses are
+	// announced: a pool listed by name or whose labels match any selector.
+	// If both are empty, every pool is selected, and so are Services whose
+	// pool is unknown. A pool missing from Input.Pools can only be selected
+	// by name.
+	Pools         []string
+	PoolSelectors []LabelMatcher
+	// ServiceSelectors, if non-empty, requires the Service's labels to
+	// match at least one of them.
+	ServiceSelectors []LabelMatcher
+	// NodeSelectors, if non-empty, requires this node's labels to match at
+	// least one of them.
+	NodeSelectors []LabelMatcher
+	// Peers names the peers to announce to; empty means every peer this
+	// node has a session with. Names of peers without a session here are
+	// ignored.
+	Peers []string
+	// AggregationLength is the length of the announced IPv4 prefix, 0 to
+	// 32; nil means 32.
+	AggregationLength *int
+	// AggregationLengthV6 is the length of the announced IPv6 prefix, 0 to
+	// 128; nil means 128.
+	AggregationLengthV6 *int
+	// LocalPref is sent to iBGP peers only.
+	LocalPref *uint32
+	MED       *uint32
+	// Communities are standard or large communities in the forms that
+	// ParseCommunity accepts.
+	Communities   []string
+	ASPathPrepend *Prepend
+}
+
+// Prepend puts Count copies of ASN in front of the AS path.
+type Prepend struct {
+	// Count is 0 (no prepend) to 255.
+	Count int
+	// ASN 0 means the LocalASN of the peer the path is sent to.
+	ASN uint32
+}
+
+// Peer is a BGP peer as far as the announce rules care.
+type Peer struct {
+	Name     string
+	LocalASN uint32
+	PeerASN  uint32
+	// NodeSelectors, if non-empty, limits the session to nodes whose labels
+	// match at least one of them.
+	NodeSelectors []LabelMatcher
+}
+
+// IBGP reports whether the session is internal BGP, that is both sides
+// are in the same AS.
+func (p Peer) IBGP() bool { return p.LocalASN == p.PeerASN }
+
+// Input is everything Compute looks at.
+type Input struct {
+	Node     Node
+	Services []Service
+	// Pools gives the labels for pool selectors. Only the first pool of a
+	// name is looked at.
+	Pools          []Pool
+	Advertisements []Advertisement
+	// Peers are all configured peers, including those this node has no
+	// session with. Only the first peer of a name is looked at.
+	Peers []Peer
+}
+
+// Path is one prefix announced to one peer with its attributes.
+type Path struct {
+	// Prefix is masked: its address has no bits set beyond its length.
+	Prefix netip.Prefix
+	// Communities and LargeCommunities are sorted and free of duplicates.
+	Communities      []Community
+	LargeCommunities []LargeCommunity
+	// LocalPref is only ever set for iBGP peers.
+	LocalPref *uint32
+	MED       *uint32
+	// ASPathPrepend lists the ASNs to put in front of the AS path; empty
+	// if none.
+	ASPathPrepend []uint32
+}
+
+// Equal reports whether p and o announce the same prefix with the same
+// attributes. Nil and empty slices are equal, and pointers are compared by
+// the values they point to.
+func (p Path) Equal(o Path) bool {
+	return p.Prefix == o.Prefix &&
+		slices.Equal(p.Communities, o.Communities) &&
+		slices.Equal(p.LargeCommunities, o.LargeCommunities) &&
+		equalPtr(p.LocalPref, o.LocalPref) &&
+		equalPtr(p.MED, o.MED) &&
+		slices.Equal(p.ASPathPrepend, o.ASPathPrepend)
+}
+
+func equalPtr(a, b *uint32) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// Result is what this node announces.
+type Result struct {
+	// Sessions maps the name of every peer this node must have a session
+	// with to the paths to announce to it, sorted by prefix. A peer with
+	// nothing to announce has an empty, non-nil slice. The paths share no
+	// memory with the Input, and no two paths share a slice element or a
+	// pointer target, so a caller may change one without affecting others.
+	Sessions map[string][]Path
+	// Errors maps the names of advertisements that contribute nothing,
+	// because they are invalid or conflict with another, to the reason.
+	// The errors wrap ErrInvalidAdvertisement or ErrConflict. It is never
+	// nil.
+	Errors map[string]error
+}
+
+// Compute returns the sessions of in.Node and the paths to announce on
+// each, following the rules in the package documentation.
+func Compute(in Input) Result {
+	res := Result{Sessions: map[string][]Path{}, Errors: map[string]error{}}
+	peers := sessionPeers(in)
+	for _, p := range peers {
+		res.Sessions[p.Name] = []Path{}
+	}
+	ads := validAdvertisements(in.Advertisements, res.Errors)
+	if in.Node.excluded() || len(peers) == 0 {
+		return res
+	}
+	c := computation{peers: peers, pools: map[string]map[string]string{}}
+	for _, p := range in.Pools {
+		if _, dup := c.pools[p.Name]; !dup {
+			c.pools[p.Name] = p.Labels
+		}
+	}
+	c.activate(ads, in.Node)
+	if len(c.ads) == 0 {
+		return res
+	}
+	c.collect(in.Services, in.Node.Name)
+	c.findConflicts(res.Errors)
+	c.build(res.Sessions)
+	return res
+}
+
+// sessionPeers returns the peers this node has a session with, sorted by
+// name, using the first peer of each name.
+func sessionPeers(in Input) []Peer {
+	seen := make(map[string]bool, len(in.Peers))
+	var peers []Peer
+	for _, p := range in.Peers {
+		if seen[p.Name] {
+			continue
+		}
+		seen[p.Name] = true
+		if matchesOptional(p.NodeSelectors, in.Node.Labels) {
+			peers = append(peers, p)
+		}
+	}
+	slices.SortFunc(peers, func(a, b Peer) int { return cmp.Compare(a.Name, b.Name) })
+	return peers
+}
+
+// matchesOptional reports whether labels match any of matchers, or true
+// if there are none.
+func matchesOptional(matchers []LabelMatcher, labels map[string]string) bool {
+	return len(matchers) == 0 || matchesAny(matchers, labels)
+}
+
+func matchesAny(matchers []LabelMatcher, labels map[string]string) bool {
+	for _, m := range matchers {
+		if m.Matches(labels) {
+			return true
+		}
+	}
+	return false
+}
+
+// advertisement is an Advertisement that passed validation, with its
+// communities parsed and its lengths resolved.
+type advertisement struct {
+	*Advertisement
+	communities []Community      // sorted, deduplicated
+	large       []LargeCommunity // sorted, deduplicated
+	len4, len6  int
+	prepend     int // count; 0 if none
+}
+
+// validAdvertisements returns the advertisements that are valid on their
+// own, sorted by name, and records an error for every other one. A name
+// used more than once is an error for all advertisements of that name.
+func validAdvertisements(in []Advertisement, errs map[string]error) []*advertisement {
+	count := make(map[string]int, len(in))
+	for i := range in {
+		count[in[i].Name]++
+	}
+	var out []*advertisement
+	for i := range in {
+		ad := &in[i]
+		if n := count[ad.Name]; n > 1 {
+			errs[ad.Name] = errorOf(ErrInvalidAdvertisement, "%d advertisements are named %q; none of them is used", n, ad.Name)
+			continue
+		}
+		v, err := validate(ad)
+		if err != nil {
+			errs[ad.Name] = err
+			continue
+		}
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b *advertisement) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// validate checks one advertisement on its own. Every problem found is
+// listed in the error, separated by "; ".
+func validate(ad *Advertisement) (*advertisement, error) {
+	v := &advertisement{Advertisement: ad, len4: 32, len6: 128}
+	var problems []string
+	for _, s := range ad.Communities {
+		std, large, err := ParseCommunity(s)
+		switch {
+		case err != nil:
+			problems = append(problems, err.Error())
+		case std != nil:
+			v.communities = append(v.communities, *std)
+		default:
+			v.large = append(v.large, *large)
+		}
+	}
+	slices.SortFunc(v.communities, compareCommunity)
+	v.communities = slices.Compact(v.communities)
+	slices.SortFunc(v.large, compareLargeCommunity)
+	v.large = slices.Compact(v.large)
+	if l := ad.AggregationLength; l != nil {
+		if *l < 0 || *l > 32 {
+			problems = append(problems, fmt.Sprintf("aggregationLength %d is out of range 0 to 32", *l))
+		}
+		v.len4 = *l
+	}
+	if l := ad.AggregationLengthV6; l != nil {
+		if *l < 0 || *l > 128 {
+			problems = append(problems, fmt.Sprintf("aggregationLengthV6 %d is out of range 0 to 128", *l))
+		}
+		v.len6 = *l
+	}
+	if p := ad.ASPathPrepend; p != nil {
+		if p.Count < 0 || p.Count > maxPrependCount {
+			problems = append(problems, fmt.Sprintf("asPathPrepend count %d is out of range 0 to %d", p.Count, maxPrependCount))
+		}
+		v.prepend = p.Count
+	}
+	if len(problems) > 0 {
+		return nil, errorOf(ErrInvalidAdvertisement, "%s", strings.Join(problems, "; "))
+	}
+	return v, nil
+}
+
+// computation holds the state of one Compute call past validation.
+type computation struct {
+	peers []Peer                       // sessions, sorted by name
+	pools map[string]map[string]string // pool name to labels
+	ads   []*active                    // apply to this node, sorted by name
+	// groups lists every announced prefix once, sorted, with the
+	// advertisements that announce it (to some peer).
+	groups []group
+}
+
+// group is one announced prefix and the advertisements announcing it.
+type group struct {
+	prefix netip.Prefix
+	ads    []int // indices into computation.ads, ascending
+}
+
+// announcement is one advertisement announcing one prefix.
+type announcement struct {
+	prefix netip.Prefix
+	ad     int
+}
+
+// active is a valid advertisement that applies to this node and reaches at
+// least one peer.
+type active struct {
+	*advertisement
+	toPeer []bool // indexed like computation.peers
+	// poolSelected caches the pool decision per pool name.
+	poolSelected map[string]bool
+	// conflict is the first conflict found for the advertisement, and
+	// conflicts how many there are in all.
+	conflict  string
+	conflicts int
+}
+
+// activate keeps the advertisements that select node and reach a session.
+func (c *computation) activate(ads []*advertisement, node Node) {
+	index := make(map[string]int, len(c.peers))
+	for i, p := range c.peers {
+		index[p.Name] = i
+	}
+	for _, ad := range ads {
+		if !matchesOptional(ad.NodeSelectors, node.Labels) {
+			continue
+		}
+		a := &active{advertisement: ad, toPeer: make([]bool, len(c.peers))}
+		reaches := false
+		if len(ad.Peers) == 0 {
+			for i := range a.toPeer {
+				a.toPeer[i] = true
+			}
+			reaches = true
+		}
+		for _, name := range ad.Peers {
+			if i, ok := index[name]; ok {
+				a.toPeer[i] = true
+				reaches = true
+			}
+		}
+		if reaches {
+			c.ads = append(c.ads, a)
+		}
+	}
+}
+
+// selectsPool reports whether the advertisement announces addresses from
+// the named pool.
+func (c *computation) selectsPool(a *active, pool string) bool {
+	if len(a.Pools) == 0 && len(a.PoolSelectors) == 0 {
+		return true
+	}
+	if pool == "" {
+		return false
+	}
+	if sel, ok := a.poolSelected[pool]; ok {
+		return sel
+	}
+	sel := slices.Contains(a.Pools, pool)
+	if labels, known := c.pools[pool]; !sel && known {
+		sel = matchesAny(a.PoolSelectors, labels)
+	}
+	if a.poolSelected == nil {
+		a.poolSelected = map[string]bool{}
+	}
+	a.poolSelected[pool] = sel
+	return sel
+}
+
+// collect finds every prefix announced from node and the advertisements
+// announcing it.
+func (c *computation) collect(services []Service, node string) {
+	// Most addresses are announced by one advertisement, which makes the
+	// number of addresses a good first capacity.
+	n := 0
+	for i := range services {
+		n += len(services[i].Addrs)
+	}
+	found := make([]announcement, 0, n)
+	for i := range services {
+		svc := &services[i]
+		if len(svc.Addrs) == 0 || !announcedFrom(svc, node) {
+			continue
+		}
+		for ai, a := range c.ads {
+			if !c.selectsPool(a, svc.Pool) || !matchesOptional(a.ServiceSelectors, svc.Labels) {
+				continue
+			}
+			for _, addr := range svc.Addrs {
+				if prefix, ok := a.prefix(addr); ok {
+					found = append(found, announcement{prefix, ai})
+				}
+			}
+		}
+	}
+	// Sorting and removing duplicates puts the advertisements of each
+	// prefix next to each other, in ascending order, without a map.
+	slices.SortFunc(found, func(a, b announcement) int {
+		if c := comparePrefix(a.prefix, b.prefix); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ad, b.ad)
+	})
+	found = slices.Compact(found)
+	ads := make([]int, len(found))
+	for i, f := range found {
+		ads[i] = f.ad
+		if i == 0 || f.prefix != found[i-1].prefix {
+			c.groups = append(c.groups, group{prefix: f.prefix})
+		}
+		g := &c.groups[len(c.groups)-1]
+		g.ads = ads[i-len(g.ads) : i+1]
+	}
+}
+
+// announcedFrom reports whether the Service's endpoints allow announcing it
+// from node: for a Local Service a ready endpoint on node, for a Cluster
+// Service a ready endpoint anywhere. While no endpoint anywhere is ready,
+// serving endpoints count instead.
+func announcedFrom(svc *Service, node string) bool {
+	var ready, serving, readyHere, servingHere bool
+	for _, ep := range svc.Endpoints {
+		here := node != "" && ep.Node == node
+		if ep.Ready {
+			ready = true
+			readyHere = readyHere || here
+		}
+		if ep.Serving {
+			serving = true
+			servingHere = servingHere || here
+		}
+	}
+	switch {
+	case !svc.Local:
+		return ready || serving
+	case ready:
+		return readyHere
+	default:
+		return servingHere
+	}
+}
+
+// prefix returns the prefix the advertisement announces for addr, or false
+// if addr is not a valid address.
+func (a *advertisement) prefix(addr netip.Addr) (netip.Prefix, bool) {
+	if !addr.IsValid() {
+		return netip.Prefix{}, false
+	}
+	addr = addr.Unmap().WithZone("")
+	bits := a.len6
+	if addr.Is4() {
+		bits = a.len4
+	}
+	p, err := addr.Prefix(bits)
+	return p, err == nil
+}
+
+// comparePrefix orders prefixes IPv4 before IPv6, then by address, then by
+// length.
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Bits(), b.Bits())
+}
+
+// findConflicts looks, for every prefix and peer, for advertisements that
+// disagree about LOCAL_PREF (iBGP peers only) or MED, and records an error
+// for each advertisement involved. The first conflict of an advertisement
+// is the one of the lowest prefix, then peer name, then other
+// advertisement's name.
+func (c *computation) findConflicts(errs map[string]error) {
+	for _, g := range c.groups {
+		prefix, list := g.prefix, g.ads
+		if len(list) < 2 {
+			continue
+		}
+		for pi, peer := range c.peers {
+			for x, i := range list {
+				a := c.ads[i]
+				if !a.toPeer[pi] {
+					continue
+				}
+				for _, j := range list[x+1:] {
+					b := c.ads[j]
+					if !b.toPeer[pi] {
+						continue
+					}
+					if peer.IBGP() {
+						conflict(a, b, "localPref", a.LocalPref, b.LocalPref, prefix, peer.Name)
+					}
+					conflict(a, b, "med", a.MED, b.MED, prefix, peer.Name)
+				}
+			}
+		}
+	}
+	for _, a := range c.ads {
+		switch {
+		case a.conflicts == 1:
+			errs[a.Name] = errorOf(ErrConflict, "%s", a.conflict)
+		case a.conflicts > 1:
+			errs[a.Name] = errorOf(ErrConflict, "%s (and %d more)", a.conflict, a.conflicts-1)
+		}
+	}
+}
+
+// conflict records a conflict on both a and b if both set attr to
+// different values.
+func conflict(a, b *active, attr string, av, bv *uint32, prefix netip.Prefix, peer string) {
+	if av == nil || bv == nil || *av == *bv {
+		return
+	}
+	note := func(self, other *active, sv, ov uint32) {
+		if self.conflicts == 0 {
+			self.conflict = fmt.Sprintf("%s %d conflicts with %s %d of advertisement %q for %s toward peer %q",
+				attr, sv, attr, ov, other.Name, prefix, peer)
+		}
+		self.conflicts++
+	}
+	note(a, b, *av, *bv)
+	note(b, a, *bv, *av)
+}
+
+// build sets, for every peer, the merged path of each prefix announced to
+// it by advertisements without conflict. Prefixes are visited in order, so
+// each peer's paths end up sorted.
+func (c *computation) build(sessions map[string][]Path) {
+	// A first pass counts the paths per peer, so that each peer's slice is
+	// allocated once and at its final size.
+	counts := make([]int, len(c.peers))
+	for _, g := range c.groups {
+		for pi := range c.peers {
+			for _, i := range g.ads {
+				if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
+					counts[pi]++
+					break
+				}
+			}
+		}
+	}
+	paths := make([][]Path, len(c.peers))
+	for pi, n := range counts {
+		paths[pi] = make([]Path, 0, n)
+	}
+	var m merger
+	for _, g := range c.groups {
+		for pi, peer := range c.peers {
+			m.use = m.use[:0]
+			for _, i := range g.ads {
+				if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
+					m.use = append(m.use, a)
+				}
+			}
+			if len(m.use) > 0 {
+				paths[pi] = append(paths[pi], m.merge(g.prefix, peer))
+			}
+		}
+	}
+	for pi, peer := range c.peers {
+		sessions[peer.Name] = paths[pi]
+	}
+}
+
+// merger merges the advertisements announcing one prefix to one peer into
+// a path. It carves the paths' slices and pointers out of larger blocks,
+// which saves one allocation per attribute and path; each carved slice has
+// its capacity cut to its length, so appending to one never writes into
+// another.
+type merger struct {
+	use    []*active
+	comms  block[Community]
+	large  block[LargeCommunity]
+	values block[uint32] // LocalPref, MED and prepends
+}
+
+// merge returns the path for prefix toward peer from the advertisements in
+// m.use, which agree on LOCAL_PREF and MED.
+func (m *merger) merge(prefix netip.Prefix, peer Peer) Path {
+	p := Path{Prefix: prefix}
+	var prependCount int
+	var prependASN uint32
+	var comms, large int
+	for _, a := range m.use {
+		comms += len(a.communities)
+		large += len(a.large)
+		if a.LocalPref != nil && peer.IBGP() && p.LocalPref == nil {
+			p.LocalPref = &m.values.take(1)[0]
+			*p.LocalPref = *a.LocalPref
+		}
+		if a.MED != nil && p.MED == nil {
+			p.MED = &m.values.take(1)[0]
+			*p.MED = *a.MED
+		}
+		if a.prepend > 0 {
+			asn := a.ASPathPrepend.ASN
+			if asn == 0 {
+				asn = peer.LocalASN
+			}
+			if a.prepend > prependCount || (a.prepend == prependCount && asn < prependASN) {
+				prependCount, prependASN = a.prepend, asn
+			}
+		}
+	}
+	p.Communities = m.comms.take(comms)[:0]
+	p.LargeCommunities = m.large.take(large)[:0]
+	for _, a := range m.use {
+		p.Communities = append(p.Communities, a.communities...)
+		p.LargeCommunities = append(p.LargeCommunities, a.large...)
+	}
+	if len(m.use) > 1 {
+		slices.SortFunc(p.Communities, compareCommunity)
+		p.Communities = slices.Clip(slices.Compact(p.Communities))
+		slices.SortFunc(p.LargeCommunities, compareLargeCommunity)
+		p.LargeCommunities = slices.Clip(slices.Compact(p.LargeCommunities))
+	}
+	if prependCount > 0 {
+		p.ASPathPrepend = m.values.take(prependCount)
+		for i := range p.ASPathPrepend {
+			p.ASPathPrepend[i] = prependASN
+		}
+	}
+	return p
+}
+
+// block hands out small slices of a larger allocation.
+type block[T any] struct{ free []T }
+
+// blockSize is how many elements a block allocates at a time.
+const blockSize = 1024
+
+// take returns a slice of n zero elements whose capacity is n, or nil if n
+// is 0.
+func (b *block[T]) take(n int) []T {
+	if n == 0 {
+		return nil
+	}
+	if len(b.free) < n {
+		b.free = make([]T, max(n, blockSize))
+	}
+	s := b.free[:n:n]
+	b.free = b.free[n:]
+	return s
+}

@@ -1,0 +1,59 @@
+// Package announce decides what one node announces to which BGP peer, with
+// which path attributes.
+//
+// The package is pure: Compute takes plain Go values (the node, the
+// LoadBalancer Services with their addresses and endpoints, the pools, the
+// advertisements and the peers) and returns plain Go values, so every rule
+// can be tested in a table without a Kubernetes API server or a BGP
+// library. It deliberately imports nothing from Kubernetes or GoBGP; label
+// selectors are plugged in through the LabelMatcher interface. The speaker
+// translates Kubernetes objects into these types and hands the Result to
+// the BGP engine.
+//
+// # Sessions
+//
+// The node has a session with every peer whose node selectors match it (no
+// selectors match every node). A node labelled ExcludeLabel, or one whose
+// network is unavailable, keeps its sessions but announces nothing, so that
+// its routes are withdrawn cleanly rather than dropped with the session.
+//
+// # What is announced
+//
+// An advertisement announces a Service address from this node when the
+// Service's pool is selected (by name or pool selector; a Service whose pool
+// is unknown is selected only by an advertisement without pool filter), the
+// Service matches a service selector (if any), and the node matches a node
+// selector (if any). The address is announced to the peers the
+// advertisement names that have a session, or to every session if it names
+// none.
+//
+// Whether a Service is announced from this node at all depends on its
+// endpoints. A Service with externalTrafficPolicy Local is announced only
+// from nodes with a ready endpoint; a Cluster Service from every node, as
+// long as some endpoint anywhere is ready. In both cases, while no endpoint
+// anywhere is ready, serving endpoints (those still serving while they
+// terminate) count instead, so a rolling update does not blackhole the
+// address.
+//
+// The announced prefix is the address masked to the advertisement's
+// aggregation length (32 and 128 unless set), so several addresses may
+// collapse into one prefix; each prefix is announced once per peer.
+//
+// # Merging advertisements
+//
+// When several advertisements announce one prefix to one peer, their
+// communities and large communities are united. LOCAL_PREF and MED must
+// agree among the advertisements that set them; if they do not, every
+// advertisement involved gets an error (wrapping ErrConflict) and is dropped
+// from the whole result, not only from that prefix. Of several AS path
+// prepends the longest wins, and among equally long ones the one with the
+// lowest ASN. LOCAL_PREF is sent only to iBGP peers; toward eBGP peers it is
+// left out, so advertisements disagreeing about it do not conflict there.
+//
+// # Determinism
+//
+// The Result depends only on the content of the Input, not on the order of
+// its slices, except that of several peers or pools with one name the
+// first is used. Paths are sorted by prefix (IPv4 before IPv6, then by address,
+// then by length), and communities are sorted and free of duplicates.
+package announce

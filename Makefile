@@ -17,7 +17,8 @@ $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd
-	$(CONTROLLER_GEN) rbac:roleName=bgplb-controller paths=./internal/k8s/controller/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=bgplb-controller paths=./internal/k8s/controller/... output:rbac:artifacts:config=config/rbac/controller
+	$(CONTROLLER_GEN) rbac:roleName=bgplb-speaker paths=./internal/k8s/speaker/... output:rbac:artifacts:config=config/rbac/speaker
 
 ## build: the controller (and later the speaker) into .cache/bin
 build:

@@ -43,14 +43,16 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 	if out, err := gen.CombinedOutput(); err != nil {
 		t.Fatalf("controller-gen crd: %v\n%s", err, out)
 	}
-	gen = exec.Command(controllerGen, "rbac:roleName=bgplb-controller", "paths=./internal/k8s/controller/...", "output:rbac:artifacts:config=config/rbac")
-	gen.Dir = tree
-	if out, err := gen.CombinedOutput(); err != nil {
-		t.Fatalf("controller-gen rbac: %v\n%s", err, out)
+	for _, component := range []string{"controller", "speaker"} {
+		gen = exec.Command(controllerGen, "rbac:roleName=bgplb-"+component, "paths=./internal/k8s/"+component+"/...", "output:rbac:artifacts:config=config/rbac/"+component)
+		gen.Dir = tree
+		if out, err := gen.CombinedOutput(); err != nil {
+			t.Fatalf("controller-gen rbac for the %s: %v\n%s", component, err, out)
+		}
 	}
 
 	compared := 0
-	for _, dir := range []string{"config/crd", "config/rbac", "api/v1alpha1"} {
+	for _, dir := range []string{"config/crd", "config/rbac/controller", "config/rbac/speaker", "api/v1alpha1"} {
 		entries, err := os.ReadDir(filepath.Join(tree, dir))
 		if err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,10 +74,21 @@ type Env struct {
 	dir    string // holds etcd's data and the API server's certificates
 }
 
+// Options adjust the API server.
+type Options struct {
+	// ListenAddress is the address the API server serves on, for clients
+	// in other network namespaces; empty means 127.0.0.1. Its serving
+	// certificate names the address.
+	ListenAddress string
+}
+
 // Start runs etcd (data on tmpfs) and kube-apiserver with dual-stack
 // Service cluster IPs, installs the CRDs from config/crd and waits until
 // they are served.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return StartWith(Options{}) }
+
+// StartWith is Start with options.
+func StartWith(opts Options) (*Env, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -111,6 +123,14 @@ func Start() (*Env, error) {
 	// The API server's certificates live beside etcd's data, so that one
 	// directory names every process and file of this environment.
 	env.ControlPlane.APIServer = &envtest.APIServer{Path: apiserver, CertDir: filepath.Join(dir, "certs")}
+	if opts.ListenAddress != "" {
+		port, err := freePort(opts.ListenAddress)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		env.ControlPlane.APIServer.SecureServing.ListenAddr = envtest.ListenAddr{Address: opts.ListenAddress, Port: port}
+	}
 	env.ControlPlane.APIServer.Configure().
 		Set("service-cluster-ip-range", "10.96.0.0/16,fd10:96::/112").
 		Set("max-requests-inflight", "1600").
@@ -160,4 +180,15 @@ func (e *Env) WriteKubeconfig(path string) error {
 		return fmt.Errorf("render kubeconfig: %w", err)
 	}
 	return os.WriteFile(path, data, 0o600)
+}
+
+// freePort asks the kernel for a TCP port that is free on addr.
+func freePort(addr string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		return "", fmt.Errorf("find a free port on %s: %w", addr, err)
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
 }

@@ -1,0 +1,123 @@
+// Package speaker announces this node's Service addresses over BGP: it
+// watches the node, Services, EndpointSlices and the bgplb configuration and
+// drives a bgp.Engine.
+package speaker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/bgp"
+)
+
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=bgplb.io,resources=ippools;bgppeers;bgpadvertisements;bfdprofiles,verbs=get;list;watch
+
+// Options configures the speaker.
+type Options struct {
+	// NodeName is the node this speaker runs on.
+	NodeName string
+	// Namespace is where the speaker runs and reads peer password Secrets.
+	Namespace string
+	// MetricsAddr and HealthAddr are listen addresses; "0" turns a server off.
+	MetricsAddr string
+	HealthAddr  string
+	// Logger receives the speaker's own log lines.
+	Logger *slog.Logger
+	// SeveralInProcess allows more than one speaker in one process (tests).
+	SeveralInProcess bool
+}
+
+func scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewManager builds a manager that runs the speaker's reconciler against
+// engine. The caller stops the engine after the manager returns.
+func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Manager, error) {
+	if opts.NodeName == "" {
+		return nil, fmt.Errorf("no node name: set --node-name or NODE_NAME")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MetricsAddr == "" {
+		opts.MetricsAddr = "0"
+	}
+	if opts.HealthAddr == "" {
+		opts.HealthAddr = "0"
+	}
+	s, err := scheme()
+	if err != nil {
+		return nil, fmt.Errorf("build scheme: %w", err)
+	}
+	mgr, err := manager.New(cfg, manager.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress: opts.HealthAddr,
+		// Watch only what this node needs: its own Node, and Secrets of
+		// the speaker's namespace.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Node{}:   {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {}}},
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add health check: %w", err)
+	}
+	r := &speakerReconciler{
+		client:    mgr.GetClient(),
+		engine:    engine,
+		logger:    opts.Logger,
+		nodeName:  opts.NodeName,
+		namespace: opts.Namespace,
+	}
+	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
+	})
+	b := builder.ControllerManagedBy(mgr).
+		Named("speaker").
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess})
+	for _, obj := range []client.Object{
+		&corev1.Node{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Secret{},
+		&v1alpha1.IPPool{}, &v1alpha1.BGPPeer{}, &v1alpha1.BGPAdvertisement{},
+	} {
+		b = b.Watches(obj, recompute)
+	}
+	if err := b.Complete(r); err != nil {
+		return nil, fmt.Errorf("create speaker controller: %w", err)
+	}
+	return mgr, nil
+}

@@ -1,0 +1,179 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/bgp"
+)
+
+// speakerReconciler recomputes everything this node announces on every
+// change and hands the difference to the engine. All events map to one
+// request, so a burst of events collapses into one recompute, and the work
+// queue runs one Reconcile at a time.
+type speakerReconciler struct {
+	client    client.Client
+	engine    bgp.Engine
+	logger    *slog.Logger
+	nodeName  string
+	namespace string
+	// reported remembers configuration problems already logged, so that an
+	// unchanged problem is not logged on every recompute.
+	reported map[string]string
+}
+
+func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	var node corev1.Node
+	if err := r.client.Get(ctx, client.ObjectKey{Name: r.nodeName}, &node); err != nil {
+		// Without its Node the speaker cannot tell what to announce; it
+		// keeps what it announces until the Node is readable again.
+		return reconcile.Result{}, fmt.Errorf("get node %s: %w", r.nodeName, err)
+	}
+	var (
+		services   corev1.ServiceList
+		endpoints  discoveryv1.EndpointSliceList
+		pools      v1alpha1.IPPoolList
+		peers      v1alpha1.BGPPeerList
+		adverts    v1alpha1.BGPAdvertisementList
+		secretList corev1.SecretList
+	)
+	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts} {
+		if err := r.client.List(ctx, l); err != nil {
+			return reconcile.Result{}, fmt.Errorf("list %T: %w", l, err)
+		}
+	}
+	if err := r.client.List(ctx, &secretList, client.InNamespace(r.namespace)); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list secrets: %w", err)
+	}
+
+	problems := map[string]string{}
+	in := announce.Input{Node: nodeFromAPI(&node)}
+
+	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
+	for i := range endpoints.Items {
+		es := &endpoints.Items[i]
+		if name := es.Labels[discoveryv1.LabelServiceName]; name != "" {
+			key := es.Namespace + "/" + name
+			slicesByService[key] = append(slicesByService[key], es)
+		}
+	}
+	for i := range services.Items {
+		s := &services.Items[i]
+		if svc, ok := serviceFromAPI(s, slicesByService[s.Namespace+"/"+s.Name]); ok {
+			in.Services = append(in.Services, svc)
+		}
+	}
+	for _, p := range pools.Items {
+		in.Pools = append(in.Pools, announce.Pool{Name: p.Name, Labels: p.Labels})
+	}
+	for i := range adverts.Items {
+		adv, err := advertisementFromAPI(&adverts.Items[i])
+		if err != nil {
+			problems["BGPAdvertisement/"+adverts.Items[i].Name] = err.Error()
+			continue
+		}
+		in.Advertisements = append(in.Advertisements, adv)
+	}
+
+	secrets := map[string]*corev1.Secret{}
+	for i := range secretList.Items {
+		secrets[secretList.Items[i].Name] = &secretList.Items[i]
+	}
+	v4, v6 := nodeAddresses(&node)
+	enginePeers := map[string]bgp.Peer{}
+	for i := range peers.Items {
+		p := &peers.Items[i]
+		password, err := r.password(p, secrets)
+		if err == nil {
+			var ap announce.Peer
+			var bp bgp.Peer
+			ap, bp, err = peerFromAPI(p, v4, v4, v6, password)
+			if err == nil {
+				in.Peers = append(in.Peers, ap)
+				enginePeers[p.Name] = bp
+			}
+		}
+		if err != nil {
+			problems["BGPPeer/"+p.Name] = err.Error()
+		}
+	}
+
+	result := announce.Compute(in)
+	for name, err := range result.Errors {
+		problems["BGPAdvertisement/"+name] = err.Error()
+	}
+	r.report(problems)
+
+	var wantPeers []bgp.Peer
+	wantPaths := map[string][]bgp.Path{}
+	for name, paths := range result.Sessions {
+		bp, ok := enginePeers[name]
+		if !ok {
+			continue
+		}
+		wantPeers = append(wantPeers, bp)
+		converted := make([]bgp.Path, 0, len(paths))
+		for _, p := range paths {
+			if (p.Prefix.Addr().Is4() && !bp.NextHopIPv4.IsValid()) || (p.Prefix.Addr().Is6() && !bp.NextHopIPv6.IsValid()) {
+				continue // no next hop of that family on this node
+			}
+			converted = append(converted, pathToEngine(p))
+		}
+		wantPaths[name] = converted
+	}
+	sort.Slice(wantPeers, func(i, j int) bool { return wantPeers[i].Name < wantPeers[j].Name })
+
+	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: wantPeers})
+	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})
+	return reconcile.Result{}, errors.Join(errPeers, errPaths)
+}
+
+// password reads a peer's TCP-MD5 password from its Secret. Only Secrets in
+// the speaker's namespace are watched, so a reference elsewhere is an error.
+func (r *speakerReconciler) password(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (string, error) {
+	ref := p.Spec.PasswordSecret
+	if ref == nil {
+		return "", nil
+	}
+	if ref.Namespace != r.namespace {
+		return "", fmt.Errorf("spec.passwordSecret: the speaker reads Secrets only in namespace %q, not %q", r.namespace, ref.Namespace)
+	}
+	s, ok := secrets[ref.Name]
+	if !ok {
+		return "", fmt.Errorf("spec.passwordSecret: secret %s/%s not found", ref.Namespace, ref.Name)
+	}
+	key := ref.Key
+	if key == "" {
+		key = "password"
+	}
+	value, ok := s.Data[key]
+	if !ok || len(value) == 0 {
+		return "", fmt.Errorf("spec.passwordSecret: secret %s/%s has no key %q", ref.Namespace, ref.Name, key)
+	}
+	return string(value), nil
+}
+
+// report logs configuration problems once each, and when they clear.
+func (r *speakerReconciler) report(problems map[string]string) {
+	for obj, msg := range problems {
+		if r.reported[obj] != msg {
+			r.logger.Warn("configuration not used", "object", obj, "reason", msg)
+		}
+	}
+	for obj := range r.reported {
+		if _, still := problems[obj]; !still {
+			r.logger.Info("configuration problem resolved", "object", obj)
+		}
+	}
+	r.reported = problems
+}

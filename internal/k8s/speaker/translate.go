@@ -1,0 +1,221 @@
+package speaker
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/bgp"
+)
+
+// selectorMatcher adapts a Kubernetes label selector to
+// announce.LabelMatcher.
+type selectorMatcher struct{ selector labels.Selector }
+
+func (m selectorMatcher) Matches(l map[string]string) bool {
+	return m.selector.Matches(labels.Set(l))
+}
+
+func matchers(field string, selectors []metav1.LabelSelector) ([]announce.LabelMatcher, error) {
+	out := make([]announce.LabelMatcher, 0, len(selectors))
+	for i := range selectors {
+		s, err := metav1.LabelSelectorAsSelector(&selectors[i])
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", field, i, err)
+		}
+		out = append(out, selectorMatcher{s})
+	}
+	return out, nil
+}
+
+func nodeFromAPI(n *corev1.Node) announce.Node {
+	node := announce.Node{Name: n.Name, Labels: n.Labels}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
+			node.NetworkUnavailable = true
+		}
+	}
+	return node
+}
+
+// nodeAddresses returns the node's first internal address of each family,
+// used as next hop and as default router ID.
+func nodeAddresses(n *corev1.Node) (v4, v6 netip.Addr) {
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		addr, err := netip.ParseAddr(a.Address)
+		if err != nil {
+			continue
+		}
+		switch {
+		case addr.Is4() && !v4.IsValid():
+			v4 = addr
+		case addr.Is6() && !addr.Is4In6() && !v6.IsValid():
+			v6 = addr
+		}
+	}
+	return v4, v6
+}
+
+// serviceFromAPI returns the Service as the announce rules see it, or false
+// if it has nothing to announce (not a LoadBalancer, or no address yet).
+func serviceFromAPI(s *corev1.Service, slices []*discoveryv1.EndpointSlice) (announce.Service, bool) {
+	if s.Spec.Type != corev1.ServiceTypeLoadBalancer || len(s.Status.LoadBalancer.Ingress) == 0 {
+		return announce.Service{}, false
+	}
+	svc := announce.Service{
+		Key:    s.Namespace + "/" + s.Name,
+		Labels: s.Labels,
+		Pool:   s.Annotations[v1alpha1.AnnotationAssignedPool],
+		Local:  s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+	}
+	for _, in := range s.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			svc.Addrs = append(svc.Addrs, a)
+		}
+	}
+	for _, es := range slices {
+		for _, ep := range es.Endpoints {
+			if ep.NodeName == nil {
+				continue
+			}
+			svc.Endpoints = append(svc.Endpoints, announce.Endpoint{
+				Node:        *ep.NodeName,
+				Ready:       ep.Conditions.Ready == nil || *ep.Conditions.Ready,
+				Serving:     ep.Conditions.Serving != nil && *ep.Conditions.Serving,
+				Terminating: ep.Conditions.Terminating != nil && *ep.Conditions.Terminating,
+			})
+		}
+	}
+	return svc, len(svc.Addrs) > 0
+}
+
+func advertisementFromAPI(a *v1alpha1.BGPAdvertisement) (announce.Advertisement, error) {
+	adv := announce.Advertisement{
+		Name:          a.Name,
+		Pools:         a.Spec.IPPools,
+		Peers:         a.Spec.Peers,
+		LocalPref:     uint32Ptr(a.Spec.LocalPref),
+		MED:           uint32Ptr(a.Spec.MED),
+		ASPathPrepend: nil,
+	}
+	if l := a.Spec.AggregationLength; l != nil {
+		v := int(*l)
+		adv.AggregationLength = &v
+	}
+	if l := a.Spec.AggregationLengthV6; l != nil {
+		v := int(*l)
+		adv.AggregationLengthV6 = &v
+	}
+	for _, c := range a.Spec.Communities {
+		adv.Communities = append(adv.Communities, string(c))
+	}
+	if p := a.Spec.ASPathPrepend; p != nil {
+		adv.ASPathPrepend = &announce.Prepend{Count: int(p.Count)}
+		if p.ASN != nil {
+			adv.ASPathPrepend.ASN = uint32(*p.ASN)
+		}
+	}
+	var err error
+	if adv.PoolSelectors, err = matchers("spec.ipPoolSelectors", a.Spec.IPPoolSelectors); err != nil {
+		return adv, err
+	}
+	if adv.ServiceSelectors, err = matchers("spec.serviceSelectors", a.Spec.ServiceSelectors); err != nil {
+		return adv, err
+	}
+	if adv.NodeSelectors, err = matchers("spec.nodeSelectors", a.Spec.NodeSelectors); err != nil {
+		return adv, err
+	}
+	return adv, nil
+}
+
+func uint32Ptr(v *int64) *uint32 {
+	if v == nil {
+		return nil
+	}
+	u := uint32(*v)
+	return &u
+}
+
+// peerFromAPI returns the rule-side and the session-side view of a peer.
+// password is the TCP-MD5 key already read from the referenced Secret.
+func peerFromAPI(p *v1alpha1.BGPPeer, routerID, nextHop4, nextHop6 netip.Addr, password string) (announce.Peer, bgp.Peer, error) {
+	ap := announce.Peer{Name: p.Name, LocalASN: uint32(p.Spec.MyASN), PeerASN: uint32(p.Spec.PeerASN)}
+	var err error
+	if ap.NodeSelectors, err = matchers("spec.nodeSelectors", p.Spec.NodeSelectors); err != nil {
+		return ap, bgp.Peer{}, err
+	}
+	addr, err := netip.ParseAddr(p.Spec.PeerAddress)
+	if err != nil {
+		return ap, bgp.Peer{}, fmt.Errorf("spec.peerAddress: invalid address %q", p.Spec.PeerAddress)
+	}
+	bp := bgp.Peer{
+		Name:          p.Name,
+		Address:       addr,
+		Port:          uint16(p.Spec.PeerPort),
+		LocalASN:      ap.LocalASN,
+		PeerASN:       ap.PeerASN,
+		RouterID:      routerID,
+		HoldTime:      duration(p.Spec.HoldTime, 90*time.Second),
+		ConnectRetry:  duration(p.Spec.ConnectTime, 10*time.Second),
+		Password:      password,
+		NextHopIPv4:   nextHop4,
+		NextHopIPv6:   nextHop6,
+		KeepaliveTime: duration(p.Spec.KeepaliveTime, 0),
+	}
+	if bp.KeepaliveTime == 0 {
+		bp.KeepaliveTime = bp.HoldTime / 3
+	}
+	if p.Spec.RouterID != "" {
+		if bp.RouterID, err = netip.ParseAddr(p.Spec.RouterID); err != nil {
+			return ap, bp, fmt.Errorf("spec.routerID: invalid address %q", p.Spec.RouterID)
+		}
+	}
+	if !bp.RouterID.Is4() {
+		return ap, bp, fmt.Errorf("no router ID: the node has no IPv4 address and spec.routerID is empty")
+	}
+	if p.Spec.SourceAddress != "" {
+		if bp.SourceAddress, err = netip.ParseAddr(p.Spec.SourceAddress); err != nil {
+			return ap, bp, fmt.Errorf("spec.sourceAddress: invalid address %q", p.Spec.SourceAddress)
+		}
+	}
+	if p.Spec.EBGPMultiHop != nil {
+		bp.EBGPMultihopTTL = uint8(*p.Spec.EBGPMultiHop)
+	}
+	if gr := p.Spec.GracefulRestart; gr == nil || gr.Enabled == nil || *gr.Enabled {
+		bp.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: 120 * time.Second}
+		if gr != nil && gr.RestartTime != nil {
+			bp.GracefulRestart.RestartTime = gr.RestartTime.Duration
+		}
+	}
+	return ap, bp, nil
+}
+
+func duration(d *metav1.Duration, fallback time.Duration) time.Duration {
+	if d == nil {
+		return fallback
+	}
+	return d.Duration
+}
+
+// pathToEngine turns a rule-side path into the engine's form.
+func pathToEngine(p announce.Path) bgp.Path {
+	out := bgp.Path{Prefix: p.Prefix, LocalPref: p.LocalPref, MED: p.MED, ASPathPrepend: slices.Clone(p.ASPathPrepend)}
+	for _, c := range p.Communities {
+		out.Communities = append(out.Communities, uint32(c.ASN)<<16|uint32(c.Value))
+	}
+	for _, c := range p.LargeCommunities {
+		out.LargeCommunities = append(out.LargeCommunities, bgp.LargeCommunity{Global: c.Global, Local1: c.Local1, Local2: c.Local2})
+	}
+	return out
+}

@@ -1,0 +1,251 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+)
+
+// FRR is the lab's router: zebra and bgpd in the router namespace, with
+// multipath on and 5-tuple hashing in its kernel.
+type FRR struct {
+	NS        string
+	pathspace string
+	dir       string
+}
+
+var bgpdConfig = template.Must(template.New("bgpd").Parse(`frr defaults datacenter
+hostname {{.NS}}
+log file {{.Dir}}/frr.log
+!
+router bgp {{.ASN}}
+ bgp router-id {{.RouterID}}
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ bgp bestpath as-path multipath-relax
+ neighbor NODES peer-group
+ neighbor NODES remote-as {{.NodeASN}}
+{{- range .Nodes}}
+ neighbor {{.}} peer-group NODES
+{{- end}}
+ address-family ipv4 unicast
+  maximum-paths 16
+ exit-address-family
+ address-family ipv6 unicast
+  neighbor NODES activate
+  maximum-paths 16
+ exit-address-family
+!
+`))
+
+func startFRR(l *Lab) (*FRR, error) {
+	f := &FRR{NS: l.Prefix + "-router", pathspace: l.Prefix + "-router", dir: filepath.Join(l.Dir, "frr")}
+	for _, bin := range []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "/usr/bin/vtysh"} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("FRR is not installed (apt-get install frr): %w", err)
+		}
+	}
+	if err := os.MkdirAll(f.dir, 0o777); err != nil {
+		return nil, err
+	}
+	runDir := filepath.Join("/var/run/frr", f.pathspace)
+	if err := os.MkdirAll(runDir, 0o777); err != nil {
+		return nil, err
+	}
+	l.onClose(func() error { return os.RemoveAll(runDir) })
+	var nodes []string
+	for _, n := range l.Nodes {
+		nodes = append(nodes, n.Addr4.String())
+	}
+	cfgPath := filepath.Join(f.dir, "bgpd.conf")
+	out, err := os.Create(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	err = bgpdConfig.Execute(out, map[string]any{
+		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": NodeASN, "RouterID": RouterLAN4, "Nodes": nodes,
+	})
+	out.Close()
+	if err != nil {
+		return nil, err
+	}
+	zebraConf := filepath.Join(f.dir, "zebra.conf")
+	if err := os.WriteFile(zebraConf, []byte("hostname "+f.NS+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	for _, d := range []struct{ name, conf string }{{"zebra", zebraConf}, {"bgpd", cfgPath}} {
+		if _, err := nsRun(f.NS, "/usr/lib/frr/"+d.name, "-d", "-N", f.pathspace, "-u", "root", "-g", "root",
+			"-f", d.conf, "-i", filepath.Join(runDir, d.name+".pid")); err != nil {
+			f.stop()
+			return nil, err
+		}
+	}
+	// vtysh answers once bgpd's socket is up.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := f.Vtysh("show bgp summary json"); err == nil {
+			return f, nil
+		}
+		if time.Now().After(deadline) {
+			f.stop()
+			return nil, fmt.Errorf("FRR did not answer vtysh within 10s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (f *FRR) stop() error {
+	for _, d := range []string{"bgpd", "zebra"} {
+		data, err := os.ReadFile(filepath.Join("/var/run/frr", f.pathspace, d+".pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(5 * time.Second)
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return nil
+}
+
+// Vtysh runs one vtysh command against the router.
+func (f *FRR) Vtysh(command string) (string, error) {
+	return nsRun(f.NS, "vtysh", "-N", f.pathspace, "-c", command)
+}
+
+// Established returns the neighbours whose session is Established.
+func (f *FRR) Established() ([]string, error) {
+	out, err := f.Vtysh("show bgp neighbors json")
+	if err != nil {
+		return nil, err
+	}
+	var neighbors map[string]struct {
+		State string `json:"bgpState"`
+	}
+	if err := json.Unmarshal([]byte(out), &neighbors); err != nil {
+		return nil, fmt.Errorf("parse neighbors: %w", err)
+	}
+	var up []string
+	for addr, n := range neighbors {
+		if n.State == "Established" {
+			up = append(up, addr)
+		}
+	}
+	slices.Sort(up)
+	return up, nil
+}
+
+// RIBPath is one path of a prefix in the router's BGP table.
+type RIBPath struct {
+	NextHop          string
+	Communities      string
+	LargeCommunities string
+	LocalPref        *int
+	MED              *int
+	ASPath           string
+	Multipath        bool
+}
+
+// BGPPaths returns the paths of one prefix in the router's BGP table (empty
+// if the prefix is absent).
+func (f *FRR) BGPPaths(prefix netip.Prefix) ([]RIBPath, error) {
+	family := "ipv4"
+	if prefix.Addr().Is6() {
+		family = "ipv6"
+	}
+	out, err := f.Vtysh(fmt.Sprintf("show bgp %s unicast %s json", family, prefix))
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Paths []struct {
+			ASPath struct {
+				String string `json:"string"`
+			} `json:"aspath"`
+			Community *struct {
+				String string `json:"string"`
+			} `json:"community"`
+			LargeCommunity *struct {
+				String string `json:"string"`
+			} `json:"largeCommunity"`
+			LocalPref *int `json:"locPrf"`
+			MED       *int `json:"metric"`
+			Multipath bool `json:"multipath"`
+			Bestpath  *struct {
+				Overall bool `json:"overall"`
+			} `json:"bestpath"`
+			Nexthops []struct {
+				IP    string `json:"ip"`
+				Scope string `json:"scope"`
+			} `json:"nexthops"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return nil, fmt.Errorf("parse %q: %w", out, err)
+	}
+	var paths []RIBPath
+	for _, p := range doc.Paths {
+		rp := RIBPath{ASPath: p.ASPath.String, LocalPref: p.LocalPref, MED: p.MED, Multipath: p.Multipath || (p.Bestpath != nil && p.Bestpath.Overall)}
+		if p.Community != nil {
+			rp.Communities = p.Community.String
+		}
+		if p.LargeCommunity != nil {
+			rp.LargeCommunities = p.LargeCommunity.String
+		}
+		for _, nh := range p.Nexthops {
+			if nh.Scope != "link-local" {
+				rp.NextHop = nh.IP
+				break
+			}
+		}
+		paths = append(paths, rp)
+	}
+	return paths, nil
+}
+
+// KernelNextHops returns the next hops (gateway addresses, sorted) of the
+// router's kernel route for prefix.
+func (f *FRR) KernelNextHops(prefix netip.Prefix) ([]string, error) {
+	args := []string{"-j", "route", "show", prefix.String()}
+	if prefix.Addr().Is6() {
+		args = append([]string{"-6"}, args...)
+	}
+	out, err := nsRun(f.NS, append([]string{"ip"}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	var routes []struct {
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		return nil, fmt.Errorf("parse %q: %w", out, err)
+	}
+	var hops []string
+	for _, r := range routes {
+		if r.Gateway != "" {
+			hops = append(hops, r.Gateway)
+		}
+		for _, nh := range r.Nexthops {
+			hops = append(hops, nh.Gateway)
+		}
+	}
+	slices.Sort(hops)
+	return hops, nil
+}

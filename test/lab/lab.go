@@ -1,0 +1,545 @@
+// Package lab builds a BGP load-balancing lab from network namespaces: an
+// FRR router, nodes running the real speaker binary, a client, the API
+// server and the real controller on a management network, and on each node
+// a responder that answers on Service addresses with the node's name.
+// Everything it creates carries a per-run prefix and is removed by Close.
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/k8s/testenv"
+)
+
+// Addresses of the lab, per DESIGN.md.
+const (
+	RouterASN  = 64500
+	NodeASN    = 64512
+	RouterLAN4 = "198.18.0.1"
+	RouterLAN6 = "2001:db8:1::1"
+	ClientAddr = "198.18.2.2"
+	ClientV6   = "2001:db8:2::2"
+	// ResponderPort is where each node's responder listens.
+	ResponderPort = 80
+)
+
+// ServicePools are the ranges the lab treats as Service addresses: each
+// node delivers them locally to its responder.
+var ServicePools = []string{"203.0.113.0/24", "198.51.100.0/24", "2001:db8:100::/48"}
+
+// Config says what lab to build.
+type Config struct {
+	Nodes int // default 3
+	// BinDir holds the controller and speaker binaries.
+	BinDir string
+	// Logf receives progress lines; nil is quiet.
+	Logf func(format string, args ...any)
+}
+
+// Node is one lab node.
+type Node struct {
+	Name    string
+	NS      string
+	Addr4   netip.Addr
+	Addr6   netip.Addr
+	speaker *process
+	stop    func()
+}
+
+// Lab is a running lab.
+type Lab struct {
+	Prefix     string
+	Dir        string
+	Kubeconfig string
+	Client     client.Client
+	Router     *FRR
+	Nodes      []*Node
+	ClientNS   string
+
+	cfg        Config
+	env        *testenv.Env
+	controller *process
+	mgmtBridge string
+	lanBridge  string
+	mu         sync.Mutex
+	cleanups   []func() error
+}
+
+func (l *Lab) logf(format string, args ...any) {
+	if l.cfg.Logf != nil {
+		l.cfg.Logf(format, args...)
+	}
+}
+
+// onClose registers an undo step; Close runs them in reverse order.
+func (l *Lab) onClose(fn func() error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cleanups = append(l.cleanups, fn)
+}
+
+// Start builds and starts a lab. On error everything made so far is
+// removed.
+func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 3
+	}
+	for _, bin := range []string{"controller", "speaker"} {
+		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
+			return nil, fmt.Errorf("lab needs the %s binary in %s (make build): %w", bin, cfg.BinDir, err)
+		}
+	}
+	suffix := make([]byte, 2)
+	_, _ = rand.Read(suffix)
+	l := &Lab{cfg: cfg, Prefix: "bl" + hex.EncodeToString(suffix)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, l.Close())
+		}
+	}()
+	if l.Dir, err = os.MkdirTemp("", "bgplb-lab-"+l.Prefix+"-"); err != nil {
+		return nil, err
+	}
+	l.onClose(func() error { return os.RemoveAll(l.Dir) })
+
+	mgmt, err := l.pickManagementSubnet()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.buildNetwork(mgmt); err != nil {
+		return nil, fmt.Errorf("build network: %w", err)
+	}
+	l.logf("network %s built: router, %d nodes, client", l.Prefix, cfg.Nodes)
+
+	if l.Router, err = startFRR(l); err != nil {
+		return nil, fmt.Errorf("start FRR: %w", err)
+	}
+	l.onClose(l.Router.stop)
+
+	if err := l.startAPIServer(mgmt.Addr().Next()); err != nil {
+		return nil, err
+	}
+	if err := l.startResponders(); err != nil {
+		return nil, err
+	}
+	if err := l.registerNodes(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.startController(); err != nil {
+		return nil, err
+	}
+	for _, n := range l.Nodes {
+		if err := l.StartSpeaker(n); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Close stops every process and removes every namespace, link and file of
+// the lab. It is safe to call more than once.
+func (l *Lab) Close() error {
+	l.mu.Lock()
+	cleanups := l.cleanups
+	l.cleanups = nil
+	l.mu.Unlock()
+	var errs []error
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		if err := cleanups[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pickManagementSubnet chooses a /28 of 198.18.1.0/24 that no interface of
+// the root namespace uses, so two labs can run side by side.
+func (l *Lab) pickManagementSubnet() (netip.Prefix, error) {
+	used := map[netip.Addr]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			used[p.Masked().Addr()] = true
+		}
+	}
+	base := netip.MustParseAddr("198.18.1.0").As4()
+	for i := 0; i < 16; i++ {
+		b := base
+		b[3] = byte(16 * i)
+		p := netip.PrefixFrom(netip.AddrFrom4(b), 28)
+		if !used[p.Addr()] {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("every management subnet of 198.18.1.0/24 is in use")
+}
+
+func (l *Lab) addNamespace(name string) error {
+	if err := ip("", "netns", "add", name); err != nil {
+		return err
+	}
+	l.onClose(func() error { return ip("", "netns", "del", name) })
+	return ip(name, "link", "set", "lo", "up")
+}
+
+// veth creates a pair with one end (named inner) in ns and the other
+// (named outer) in the root namespace, attached to bridge if given.
+func (l *Lab) veth(ns, inner, outer, bridge string) error {
+	tmp := outer + "x"
+	if err := ip("", "link", "add", outer, "type", "veth", "peer", "name", tmp); err != nil {
+		return err
+	}
+	l.onClose(func() error { _ = ip("", "link", "del", outer); return nil })
+	if err := ip("", "link", "set", tmp, "netns", ns); err != nil {
+		return err
+	}
+	if err := ip(ns, "link", "set", tmp, "name", inner); err != nil {
+		return err
+	}
+	if bridge != "" {
+		if err := ip("", "link", "set", outer, "master", bridge); err != nil {
+			return err
+		}
+	}
+	if err := ip("", "link", "set", outer, "up"); err != nil {
+		return err
+	}
+	return ip(ns, "link", "set", inner, "up")
+}
+
+func (l *Lab) bridge(name string) error {
+	if err := ip("", "link", "add", name, "type", "bridge"); err != nil {
+		return err
+	}
+	l.onClose(func() error { return ip("", "link", "del", name) })
+	return ip("", "link", "set", name, "up")
+}
+
+func sysctl(ns string, kv ...string) error {
+	for _, s := range kv {
+		if _, err := nsRun(ns, "sysctl", "-qw", s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Lab) buildNetwork(mgmt netip.Prefix) error {
+	p := l.Prefix
+	l.lanBridge, l.mgmtBridge = p+"-lan", p+"-mg"
+	if err := l.bridge(l.lanBridge); err != nil {
+		return err
+	}
+	if err := l.bridge(l.mgmtBridge); err != nil {
+		return err
+	}
+	if err := ip("", "addr", "add", netip.PrefixFrom(mgmt.Addr().Next(), 28).String(), "dev", l.mgmtBridge); err != nil {
+		return err
+	}
+
+	router := p + "-router"
+	l.ClientNS = p + "-client"
+	for _, ns := range []string{router, l.ClientNS} {
+		if err := l.addNamespace(ns); err != nil {
+			return err
+		}
+	}
+	if err := l.veth(router, "lan", p+"-rl", l.lanBridge); err != nil {
+		return err
+	}
+	if err := sysctl(router, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+		"net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1"); err != nil {
+		return err
+	}
+	for _, a := range [][]string{
+		{"addr", "add", RouterLAN4 + "/24", "dev", "lan"},
+		{"addr", "add", RouterLAN6 + "/64", "dev", "lan", "nodad"},
+	} {
+		if err := ip(router, a...); err != nil {
+			return err
+		}
+	}
+	// The client link is a direct veth between router and client.
+	if err := ip("", "link", "add", p+"-c0", "type", "veth", "peer", "name", p+"-c1"); err != nil {
+		return err
+	}
+	l.onClose(func() error { _ = ip("", "link", "del", p+"-c0"); return nil })
+	for _, step := range [][]string{
+		{"link", "set", p + "-c0", "netns", router},
+		{"link", "set", p + "-c1", "netns", l.ClientNS},
+	} {
+		if err := ip("", step...); err != nil {
+			return err
+		}
+	}
+	for _, step := range []struct {
+		ns   string
+		args []string
+	}{
+		{router, []string{"link", "set", p + "-c0", "name", "cli"}},
+		{router, []string{"addr", "add", "198.18.2.1/24", "dev", "cli"}},
+		{router, []string{"addr", "add", "2001:db8:2::1/64", "dev", "cli", "nodad"}},
+		{router, []string{"link", "set", "cli", "up"}},
+		{l.ClientNS, []string{"link", "set", p + "-c1", "name", "eth0"}},
+		{l.ClientNS, []string{"addr", "add", ClientAddr + "/24", "dev", "eth0"}},
+		{l.ClientNS, []string{"addr", "add", ClientV6 + "/64", "dev", "eth0", "nodad"}},
+		{l.ClientNS, []string{"link", "set", "eth0", "up"}},
+		{l.ClientNS, []string{"route", "add", "default", "via", "198.18.2.1"}},
+		{l.ClientNS, []string{"-6", "route", "add", "default", "via", "2001:db8:2::1"}},
+	} {
+		if err := ip(step.ns, step.args...); err != nil {
+			return err
+		}
+	}
+
+	mgmtAddr := mgmt.Addr().Next().Next()
+	for i := range l.cfg.Nodes {
+		n := &Node{
+			Name:  fmt.Sprintf("node-%d", i),
+			NS:    fmt.Sprintf("%s-n%d", p, i),
+			Addr4: netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}),
+			Addr6: netip.MustParseAddr(fmt.Sprintf("2001:db8:1::%x", 0x10+i)),
+		}
+		if err := l.addNamespace(n.NS); err != nil {
+			return err
+		}
+		if err := l.veth(n.NS, "lan", fmt.Sprintf("%s-n%dl", p, i), l.lanBridge); err != nil {
+			return err
+		}
+		if err := l.veth(n.NS, "mgmt", fmt.Sprintf("%s-n%dm", p, i), l.mgmtBridge); err != nil {
+			return err
+		}
+		steps := [][]string{
+			{"addr", "add", n.Addr4.String() + "/24", "dev", "lan"},
+			{"addr", "add", n.Addr6.String() + "/64", "dev", "lan", "nodad"},
+			{"addr", "add", netip.PrefixFrom(mgmtAddr, 28).String(), "dev", "mgmt"},
+			{"route", "add", "default", "via", RouterLAN4},
+			{"-6", "route", "add", "default", "via", RouterLAN6},
+		}
+		// Each node delivers Service addresses to its own responder, as
+		// kube-proxy would deliver them to a pod.
+		for _, pool := range ServicePools {
+			steps = append(steps, []string{"route", "add", "local", pool, "dev", "lo"})
+		}
+		for _, s := range steps {
+			if err := ip(n.NS, s...); err != nil {
+				return err
+			}
+		}
+		mgmtAddr = mgmtAddr.Next()
+		l.Nodes = append(l.Nodes, n)
+	}
+	return nil
+}
+
+func (l *Lab) startAPIServer(listen netip.Addr) error {
+	env, err := testenv.StartWith(testenv.Options{ListenAddress: listen.String()})
+	if err != nil {
+		return err
+	}
+	l.env = env
+	l.onClose(env.Stop)
+	l.Kubeconfig = filepath.Join(l.Dir, "kubeconfig")
+	if err := env.WriteKubeconfig(l.Kubeconfig); err != nil {
+		return err
+	}
+	scheme, err := controller.Scheme()
+	if err != nil {
+		return err
+	}
+	l.Client, err = client.New(env.Config, client.Options{Scheme: scheme})
+	return err
+}
+
+// registerNodes creates the Node objects a kubelet would, with the lab
+// addresses, and the speakers' namespace.
+func (l *Lab) registerNodes(ctx context.Context) error {
+	if err := l.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bgplb-system"}}); err != nil {
+		return err
+	}
+	for _, n := range l.Nodes {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: map[string]string{"kubernetes.io/hostname": n.Name}}}
+		if err := l.Client.Create(ctx, node); err != nil {
+			return fmt.Errorf("create node %s: %w", n.Name, err)
+		}
+		node.Status.Addresses = []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: n.Addr4.String()},
+			{Type: corev1.NodeInternalIP, Address: n.Addr6.String()},
+			{Type: corev1.NodeHostName, Address: n.Name},
+		}
+		node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(), Reason: "Lab", Message: "lab node"}}
+		if err := l.Client.Status().Update(ctx, node); err != nil {
+			return fmt.Errorf("set status of node %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
+// process is a lab daemon whose output goes to a log file.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func (l *Lab) spawn(name string, args ...string) (*process, error) {
+	logPath := filepath.Join(l.Dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
+	return p, nil
+}
+
+// terminate sends sig and waits up to 15 s, then kills.
+func (p *process) terminate(sig syscall.Signal) {
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (l *Lab) startController() error {
+	p, err := l.spawn("controller", filepath.Join(l.cfg.BinDir, "controller"),
+		"--kubeconfig", l.Kubeconfig, "--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+	if err != nil {
+		return err
+	}
+	l.controller = p
+	l.onClose(func() error { p.terminate(syscall.SIGTERM); return nil })
+	return nil
+}
+
+// StartSpeaker starts (or restarts) the speaker of a node inside its
+// namespace.
+func (l *Lab) StartSpeaker(n *Node) error {
+	p, err := l.spawn("speaker-"+n.Name, "ip", "netns", "exec", n.NS,
+		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", l.Kubeconfig, "--node-name", n.Name,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+	if err != nil {
+		return err
+	}
+	n.speaker = p
+	l.onClose(func() error { p.terminate(syscall.SIGTERM); return nil })
+	return nil
+}
+
+// StopSpeaker stops a node's speaker with sig (SIGTERM for a clean stop).
+func (l *Lab) StopSpeaker(n *Node, sig syscall.Signal) {
+	if n.speaker != nil {
+		n.speaker.terminate(sig)
+	}
+}
+
+// SpeakerLog returns what a node's speaker has logged so far.
+func (l *Lab) SpeakerLog(n *Node) string {
+	data, _ := os.ReadFile(filepath.Join(l.Dir, "speaker-"+n.Name+".log"))
+	return string(data)
+}
+
+// StopAPIServer and the rest of the control-plane helpers live in
+// control.go.
+
+// startResponders opens, inside each node, a listener that answers every
+// connection with the node's name and then echoes what it receives.
+func (l *Lab) startResponders() error {
+	for _, n := range l.Nodes {
+		var ln net.Listener
+		err := inNetns(n.NS, func() error {
+			var err error
+			ln, err = net.Listen("tcp", fmt.Sprintf("[::]:%d", ResponderPort))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("responder on %s: %w", n.Name, err)
+		}
+		name := n.Name
+		l.onClose(ln.Close)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					if _, err := c.Write([]byte(name + "\n")); err != nil {
+						return
+					}
+					buf := make([]byte, 4096)
+					for {
+						k, err := c.Read(buf)
+						if err != nil {
+							return
+						}
+						if _, err := c.Write(buf[:k]); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+	}
+	return nil
+}
+
+// Dial opens a TCP connection from the client namespace.
+func (l *Lab) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	var c net.Conn
+	err := inNetns(l.ClientNS, func() error {
+		var err error
+		d := net.Dialer{Timeout: 2 * time.Second}
+		c, err = d.DialContext(ctx, "tcp", addr.String())
+		return err
+	})
+	return c, err
+}
+
+// WhoServes opens one connection to addr and returns the name of the node
+// that answered.
+func (l *Lab) WhoServes(ctx context.Context, addr netip.Addr) (string, error) {
+	c, err := l.Dial(ctx, netip.AddrPortFrom(addr, ResponderPort))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 64)
+	k, err := c.Read(buf)
+	if err != nil {
+		return "", fmt.Errorf("read from %s: %w", addr, err)
+	}
+	return strings.TrimSpace(string(buf[:k])), nil
+}

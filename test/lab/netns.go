@@ -1,0 +1,67 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// run executes a command and returns its output; a failure quotes the
+// command and what it printed.
+func run(name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}
+
+// ip runs the ip command, in a namespace if ns is not empty.
+func ip(ns string, args ...string) error {
+	if ns != "" {
+		args = append([]string{"-n", ns}, args...)
+	}
+	_, err := run("ip", args...)
+	return err
+}
+
+// nsRun runs a command inside a network namespace.
+func nsRun(ns string, args ...string) (string, error) {
+	return run("ip", append([]string{"netns", "exec", ns}, args...)...)
+}
+
+// inNetns runs fn on an OS thread switched into the namespace. Sockets
+// created by fn belong to that namespace for their whole life, so a test
+// process can listen and dial inside the lab without helper processes.
+func inNetns(ns string, fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		return fmt.Errorf("open own namespace: %w", err)
+	}
+	defer self.Close()
+	target, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		return fmt.Errorf("open namespace %s: %w", ns, err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("enter namespace %s: %w", ns, err)
+	}
+	fnErr := fn()
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		// The thread is in the wrong namespace; never give it back to the
+		// scheduler (LockOSThread without Unlock ends it with the goroutine).
+		runtime.LockOSThread()
+		return fmt.Errorf("return from namespace %s: %w", ns, err)
+	}
+	return fnErr
+}

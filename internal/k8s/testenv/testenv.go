@@ -9,7 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -72,6 +76,7 @@ type Env struct {
 	env    *envtest.Environment
 	Config *rest.Config
 	dir    string // holds etcd's data and the API server's certificates
+	extra  []*exec.Cmd
 }
 
 // Options adjust the API server.
@@ -151,6 +156,9 @@ func StartWith(opts Options) (*Env, error) {
 
 // Stop ends the API server and etcd and removes their files.
 func (e *Env) Stop() error {
+	for _, cmd := range e.extra {
+		_ = cmd.Process.Kill()
+	}
 	err := e.env.Stop()
 	os.RemoveAll(e.dir)
 	return err
@@ -191,4 +199,65 @@ func freePort(addr string) (string, error) {
 	defer l.Close()
 	_, port, err := net.SplitHostPort(l.Addr().String())
 	return port, err
+}
+
+// StopAPIServer ends the kube-apiserver process (etcd keeps running) and
+// returns a function that starts it again with the same arguments, port and
+// certificates, so that clients reconnect as after a real outage.
+func (e *Env) StopAPIServer() (restart func() error, err error) {
+	pid, args, err := e.apiserverProcess()
+	if err != nil {
+		return nil, err
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return nil, err
+	}
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		return nil, fmt.Errorf("stop kube-apiserver: %w", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = proc.Kill()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return func() error {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("restart kube-apiserver: %w", err)
+		}
+		// Stop ends the restarted process: envtest only knows the first.
+		e.extra = append(e.extra, cmd)
+		go func() { _ = cmd.Wait() }()
+		return nil
+	}, nil
+}
+
+// apiserverProcess finds this environment's kube-apiserver by its
+// certificate directory, which no other API server shares.
+func (e *Env) apiserverProcess() (int, []string, error) {
+	marker := "--cert-dir=" + filepath.Join(e.dir, "certs")
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, entry := range entries {
+		pid, err := strconv.Atoi(entry.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", entry.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if len(args) > 1 && filepath.Base(args[0]) == "kube-apiserver" && slices.Contains(args, marker) {
+			return pid, args, nil
+		}
+	}
+	return 0, nil, fmt.Errorf("no running kube-apiserver with %s", marker)
 }

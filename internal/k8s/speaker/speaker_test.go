@@ -1,0 +1,217 @@
+package speaker_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/k8s/speaker"
+	"github.com/bgplb/bgplb/internal/k8s/testenv"
+)
+
+var (
+	env       *testenv.Env
+	k8sClient client.Client
+)
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if scheme, err := controller.Scheme(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else if k8sClient, err = client.New(env.Config, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop API server:", err)
+	}
+	os.Exit(code)
+}
+
+var testCount int
+
+// world creates a node, a pool, peers and an advertisement with unique
+// names, and starts a speaker for the node on a fake engine.
+func world(t *testing.T, peers ...string) (*bgp.Fake, string) {
+	t.Helper()
+	ctx := context.Background()
+	testCount++
+	id := fmt.Sprintf("t%d", testCount)
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: id + "-node"}}
+	must(t, k8sClient.Create(ctx, node))
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.10"}, {Type: corev1.NodeInternalIP, Address: "2001:db8:1::10"}}
+	must(t, k8sClient.Status().Update(ctx, node))
+	for i, p := range peers {
+		must(t, k8sClient.Create(ctx, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: id + "-" + p}, Spec: v1alpha1.BGPPeerSpec{
+			MyASN: 64512, PeerASN: 64500, PeerAddress: fmt.Sprintf("198.18.0.%d", i+1),
+			NodeSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"kubernetes.io/hostname": node.Name}}}}}))
+		// Speakers of earlier tests must not see these peers: they select
+		// this test's node only, by a label set below.
+	}
+	node.Labels = map[string]string{"kubernetes.io/hostname": node.Name}
+	must(t, k8sClient.Update(ctx, node))
+	// Every test's Services carry its id, so a speaker announces only the
+	// Services of its own test.
+	must(t, k8sClient.Create(ctx, &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: v1alpha1.BGPAdvertisementSpec{
+		NodeSelectors:    []metav1.LabelSelector{{MatchLabels: map[string]string{"kubernetes.io/hostname": node.Name}}},
+		ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"test": id}}}}}))
+
+	fake := bgp.NewFake()
+	mgr, err := speaker.NewManager(env.Config, fake, speaker.Options{
+		NodeName: node.Name, Namespace: "default", SeveralInProcess: true,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = mgr.Start(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return fake, id
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// announcedService creates a LoadBalancer Service with an address already
+// in its status (no controller runs here) and a ready endpoint on node.
+func announcedService(t *testing.T, id, name, node, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"test": id}}, Spec: corev1.ServiceSpec{
+		Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}}
+	must(t, k8sClient.Create(ctx, svc))
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: addr}}
+	must(t, k8sClient.Status().Update(ctx, svc))
+	must(t, k8sClient.Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.1"}, NodeName: ptr.To(node), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	}))
+}
+
+func prefixes(paths []bgp.Path) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, p.Prefix.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func waitForPrefixes(t *testing.T, fake *bgp.Fake, peer string, want ...string) {
+	t.Helper()
+	slices.Sort(want)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := prefixes(fake.Paths(peer))
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peer %s announces %v, want %v", peer, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAddingAServiceSendsOnlyItsUpdate(t *testing.T) {
+	fake, id := world(t, "router")
+	peer := id + "-router"
+	announcedService(t, id, id+"-a", id+"-node", "203.0.113.10")
+	waitForPrefixes(t, fake, peer, "203.0.113.10/32")
+	before := fake.Updates()
+
+	// A change that does not affect announcements sends nothing ...
+	var node corev1.Node
+	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Name: id + "-node"}, &node))
+	node.Annotations = map[string]string{"unrelated": "yes"}
+	must(t, k8sClient.Update(context.Background(), &node))
+	// ... and a new Service sends exactly its own advertisement.
+	announcedService(t, id, id+"-b", id+"-node", "203.0.113.11")
+	waitForPrefixes(t, fake, peer, "203.0.113.10/32", "203.0.113.11/32")
+	if got := fake.Updates() - before; got != 1 {
+		t.Errorf("%d updates sent for one new Service, want 1", got)
+	}
+}
+
+func TestABurstOfServicesIsAnnouncedOnceEach(t *testing.T) {
+	fake, id := world(t, "router")
+	peer := id + "-router"
+	var want []string
+	for i := range 40 {
+		addr := netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
+		announcedService(t, id, fmt.Sprintf("%s-svc-%d", id, i), id+"-node", addr.String())
+		want = append(want, addr.String()+"/32")
+	}
+	waitForPrefixes(t, fake, peer, want...)
+	if got := fake.Updates(); got != 40 {
+		t.Errorf("%d updates for 40 Services, want 40 (no churn)", got)
+	}
+}
+
+func TestChangingOnePeerResetsOnlyThatPeer(t *testing.T) {
+	fake, id := world(t, "a", "b")
+	announcedService(t, id, id+"-svc", id+"-node", "203.0.113.20")
+	waitForPrefixes(t, fake, id+"-a", "203.0.113.20/32")
+	waitForPrefixes(t, fake, id+"-b", "203.0.113.20/32")
+	resets, updates := fake.PeerResets(), fake.Updates()
+
+	var p v1alpha1.BGPPeer
+	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Name: id + "-a"}, &p))
+	p.Spec.HoldTime = &metav1.Duration{Duration: 30 * time.Second}
+	must(t, k8sClient.Update(context.Background(), &p))
+	deadline := time.Now().Add(20 * time.Second)
+	for fake.PeerResets() == resets {
+		if time.Now().After(deadline) {
+			t.Fatal("the changed peer was never reset")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := fake.PeerResets() - resets; got != 1 {
+		t.Errorf("%d peers reset, want 1", got)
+	}
+	for _, peer := range fake.Peers() {
+		if peer.Name == id+"-a" && peer.HoldTime != 30*time.Second {
+			t.Errorf("peer a has hold time %s", peer.HoldTime)
+		}
+	}
+	waitForPrefixes(t, fake, id+"-b", "203.0.113.20/32")
+	if got := fake.Updates() - updates; got != 0 {
+		t.Errorf("%d path updates sent for a peer settings change, want 0 (the engine re-sends the reset peer's paths itself)", got)
+	}
+}
+
+func TestDeletingAServiceWithdrawsItsPrefix(t *testing.T) {
+	fake, id := world(t, "router")
+	announcedService(t, id, id+"-gone", id+"-node", "203.0.113.30")
+	waitForPrefixes(t, fake, id+"-router", "203.0.113.30/32")
+	must(t, k8sClient.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: id + "-gone"}}))
+	waitForPrefixes(t, fake, id+"-router")
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -60,6 +61,11 @@ func startFRR(l *Lab) (*FRR, error) {
 	if err := os.MkdirAll(runDir, 0o777); err != nil {
 		return nil, err
 	}
+	// The daemons drop privileges to the frr user, which must be able to
+	// write their sockets, pid files and log.
+	if err := chownFRR(runDir, f.dir); err != nil {
+		return nil, err
+	}
 	l.onClose(func() error { return os.RemoveAll(runDir) })
 	var nodes []string
 	for _, n := range l.Nodes {
@@ -82,7 +88,7 @@ func startFRR(l *Lab) (*FRR, error) {
 		return nil, err
 	}
 	for _, d := range []struct{ name, conf string }{{"zebra", zebraConf}, {"bgpd", cfgPath}} {
-		if _, err := nsRun(f.NS, "/usr/lib/frr/"+d.name, "-d", "-N", f.pathspace, "-u", "root", "-g", "root",
+		if _, err := nsRun(f.NS, "/usr/lib/frr/"+d.name, "-d", "-N", f.pathspace,
 			"-f", d.conf, "-i", filepath.Join(runDir, d.name+".pid")); err != nil {
 			f.stop()
 			return nil, err
@@ -248,4 +254,23 @@ func (f *FRR) KernelNextHops(prefix netip.Prefix) ([]string, error) {
 	}
 	slices.Sort(hops)
 	return hops, nil
+}
+
+func chownFRR(paths ...string) error {
+	u, err := user.Lookup("frr")
+	if err != nil {
+		return fmt.Errorf("FRR's user: %w", err)
+	}
+	g, err := user.LookupGroup("frr")
+	if err != nil {
+		return fmt.Errorf("FRR's group: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(g.Gid)
+	for _, p := range paths {
+		if err := os.Chown(p, uid, gid); err != nil {
+			return err
+		}
+	}
+	return nil
 }

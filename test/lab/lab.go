@@ -119,6 +119,10 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, err
 	}
 	l.onClose(func() error { return os.RemoveAll(l.Dir) })
+	// FRR's daemons run as the frr user and read their files from here.
+	if err := os.Chmod(l.Dir, 0o755); err != nil {
+		return nil, err
+	}
 
 	mgmt, err := l.pickManagementSubnet()
 	if err != nil {
@@ -542,4 +546,10 @@ func (l *Lab) WhoServes(ctx context.Context, addr netip.Addr) (string, error) {
 		return "", fmt.Errorf("read from %s: %w", addr, err)
 	}
 	return strings.TrimSpace(string(buf[:k])), nil
+}
+
+// StopAPIServer stops the lab's kube-apiserver (etcd keeps its data) and
+// returns a function that starts it again.
+func (l *Lab) StopAPIServer() (restart func() error, err error) {
+	return l.env.StopAPIServer()
 }

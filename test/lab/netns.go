@@ -11,14 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// run executes a command and returns its output; a failure quotes the
-// command and what it printed.
+// run executes a command and returns its standard output; a failure quotes
+// the command and everything it printed.
 func run(name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()+out.String()))
 	}
 	return out.String(), nil
 }

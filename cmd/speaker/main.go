@@ -1,0 +1,72 @@
+// Command speaker runs on every node, peers with the configured BGP routers
+// and announces the node's share of Service addresses.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/bgp/gobgp"
+	"github.com/bgplb/bgplb/internal/k8s/speaker"
+)
+
+func main() {
+	opts := speaker.Options{}
+	var qps float64
+	var burst int
+	flag.StringVar(&opts.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of this node (default $NODE_NAME)")
+	flag.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", "bgplb-system"), "namespace of the speaker, where peer password Secrets live")
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":7474", "metrics listen address; 0 turns it off")
+	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7475", "health probe listen address; 0 turns it off")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
+	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
+	flag.Parse()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", opts.NodeName)
+	opts.Logger = logger
+	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		fail(logger, fmt.Errorf("load kubeconfig: %w", err))
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	engine := gobgp.New(logger)
+	mgr, err := speaker.NewManager(cfg, engine, opts)
+	if err != nil {
+		fail(logger, err)
+	}
+	logger.Info("starting speaker")
+	runErr := mgr.Start(ctrl.SetupSignalHandler())
+
+	// A clean shutdown says goodbye to every peer with a Cease
+	// notification, so routers withdraw this node's paths at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := engine.Stop(ctx, bgp.StopRequest{}); err != nil {
+		logger.Error("stop BGP sessions", "error", err)
+	}
+	if runErr != nil {
+		fail(logger, fmt.Errorf("run speaker: %w", runErr))
+	}
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func fail(logger *slog.Logger, err error) {
+	logger.Error(err.Error())
+	os.Exit(1)
+}

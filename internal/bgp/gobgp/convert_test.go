@@ -1,0 +1,270 @@
+package gobgp
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+
+	"github.com/bgplb/bgplb/internal/bgp"
+)
+
+// These tests cover the translation to GoBGP and the validation, without a
+// network.
+
+func validPeer() bgp.Peer {
+	return bgp.Peer{
+		Name:        "tor",
+		Address:     netip.MustParseAddr("198.18.0.1"),
+		LocalASN:    64512,
+		PeerASN:     64501,
+		RouterID:    netip.MustParseAddr("198.18.0.2"),
+		NextHopIPv4: netip.MustParseAddr("198.18.0.2"),
+		NextHopIPv6: netip.MustParseAddr("2001:db8:1::2"),
+	}
+}
+
+func withPeer(f func(*bgp.Peer)) bgp.Peer {
+	p := validPeer()
+	f(&p)
+	return p
+}
+
+func TestValidatePeer(t *testing.T) {
+	tests := []struct {
+		name    string
+		peer    bgp.Peer
+		wantErr string
+	}{
+		{name: "a peer with the required fields is valid", peer: validPeer()},
+		{name: "a peer needs a name", peer: withPeer(func(p *bgp.Peer) { p.Name = "" }), wantErr: "no name"},
+		{name: "a peer needs an address", peer: withPeer(func(p *bgp.Peer) { p.Address = netip.Addr{} }), wantErr: "not a usable address"},
+		{name: "a peer needs both ASNs", peer: withPeer(func(p *bgp.Peer) { p.PeerASN = 0 }), wantErr: "must not be 0"},
+		{name: "the router ID must be IPv4", peer: withPeer(func(p *bgp.Peer) { p.RouterID = netip.MustParseAddr("2001:db8::1") }), wantErr: "router ID"},
+		{
+			name:    "the source address must be of the peer address's family",
+			peer:    withPeer(func(p *bgp.Peer) { p.SourceAddress = netip.MustParseAddr("2001:db8:1::2") }),
+			wantErr: "different families",
+		},
+		{name: "a hold time under 3 s is refused", peer: withPeer(func(p *bgp.Peer) { p.HoldTime = 2 * time.Second }), wantErr: "hold time"},
+		{
+			name:    "a keepalive longer than the hold time is refused",
+			peer:    withPeer(func(p *bgp.Peer) { p.HoldTime, p.KeepaliveTime = 3*time.Second, 4*time.Second }),
+			wantErr: "keepalive",
+		},
+		{
+			name:    "a password longer than Linux allows is refused without being shown",
+			peer:    withPeer(func(p *bgp.Peer) { p.Password = strings.Repeat("secret", 14) }),
+			wantErr: "longer than 80 bytes",
+		},
+		{
+			name:    "a restart time over 4095 s is refused",
+			peer:    withPeer(func(p *bgp.Peer) { p.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: time.Hour * 2} }),
+			wantErr: "graceful restart time",
+		},
+		{
+			name:    "an IPv6 next hop must be IPv6",
+			peer:    withPeer(func(p *bgp.Peer) { p.NextHopIPv6 = netip.MustParseAddr("198.18.0.2") }),
+			wantErr: "IPv6 next hop",
+		},
+		{
+			name:    "a peer needs a next hop of at least one family",
+			peer:    withPeer(func(p *bgp.Peer) { p.NextHopIPv4, p.NextHopIPv6 = netip.Addr{}, netip.Addr{} }),
+			wantErr: "neither an IPv4 nor an IPv6 next hop",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := validatePeer(tt.peer)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("validatePeer: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("validatePeer error = %v, want one containing %q", err, tt.wantErr)
+			}
+			if err != nil && tt.peer.Password != "" && strings.Contains(err.Error(), tt.peer.Password) {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestPeerConfig(t *testing.T) {
+	t.Run("zero timers become bgplb's defaults, not GoBGP's 120 s connect retry", func(t *testing.T) {
+		n := peerConfig(validPeer())
+		c := n.Timers.Config
+		if c.ConnectRetry != 5 || c.HoldTime != 90 || c.KeepaliveInterval != 30 {
+			t.Errorf("timers = %+v, want connect retry 5, hold 90, keepalive 30", c)
+		}
+	})
+	t.Run("timers are rounded up to whole seconds", func(t *testing.T) {
+		n := peerConfig(withPeer(func(p *bgp.Peer) {
+			p.HoldTime, p.KeepaliveTime, p.ConnectRetry = 3*time.Second, 500*time.Millisecond, 1500*time.Millisecond
+		}))
+		c := n.Timers.Config
+		if c.ConnectRetry != 2 || c.HoldTime != 3 || c.KeepaliveInterval != 1 {
+			t.Errorf("timers = %+v, want connect retry 2, hold 3, keepalive 1", c)
+		}
+	})
+	t.Run("every setting reaches the neighbor", func(t *testing.T) {
+		p := withPeer(func(p *bgp.Peer) {
+			p.Port = 1179
+			p.SourceAddress = netip.MustParseAddr("198.18.0.2")
+			p.EBGPMultihopTTL = 4
+			p.Password = "md5"
+			p.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: 120 * time.Second}
+		})
+		n := peerConfig(p)
+		if n.Conf.NeighborAddress != "198.18.0.1" || n.Conf.PeerAsn != 64501 || n.Conf.LocalAsn != 64512 || n.Conf.AuthPassword != "md5" {
+			t.Errorf("conf = %+v", n.Conf)
+		}
+		if n.Transport.RemotePort != 1179 || n.Transport.LocalAddress != "198.18.0.2" {
+			t.Errorf("transport = %+v", n.Transport)
+		}
+		if n.EbgpMultihop == nil || !n.EbgpMultihop.Enabled || n.EbgpMultihop.MultihopTtl != 4 {
+			t.Errorf("multihop = %+v", n.EbgpMultihop)
+		}
+		if n.GracefulRestart == nil || !n.GracefulRestart.Enabled || n.GracefulRestart.RestartTime != 120 {
+			t.Errorf("graceful restart = %+v", n.GracefulRestart)
+		}
+		if len(n.AfiSafis) != 2 {
+			t.Fatalf("%d address families, want 2", len(n.AfiSafis))
+		}
+		for _, as := range n.AfiSafis {
+			if as.MpGracefulRestart == nil || !as.MpGracefulRestart.Config.Enabled {
+				t.Errorf("address family %v has no graceful restart", as.Config.Family)
+			}
+		}
+	})
+	t.Run("only families with a next hop are negotiated", func(t *testing.T) {
+		n := peerConfig(withPeer(func(p *bgp.Peer) { p.NextHopIPv4 = netip.Addr{} }))
+		if len(n.AfiSafis) != 1 || n.AfiSafis[0].Config.Family.Afi != api.Family_AFI_IP6 {
+			t.Errorf("address families = %v, want IPv6 unicast only", n.AfiSafis)
+		}
+		if n.GracefulRestart != nil || n.AfiSafis[0].MpGracefulRestart != nil {
+			t.Error("graceful restart is configured although it is disabled")
+		}
+	})
+}
+
+func TestAPIPath(t *testing.T) {
+	peer := validPeer()
+	med, pref := uint32(5), uint32(200)
+	t.Run("an IPv4 path carries NEXT_HOP and every attribute that is set", func(t *testing.T) {
+		p, err := apiPath(peer, bgp.Path{
+			Prefix:           netip.MustParsePrefix("203.0.113.10/32"),
+			Communities:      []uint32{64512<<16 | 100},
+			LargeCommunities: []bgp.LargeCommunity{{Global: 64512, Local1: 1, Local2: 2}},
+			LocalPref:        &pref,
+			MED:              &med,
+			ASPathPrepend:    []uint32{64512},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Family != gobgp.RF_IPv4_UC {
+			t.Errorf("family = %v, want IPv4 unicast", p.Family)
+		}
+		got := map[gobgp.BGPAttrType]gobgp.PathAttributeInterface{}
+		for _, a := range p.Attrs {
+			got[a.GetType()] = a
+		}
+		if nh, ok := got[gobgp.BGP_ATTR_TYPE_NEXT_HOP].(*gobgp.PathAttributeNextHop); !ok || nh.Value != peer.NextHopIPv4 {
+			t.Errorf("NEXT_HOP = %v, want %v", got[gobgp.BGP_ATTR_TYPE_NEXT_HOP], peer.NextHopIPv4)
+		}
+		if o, ok := got[gobgp.BGP_ATTR_TYPE_ORIGIN].(*gobgp.PathAttributeOrigin); !ok || o.Value != gobgp.BGP_ORIGIN_ATTR_TYPE_IGP {
+			t.Errorf("ORIGIN = %v, want IGP", got[gobgp.BGP_ATTR_TYPE_ORIGIN])
+		}
+		for _, typ := range []gobgp.BGPAttrType{
+			gobgp.BGP_ATTR_TYPE_AS_PATH, gobgp.BGP_ATTR_TYPE_MULTI_EXIT_DISC, gobgp.BGP_ATTR_TYPE_LOCAL_PREF,
+			gobgp.BGP_ATTR_TYPE_COMMUNITIES, gobgp.BGP_ATTR_TYPE_LARGE_COMMUNITY,
+		} {
+			if got[typ] == nil {
+				t.Errorf("attribute %v is missing", typ)
+			}
+		}
+		if _, ok := got[gobgp.BGP_ATTR_TYPE_MP_REACH_NLRI]; ok {
+			t.Error("an IPv4 path carries MP_REACH_NLRI")
+		}
+	})
+	t.Run("an IPv6 path carries MP_REACH_NLRI with the IPv6 next hop and nothing unset", func(t *testing.T) {
+		p, err := apiPath(peer, bgp.Path{Prefix: netip.MustParsePrefix("2001:db8:100::10/128")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Family != gobgp.RF_IPv6_UC {
+			t.Errorf("family = %v, want IPv6 unicast", p.Family)
+		}
+		var types []gobgp.BGPAttrType
+		for _, a := range p.Attrs {
+			types = append(types, a.GetType())
+			if mp, ok := a.(*gobgp.PathAttributeMpReachNLRI); ok && mp.Nexthop != peer.NextHopIPv6 {
+				t.Errorf("MP_REACH_NLRI next hop = %v, want %v", mp.Nexthop, peer.NextHopIPv6)
+			}
+		}
+		want := []gobgp.BGPAttrType{gobgp.BGP_ATTR_TYPE_ORIGIN, gobgp.BGP_ATTR_TYPE_MP_REACH_NLRI, gobgp.BGP_ATTR_TYPE_AS_PATH}
+		if len(types) != len(want) {
+			t.Fatalf("attributes = %v, want %v", types, want)
+		}
+		for i := range want {
+			if types[i] != want[i] {
+				t.Errorf("attributes = %v, want %v", types, want)
+			}
+		}
+	})
+}
+
+func TestEngineWithoutNetwork(t *testing.T) {
+	ctx := context.Background()
+	t.Run("an invalid peer list changes nothing", func(t *testing.T) {
+		e := New(nil)
+		defer e.Stop(ctx, bgp.StopRequest{})
+		err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: []bgp.Peer{validPeer(), validPeer()}})
+		if err == nil || !strings.Contains(err.Error(), "more than once") {
+			t.Fatalf("ReconcilePeers error = %v, want a duplicate name", err)
+		}
+		if s, _ := e.Sessions(ctx); len(s) != 0 {
+			t.Errorf("Sessions() = %+v, want none", s)
+		}
+	})
+	t.Run("paths are kept per peer while the peer cannot connect, and invalid ones are reported", func(t *testing.T) {
+		e := New(nil)
+		defer e.Stop(ctx, bgp.StopRequest{})
+		// Nothing listens on port 1 of the loopback address, so the
+		// session never comes up and no packet leaves the machine; the
+		// engine keeps trying in the background.
+		p := withPeer(func(p *bgp.Peer) {
+			p.Address, p.Port = netip.MustParseAddr("127.0.0.1"), 1
+			p.NextHopIPv6 = netip.Addr{}
+		})
+		if err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: []bgp.Peer{p}}); err != nil {
+			t.Fatal(err)
+		}
+		web := bgp.Path{Prefix: netip.MustParsePrefix("198.51.100.10/32")}
+		resp, err := e.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: map[string][]bgp.Path{
+			"tor":   {web, {Prefix: netip.MustParsePrefix("2001:db8:100::10/128")}},
+			"ghost": {web},
+		}})
+		if err == nil || !strings.Contains(err.Error(), `peer "ghost" is not configured`) || !strings.Contains(err.Error(), "no next hop of its family") {
+			t.Errorf("ReconcilePaths error = %v, want the unknown peer and the IPv6 path reported", err)
+		}
+		if got := resp.Announced["tor"]; len(got) != 1 || !got[0].Equal(web) || len(resp.Announced) != 1 {
+			t.Errorf("announced = %+v, want only %v to tor", resp.Announced, web.Prefix)
+		}
+		// A withdrawal of a path that was never sent still works.
+		resp, err = e.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{})
+		if err != nil || len(resp.Announced) != 0 {
+			t.Errorf("ReconcilePaths to nothing = %+v, %v; want nothing announced", resp, err)
+		}
+		if err := e.Stop(ctx, bgp.StopRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{}); err == nil {
+			t.Error("ReconcilePeers after Stop succeeded")
+		}
+	})
+}

@@ -1,0 +1,326 @@
+// Package gobgp implements bgp.Engine with GoBGP embedded as a library. It
+// is the only package of bgplb that imports GoBGP.
+//
+// Every peer gets its own GoBGP server with exactly one neighbor. A GoBGP
+// server has one RIB shared by all its neighbors, so one server per peer is
+// what lets each peer have its own set of paths and attributes, and lets a
+// peer be reset without touching any other. The servers never listen: they
+// always connect out to their peer.
+//
+// Paths received from peers are rejected by an import policy; bgplb never
+// installs routes.
+package gobgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/bgp/internal/latest"
+)
+
+var errStopped = errors.New("bgp engine is stopped")
+
+// Engine is the GoBGP implementation of bgp.Engine.
+type Engine struct {
+	logger *slog.Logger
+	feed   *latest.Feed[bgp.Session]
+
+	// mu is held by ReconcilePeers, ReconcilePaths and Stop for their whole
+	// run, so that they apply one after the other. It guards peers and
+	// stopped.
+	mu      sync.Mutex
+	peers   map[string]*peerServer
+	stopped bool
+
+	// stateMu guards sessions. It is separate from mu so that session
+	// events and Sessions are never held up by a long reconciliation.
+	stateMu  sync.Mutex
+	sessions map[string]*sessionRecord
+}
+
+// sessionRecord is what the engine knows about one peer's session.
+type sessionRecord struct {
+	// server is the peer's current server; events of an older server of
+	// the same peer are ignored. It is nil if the server failed to start.
+	server  *peerServer
+	session bgp.Session
+}
+
+var _ bgp.Engine = (*Engine)(nil)
+
+// New returns an Engine with no peers that logs to logger (nil discards
+// the logs). Stop releases it.
+func New(logger *slog.Logger) *Engine {
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Engine{
+		logger:   logger,
+		feed:     latest.New[bgp.Session](),
+		peers:    make(map[string]*peerServer),
+		sessions: make(map[string]*sessionRecord),
+	}
+}
+
+// ReconcilePeers implements bgp.Engine. The request is validated as a
+// whole first; an invalid request changes nothing. Removed peers are closed
+// with a Cease NOTIFICATION. A peer whose settings changed gets a new
+// server, which announces the paths the old one announced (minus those of
+// a family that no longer has a next hop). A peer whose server fails to
+// start is reported in the error and in Sessions, and is retried by the
+// next ReconcilePeers.
+func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersRequest) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return errStopped
+	}
+	want := make(map[string]bgp.Peer, len(req.Peers))
+	for _, p := range req.Peers {
+		if err := validatePeer(p); err != nil {
+			return err
+		}
+		if _, dup := want[p.Name]; dup {
+			return fmt.Errorf("peer %q is listed more than once", p.Name)
+		}
+		want[p.Name] = p
+	}
+
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(e.peers)) {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		e.peers[name].stop()
+		delete(e.peers, name)
+		e.forgetSession(name)
+		e.logger.Info("removed BGP peer", "peer", name)
+	}
+	// Failed peers have a session record but no server.
+	for _, name := range e.sessionNames() {
+		if _, ok := want[name]; !ok {
+			e.forgetSession(name)
+		}
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		p := want[name]
+		old, ok := e.peers[name]
+		if ok && old.cfg == p {
+			continue
+		}
+		var paths []bgp.Path
+		if ok {
+			paths = sortedPaths(old.announced)
+			old.stop()
+			delete(e.peers, name)
+			e.logger.Info("resetting BGP peer because its settings changed", "peer", name)
+		}
+		ps, err := e.startPeer(ctx, p)
+		if err != nil {
+			err = fmt.Errorf("start peer %q: %w", name, err)
+			e.setSession(name, nil, err.Error())
+			errs = append(errs, err)
+			continue
+		}
+		e.peers[name] = ps
+		if !ok {
+			e.logger.Info("added BGP peer", "peer", name, "address", p.Address, "peerASN", p.PeerASN, "localASN", p.LocalASN)
+		}
+		// Paths of a family the peer no longer has a next hop for are
+		// dropped; the next ReconcilePaths reports them if still asked for.
+		var keep []bgp.Path
+		for _, path := range paths {
+			if nextHopFor(p, path.Prefix).IsValid() {
+				keep = append(keep, path)
+			}
+		}
+		if err := ps.reconcile(keep); err != nil {
+			errs = append(errs, fmt.Errorf("announce paths again to peer %q: %w", name, err))
+		}
+		e.setAnnounced(name, ps)
+	}
+	return errors.Join(errs...)
+}
+
+// ReconcilePaths implements bgp.Engine. Invalid paths and paths for peers
+// that are not configured are skipped and reported in the error; the rest
+// is applied. The response lists peers that announce at least one path.
+func (e *Engine) ReconcilePaths(ctx context.Context, req bgp.ReconcilePathsRequest) (bgp.ReconcilePathsResponse, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return e.announcedLocked(), errStopped
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(req.Paths)) {
+		if _, ok := e.peers[name]; !ok {
+			errs = append(errs, fmt.Errorf("peer %q is not configured", name))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.peers)) {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		ps := e.peers[name]
+		if err := ps.reconcile(req.Paths[name]); err != nil {
+			errs = append(errs, fmt.Errorf("paths for peer %q: %w", name, err))
+		}
+		e.setAnnounced(name, ps)
+	}
+	return e.announcedLocked(), errors.Join(errs...)
+}
+
+// Sessions implements bgp.Engine. Sessions are sorted by peer name.
+func (e *Engine) Sessions(ctx context.Context) ([]bgp.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	out := make([]bgp.Session, 0, len(e.sessions))
+	for _, name := range slices.Sorted(maps.Keys(e.sessions)) {
+		out = append(out, e.sessions[name].session)
+	}
+	return out, nil
+}
+
+// SessionChanges implements bgp.Engine.
+func (e *Engine) SessionChanges() <-chan bgp.Session { return e.feed.C() }
+
+// Stop implements bgp.Engine. All servers stop in parallel. With
+// KeepRoutes, a session on which graceful restart was negotiated is closed
+// without a NOTIFICATION, so that the peer keeps the routes as stale; a
+// session without graceful restart is closed with a Cease NOTIFICATION
+// either way, since its peer would drop the routes anyway. If ctx ends
+// first, Stop returns its error and the servers finish stopping in the
+// background. A second Stop does nothing.
+func (e *Engine) Stop(ctx context.Context, req bgp.StopRequest) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stopped {
+		return nil
+	}
+	e.stopped = true
+	e.logger.Info("stopping BGP engine", "peers", len(e.peers), "keepRoutes", req.KeepRoutes)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, ps := range e.peers {
+		wg.Go(func() {
+			if req.KeepRoutes {
+				ps.stopKeepingRoutes()
+			} else {
+				ps.stop()
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("stop BGP engine: %w", ctx.Err())
+	}
+	e.feed.Close()
+	return err
+}
+
+func (e *Engine) announcedLocked() bgp.ReconcilePathsResponse {
+	resp := bgp.ReconcilePathsResponse{Announced: make(map[string][]bgp.Path)}
+	for name, ps := range e.peers {
+		if len(ps.announced) > 0 {
+			resp.Announced[name] = sortedPaths(ps.announced)
+		}
+	}
+	return resp
+}
+
+// setSession makes ps the peer's current server, with a new session in
+// StateIdle, and delivers the change. lastError replaces the previous one
+// if not empty.
+func (e *Engine) setSession(name string, ps *peerServer, lastError string) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	rec, ok := e.sessions[name]
+	if !ok {
+		rec = &sessionRecord{session: bgp.Session{Peer: name}}
+		e.sessions[name] = rec
+	}
+	rec.server = ps
+	rec.session.State = bgp.StateIdle
+	rec.session.Since = time.Now()
+	rec.session.Announced = 0
+	if lastError != "" {
+		rec.session.LastError = lastError
+	}
+	e.feed.Publish(name, rec.session)
+}
+
+func (e *Engine) forgetSession(name string) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	delete(e.sessions, name)
+}
+
+func (e *Engine) sessionNames() []string {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	return slices.Sorted(maps.Keys(e.sessions))
+}
+
+// setAnnounced updates the announced count of the peer's session. The
+// count is status, not a state change; it is not delivered on
+// SessionChanges.
+func (e *Engine) setAnnounced(name string, ps *peerServer) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	if rec, ok := e.sessions[name]; ok && rec.server == ps {
+		rec.session.Announced = len(ps.announced)
+	}
+}
+
+// sessionEvent records a state change reported by the peer's server
+// ps. Events of a server that is no longer the peer's current one are
+// ignored.
+func (e *Engine) sessionEvent(ps *peerServer, state bgp.SessionState, at time.Time, lastError string) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	rec, ok := e.sessions[ps.cfg.Name]
+	if !ok || rec.server != ps {
+		return
+	}
+	if rec.session.State == state && lastError == "" {
+		return
+	}
+	rec.session.State = state
+	rec.session.Since = at
+	if lastError != "" {
+		rec.session.LastError = lastError
+	}
+	e.feed.Publish(ps.cfg.Name, rec.session)
+}
+
+func sortedPaths[M ~map[K]bgp.Path, K comparable](paths M) []bgp.Path {
+	out := make([]bgp.Path, 0, len(paths))
+	for _, p := range paths {
+		out = append(out, p.Clone())
+	}
+	slices.SortFunc(out, func(a, b bgp.Path) int { return comparePrefixes(a.Prefix, b.Prefix) })
+	return out
+}

@@ -1,0 +1,161 @@
+package gobgp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+
+	"github.com/bgplb/bgplb/internal/bgp"
+)
+
+// reconcile makes the server's paths equal to want: it withdraws what is
+// no longer wanted, then advertises what is new or changed. A changed path
+// is advertised once, replacing the old one (an implicit withdrawal).
+// Invalid paths and paths GoBGP refuses are skipped and reported; the rest
+// is applied, and announced always matches the server's RIB.
+func (ps *peerServer) reconcile(want []bgp.Path) error {
+	wanted, err := wantedPaths(ps.cfg, want)
+	errs := []error{err}
+
+	var withdraw []netip.Prefix
+	for pfx := range ps.announced {
+		if _, ok := wanted[pfx]; !ok {
+			withdraw = append(withdraw, pfx)
+		}
+	}
+	slices.SortFunc(withdraw, comparePrefixes)
+	for _, pfx := range withdraw {
+		if err := ps.withdraw(ps.announced[pfx]); err != nil {
+			errs = append(errs, fmt.Errorf("withdraw %v: %w", pfx, err))
+			continue
+		}
+		delete(ps.announced, pfx)
+	}
+
+	for _, p := range sortedPaths(wanted) {
+		if old, ok := ps.announced[p.Prefix]; ok && old.Equal(p) {
+			continue
+		}
+		if err := ps.advertise(p); err != nil {
+			errs = append(errs, fmt.Errorf("advertise %v: %w", p.Prefix, err))
+			continue
+		}
+		ps.announced[p.Prefix] = p.Clone()
+	}
+	return errors.Join(errs...)
+}
+
+func (ps *peerServer) advertise(p bgp.Path) error {
+	path, err := apiPath(ps.cfg, p)
+	if err != nil {
+		return err
+	}
+	// One path per call: AddPath does not say which paths of a batch
+	// failed.
+	_, err = ps.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}})
+	return err
+}
+
+// withdraw withdraws p, which the server announces. GoBGP wants a
+// withdrawal to carry the attributes of the path it withdraws (at least its
+// next hop), so it gets the same path marked as a withdrawal.
+func (ps *peerServer) withdraw(p bgp.Path) error {
+	path, err := apiPath(ps.cfg, p)
+	if err != nil {
+		return err
+	}
+	path.Withdrawal = true
+	return ps.srv.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path}})
+}
+
+// wantedPaths returns the valid paths of want by prefix; the error lists
+// the invalid ones.
+func wantedPaths(p bgp.Peer, want []bgp.Path) (map[netip.Prefix]bgp.Path, error) {
+	out := make(map[netip.Prefix]bgp.Path, len(want))
+	var errs []error
+	for _, path := range want {
+		switch {
+		case !path.Prefix.IsValid() || path.Prefix != path.Prefix.Masked() || path.Prefix.Addr().Is4In6():
+			errs = append(errs, fmt.Errorf("prefix %v is not a valid masked prefix", path.Prefix))
+		case !nextHopFor(p, path.Prefix).IsValid():
+			errs = append(errs, fmt.Errorf("prefix %v: the peer has no next hop of its family", path.Prefix))
+		default:
+			if _, dup := out[path.Prefix]; dup {
+				errs = append(errs, fmt.Errorf("prefix %v is listed more than once; the first is used", path.Prefix))
+				continue
+			}
+			out[path.Prefix] = path
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// apiPath is the GoBGP path for p as announced to peer: origin IGP, the
+// peer's next hop of the prefix's family (NEXT_HOP for IPv4, MP_REACH_NLRI
+// for IPv6, also over an IPv4 session), an AS_PATH holding only the
+// prepends (GoBGP adds the local ASN towards eBGP peers), communities,
+// large communities, and LOCAL_PREF and MED if set.
+func apiPath(peer bgp.Peer, p bgp.Path) (*apiutil.Path, error) {
+	nlri, err := gobgp.NewIPAddrPrefix(p.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	fam := family(p.Prefix)
+	nextHop := nextHopFor(peer, p.Prefix)
+	attrs := []gobgp.PathAttributeInterface{gobgp.NewPathAttributeOrigin(gobgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
+	if fam == gobgp.RF_IPv4_UC {
+		nh, err := gobgp.NewPathAttributeNextHop(nextHop)
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, nh)
+	} else {
+		mp, err := gobgp.NewPathAttributeMpReachNLRI(fam, []gobgp.PathNLRI{{NLRI: nlri}}, nextHop)
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, mp)
+	}
+	var segments []gobgp.AsPathParamInterface
+	if len(p.ASPathPrepend) > 0 {
+		segments = append(segments, gobgp.NewAs4PathParam(gobgp.BGP_ASPATH_ATTR_TYPE_SEQ, slices.Clone(p.ASPathPrepend)))
+	}
+	attrs = append(attrs, gobgp.NewPathAttributeAsPath(segments))
+	if p.MED != nil {
+		attrs = append(attrs, gobgp.NewPathAttributeMultiExitDisc(*p.MED))
+	}
+	if p.LocalPref != nil {
+		attrs = append(attrs, gobgp.NewPathAttributeLocalPref(*p.LocalPref))
+	}
+	if len(p.Communities) > 0 {
+		attrs = append(attrs, gobgp.NewPathAttributeCommunities(slices.Clone(p.Communities)))
+	}
+	if len(p.LargeCommunities) > 0 {
+		large := make([]*gobgp.LargeCommunity, 0, len(p.LargeCommunities))
+		for _, c := range p.LargeCommunities {
+			large = append(large, gobgp.NewLargeCommunity(c.Global, c.Local1, c.Local2))
+		}
+		attrs = append(attrs, gobgp.NewPathAttributeLargeCommunities(large))
+	}
+	// Family must be set: AddPath refuses a path without it (GoBGP's
+	// library example leaves it out).
+	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs}, nil
+}
+
+func family(pfx netip.Prefix) gobgp.Family {
+	if pfx.Addr().Is4() {
+		return gobgp.RF_IPv4_UC
+	}
+	return gobgp.RF_IPv6_UC
+}
+
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}

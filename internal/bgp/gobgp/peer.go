@@ -1,0 +1,370 @@
+package gobgp
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/config/oc"
+	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/bgplb/bgplb/internal/bgp"
+)
+
+// Defaults for timers a Peer leaves at zero.
+const (
+	// DefaultConnectRetry replaces GoBGP's own default of 120 s, which
+	// would leave a peer that was down at start-up unconnected for two
+	// minutes. GoBGP never retries faster than every 2 s.
+	DefaultConnectRetry = 5 * time.Second
+	// DefaultHoldTime is the RFC 4271 suggestion, as in GoBGP.
+	DefaultHoldTime = 90 * time.Second
+)
+
+const (
+	// maxPasswordLen is the longest TCP-MD5 key Linux accepts
+	// (TCP_MD5SIG_MAXKEYLEN).
+	maxPasswordLen = 80
+	// maxRestartTime is the largest restart time the 12-bit field of the
+	// graceful restart capability holds.
+	maxRestartTime = 4095 * time.Second
+	// importPolicyName names the import policy that keeps received paths
+	// out of the RIB.
+	importPolicyName = "bgplb-reject-received"
+)
+
+// startBgpMu keeps StartBgp calls of different servers apart, engines
+// included: GoBGP's StartBgp writes the package variables
+// table.SelectionOptions and table.UseMultiplePaths, which every server's
+// best-path code reads. All servers write the same (default) values, so
+// the remaining overlap of one server's StartBgp with another server's
+// reads is harmless, but the race detector reports it when it happens.
+var startBgpMu sync.Mutex
+
+// peerServer is the GoBGP server of one peer and what it announces.
+type peerServer struct {
+	cfg    bgp.Peer
+	srv    *server.BgpServer
+	logger *slog.Logger
+	// stopWatch ends the watch of the server's peer events.
+	stopWatch context.CancelFunc
+	// announced is what the server's RIB holds, by prefix.
+	announced map[netip.Prefix]bgp.Path
+}
+
+// startPeer starts a server for p with its one neighbor and no paths. The
+// peer's session record points at the new server before the neighbor is
+// added, so that none of its events is lost.
+func (e *Engine) startPeer(ctx context.Context, p bgp.Peer) (*peerServer, error) {
+	logger := e.logger.With("peer", p.Name)
+	ps := &peerServer{
+		cfg:       p,
+		logger:    logger,
+		announced: make(map[netip.Prefix]bgp.Path),
+	}
+	ps.srv = server.NewBgpServer(server.LoggerOption(logger.With("component", "gobgp"), nil))
+	go ps.srv.Serve()
+	ok := false
+	defer func() {
+		if !ok {
+			ps.stop()
+		}
+	}()
+
+	startBgpMu.Lock()
+	err := ps.srv.StartBgp(ctx, &api.StartBgpRequest{Global: globalConfig(p)})
+	startBgpMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("start GoBGP server: %w", err)
+	}
+	if err := ps.srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: importPolicy()}); err != nil {
+		return nil, fmt.Errorf("add import policy: %w", err)
+	}
+	if err := ps.srv.SetPolicyAssignment(ctx, importAssignment()); err != nil {
+		return nil, fmt.Errorf("set import policy: %w", err)
+	}
+	watchCtx, cancel := context.WithCancel(context.Background())
+	ps.stopWatch = cancel
+	err = ps.srv.WatchEvent(watchCtx, server.WatchEventMessageCallbacks{
+		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
+			e.peerEvent(ps, ev, at)
+		},
+	}, server.WatchPeer())
+	if err != nil {
+		return nil, fmt.Errorf("watch peer events: %w", err)
+	}
+	e.setSession(p.Name, ps, "")
+	if err := ps.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(p)}); err != nil {
+		// GoBGP's errors about a neighbor name its address, never its
+		// password.
+		return nil, fmt.Errorf("add neighbor %s: %w", p.Address, err)
+	}
+	ok = true
+	return ps, nil
+}
+
+// stop ends the peer's session with a Cease NOTIFICATION (if it is up) and
+// releases the server.
+func (ps *peerServer) stop() {
+	ps.srv.Stop()
+	if ps.stopWatch != nil {
+		ps.stopWatch()
+	}
+}
+
+// stopKeepingRoutes ends the peer's session without a NOTIFICATION if
+// graceful restart was negotiated on it, so that the peer keeps the routes
+// as stale until this node is back or the restart time runs out.
+//
+// GoBGP's StopBgp with AllowGracefulRestart closes the connection without
+// a NOTIFICATION for neighbors that negotiated graceful restart and sends
+// a Cease to the others. BgpServer.Stop cannot be used afterwards (it would
+// stop BGP again, sending nothing but logging an error), so the server's
+// idle BFD goroutine is left behind; this is only done when the process is
+// about to exit.
+func (ps *peerServer) stopKeepingRoutes() {
+	if err := ps.srv.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: true}); err != nil {
+		ps.logger.Warn("stopping BGP while keeping routes failed", "error", err)
+	}
+	if ps.stopWatch != nil {
+		ps.stopWatch()
+	}
+}
+
+// peerEvent turns a GoBGP peer event into a session change.
+func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
+	if ev.Type != apiutil.PEER_EVENT_STATE {
+		return
+	}
+	state, ok := sessionState(ev.Peer.State.SessionState)
+	if !ok {
+		return
+	}
+	lastError := ""
+	if isFailure(ev.Peer.State.DisconnectReason) {
+		lastError = ev.Peer.State.DisconnectMessage
+	}
+	attrs := []any{"state", state}
+	if msg := ev.Peer.State.DisconnectMessage; msg != "" {
+		attrs = append(attrs, "reason", msg)
+	}
+	if state == bgp.StateEstablished || lastError != "" {
+		ps.logger.Info("BGP session changed state", attrs...)
+	} else {
+		ps.logger.Debug("BGP session changed state", attrs...)
+	}
+	e.sessionEvent(ps, state, at, lastError)
+}
+
+func sessionState(s gobgp.FSMState) (bgp.SessionState, bool) {
+	switch s {
+	case gobgp.BGP_FSM_IDLE:
+		return bgp.StateIdle, true
+	case gobgp.BGP_FSM_CONNECT:
+		return bgp.StateConnect, true
+	case gobgp.BGP_FSM_ACTIVE:
+		return bgp.StateActive, true
+	case gobgp.BGP_FSM_OPENSENT:
+		return bgp.StateOpenSent, true
+	case gobgp.BGP_FSM_OPENCONFIRM:
+		return bgp.StateOpenConfirm, true
+	case gobgp.BGP_FSM_ESTABLISHED:
+		return bgp.StateEstablished, true
+	}
+	return "", false
+}
+
+// isFailure reports whether a state change for reason r means that the
+// session failed, as opposed to progressing or being removed by bgplb.
+func isFailure(r api.PeerState_DisconnectReason) bool {
+	switch r {
+	case api.PeerState_DISCONNECT_REASON_ADMIN_DOWN,
+		api.PeerState_DISCONNECT_REASON_HOLD_TIMER_EXPIRED,
+		api.PeerState_DISCONNECT_REASON_NOTIFICATION_SENT,
+		api.PeerState_DISCONNECT_REASON_NOTIFICATION_RECEIVED,
+		api.PeerState_DISCONNECT_REASON_READ_FAILED,
+		api.PeerState_DISCONNECT_REASON_WRITE_FAILED,
+		api.PeerState_DISCONNECT_REASON_RESTART_TIMER_EXPIRED,
+		api.PeerState_DISCONNECT_REASON_GRACEFUL_RESTART,
+		api.PeerState_DISCONNECT_REASON_INVALID_MSG,
+		api.PeerState_DISCONNECT_REASON_HARD_RESET,
+		api.PeerState_DISCONNECT_REASON_BAD_PEER_AS:
+		return true
+	}
+	return false
+}
+
+// validatePeer checks what GoBGP would reject or silently change. Errors
+// name the peer and never include its password.
+func validatePeer(p bgp.Peer) error {
+	var errs []error
+	if p.Name == "" {
+		return errors.New("a peer has no name")
+	}
+	if !p.Address.IsValid() || p.Address.IsUnspecified() {
+		errs = append(errs, fmt.Errorf("address %v is not a usable address", p.Address))
+	}
+	if p.LocalASN == 0 || p.PeerASN == 0 {
+		errs = append(errs, fmt.Errorf("local ASN %d and peer ASN %d must not be 0", p.LocalASN, p.PeerASN))
+	}
+	if !p.RouterID.Is4() || p.RouterID.IsUnspecified() {
+		errs = append(errs, fmt.Errorf("router ID %v is not a usable IPv4 address", p.RouterID))
+	}
+	if p.SourceAddress.IsValid() && p.Address.IsValid() && p.SourceAddress.Unmap().Is4() != p.Address.Unmap().Is4() {
+		errs = append(errs, fmt.Errorf("source address %v and peer address %v are of different families", p.SourceAddress, p.Address))
+	}
+	if p.HoldTime != 0 && p.HoldTime < 3*time.Second {
+		errs = append(errs, fmt.Errorf("hold time %v is neither 0 (the default) nor at least 3s", p.HoldTime))
+	}
+	hold := cmp.Or(p.HoldTime, DefaultHoldTime)
+	if p.KeepaliveTime < 0 || p.KeepaliveTime > hold {
+		errs = append(errs, fmt.Errorf("keepalive time %v is not between 0 (a third of the hold time) and the hold time %v", p.KeepaliveTime, hold))
+	}
+	if p.HoldTime > math.MaxUint16*time.Second {
+		errs = append(errs, fmt.Errorf("hold time %v is longer than BGP allows", p.HoldTime))
+	}
+	if p.ConnectRetry < 0 {
+		errs = append(errs, fmt.Errorf("connect retry %v is negative", p.ConnectRetry))
+	}
+	if len(p.Password) > maxPasswordLen {
+		errs = append(errs, fmt.Errorf("the TCP-MD5 password is longer than %d bytes", maxPasswordLen))
+	}
+	if p.GracefulRestart.RestartTime < 0 || p.GracefulRestart.RestartTime > maxRestartTime {
+		errs = append(errs, fmt.Errorf("graceful restart time %v is not between 0 and %v", p.GracefulRestart.RestartTime, maxRestartTime))
+	}
+	if p.NextHopIPv4.IsValid() && !p.NextHopIPv4.Unmap().Is4() {
+		errs = append(errs, fmt.Errorf("IPv4 next hop %v is not an IPv4 address", p.NextHopIPv4))
+	}
+	if p.NextHopIPv6.IsValid() && (!p.NextHopIPv6.Is6() || p.NextHopIPv6.Is4In6()) {
+		errs = append(errs, fmt.Errorf("IPv6 next hop %v is not an IPv6 address", p.NextHopIPv6))
+	}
+	if !p.NextHopIPv4.IsValid() && !p.NextHopIPv6.IsValid() {
+		errs = append(errs, errors.New("neither an IPv4 nor an IPv6 next hop is set, so no address family would be negotiated"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("peer %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// globalConfig is the configuration of the peer's own server: it takes
+// the peer's local ASN and router ID, and never listens.
+func globalConfig(p bgp.Peer) *api.Global {
+	return &api.Global{
+		Asn:        p.LocalASN,
+		RouterId:   p.RouterID.String(),
+		ListenPort: -1,
+		Families: []uint32{
+			uint32(oc.AfiSafiTypeToIntMap[oc.AFI_SAFI_TYPE_IPV4_UNICAST]),
+			uint32(oc.AfiSafiTypeToIntMap[oc.AFI_SAFI_TYPE_IPV6_UNICAST]),
+		},
+	}
+}
+
+// importPolicy rejects every path but the server's own. An import policy
+// also applies to paths added locally, so a plain default of reject would
+// withdraw bgplb's own paths too.
+func importPolicy() *api.Policy {
+	return &api.Policy{
+		Name: importPolicyName,
+		Statements: []*api.Statement{{
+			Name:       importPolicyName + "-accept-local",
+			Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+		}},
+	}
+}
+
+// importAssignment makes importPolicy the server's import policy, with
+// reject for every path it does not accept.
+func importAssignment() *api.SetPolicyAssignmentRequest {
+	return &api.SetPolicyAssignmentRequest{
+		Assignment: &api.PolicyAssignment{
+			Name:          "global",
+			Direction:     api.PolicyDirection_POLICY_DIRECTION_IMPORT,
+			Policies:      []*api.Policy{{Name: importPolicyName}},
+			DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+		},
+	}
+}
+
+// peerConfig is the GoBGP neighbor for p.
+func peerConfig(p bgp.Peer) *api.Peer {
+	hold := cmp.Or(p.HoldTime, DefaultHoldTime)
+	keepalive := cmp.Or(p.KeepaliveTime, hold/3)
+	n := &api.Peer{
+		Conf: &api.PeerConf{
+			NeighborAddress: p.Address.String(),
+			PeerAsn:         p.PeerASN,
+			LocalAsn:        p.LocalASN,
+			AuthPassword:    p.Password,
+			Description:     p.Name,
+		},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			ConnectRetry:      seconds(cmp.Or(p.ConnectRetry, DefaultConnectRetry)),
+			HoldTime:          seconds(hold),
+			KeepaliveInterval: seconds(keepalive),
+		}},
+		Transport: &api.Transport{
+			RemotePort: uint32(p.Port),
+		},
+	}
+	if p.SourceAddress.IsValid() {
+		n.Transport.LocalAddress = p.SourceAddress.String()
+	}
+	if p.EBGPMultihopTTL > 0 {
+		n.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.EBGPMultihopTTL)}
+	}
+	if p.GracefulRestart.Enabled {
+		n.GracefulRestart = &api.GracefulRestart{
+			Enabled:     true,
+			RestartTime: uint32(seconds(p.GracefulRestart.RestartTime)),
+		}
+	}
+	for _, fam := range []struct {
+		nextHop netip.Addr
+		afi     api.Family_Afi
+	}{
+		{p.NextHopIPv4, api.Family_AFI_IP},
+		{p.NextHopIPv6, api.Family_AFI_IP6},
+	} {
+		if !fam.nextHop.IsValid() {
+			continue
+		}
+		as := &api.AfiSafi{Config: &api.AfiSafiConfig{
+			Family:  &api.Family{Afi: fam.afi, Safi: api.Family_SAFI_UNICAST},
+			Enabled: true,
+		}}
+		if p.GracefulRestart.Enabled {
+			as.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
+		}
+		n.AfiSafis = append(n.AfiSafis, as)
+	}
+	return n
+}
+
+// seconds rounds d up to whole seconds, the unit of every BGP timer.
+func seconds(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d + time.Second - 1) / time.Second)
+}
+
+// nextHopFor returns the peer's next hop for the family of pfx, or the
+// zero Addr if it has none.
+func nextHopFor(p bgp.Peer, pfx netip.Prefix) netip.Addr {
+	if pfx.Addr().Is4() {
+		return p.NextHopIPv4.Unmap()
+	}
+	return p.NextHopIPv6
+}

@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+// configure applies a pool, the router as peer and an advertisement.
+func configure(t *testing.T, l *lab.Lab, adv v1alpha1.BGPAdvertisementSpec) {
+	t.Helper()
+	ctx := context.Background()
+	objs := []client.Object{
+		&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "lab"}, Spec: v1alpha1.IPPoolSpec{
+			Addresses: []v1alpha1.AddressRange{"203.0.113.0/24", "2001:db8:100::/64"}}},
+		&v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router"}, Spec: v1alpha1.BGPPeerSpec{
+			MyASN: lab.NodeASN, PeerASN: lab.RouterASN, PeerAddress: lab.RouterLAN4,
+			HoldTime: &metav1.Duration{Duration: 9 * time.Second}, KeepaliveTime: &metav1.Duration{Duration: 3 * time.Second},
+			ConnectTime: &metav1.Duration{Duration: time.Second}}},
+		&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "lab"}, Spec: adv},
+	}
+	for _, o := range objs {
+		if err := l.Client.Create(ctx, o); err != nil {
+			t.Fatalf("create %T: %v", o, err)
+		}
+	}
+	eventually(t, 60*time.Second, "every node's session is Established at the router", func() (bool, string) {
+		up, err := l.Router.Established()
+		return err == nil && len(up) == len(l.Nodes), fmt.Sprint(up, err)
+	})
+}
+
+func createService(t *testing.T, l *lab.Lab, name string, local bool, families ...corev1.IPFamily) *corev1.Service {
+	t.Helper()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeLoadBalancer,
+			Selector: map[string]string{"app": name},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: lab.ResponderPort, Protocol: corev1.ProtocolTCP}},
+		},
+	}
+	if local {
+		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	}
+	if len(families) > 1 {
+		svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyRequireDualStack)
+		svc.Spec.IPFamilies = families
+	}
+	if err := l.Client.Create(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// serviceAddrs waits until the Service has n addresses.
+func serviceAddrs(t *testing.T, l *lab.Lab, svc *corev1.Service, n int) []netip.Addr {
+	t.Helper()
+	var addrs []netip.Addr
+	eventually(t, 20*time.Second, "the Service gets its addresses", func() (bool, string) {
+		var s corev1.Service
+		if err := l.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), &s); err != nil {
+			return false, err.Error()
+		}
+		addrs = nil
+		for _, in := range s.Status.LoadBalancer.Ingress {
+			addrs = append(addrs, netip.MustParseAddr(in.IP))
+		}
+		return len(addrs) == n, fmt.Sprint(addrs)
+	})
+	return addrs
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
+
+// nodeAddrs returns the addresses of the named nodes in one family, sorted.
+func nodeAddrs(l *lab.Lab, v6 bool, names ...string) []string {
+	var out []string
+	for _, n := range l.Nodes {
+		if slices.Contains(names, n.Name) {
+			if v6 {
+				out = append(out, n.Addr6.String())
+			} else {
+				out = append(out, n.Addr4.String())
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func allNodes(l *lab.Lab) []string {
+	var out []string
+	for _, n := range l.Nodes {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+// waitForNextHops waits until the router's kernel route for the address
+// has exactly the given nodes as next hops (none: no route).
+func waitForNextHops(t *testing.T, l *lab.Lab, addr netip.Addr, nodes ...string) {
+	t.Helper()
+	want := nodeAddrs(l, addr.Is6(), nodes...)
+	eventually(t, 20*time.Second, fmt.Sprintf("kernel next hops of %s are %v", addr, want), func() (bool, string) {
+		got, err := l.Router.KernelNextHops(hostPrefix(addr))
+		return err == nil && slices.Equal(got, want), fmt.Sprint(got, err)
+	})
+}
+
+func TestClusterServiceIsLoadBalancedAcrossEveryNode(t *testing.T) {
+	l := startLab(t, 3)
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{Communities: []v1alpha1.Community{"64512:100"}})
+	ctx := context.Background()
+	svc := createService(t, l, "web", false)
+	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+
+	eventually(t, 20*time.Second, "the router's BGP table has three multipath paths", func() (bool, string) {
+		paths, err := l.Router.BGPPaths(hostPrefix(addr))
+		var hops []string
+		for _, p := range paths {
+			if p.Multipath && strings.Contains(p.Communities, "64512:100") {
+				hops = append(hops, p.NextHop)
+			}
+		}
+		slices.Sort(hops)
+		return slices.Equal(hops, nodeAddrs(l, false, allNodes(l)...)), fmt.Sprint(paths, err)
+	})
+	waitForNextHops(t, l, addr, allNodes(l)...)
+
+	served := map[string]int{}
+	for i := range 300 {
+		node, err := l.WhoServes(ctx, addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		served[node]++
+	}
+	t.Logf("connections served: %v", served)
+	for _, n := range allNodes(l) {
+		share := float64(served[n]) / 300
+		if share < 0.20 || share > 0.47 {
+			t.Errorf("%s served %.0f%% of connections, want 20-47%%", n, share*100)
+		}
+	}
+
+	if err := l.Client.Delete(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	waitForNextHops(t, l, addr)
+	eventually(t, 20*time.Second, "the prefix leaves the router's BGP table", func() (bool, string) {
+		paths, err := l.Router.BGPPaths(hostPrefix(addr))
+		return err == nil && len(paths) == 0, fmt.Sprint(paths, err)
+	})
+}
+
+func TestLocalServiceIsAnnouncedOnlyFromNodesWithEndpoints(t *testing.T) {
+	l := startLab(t, 3)
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	ctx := context.Background()
+	svc := createService(t, l, "local", true)
+	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}, "node-2": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+	waitForNextHops(t, l, addr, "node-0", "node-2")
+
+	// Moving an endpoint moves the next hop.
+	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}, "node-2": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	waitForNextHops(t, l, addr, "node-1", "node-2")
+
+	// The last endpoint going away withdraws the prefix.
+	if err := l.SetEndpoints(ctx, svc, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitForNextHops(t, l, addr)
+}
+
+func TestDualStackServiceIsReachableOverIPv6(t *testing.T) {
+	l := startLab(t, 3)
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	ctx := context.Background()
+	svc := createService(t, l, "dual", false, corev1.IPv4Protocol, corev1.IPv6Protocol)
+	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addrs := serviceAddrs(t, l, svc, 2)
+	v6 := addrs[1]
+	if !v6.Is6() {
+		t.Fatalf("second address %s is not IPv6", v6)
+	}
+	waitForNextHops(t, l, addrs[0], allNodes(l)...)
+	waitForNextHops(t, l, v6, allNodes(l)...)
+	served := map[string]int{}
+	for i := range 30 {
+		node, err := l.WhoServes(ctx, v6)
+		if err != nil {
+			t.Fatalf("IPv6 connection %d: %v", i, err)
+		}
+		served[node]++
+	}
+	if len(served) < 2 {
+		t.Errorf("IPv6 connections reached only %v", served)
+	}
+}

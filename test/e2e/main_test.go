@@ -1,0 +1,81 @@
+// Package e2e runs bgplb end to end in the network-namespace lab: a real
+// API server, the real controller, real speakers and a real FRR router.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+// binDir holds the controller and speaker built for this test run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bgplb-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/bgplb/bgplb/cmd/controller", "github.com/bgplb/bgplb/cmd/speaker")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	code := 1
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build binaries:", err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// startLab builds a lab for one test and removes it when the test ends,
+// also when it fails; on failure the logs of every daemon are printed.
+func startLab(t *testing.T, nodes int) *lab.Lab {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := lab.Start(ctx, lab.Config{Nodes: nodes, BinDir: binDir, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("start lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(l.Dir, "*.log"))
+			for _, f := range logs {
+				data, _ := os.ReadFile(f)
+				if len(data) > 6000 {
+					data = data[len(data)-6000:]
+				}
+				t.Logf("==== %s (tail)\n%s", filepath.Base(f), data)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("close lab: %v", err)
+		}
+	})
+	return l
+}
+
+// eventually polls check until it returns true or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, seen := check()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s; last seen: %s", timeout, what, seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

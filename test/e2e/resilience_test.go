@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+func TestRoutesStayWhileTheAPIServerIsDown(t *testing.T) {
+	l := startLab(t, 3)
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	ctx := context.Background()
+	svc := createService(t, l, "steady", false)
+	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+	waitForNextHops(t, l, addr, allNodes(l)...)
+	want := nodeAddrs(l, false, allNodes(l)...)
+
+	restart, err := l.StopAPIServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now()
+	for time.Since(down) < 30*time.Second {
+		got, err := l.Router.KernelNextHops(hostPrefix(addr))
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("%.1fs into the outage the router's next hops are %v (%v), want %v", time.Since(down).Seconds(), got, err, want)
+		}
+		up, err := l.Router.Established()
+		if err != nil || len(up) != len(l.Nodes) {
+			t.Fatalf("%.1fs into the outage the established sessions are %v (%v)", time.Since(down).Seconds(), up, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := restart(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the API server answers again", func() (bool, string) {
+		var list corev1.ServiceList
+		err := l.Client.List(ctx, &list)
+		return err == nil, fmt.Sprint(err)
+	})
+	after := createService(t, l, "after-outage", false)
+	if err := l.SetEndpoints(ctx, after, map[string][]lab.EndpointState{"node-2": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr2 := serviceAddrs(t, l, after, 1)[0]
+	waitForNextHops(t, l, addr2, allNodes(l)...)
+	waitForNextHops(t, l, addr, allNodes(l)...)
+}
+
+func TestPeerNodeSelectorsAndTheExclusionLabelLimitWhoAnnounces(t *testing.T) {
+	l := startLab(t, 3)
+	ctx := context.Background()
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	svc := createService(t, l, "selected", false)
+	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+	waitForNextHops(t, l, addr, allNodes(l)...)
+
+	// Labelling a node as excluded withdraws its paths; its session stays.
+	setNodeLabel(t, l, "node-1", "node.kubernetes.io/exclude-from-external-load-balancers", "true")
+	waitForNextHops(t, l, addr, "node-0", "node-2")
+	if up, _ := l.Router.Established(); len(up) != 3 {
+		t.Errorf("sessions after exclusion: %v, want all three", up)
+	}
+	setNodeLabel(t, l, "node-1", "node.kubernetes.io/exclude-from-external-load-balancers", "")
+	waitForNextHops(t, l, addr, allNodes(l)...)
+
+	// A peer selecting only labelled nodes closes the other sessions.
+	setNodeLabel(t, l, "node-2", "rack", "a")
+	var peer v1alpha1.BGPPeer
+	if err := l.Client.Get(ctx, client.ObjectKey{Name: "router"}, &peer); err != nil {
+		t.Fatal(err)
+	}
+	peer.Spec.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "a"}}}
+	if err := l.Client.Update(ctx, &peer); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "only node-2 keeps a session", func() (bool, string) {
+		up, err := l.Router.Established()
+		return err == nil && slices.Equal(up, nodeAddrs(l, false, "node-2")), fmt.Sprint(up, err)
+	})
+	waitForNextHops(t, l, addr, "node-2")
+}
+
+// setNodeLabel sets a label on a node, or removes it when value is empty.
+func setNodeLabel(t *testing.T, l *lab.Lab, node, key, value string) {
+	t.Helper()
+	var n corev1.Node
+	if err := l.Client.Get(context.Background(), client.ObjectKey{Name: node}, &n); err != nil {
+		t.Fatal(err)
+	}
+	if value == "" {
+		delete(n.Labels, key)
+	} else {
+		n.Labels[key] = value
+	}
+	if err := l.Client.Update(context.Background(), &n); err != nil {
+		t.Fatal(err)
+	}
+}

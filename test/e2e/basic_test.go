@@ -44,6 +44,15 @@ func configure(t *testing.T, l *lab.Lab, adv v1alpha1.BGPAdvertisementSpec) {
 
 func createService(t *testing.T, l *lab.Lab, name string, local bool, families ...corev1.IPFamily) *corev1.Service {
 	t.Helper()
+	svc := serviceObject(name, local, families...)
+	if err := l.Client.Create(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// serviceObject is a LoadBalancer Service on the responder port.
+func serviceObject(name string, local bool, families ...corev1.IPFamily) *corev1.Service {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
 		Spec: corev1.ServiceSpec{
@@ -59,17 +68,19 @@ func createService(t *testing.T, l *lab.Lab, name string, local bool, families .
 		svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyRequireDualStack)
 		svc.Spec.IPFamilies = families
 	}
-	if err := l.Client.Create(context.Background(), svc); err != nil {
-		t.Fatal(err)
-	}
 	return svc
 }
 
 // serviceAddrs waits until the Service has n addresses.
 func serviceAddrs(t *testing.T, l *lab.Lab, svc *corev1.Service, n int) []netip.Addr {
 	t.Helper()
+	return serviceAddrsWithin(t, l, svc, n, 20*time.Second)
+}
+
+func serviceAddrsWithin(t *testing.T, l *lab.Lab, svc *corev1.Service, n int, timeout time.Duration) []netip.Addr {
+	t.Helper()
 	var addrs []netip.Addr
-	eventually(t, 20*time.Second, "the Service gets its addresses", func() (bool, string) {
+	eventually(t, timeout, "the Service gets its addresses", func() (bool, string) {
 		var s corev1.Service
 		if err := l.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), &s); err != nil {
 			return false, err.Error()
@@ -113,8 +124,13 @@ func allNodes(l *lab.Lab) []string {
 // has exactly the given nodes as next hops (none: no route).
 func waitForNextHops(t *testing.T, l *lab.Lab, addr netip.Addr, nodes ...string) {
 	t.Helper()
+	waitForNextHopsWithin(t, l, addr, 20*time.Second, nodes...)
+}
+
+func waitForNextHopsWithin(t *testing.T, l *lab.Lab, addr netip.Addr, timeout time.Duration, nodes ...string) {
+	t.Helper()
 	want := nodeAddrs(l, addr.Is6(), nodes...)
-	eventually(t, 20*time.Second, fmt.Sprintf("kernel next hops of %s are %v", addr, want), func() (bool, string) {
+	eventually(t, timeout, fmt.Sprintf("kernel next hops of %s are %v", addr, want), func() (bool, string) {
 		got, err := l.Router.KernelNextHops(hostPrefix(addr))
 		return err == nil && slices.Equal(got, want), fmt.Sprint(got, err)
 	})

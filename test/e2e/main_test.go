@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -18,6 +21,7 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard())
 	dir, err := os.MkdirTemp("", "bgplb-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -18,28 +18,38 @@ import (
 	"github.com/bgplb/bgplb/test/lab"
 )
 
-// configure applies a pool, the router as peer and an advertisement.
+// configure applies a pool, the router as peer and an advertisement, and
+// waits until every node's session is Established.
 func configure(t *testing.T, l *lab.Lab, adv v1alpha1.BGPAdvertisementSpec) {
 	t.Helper()
-	ctx := context.Background()
-	objs := []client.Object{
-		&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "lab"}, Spec: v1alpha1.IPPoolSpec{
-			Addresses: []v1alpha1.AddressRange{"203.0.113.0/24", "2001:db8:100::/64"}}},
-		&v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router"}, Spec: v1alpha1.BGPPeerSpec{
-			MyASN: lab.NodeASN, PeerASN: lab.RouterASN, PeerAddress: lab.RouterLAN4,
-			HoldTime: &metav1.Duration{Duration: 9 * time.Second}, KeepaliveTime: &metav1.Duration{Duration: 3 * time.Second},
-			ConnectTime: &metav1.Duration{Duration: time.Second}}},
-		&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "lab"}, Spec: adv},
-	}
-	for _, o := range objs {
-		if err := l.Client.Create(ctx, o); err != nil {
-			t.Fatalf("create %T: %v", o, err)
-		}
-	}
+	configurePeer(t, l, adv, routerPeer(l))
 	eventually(t, 60*time.Second, "every node's session is Established at the router", func() (bool, string) {
 		up, err := l.Router.Established()
 		return err == nil && len(up) == len(l.Nodes), fmt.Sprint(up, err)
 	})
+}
+
+// routerPeer is the BGPPeer for the lab's router.
+func routerPeer(l *lab.Lab) *v1alpha1.BGPPeer {
+	return &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router"}, Spec: v1alpha1.BGPPeerSpec{
+		MyASN: l.NodeASN(), PeerASN: lab.RouterASN, PeerAddress: lab.RouterLAN4,
+		HoldTime: &metav1.Duration{Duration: 9 * time.Second}, KeepaliveTime: &metav1.Duration{Duration: 3 * time.Second},
+		ConnectTime: &metav1.Duration{Duration: time.Second}}}
+}
+
+func configurePeer(t *testing.T, l *lab.Lab, adv v1alpha1.BGPAdvertisementSpec, peer *v1alpha1.BGPPeer) {
+	t.Helper()
+	objs := []client.Object{
+		&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "lab"}, Spec: v1alpha1.IPPoolSpec{
+			Addresses: []v1alpha1.AddressRange{"203.0.113.0/24", "2001:db8:100::/64"}}},
+		peer,
+		&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "lab"}, Spec: adv},
+	}
+	for _, o := range objs {
+		if err := l.Client.Create(context.Background(), o); err != nil {
+			t.Fatalf("create %T: %v", o, err)
+		}
+	}
 }
 
 func createService(t *testing.T, l *lab.Lab, name string, local bool, families ...corev1.IPFamily) *corev1.Service {

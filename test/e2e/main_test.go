@@ -44,9 +44,15 @@ func TestMain(m *testing.M) {
 // also when it fails; on failure the logs of every daemon are printed.
 func startLab(t *testing.T, nodes int) *lab.Lab {
 	t.Helper()
+	return startLabWith(t, lab.Config{Nodes: nodes})
+}
+
+func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	l, err := lab.Start(ctx, lab.Config{Nodes: nodes, BinDir: binDir, Logf: t.Logf})
+	cfg.BinDir, cfg.Logf = binDir, t.Logf
+	l, err := lab.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start lab: %v", err)
 	}

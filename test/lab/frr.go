@@ -34,15 +34,20 @@ router bgp {{.ASN}}
  bgp bestpath as-path multipath-relax
  neighbor NODES peer-group
  neighbor NODES remote-as {{.NodeASN}}
+{{- if .Password}}
+ neighbor NODES password {{.Password}}
+{{- end}}
 {{- range .Nodes}}
  neighbor {{.}} peer-group NODES
 {{- end}}
  address-family ipv4 unicast
   maximum-paths 16
+  maximum-paths ibgp 16
  exit-address-family
  address-family ipv6 unicast
   neighbor NODES activate
   maximum-paths 16
+  maximum-paths ibgp 16
  exit-address-family
 !
 `))
@@ -77,7 +82,8 @@ func startFRR(l *Lab) (*FRR, error) {
 		return nil, err
 	}
 	err = bgpdConfig.Execute(out, map[string]any{
-		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": NodeASN, "RouterID": RouterLAN4, "Nodes": nodes,
+		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": l.NodeASN(), "RouterID": RouterLAN4, "Nodes": nodes,
+		"Password": l.cfg.RouterPassword,
 	})
 	out.Close()
 	if err != nil {

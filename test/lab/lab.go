@@ -31,7 +31,8 @@ import (
 
 // Addresses of the lab, per DESIGN.md.
 const (
-	RouterASN  = 64500
+	RouterASN = 64500
+	// NodeASN is the nodes' AS for eBGP labs; see Lab.NodeASN.
 	NodeASN    = 64512
 	RouterLAN4 = "198.18.0.1"
 	RouterLAN6 = "2001:db8:1::1"
@@ -52,6 +53,19 @@ type Config struct {
 	BinDir string
 	// Logf receives progress lines; nil is quiet.
 	Logf func(format string, args ...any)
+	// IBGP puts the nodes in the router's AS, so sessions are iBGP.
+	IBGP bool
+	// RouterPassword, if set, is the TCP-MD5 password the router expects
+	// from every node.
+	RouterPassword string
+}
+
+// NodeASN is the AS number the nodes must use towards the router.
+func (l *Lab) NodeASN() int64 {
+	if l.cfg.IBGP {
+		return RouterASN
+	}
+	return NodeASN
 }
 
 // Node is one lab node.

@@ -58,6 +58,21 @@ type Config struct {
 	// RouterPassword, if set, is the TCP-MD5 password the router expects
 	// from every node.
 	RouterPassword string
+	// Router is "frr" (the default) or "bird".
+	Router string
+}
+
+// Router is the lab's router as tests see it.
+type Router interface {
+	// Established returns the addresses of the neighbours whose session is
+	// Established, sorted.
+	Established() ([]string, error)
+	// BGPPaths returns the paths of one prefix in the router's BGP table.
+	BGPPaths(prefix netip.Prefix) ([]RIBPath, error)
+	// KernelNextHops returns the gateways of the router's kernel route for
+	// prefix, sorted.
+	KernelNextHops(prefix netip.Prefix) ([]string, error)
+	stop() error
 }
 
 // NodeASN is the AS number the nodes must use towards the router.
@@ -84,7 +99,7 @@ type Lab struct {
 	Dir        string
 	Kubeconfig string
 	Client     client.Client
-	Router     *FRR
+	Router     Router
 	Nodes      []*Node
 	ClientNS   string
 
@@ -147,8 +162,16 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	l.logf("network %s built: router, %d nodes, client", l.Prefix, cfg.Nodes)
 
-	if l.Router, err = startFRR(l); err != nil {
-		return nil, fmt.Errorf("start FRR: %w", err)
+	switch cfg.Router {
+	case "", "frr":
+		l.Router, err = startFRR(l)
+	case "bird":
+		l.Router, err = startBIRD(l)
+	default:
+		err = fmt.Errorf("unknown router %q (want frr or bird)", cfg.Router)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start router: %w", err)
 	}
 	l.onClose(l.Router.stop)
 

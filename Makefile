@@ -32,9 +32,10 @@ setup:
 test: setup
 	hack/test.sh
 
-## bench: benchmarks, printed as a report
-bench:
-	go test -run '^$$' -bench . -benchmem ./internal/...
+## bench: Go benchmarks of the pure packages, then the lab's announce benchmark (root)
+bench: setup build
+	go test -run '^$$' -bench . -benchmem ./internal/ipam/ ./internal/announce/
+	go run ./test/bench -bin $(BIN)
 
 ## demo: a local API server with the controller, and a Service getting an address
 demo: setup build

@@ -1,7 +1,427 @@
 package lab
 
-import "fmt"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+)
+
+// BIRD is the lab's router as BIRD 2: one bird daemon in the router
+// namespace, with a BGP session per node, and its kernel protocols merging
+// equal paths into ECMP kernel routes.
+type BIRD struct {
+	NS      string
+	dir     string
+	sock    string
+	pidfile string
+	proc    *process
+	// neighbours maps each BGP protocol's name to its neighbour address.
+	neighbours map[string]string
+}
+
+const (
+	birdBin  = "/usr/sbin/bird"
+	birdcBin = "/usr/sbin/birdc"
+)
+
+// birdConfig is the router's configuration. Notes:
+//   - The kernel protocols' "merge paths" turns the best path and every
+//     path BIRD considers equal to it (same preference, LOCAL_PREF, AS path
+//     length, origin, MED and eBGP/iBGP kind) into one ECMP kernel route.
+//   - "gateway direct" makes BIRD take each path's NEXT_HOP as the kernel
+//     gateway on the shared LAN, also for iBGP (whose default, "gateway
+//     recursive", would need the LAN in an IGP table) and for the IPv6
+//     paths that arrive over the IPv4 session with the node's global IPv6
+//     address as next hop.
+//   - The nodes only connect out, so the router is passive.
+var birdConfig = template.Must(template.New("bird").Parse(`# bgplb lab router {{.NS}}
+router id {{.RouterID}};
+log stderr all;
+
+protocol device {
+	scan time 10;
+}
+
+protocol kernel kernel4 {
+	ipv4 { import none; export all; };
+	merge paths on;
+}
+
+protocol kernel kernel6 {
+	ipv6 { import none; export all; };
+	merge paths on;
+}
+
+template bgp nodes {
+	local {{.RouterID}} as {{.ASN}};
+	passive on;
+	hold time 9;
+	startup hold time 9;
+	keepalive time 3;
+	connect retry time 1;
+	error wait time 1, 5;
+{{- if .Password}}
+	password "{{.Password}}";
+{{- end}}
+	ipv4 { import all; export none; gateway direct; };
+	ipv6 { import all; export none; gateway direct; };
+}
+{{range .Neighbours}}
+protocol bgp {{.Name}} from nodes {
+	neighbor {{.Addr}} as {{$.NodeASN}};
+}
+{{end}}`))
 
 func startBIRD(l *Lab) (Router, error) {
-	return nil, fmt.Errorf("the BIRD router is not implemented yet")
+	for _, bin := range []string{birdBin, birdcBin} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("BIRD is not installed (apt-get install bird2): %w", err)
+		}
+	}
+	if strings.ContainsAny(l.cfg.RouterPassword, "\"\\\n") {
+		return nil, fmt.Errorf("the BIRD lab router cannot quote password %q", l.cfg.RouterPassword)
+	}
+	b := &BIRD{NS: l.Prefix + "-router", dir: filepath.Join(l.Dir, "bird"), neighbours: map[string]string{}}
+	if err := os.MkdirAll(b.dir, 0o755); err != nil {
+		return nil, err
+	}
+	b.sock = filepath.Join(b.dir, "bird.ctl")
+	b.pidfile = filepath.Join(b.dir, "bird.pid")
+	type neighbour struct{ Name, Addr string }
+	var neighbours []neighbour
+	for i, n := range l.Nodes {
+		nb := neighbour{Name: fmt.Sprintf("node%d", i), Addr: n.Addr4.String()}
+		neighbours = append(neighbours, nb)
+		b.neighbours[nb.Name] = nb.Addr
+	}
+	confPath := filepath.Join(b.dir, "bird.conf")
+	out, err := os.Create(confPath)
+	if err != nil {
+		return nil, err
+	}
+	err = birdConfig.Execute(out, map[string]any{
+		"NS": b.NS, "RouterID": RouterLAN4, "ASN": RouterASN, "NodeASN": l.NodeASN(),
+		"Password": l.cfg.RouterPassword, "Neighbours": neighbours,
+	})
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	// In the foreground (-f) bird is the lab's child: it logs to the lab's
+	// bird.log and dies with the test process.
+	b.proc, err = l.spawn("bird", "ip", "netns", "exec", b.NS,
+		birdBin, "-f", "-c", confPath, "-s", b.sock, "-P", b.pidfile)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := b.Birdc("show status")
+		if err == nil && strings.Contains(out, "Daemon is up and running") {
+			return b, nil
+		}
+		select {
+		case <-b.proc.done:
+			log, _ := os.ReadFile(b.proc.log)
+			_ = b.stop()
+			return nil, fmt.Errorf("bird exited at start: %s", strings.TrimSpace(string(log)))
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = b.stop()
+			return nil, fmt.Errorf("BIRD did not answer birdc within 10s: %s %v", out, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (b *BIRD) stop() error {
+	if b.proc != nil {
+		b.proc.terminate(syscall.SIGTERM)
+	} else if data, err := os.ReadFile(b.pidfile); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			deadline := time.Now().Add(5 * time.Second)
+			for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	var errs []error
+	for _, f := range []string{b.sock, b.pidfile} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Birdc runs one birdc command against the router and returns its output
+// without birdc's greeting line.
+func (b *BIRD) Birdc(command string) (string, error) {
+	out, err := run(birdcBin, append([]string{"-s", b.sock}, strings.Fields(command)...)...)
+	if err != nil {
+		return out, err
+	}
+	if i := strings.IndexByte(out, '\n'); i >= 0 && strings.HasPrefix(out, "BIRD ") {
+		out = out[i+1:]
+	}
+	return out, nil
+}
+
+// Established returns the neighbours whose session is Established.
+func (b *BIRD) Established() ([]string, error) {
+	out, err := b.Birdc("show protocols")
+	if err != nil {
+		return nil, err
+	}
+	var up []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[1] != "BGP" {
+			continue
+		}
+		addr, ok := b.neighbours[f[0]]
+		if ok && f[3] == "up" && slices.Contains(f[4:], "Established") {
+			up = append(up, addr)
+		}
+	}
+	slices.Sort(up)
+	return up, nil
+}
+
+// birdPath is one route of "show route ... all" with what BIRD needs to
+// decide whether it joins the best route's ECMP set.
+type birdPath struct {
+	RIBPath
+	best      bool
+	pref      int
+	origin    string
+	pathLen   int
+	neighbour string // first AS of the path, "" for a path from the own AS
+}
+
+// BGPPaths returns the paths of one prefix in the router's BGP table (empty
+// if the prefix is absent). A path is Multipath when the kernel protocols'
+// "merge paths" puts it into the ECMP route: the best path and every path
+// equal to it by BIRD's rules.
+func (b *BIRD) BGPPaths(prefix netip.Prefix) ([]RIBPath, error) {
+	out, err := b.Birdc(fmt.Sprintf("show route %s all", prefix.Masked()))
+	if err != nil {
+		return nil, err
+	}
+	if strings.Contains(out, "Network not found") {
+		return nil, nil
+	}
+	parsed, err := parseBIRDRoutes(out)
+	if err != nil {
+		return nil, fmt.Errorf("parse %q: %w", out, err)
+	}
+	var best *birdPath
+	for i := range parsed {
+		if parsed[i].best {
+			best = &parsed[i]
+		}
+	}
+	var paths []RIBPath
+	for _, p := range parsed {
+		p.Multipath = best != nil && birdMergeable(best, &p)
+		paths = append(paths, p.RIBPath)
+	}
+	return paths, nil
+}
+
+// birdMergeable follows BIRD's rules for merging a BGP path into the best
+// one (rte_mergable and the BGP protocol's hook): equal preference,
+// LOCAL_PREF, AS path length and origin, and equal MED when both paths come
+// from the same neighbouring AS.
+func birdMergeable(best, p *birdPath) bool {
+	if p == best || p.best {
+		return true
+	}
+	eq := func(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	if p.pref != best.pref || !eq(p.LocalPref, best.LocalPref) || p.pathLen != best.pathLen || p.origin != best.origin {
+		return false
+	}
+	if (p.neighbour == "") != (best.neighbour == "") {
+		return false // one iBGP, one eBGP
+	}
+	med := func(x *int) int {
+		if x == nil {
+			return 0
+		}
+		return *x
+	}
+	if p.neighbour == best.neighbour && med(p.MED) != med(best.MED) {
+		return false
+	}
+	return true
+}
+
+// parseBIRDRoutes reads the routes of "show route <net> all". A route
+// starts with a line like
+//
+//	203.0.113.1/32       unicast [node0 10:47:18.012] * (100) [AS64512i]
+//
+// (later routes of the same net leave the net out) followed by
+// tab-indented lines: "via <gateway> on <iface>", "Type: ...", and the
+// attributes "BGP.<name>: <value>".
+func parseBIRDRoutes(out string) ([]birdPath, error) {
+	var paths []birdPath
+	for _, line := range strings.Split(out, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "" || strings.HasPrefix(trimmed, "Table "):
+		case !strings.HasPrefix(line, "\t"):
+			open := strings.IndexByte(line, '[')
+			close := strings.IndexByte(line, ']')
+			if open < 0 || close < open {
+				return nil, fmt.Errorf("unexpected line %q", line)
+			}
+			p := birdPath{}
+			rest := strings.Fields(line[close+1:])
+			for _, f := range rest {
+				switch {
+				case f == "*":
+					p.best = true
+				case strings.HasPrefix(f, "("):
+					n := strings.Trim(f, "()")
+					if i := strings.IndexByte(n, '/'); i >= 0 {
+						n = n[:i]
+					}
+					p.pref, _ = strconv.Atoi(n)
+				}
+			}
+			paths = append(paths, p)
+		case len(paths) == 0:
+			return nil, fmt.Errorf("attribute line %q before any route", line)
+		default:
+			p := &paths[len(paths)-1]
+			if f := strings.Fields(trimmed); len(f) >= 2 && f[0] == "via" && p.NextHop == "" {
+				p.NextHop = f[1]
+				continue
+			}
+			name, value, ok := strings.Cut(trimmed, ":")
+			if !ok {
+				continue
+			}
+			value = strings.TrimSpace(value)
+			switch name {
+			case "BGP.origin":
+				p.origin = value
+			case "BGP.as_path":
+				p.ASPath = value
+				asns := strings.Fields(value)
+				p.pathLen = len(asns)
+				if len(asns) > 0 {
+					p.neighbour = asns[0]
+				}
+			case "BGP.local_pref":
+				n, err := strconv.Atoi(value)
+				if err != nil {
+					return nil, fmt.Errorf("local_pref %q: %w", value, err)
+				}
+				p.LocalPref = &n
+			case "BGP.med":
+				n, err := strconv.Atoi(value)
+				if err != nil {
+					return nil, fmt.Errorf("med %q: %w", value, err)
+				}
+				p.MED = &n
+			case "BGP.community":
+				p.Communities = birdCommunities(value)
+			case "BGP.large_community":
+				p.LargeCommunities = birdCommunities(value)
+			}
+		}
+	}
+	return paths, nil
+}
+
+// wellKnownCommunities are the names FRR shows for well-known communities
+// (RFC 1997, 7999, 8326, 9494), so tests can match both routers alike.
+var wellKnownCommunities = map[string]string{
+	"65535:0":     "graceful-shutdown",
+	"65535:1":     "accept-own",
+	"65535:6":     "llgr-stale",
+	"65535:7":     "no-llgr",
+	"65535:666":   "blackhole",
+	"65535:65281": "no-export",
+	"65535:65282": "no-advertise",
+	"65535:65283": "local-AS",
+	"65535:65284": "no-peer",
+}
+
+// birdCommunities turns BIRD's "(64512,100) (65535,65281)" or
+// "(4200000000, 1, 2)" into FRR's "64512:100 no-export" or
+// "4200000000:1:2".
+func birdCommunities(value string) string {
+	var out []string
+	for _, c := range strings.Split(value, ")") {
+		c = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(c), "("))
+		if c == "" {
+			continue
+		}
+		parts := strings.Split(c, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		s := strings.Join(parts, ":")
+		if name, ok := wellKnownCommunities[s]; ok && len(parts) == 2 {
+			s = name
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, " ")
+}
+
+// KernelNextHops returns the next hops (gateway addresses, sorted) of the
+// router's kernel route for prefix.
+func (b *BIRD) KernelNextHops(prefix netip.Prefix) ([]string, error) {
+	return kernelNextHops(b.NS, prefix)
+}
+
+// kernelNextHops reads the gateways of a namespace's kernel route for
+// prefix from "ip -j route show", sorted.
+func kernelNextHops(ns string, prefix netip.Prefix) ([]string, error) {
+	args := []string{"-j", "route", "show", prefix.String()}
+	if prefix.Addr().Is6() {
+		args = append([]string{"-6"}, args...)
+	}
+	out, err := nsRun(ns, append([]string{"ip"}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	var routes []struct {
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		return nil, fmt.Errorf("parse %q: %w", out, err)
+	}
+	var hops []string
+	for _, r := range routes {
+		if r.Gateway != "" {
+			hops = append(hops, r.Gateway)
+		}
+		for _, nh := range r.Nexthops {
+			hops = append(hops, nh.Gateway)
+		}
+	}
+	slices.Sort(hops)
+	return hops, nil
 }

@@ -26,6 +26,10 @@ type FRR struct {
 var bgpdConfig = template.Must(template.New("bgpd").Parse(`frr defaults datacenter
 hostname {{.NS}}
 log file {{.Dir}}/frr.log
+log timestamp precision 6
+{{- if .DebugUpdates}}
+debug bgp updates in
+{{- end}}
 !
 router bgp {{.ASN}}
  bgp router-id {{.RouterID}}
@@ -83,7 +87,7 @@ func startFRR(l *Lab) (*FRR, error) {
 	}
 	err = bgpdConfig.Execute(out, map[string]any{
 		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": l.NodeASN(), "RouterID": RouterLAN4, "Nodes": nodes,
-		"Password": l.cfg.RouterPassword,
+		"Password": l.cfg.RouterPassword, "DebugUpdates": l.cfg.LogUpdates,
 	})
 	out.Close()
 	if err != nil {
@@ -133,6 +137,10 @@ func (f *FRR) stop() error {
 	}
 	return nil
 }
+
+// LogPath is bgpd's log file; with Config.LogUpdates it has a line, with
+// microsecond timestamps, for every prefix received.
+func (f *FRR) LogPath() string { return filepath.Join(f.dir, "frr.log") }
 
 // Vtysh runs one vtysh command against the router.
 func (f *FRR) Vtysh(command string) (string, error) {

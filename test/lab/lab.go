@@ -60,6 +60,9 @@ type Config struct {
 	RouterPassword string
 	// Router is "frr" (the default) or "bird".
 	Router string
+	// LogUpdates makes FRR log every received prefix with a microsecond
+	// timestamp, for latency measurements.
+	LogUpdates bool
 }
 
 // Router is the lab's router as tests see it.
@@ -502,6 +505,14 @@ func (l *Lab) StopSpeaker(n *Node, sig syscall.Signal) {
 	if n.speaker != nil {
 		n.speaker.terminate(sig)
 	}
+}
+
+// SpeakerPID returns the process ID of a node's speaker (0 if none runs).
+func (l *Lab) SpeakerPID(n *Node) int {
+	if n.speaker == nil {
+		return 0
+	}
+	return n.speaker.cmd.Process.Pid
 }
 
 // SpeakerLog returns what a node's speaker has logged so far.

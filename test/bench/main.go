@@ -1,0 +1,365 @@
+// Command bench measures how fast the lab's router learns Service
+// addresses: per-Service announce latency (creation to the UPDATE at the
+// router, and to the kernel route with every next hop), bulk creation and
+// deletion lag, and the speakers' memory and CPU. It prints a report;
+// `make bench` runs it.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+func main() {
+	oneByOne := flag.Int("latency-services", 100, "Services created one at a time for the latency figures")
+	bulk := flag.String("bulk", "1000,5000", "comma-separated sizes of the bulk runs")
+	binDir := flag.String("bin", ".cache/bin", "directory with the controller and speaker binaries")
+	flag.Parse()
+	if err := run(*binDir, *oneByOne, *bulk); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(binDir string, oneByOne int, bulkSizes string) error {
+	abs, err := filepath.Abs(binDir)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	l, err := lab.Start(ctx, lab.Config{Nodes: 3, BinDir: abs, LogUpdates: true})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	frr := l.Router.(*lab.FRR)
+	if err := configure(ctx, l); err != nil {
+		return err
+	}
+
+	fmt.Printf("bgplb announce benchmark: 3 nodes, FRR router, %s\n\n", time.Now().UTC().Format(time.RFC3339))
+	if err := latency(ctx, l, frr, oneByOne); err != nil {
+		return err
+	}
+	for _, field := range strings.Split(bulkSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad bulk size %q", field)
+		}
+		if err := bulkRun(ctx, l, n); err != nil {
+			return err
+		}
+	}
+	fmt.Println("\nspeakers (whole run):")
+	for _, n := range l.Nodes {
+		rss, cpu := usage(l.SpeakerPID(n))
+		fmt.Printf("  %s: peak RSS %.1f MB, CPU %.1f s\n", n.Name, float64(rss)/1024, cpu)
+	}
+	return nil
+}
+
+func configure(ctx context.Context, l *lab.Lab) error {
+	objs := []client.Object{
+		&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.IPPoolSpec{
+			// The bulk runs need more addresses than the lab's Service
+			// ranges hold; no traffic goes to these, only routes.
+			Addresses: []v1alpha1.AddressRange{"203.0.113.0/24", "100.64.0.0/18"}}},
+		&v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router"}, Spec: v1alpha1.BGPPeerSpec{
+			MyASN: lab.NodeASN, PeerASN: lab.RouterASN, PeerAddress: lab.RouterLAN4,
+			HoldTime: &metav1.Duration{Duration: 9 * time.Second}, ConnectTime: &metav1.Duration{Duration: time.Second}}},
+		&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "bench"}},
+	}
+	for _, o := range objs {
+		if err := l.Client.Create(ctx, o); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if up, err := l.Router.Established(); err == nil && len(up) == 3 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sessions not Established after 60s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func service(name string) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Spec: corev1.ServiceSpec{
+		Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}}
+}
+
+// latency creates Services one at a time (each with an endpoint, Cluster
+// policy) and measures, per Service, creation to the router receiving the
+// prefix from the first node, and to the kernel route with all three next
+// hops.
+func latency(ctx context.Context, l *lab.Lab, frr *lab.FRR, count int) error {
+	var toUpdate, toKernel []time.Duration
+	for i := range count {
+		svc := service(fmt.Sprintf("lat-%d", i))
+		start := time.Now()
+		if err := l.Client.Create(ctx, svc); err != nil {
+			return err
+		}
+		if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+			return err
+		}
+		addr, err := waitAddr(ctx, l, svc)
+		if err != nil {
+			return err
+		}
+		kernel, err := waitKernel(l, []netip.Addr{addr}, 3, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		received, err := firstReceived(frr.LogPath(), addr)
+		if err != nil {
+			return err
+		}
+		toUpdate = append(toUpdate, received.Sub(start))
+		toKernel = append(toKernel, kernel.Sub(start))
+	}
+	fmt.Printf("announce latency over %d Services created one at a time (Cluster policy):\n", count)
+	fmt.Printf("  creation -> UPDATE received by the router:   p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toUpdate, 50)), ms(pct(toUpdate, 99)))
+	fmt.Printf("  creation -> kernel route with 3 next hops:   p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toKernel, 50)), ms(pct(toKernel, 99)))
+	fmt.Println("  (both include the controller assigning the address; the UPDATE time is FRR's receive log, microsecond timestamps)")
+	return nil
+}
+
+func waitAddr(ctx context.Context, l *lab.Lab, svc *corev1.Service) (netip.Addr, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var s corev1.Service
+		if err := l.Client.Get(ctx, client.ObjectKeyFromObject(svc), &s); err == nil && len(s.Status.LoadBalancer.Ingress) > 0 {
+			return netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP)
+		}
+		if time.Now().After(deadline) {
+			return netip.Addr{}, fmt.Errorf("%s got no address", svc.Name)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// kernelRoutes returns, per destination, the number of next hops of the
+// router's BGP routes.
+func kernelRoutes(l *lab.Lab) (map[string]int, error) {
+	out, err := exec.Command("ip", "-n", l.Prefix+"-router", "-j", "route", "show", "proto", "bgp").Output()
+	if err != nil {
+		return nil, err
+	}
+	var routes []struct {
+		Dst      string            `json:"dst"`
+		Gateway  string            `json:"gateway"`
+		Nexthops []json.RawMessage `json:"nexthops"`
+	}
+	if err := json.Unmarshal(out, &routes); err != nil {
+		return nil, err
+	}
+	hops := map[string]int{}
+	for _, r := range routes {
+		n := len(r.Nexthops)
+		if r.Gateway != "" {
+			n = 1
+		}
+		hops[r.Dst] = n
+	}
+	return hops, nil
+}
+
+// waitKernel polls the router's kernel table every 2 ms until every
+// address has a route with want next hops (want 0: no route), and returns
+// when that was first seen.
+func waitKernel(l *lab.Lab, addrs []netip.Addr, want int, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		routes, err := kernelRoutes(l)
+		if err != nil {
+			return time.Time{}, err
+		}
+		done := true
+		for _, a := range addrs {
+			if routes[a.String()] != want {
+				done = false
+				break
+			}
+		}
+		if done {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("router kernel not converged for %d addresses after %s", len(addrs), timeout)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+var logTime = regexp.MustCompile(`^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\.\d{6})`)
+
+// firstReceived finds the first line of bgpd's log that records receiving
+// the address's prefix.
+func firstReceived(path string, addr netip.Addr) (time.Time, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	needle := " " + addr.String() + "/32"
+	for {
+		f, err := os.Open(path)
+		if err != nil {
+			return time.Time{}, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.Contains(line, needle) || !strings.Contains(line, "rcvd") {
+				continue
+			}
+			m := logTime.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			t, err := time.ParseInLocation("2006/01/02 15:04:05.000000", m[1], time.Local)
+			f.Close()
+			return t, err
+		}
+		f.Close()
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("no receive of %s in %s", addr, path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// bulkRun creates n Services with 8 parallel clients and reports how long
+// after the last creation the router had all of them with three next hops,
+// then the same for deletion.
+func bulkRun(ctx context.Context, l *lab.Lab, n int) error {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("bulk%d-%d", n, i)
+	}
+	var lastCreate time.Time
+	var mu sync.Mutex
+	if err := parallel(names, func(name string) error {
+		svc := service(name)
+		if err := l.Client.Create(ctx, svc); err != nil {
+			return err
+		}
+		if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}}); err != nil {
+			return err
+		}
+		mu.Lock()
+		lastCreate = time.Now()
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		return err
+	}
+	var addrs []netip.Addr
+	for _, name := range names {
+		a, err := waitAddr(ctx, l, service(name))
+		if err != nil {
+			return err
+		}
+		addrs = append(addrs, a)
+	}
+	done, err := waitKernel(l, addrs, 3, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	createLag := done.Sub(lastCreate)
+
+	var lastDelete time.Time
+	if err := parallel(names, func(name string) error {
+		if err := l.Client.Delete(ctx, service(name)); err != nil {
+			return err
+		}
+		mu.Lock()
+		lastDelete = time.Now()
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		return err
+	}
+	gone, err := waitKernel(l, addrs, 0, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bulk %d Services, 8 parallel clients: router complete %.2f s after the last creation; empty %.2f s after the last deletion\n",
+		n, createLag.Seconds(), gone.Sub(lastDelete).Seconds())
+	return nil
+}
+
+func parallel(names []string, fn func(string) error) error {
+	work := make(chan string)
+	errs := make(chan error, len(names))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for name := range work {
+				if err := fn(name); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for _, n := range names {
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// usage reads a process's peak resident memory (kB) and CPU seconds.
+func usage(pid int) (int, float64) {
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss := 0
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			rss, _ = strconv.Atoi(strings.Fields(line)[1])
+		}
+	}
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	var cpu float64
+	if len(fields) > 12 {
+		utime, _ := strconv.Atoi(fields[11])
+		stime, _ := strconv.Atoi(fields[12])
+		cpu = float64(utime+stime) / 100 // USER_HZ is 100 on Linux
+	}
+	return rss, cpu
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,5 +119,31 @@ func setNodeLabel(t *testing.T, l *lab.Lab, node, key, value string) {
 	}
 	if err := l.Client.Update(context.Background(), &n); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestACleanSpeakerStopClosesTheSessionWithACease(t *testing.T) {
+	l := startLab(t, 2)
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	ctx := context.Background()
+	svc := createService(t, l, "bye", false)
+	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+	waitForNextHops(t, l, addr, allNodes(l)...)
+
+	stopped := time.Now()
+	l.StopSpeaker(l.Nodes[1], syscall.SIGTERM)
+	// The router learns at once, not after the 9 s hold time.
+	waitForNextHopsWithin(t, l, addr, 5*time.Second, "node-0")
+	t.Logf("next hop removed %.2fs after SIGTERM", time.Since(stopped).Seconds())
+	frr := l.Router.(*lab.FRR)
+	out, err := frr.Vtysh("show bgp neighbors " + l.Nodes[1].Addr4.String() + " json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Cease") {
+		t.Errorf("the router's record of the session does not mention a Cease notification:\n%s", out)
 	}
 }

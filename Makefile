@@ -6,7 +6,12 @@ BIN := $(CACHE)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
 GO_PACKAGES := ./...
 
-.PHONY: all build generate verify-generated test test-unit test-integration bench demo setup clean
+.PHONY: all build generate test bench demo lab lab-down setup clean
+
+# Options of make lab.
+NODES ?= 3
+ROUTER ?= frr
+IPV6 ?= true
 
 all: build
 
@@ -36,6 +41,14 @@ test: setup
 bench: setup build
 	go test -run '^$$' -bench . -benchmem ./internal/ipam/ ./internal/announce/
 	go run ./test/bench -bin $(BIN)
+
+## lab: a running lab (router, nodes with speakers, client, API server, controller) and its summary
+lab: setup build
+	$(BIN)/bgplb-lab up -nodes $(NODES) -router $(ROUTER) -ipv6=$(IPV6)
+
+## lab-down: remove every namespace, link, process and file of the lab
+lab-down:
+	@if [ -x $(BIN)/bgplb-lab ]; then $(BIN)/bgplb-lab down; else echo "No lab is running."; fi
 
 ## demo: a local API server with the controller, and a Service getting an address
 demo: setup build

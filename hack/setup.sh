@@ -10,15 +10,16 @@ need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v ip >/dev/null || need+=(iproute2)
 [ -x /usr/lib/frr/bgpd ] || need+=(frr)
+[ -x /usr/sbin/bird ] || need+=(bird2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Debian's packages may start etcd and FRR as services; bgplb runs its own
-# instances in network namespaces.
-for service in etcd frr; do
+# Debian's packages may start etcd, FRR and BIRD as services; bgplb runs its
+# own instances in network namespaces.
+for service in etcd frr bird; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl disable --now "$service" >/dev/null 2>&1 || true
   fi

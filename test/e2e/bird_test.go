@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -83,14 +82,6 @@ func TestClusterServiceAgainstBIRD(t *testing.T) {
 	})
 	waitForNextHops(t, l, addrs[0], allNodes(l)...)
 	waitForNextHops(t, l, v6, allNodes(l)...)
-	if b, ok := l.Router.(*lab.BIRD); ok { // DEBUG
-		for _, c := range []string{"show protocols all node0", "show route " + hostPrefix(addr).String() + " all", "show route " + hostPrefix(v6).String() + " all"} {
-			out, err := b.Birdc(c)
-			t.Logf("DEBUG %s:\n%s %v", c, out, err)
-		}
-		out, _ := exec.Command("ip", "-n", l.Prefix+"-router", "-6", "route").CombinedOutput()
-		t.Logf("DEBUG routes6:\n%s", out)
-	}
 	served6 := map[string]int{}
 	for i := range 30 {
 		node, err := l.WhoServes(ctx, v6)

@@ -51,6 +51,12 @@ func leftovers(t *testing.T, prefix, dir string, report bool) bool {
 			}
 		}
 	}
+	if mounts, err := os.ReadFile("/proc/mounts"); err == nil && strings.Contains(string(mounts), prefix) {
+		if report {
+			t.Logf("mount: a mount of %s remains", prefix)
+		}
+		found = true
+	}
 	for _, path := range []string{dir, "/var/run/frr/" + prefix + "-router"} {
 		if _, err := os.Stat(path); err == nil {
 			if report {

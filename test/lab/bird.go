@@ -37,11 +37,11 @@ const (
 //   - The kernel protocols' "merge paths" turns the best path and every
 //     path BIRD considers equal to it (same preference, LOCAL_PREF, AS path
 //     length, origin, MED and eBGP/iBGP kind) into one ECMP kernel route.
-//   - "gateway direct" makes BIRD take each path's NEXT_HOP as the kernel
-//     gateway on the shared LAN, also for iBGP (whose default, "gateway
-//     recursive", would need the LAN in an IGP table) and for the IPv6
-//     paths that arrive over the IPv4 session with the node's global IPv6
-//     address as next hop.
+//   - "direct" and "gateway direct" make BIRD take each path's NEXT_HOP as
+//     the kernel gateway on the shared LAN, also for iBGP (which BIRD
+//     otherwise treats as multihop with "gateway recursive", needing the
+//     LAN in an IGP table) and for the IPv6 paths that arrive over the
+//     IPv4 session with the node's global IPv6 address as next hop.
 //   - The nodes only connect out, so the router is passive.
 var birdConfig = template.Must(template.New("bird").Parse(`# bgplb lab router {{.NS}}
 router id {{.RouterID}};
@@ -63,6 +63,7 @@ protocol kernel kernel6 {
 
 template bgp nodes {
 	local {{.RouterID}} as {{.ASN}};
+	direct;
 	passive on;
 	hold time 9;
 	startup hold time 9;
@@ -207,6 +208,7 @@ func (b *BIRD) Established() ([]string, error) {
 type birdPath struct {
 	RIBPath
 	best      bool
+	stale     bool
 	pref      int
 	origin    string
 	pathLen   int
@@ -219,11 +221,12 @@ type birdPath struct {
 // equal to it by BIRD's rules.
 func (b *BIRD) BGPPaths(prefix netip.Prefix) ([]RIBPath, error) {
 	out, err := b.Birdc(fmt.Sprintf("show route %s all", prefix.Masked()))
+	if strings.Contains(out, "Network not found") {
+		// birdc exits with status 1 for this.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
-	}
-	if strings.Contains(out, "Network not found") {
-		return nil, nil
 	}
 	parsed, err := parseBIRDRoutes(out)
 	if err != nil {
@@ -244,15 +247,17 @@ func (b *BIRD) BGPPaths(prefix netip.Prefix) ([]RIBPath, error) {
 }
 
 // birdMergeable follows BIRD's rules for merging a BGP path into the best
-// one (rte_mergable and the BGP protocol's hook): equal preference,
-// LOCAL_PREF, AS path length and origin, and equal MED when both paths come
+// one (as its documentation of "merge paths" and BGP route selection
+// describe them): equal preference, staleness, LOCAL_PREF, AS path length
+// and origin, both iBGP or both eBGP, and equal MED when both paths come
 // from the same neighbouring AS.
 func birdMergeable(best, p *birdPath) bool {
 	if p == best || p.best {
 		return true
 	}
 	eq := func(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-	if p.pref != best.pref || !eq(p.LocalPref, best.LocalPref) || p.pathLen != best.pathLen || p.origin != best.origin {
+	if p.pref != best.pref || p.stale != best.stale || !eq(p.LocalPref, best.LocalPref) ||
+		p.pathLen != best.pathLen || p.origin != best.origin {
 		return false
 	}
 	if (p.neighbour == "") != (best.neighbour == "") {
@@ -297,11 +302,14 @@ func parseBIRDRoutes(out string) ([]birdPath, error) {
 				case f == "*":
 					p.best = true
 				case strings.HasPrefix(f, "("):
-					n := strings.Trim(f, "()")
-					if i := strings.IndexByte(n, '/'); i >= 0 {
-						n = n[:i]
+					// "(100)", or with flags and metric: "(100s/20)".
+					n := strings.TrimPrefix(f, "(")
+					end := strings.IndexFunc(n, func(r rune) bool { return r < '0' || r > '9' })
+					if end < 0 {
+						end = len(n)
 					}
-					p.pref, _ = strconv.Atoi(n)
+					p.pref, _ = strconv.Atoi(n[:end])
+					p.stale = strings.Contains(n[end:], "s")
 				}
 			}
 			paths = append(paths, p)
@@ -323,11 +331,7 @@ func parseBIRDRoutes(out string) ([]birdPath, error) {
 				p.origin = value
 			case "BGP.as_path":
 				p.ASPath = value
-				asns := strings.Fields(value)
-				p.pathLen = len(asns)
-				if len(asns) > 0 {
-					p.neighbour = asns[0]
-				}
+				p.pathLen, p.neighbour = birdPathLength(value)
 			case "BGP.local_pref":
 				n, err := strconv.Atoi(value)
 				if err != nil {
@@ -348,6 +352,27 @@ func parseBIRDRoutes(out string) ([]birdPath, error) {
 		}
 	}
 	return paths, nil
+}
+
+// birdPathLength returns the length of an AS path as BIRD shows it ("64512
+// 64513 {1 2}", where an AS_SET counts as one) and its first AS.
+func birdPathLength(path string) (int, string) {
+	n, first, inSet := 0, "", false
+	for _, f := range strings.Fields(path) {
+		if first == "" {
+			first = strings.Trim(f, "{}()")
+		}
+		switch {
+		case inSet:
+			inSet = !strings.HasSuffix(f, "}")
+		case strings.HasPrefix(f, "{"):
+			n++
+			inSet = !strings.HasSuffix(f, "}")
+		default:
+			n++
+		}
+	}
+	return n, first
 }
 
 // wellKnownCommunities are the names FRR shows for well-known communities

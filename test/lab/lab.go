@@ -596,6 +596,10 @@ func (l *Lab) WhoServes(ctx context.Context, addr netip.Addr) (string, error) {
 	return strings.TrimSpace(string(buf[:k])), nil
 }
 
+// APIServerDir is the directory that names the lab's API server and etcd
+// processes and holds their files.
+func (l *Lab) APIServerDir() string { return l.env.Dir() }
+
 // StopAPIServer stops the lab's kube-apiserver (etcd keeps its data) and
 // returns a function that starts it again.
 func (l *Lab) StopAPIServer() (restart func() error, err error) {

@@ -293,6 +293,9 @@ func newRouter(t *testing.T, conf routerConf) *router {
 	}
 	write("zebra.conf", "hostname "+r.ns+"\n")
 	write("bgpd.conf", bgpdConfig(conf, r.labAddrs))
+	// With -N the daemons also create /var/run/frr/<pathspace>. Cleanups
+	// run last-registered first, so this one runs after stopDaemons.
+	t.Cleanup(func() { _ = os.RemoveAll(filepath.Join("/var/run/frr", r.ns)) })
 	t.Cleanup(r.stopDaemons)
 	for _, daemon := range []string{"zebra", "bgpd"} {
 		args := []string{"netns", "exec", r.ns, filepath.Join(frrDir, daemon),

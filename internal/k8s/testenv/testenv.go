@@ -154,6 +154,10 @@ func StartWith(opts Options) (*Env, error) {
 	return &Env{env: env, Config: cfg, dir: dir}, nil
 }
 
+// Dir holds etcd's data and the API server's certificates; every process
+// of the environment names it on its command line.
+func (e *Env) Dir() string { return e.dir }
+
 // Stop ends the API server and etcd and removes their files.
 func (e *Env) Stop() error {
 	for _, cmd := range e.extra {

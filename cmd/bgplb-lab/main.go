@@ -1,0 +1,76 @@
+// Command bgplb-lab brings up a bgplb lab on this machine (network
+// namespaces with an FRR or BIRD router, nodes running the speaker, a
+// client, an API server and the controller) and takes it down again.
+//
+//	bgplb-lab up [-nodes 3] [-router frr|bird] [-ipv6=true]
+//	bgplb-lab down
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	flags := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	opts := lab.SessionOptions{}
+	flags.IntVar(&opts.Nodes, "nodes", 3, "number of nodes")
+	flags.StringVar(&opts.Router, "router", "frr", "router: frr or bird")
+	flags.BoolVar(&opts.IPv6, "ipv6", true, "give the sample Service an IPv6 address too")
+	flags.StringVar(&opts.Samples, "samples", "config/samples", "folder of sample objects to apply")
+	_ = flags.Parse(os.Args[2:])
+
+	self, err := os.Executable()
+	if err != nil {
+		fail(err)
+	}
+	opts.BinDir = filepath.Dir(self)
+	if opts.Samples, err = filepath.Abs(opts.Samples); err != nil {
+		fail(err)
+	}
+	switch os.Args[1] {
+	case "up":
+		if opts.Nodes < 1 || opts.Nodes > 8 {
+			fail(fmt.Errorf("-nodes %d: want 1 to 8", opts.Nodes))
+		}
+		if opts.Router != "frr" && opts.Router != "bird" {
+			fail(fmt.Errorf("-router %q: want frr or bird", opts.Router))
+		}
+		serve := []string{self, "serve", "-nodes", fmt.Sprint(opts.Nodes), "-router", opts.Router,
+			fmt.Sprintf("-ipv6=%t", opts.IPv6), "-samples", opts.Samples}
+		summary, err := lab.Up(serve, filepath.Join(os.TempDir(), "bgplb-lab.log"))
+		if err != nil {
+			fail(err)
+		}
+		fmt.Print(summary)
+	case "serve":
+		if err := lab.Serve(opts); err != nil {
+			fail(err)
+		}
+	case "down":
+		msg, err := lab.Down()
+		if err != nil {
+			fail(err)
+		}
+		fmt.Println(msg)
+	default:
+		usage()
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: bgplb-lab up [-nodes N] [-router frr|bird] [-ipv6=true|false] | down")
+	os.Exit(2)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bgplb-lab:", err)
+	os.Exit(1)
+}

@@ -119,6 +119,11 @@ func TestTCPMD5PasswordsMustMatch(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// The speaker says why the session does not come up.
+	eventually(t, 60*time.Second, "node-1's speaker reports the session down and names TCP-MD5", func() (bool, string) {
+		log := l.SpeakerLog(l.Nodes[1])
+		return strings.Contains(log, "BGP session not established") && strings.Contains(log, "TCP-MD5"), "no such log line"
+	})
 	for _, n := range l.Nodes {
 		if log := l.SpeakerLog(n); strings.Contains(log, password) || strings.Contains(log, "not-the-password") {
 			t.Errorf("the speaker of %s logged a password", n.Name)

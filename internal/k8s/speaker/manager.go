@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -97,12 +98,17 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add health check: %w", err)
 	}
+	watch := &sessionWatch{engine: engine, logger: opts.Logger, period: 5 * time.Second}
+	if err := mgr.Add(watch); err != nil {
+		return nil, fmt.Errorf("add session watch: %w", err)
+	}
 	r := &speakerReconciler{
 		client:    mgr.GetClient(),
 		engine:    engine,
 		logger:    opts.Logger,
 		nodeName:  opts.NodeName,
 		namespace: opts.Namespace,
+		sessions:  watch,
 	}
 	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}

@@ -30,6 +30,9 @@ type speakerReconciler struct {
 	// reported remembers configuration problems already logged, so that an
 	// unchanged problem is not logged on every recompute.
 	reported map[string]string
+	// sessions reports sessions that stay down; it needs to know which
+	// peers use a password.
+	sessions *sessionWatch
 }
 
 func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
@@ -116,12 +119,14 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 
 	var wantPeers []bgp.Peer
 	wantPaths := map[string][]bgp.Path{}
+	withPassword := map[string]bool{}
 	for name, paths := range result.Sessions {
 		bp, ok := enginePeers[name]
 		if !ok {
 			continue
 		}
 		wantPeers = append(wantPeers, bp)
+		withPassword[name] = bp.Password != ""
 		converted := make([]bgp.Path, 0, len(paths))
 		for _, p := range paths {
 			if (p.Prefix.Addr().Is4() && !bp.NextHopIPv4.IsValid()) || (p.Prefix.Addr().Is6() && !bp.NextHopIPv6.IsValid()) {
@@ -132,6 +137,7 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 		wantPaths[name] = converted
 	}
 	sort.Slice(wantPeers, func(i, j int) bool { return wantPeers[i].Name < wantPeers[j].Name })
+	r.sessions.setPasswordPeers(withPassword)
 
 	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: wantPeers})
 	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})

@@ -173,9 +173,12 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		for _, svc := range services {
 			key := svc.Namespace + "/" + svc.Name
 			addrs := ingressAddrs(svc)
-			if !r.serves(svc) || len(addrs) == 0 || requestErrors[key] != nil {
+			if !r.serves(svc) || len(addrs) == 0 {
 				continue
 			}
+			// A Service whose request cannot be read still holds the
+			// addresses in its status; adopting them keeps them from being
+			// handed to anyone else.
 			if _, err := r.alloc.Adopt(requests[key], addrs); err != nil {
 				logger.Info("not adopting addresses from status", "service", key, "reason", err.Error())
 				continue
@@ -337,7 +340,9 @@ func (r *allocationReconciler) applyWrites(ctx context.Context, writes []service
 	wg.Wait()
 	var errs []error
 	for _, res := range results {
-		if len(res.versions) > 0 {
+		// Only a write that went through is in flight; after a failure the
+		// next recompute must try again.
+		if res.err == nil && len(res.versions) > 0 {
 			r.pending[res.key] = res.versions
 		}
 		if res.err != nil && !apierrors.IsNotFound(res.err) {

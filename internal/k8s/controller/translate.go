@@ -64,7 +64,8 @@ func poolFromAPI(p *v1alpha1.IPPool) (ipam.Pool, error) {
 }
 
 // serviceFromAPI turns a Service into the allocator's request. An error
-// means the Service asks for something malformed; it quotes the value.
+// means the Service asks for something malformed; it quotes the value, and
+// the returned request leaves out what could not be read.
 func serviceFromAPI(svc *corev1.Service, nsLabels map[string]string) (ipam.Service, error) {
 	s := ipam.Service{
 		Key:             svc.Namespace + "/" + svc.Name,
@@ -94,12 +95,11 @@ func serviceFromAPI(svc *corev1.Service, nsLabels map[string]string) (ipam.Servi
 		}
 		s.Ports = append(s.Ports, ipam.Port{Protocol: proto, Port: p.Port})
 	}
+	// On a malformed request the rest of the description is still
+	// returned, so that the Service's current addresses can be adopted.
 	requested, err := requestedAddrs(svc)
-	if err != nil {
-		return ipam.Service{}, err
-	}
 	s.RequestedAddrs = requested
-	return s, nil
+	return s, err
 }
 
 // requestedAddrs reads the addresses a Service asks for: the bgplb

@@ -33,6 +33,16 @@ type speakerReconciler struct {
 	// sessions reports sessions that stay down; it needs to know which
 	// peers use a password.
 	sessions *sessionWatch
+	// lastPeers and lastAdverts are the last versions that could be used,
+	// kept while an edit is broken.
+	lastPeers   map[string]peerVersion
+	lastAdverts map[string]announce.Advertisement
+}
+
+// peerVersion is one usable version of a BGPPeer.
+type peerVersion struct {
+	rules   announce.Peer
+	session bgp.Peer
 }
 
 func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
@@ -79,14 +89,25 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	for _, p := range pools.Items {
 		in.Pools = append(in.Pools, announce.Pool{Name: p.Name, Labels: p.Labels})
 	}
+	goodAdverts := map[string]announce.Advertisement{}
 	for i := range adverts.Items {
+		name := adverts.Items[i].Name
 		adv, err := advertisementFromAPI(&adverts.Items[i])
 		if err != nil {
-			problems["BGPAdvertisement/"+adverts.Items[i].Name] = err.Error()
-			continue
+			// A broken edit keeps the last good version in use, so a typo
+			// withdraws nothing.
+			last, ok := r.lastAdverts[name]
+			if !ok {
+				problems["BGPAdvertisement/"+name] = err.Error()
+				continue
+			}
+			problems["BGPAdvertisement/"+name] = err.Error() + "; keeping the previous version"
+			adv = last
 		}
+		goodAdverts[name] = adv
 		in.Advertisements = append(in.Advertisements, adv)
 	}
+	r.lastAdverts = goodAdverts
 
 	secrets := map[string]*corev1.Secret{}
 	for i := range secretList.Items {
@@ -94,22 +115,30 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	}
 	v4, v6 := nodeAddresses(&node)
 	enginePeers := map[string]bgp.Peer{}
+	goodPeers := map[string]peerVersion{}
 	for i := range peers.Items {
 		p := &peers.Items[i]
+		var v peerVersion
 		password, err := r.password(p, secrets)
 		if err == nil {
-			var ap announce.Peer
-			var bp bgp.Peer
-			ap, bp, err = peerFromAPI(p, v4, v4, v6, password)
-			if err == nil {
-				in.Peers = append(in.Peers, ap)
-				enginePeers[p.Name] = bp
-			}
+			v.rules, v.session, err = peerFromAPI(p, v4, v4, v6, password)
 		}
 		if err != nil {
-			problems["BGPPeer/"+p.Name] = err.Error()
+			// A peer that worked keeps its session as it was: a Secret
+			// being replaced or a typo must not drop the routes.
+			last, ok := r.lastPeers[p.Name]
+			if !ok {
+				problems["BGPPeer/"+p.Name] = err.Error()
+				continue
+			}
+			problems["BGPPeer/"+p.Name] = err.Error() + "; keeping the previous version"
+			v = last
 		}
+		goodPeers[p.Name] = v
+		in.Peers = append(in.Peers, v.rules)
+		enginePeers[p.Name] = v.session
 	}
+	r.lastPeers = goodPeers
 
 	result := announce.Compute(in)
 	for name, err := range result.Errors {

@@ -104,7 +104,8 @@ func must(t *testing.T, err error) {
 func announcedService(t *testing.T, id, name, node, addr string) {
 	t.Helper()
 	ctx := context.Background()
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"test": id}}, Spec: corev1.ServiceSpec{
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"test": id},
+		Annotations: map[string]string{v1alpha1.AnnotationAssignedPool: "lab"}}, Spec: corev1.ServiceSpec{
 		Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}}
 	must(t, k8sClient.Create(ctx, svc))
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: addr}}
@@ -214,4 +215,35 @@ func TestDeletingAServiceWithdrawsItsPrefix(t *testing.T) {
 	waitForPrefixes(t, fake, id+"-router", "203.0.113.30/32")
 	must(t, k8sClient.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: id + "-gone"}}))
 	waitForPrefixes(t, fake, id+"-router")
+}
+
+func TestABrokenPeerEditKeepsTheSessionAndOtherLoadBalancersAddressesAreNotAnnounced(t *testing.T) {
+	fake, id := world(t, "router")
+	peer := id + "-router"
+	announcedService(t, id, id+"-a", id+"-node", "203.0.113.40")
+	waitForPrefixes(t, fake, peer, "203.0.113.40/32")
+	resets := fake.PeerResets()
+
+	// The CRD schema cannot check selector operators; the speaker must
+	// keep the last good version instead of dropping the session.
+	var p v1alpha1.BGPPeer
+	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Name: peer}, &p))
+	p.Spec.NodeSelectors = append(p.Spec.NodeSelectors, metav1.LabelSelector{
+		MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "rack", Operator: "Sometimes"}}})
+	must(t, k8sClient.Update(context.Background(), &p))
+
+	// A Service whose address another load balancer wrote (no bgplb pool
+	// annotation) is not announced.
+	foreign := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: id + "-foreign", Labels: map[string]string{"test": id}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}}
+	must(t, k8sClient.Create(context.Background(), foreign))
+	foreign.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.41"}}
+	must(t, k8sClient.Status().Update(context.Background(), foreign))
+
+	// Both changes are seen once a later Service is announced.
+	announcedService(t, id, id+"-b", id+"-node", "203.0.113.42")
+	waitForPrefixes(t, fake, peer, "203.0.113.40/32", "203.0.113.42/32")
+	if got := fake.PeerResets() - resets; got != 0 {
+		t.Errorf("a broken peer edit reset %d sessions", got)
+	}
 }

@@ -68,9 +68,14 @@ func nodeAddresses(n *corev1.Node) (v4, v6 netip.Addr) {
 }
 
 // serviceFromAPI returns the Service as the announce rules see it, or false
-// if it has nothing to announce (not a LoadBalancer, or no address yet).
+// if it has nothing to announce: not a LoadBalancer, no address yet, or
+// addresses that the bgplb controller did not assign (it marks its own
+// with the pool annotation), which another load balancer owns.
 func serviceFromAPI(s *corev1.Service, slices []*discoveryv1.EndpointSlice) (announce.Service, bool) {
 	if s.Spec.Type != corev1.ServiceTypeLoadBalancer || len(s.Status.LoadBalancer.Ingress) == 0 {
+		return announce.Service{}, false
+	}
+	if _, ours := s.Annotations[v1alpha1.AnnotationAssignedPool]; !ours {
 		return announce.Service{}, false
 	}
 	svc := announce.Service{
@@ -89,10 +94,13 @@ func serviceFromAPI(s *corev1.Service, slices []*discoveryv1.EndpointSlice) (ann
 			if ep.NodeName == nil {
 				continue
 			}
+			// The API defines an unset condition: Ready as true, Serving
+			// as Ready.
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
 			svc.Endpoints = append(svc.Endpoints, announce.Endpoint{
 				Node:        *ep.NodeName,
-				Ready:       ep.Conditions.Ready == nil || *ep.Conditions.Ready,
-				Serving:     ep.Conditions.Serving != nil && *ep.Conditions.Serving,
+				Ready:       ready,
+				Serving:     (ep.Conditions.Serving == nil && ready) || (ep.Conditions.Serving != nil && *ep.Conditions.Serving),
 				Terminating: ep.Conditions.Terminating != nil && *ep.Conditions.Terminating,
 			})
 		}

@@ -25,7 +25,7 @@ generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) rbac:roleName=bgplb-controller paths=./internal/k8s/controller/... output:rbac:artifacts:config=config/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=bgplb-speaker paths=./internal/k8s/speaker/... output:rbac:artifacts:config=config/rbac/speaker
 
-## build: the controller (and later the speaker) into .cache/bin
+## build: the controller, the speaker and the lab command into .cache/bin
 build:
 	go build -o $(BIN)/ ./cmd/...
 
@@ -48,7 +48,7 @@ lab: setup build
 
 ## lab-down: remove every namespace, link, process and file of the lab
 lab-down:
-	@if [ -x $(BIN)/bgplb-lab ]; then $(BIN)/bgplb-lab down; else echo "No lab is running."; fi
+	@if [ -x $(BIN)/bgplb-lab ]; then $(BIN)/bgplb-lab down; else go run ./cmd/bgplb-lab down; fi
 
 ## demo: a local API server with the controller, and a Service getting an address
 demo: setup build

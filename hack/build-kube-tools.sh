@@ -51,9 +51,17 @@ GO
 # Samples are not published as modules; drop them from the replace list.
 sed -i '/sample-cli-plugin\|sample-controller/d' go.mod
 go mod tidy -e >&2 || true
-mkdir -p "$bin.tmp"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
-rm -rf "$bin"
-mv "$bin.tmp" "$bin"
+# Build into a private folder and move it into place, so that two setups
+# running at once never see a half-written binary.
+mkdir -p "$(dirname "$bin")"
+out=$(mktemp -d "$bin.tmp.XXXXXX")
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
+chmod 755 "$out"
+if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kubectl" ]; then
+  rm -rf "$out"   # another setup finished first
+else
+  rm -rf "$bin"
+  mv "$out" "$bin"
+fi
 echo "$bin"

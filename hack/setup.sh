@@ -6,9 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+for tool in go make; do
+  command -v "$tool" >/dev/null || { echo "setup: $tool is missing; bgplb needs Go 1.26 and make" >&2; exit 1; }
+done
+
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v ip >/dev/null || need+=(iproute2)
+command -v sysctl >/dev/null && command -v pkill >/dev/null || need+=(procps)
 [ -x /usr/lib/frr/bgpd ] || need+=(frr)
 [ -x /usr/sbin/bird ] || need+=(bird2)
 if [ ${#need[@]} -gt 0 ]; then

@@ -21,19 +21,21 @@ func TestTheLabLeavesNothingBehind(t *testing.T) {
 	if up, err := l.Router.Established(); err != nil {
 		t.Fatalf("the router does not answer: %v (%v)", up, err)
 	}
-	if !leftovers(t, l.Prefix, l.Dir, false) {
+	apiserver := l.APIServerDir()
+	if !leftovers(t, l.Prefix, l.Dir, false) || !leftovers(t, apiserver, apiserver, false) {
 		t.Fatal("the running lab is not visible to the leftover check, so the check proves nothing")
 	}
 	if err := l.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	if leftovers(t, l.Prefix, l.Dir, true) {
+	if leftovers(t, l.Prefix, l.Dir, true) || leftovers(t, apiserver, apiserver, true) {
 		t.Error("the lab left something behind")
 	}
 }
 
 // leftovers reports namespaces, links, processes and files that carry the
-// lab's prefix, logging each when report is set.
+// lab's prefix (or a directory that names its API server's processes),
+// logging each when report is set.
 func leftovers(t *testing.T, prefix, dir string, report bool) bool {
 	t.Helper()
 	found := false

@@ -150,15 +150,8 @@ func startBIRD(l *Lab) (Router, error) {
 func (b *BIRD) stop() error {
 	if b.proc != nil {
 		b.proc.terminate(syscall.SIGTERM)
-	} else if data, err := os.ReadFile(b.pidfile); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-			deadline := time.Now().Add(5 * time.Second)
-			for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+	} else {
+		stopPIDFile(b.pidfile)
 	}
 	var errs []error
 	for _, f := range []string{b.sock, b.pidfile} {

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
-	"syscall"
 	"text/template"
 	"time"
 )
@@ -70,12 +68,12 @@ func startFRR(l *Lab) (*FRR, error) {
 	if err := os.MkdirAll(runDir, 0o777); err != nil {
 		return nil, err
 	}
+	l.onClose(func() error { return os.RemoveAll(runDir) })
 	// The daemons drop privileges to the frr user, which must be able to
 	// write their sockets, pid files and log.
 	if err := chownFRR(runDir, f.dir); err != nil {
 		return nil, err
 	}
-	l.onClose(func() error { return os.RemoveAll(runDir) })
 	var nodes []string
 	for _, n := range l.Nodes {
 		nodes = append(nodes, n.Addr4.String())
@@ -120,20 +118,7 @@ func startFRR(l *Lab) (*FRR, error) {
 
 func (f *FRR) stop() error {
 	for _, d := range []string{"bgpd", "zebra"} {
-		data, err := os.ReadFile(filepath.Join("/var/run/frr", f.pathspace, d+".pid"))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil {
-			continue
-		}
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(5 * time.Second)
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		stopPIDFile(filepath.Join("/var/run/frr", f.pathspace, d+".pid"))
 	}
 	return nil
 }
@@ -240,34 +225,7 @@ func (f *FRR) BGPPaths(prefix netip.Prefix) ([]RIBPath, error) {
 // KernelNextHops returns the next hops (gateway addresses, sorted) of the
 // router's kernel route for prefix.
 func (f *FRR) KernelNextHops(prefix netip.Prefix) ([]string, error) {
-	args := []string{"-j", "route", "show", prefix.String()}
-	if prefix.Addr().Is6() {
-		args = append([]string{"-6"}, args...)
-	}
-	out, err := nsRun(f.NS, append([]string{"ip"}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	var routes []struct {
-		Gateway  string `json:"gateway"`
-		Nexthops []struct {
-			Gateway string `json:"gateway"`
-		} `json:"nexthops"`
-	}
-	if err := json.Unmarshal([]byte(out), &routes); err != nil {
-		return nil, fmt.Errorf("parse %q: %w", out, err)
-	}
-	var hops []string
-	for _, r := range routes {
-		if r.Gateway != "" {
-			hops = append(hops, r.Gateway)
-		}
-		for _, nh := range r.Nexthops {
-			hops = append(hops, nh.Gateway)
-		}
-	}
-	slices.Sort(hops)
-	return hops, nil
+	return kernelNextHops(f.NS, prefix)
 }
 
 func chownFRR(paths ...string) error {

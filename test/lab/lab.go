@@ -447,7 +447,9 @@ type process struct {
 
 func (l *Lab) spawn(name string, args ...string) (*process, error) {
 	logPath := filepath.Join(l.Dir, name+".log")
-	f, err := os.Create(logPath)
+	// Appending keeps the log of an earlier run of the same daemon (a
+	// restarted speaker) for the tests that read it.
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -520,9 +522,6 @@ func (l *Lab) SpeakerLog(n *Node) string {
 	data, _ := os.ReadFile(filepath.Join(l.Dir, "speaker-"+n.Name+".log"))
 	return string(data)
 }
-
-// StopAPIServer and the rest of the control-plane helpers live in
-// control.go.
 
 // startResponders opens, inside each node, a listener that answers every
 // connection with the node's name and then echoes what it receives.

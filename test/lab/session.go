@@ -101,6 +101,12 @@ func Up(self []string, logPath string) (string, error) {
 		}
 		return "A lab is already running (pid " + fmt.Sprint(s.PID) + "); its summary:\n\n" + string(summary), nil
 	}
+	if s, _ := readState(); s.Prefix != "" {
+		// An earlier lab process died without cleaning up.
+		if err := sweep(s.Prefix, s.Dir, s.APIServer); err != nil {
+			return "", fmt.Errorf("remove what a dead lab left: %w", err)
+		}
+	}
 	if err := os.MkdirAll(StateDir, 0o755); err != nil {
 		return "", err
 	}
@@ -155,6 +161,9 @@ func Down() (string, error) {
 		os.RemoveAll(StateDir)
 		return msg, nil
 	}
+	if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s.PID)); !strings.Contains(string(cmdline), "serve") {
+		return "", fmt.Errorf("process %d of %s is not a lab process; remove %s by hand", s.PID, statePath(), StateDir)
+	}
 	if err := syscall.Kill(s.PID, syscall.SIGTERM); err != nil {
 		return "", fmt.Errorf("stop lab process %d: %w", s.PID, err)
 	}
@@ -166,9 +175,12 @@ func Down() (string, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// The process removes its lab; sweeping after it costs nothing and
-	// catches whatever a failed cleanup step left.
-	if err := sweep(s.Prefix, s.Dir, s.APIServer); err != nil {
-		return "", err
+	// catches whatever a failed cleanup step left. A lab stopped before it
+	// had a prefix made nothing to sweep.
+	if s.Prefix != "" {
+		if err := sweep(s.Prefix, s.Dir, s.APIServer); err != nil {
+			return "", err
+		}
 	}
 	os.RemoveAll(StateDir)
 	return fmt.Sprintf("Lab %s removed.", s.Prefix), nil

@@ -264,17 +264,37 @@ func TestAddressesAreReleasedOnDeleteAndTypeChange(t *testing.T) {
 }
 
 func TestServicesOfAnotherClassAreLeftAlone(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true, LoadBalancerClass: "bgplb.io/test"})
-	ns := namespace(t, nil)
-	createPool(t, ns+"-class", []string{"198.51.100.88/29"}, onlyNamespaces(ns))
-	createService(t, ns, "ours", func(s *corev1.Service) { s.Spec.LoadBalancerClass = ptrTo("bgplb.io/test") })
-	createService(t, ns, "classless")
-	createService(t, ns, "theirs", func(s *corev1.Service) { s.Spec.LoadBalancerClass = ptrTo("example.com/other") })
-	waitForAnyIPs(t, ns, "ours", 1)
-	consistently(t, time.Second, "Services of other classes get nothing", func() (bool, string) {
-		a, b := ingressIPs(getService(t, ns, "classless")), ingressIPs(getService(t, ns, "theirs"))
-		return len(a)+len(b) == 0, fmt.Sprint(a, b)
-	})
+	for _, tt := range []struct {
+		name, class string
+	}{
+		{"a controller with a class serves only that class", "bgplb.io/test"},
+		{"a controller without a class serves only Services without one", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := startController(t, controller.Options{SeveralInProcess: true, LoadBalancerClass: tt.class})
+			ns := namespace(t, nil)
+			createPool(t, ns+"-class", []string{"198.51.100.88/29"}, onlyNamespaces(ns))
+			withClass := func(class string) serviceOption {
+				return func(s *corev1.Service) {
+					if class != "" {
+						s.Spec.LoadBalancerClass = ptrTo(class)
+					}
+				}
+			}
+			others := map[string]string{"bgplb.io/test": "", "": "bgplb.io/test"}
+			createService(t, ns, "other-class", withClass(others[tt.class]))
+			createService(t, ns, "third-class", withClass("example.com/other"))
+			// Created last: once it has an address, the controller has
+			// seen the two before it.
+			createService(t, ns, "ours", withClass(tt.class))
+			waitForAnyIPs(t, ns, "ours", 1)
+			a, b := ingressIPs(getService(t, ns, "other-class")), ingressIPs(getService(t, ns, "third-class"))
+			if len(a)+len(b) != 0 {
+				t.Errorf("Services of other classes got addresses: %v %v", a, b)
+			}
+			c.stop(t)
+		})
+	}
 }
 
 func TestInvalidAndOverlappingPoolsAreReportedAndUnused(t *testing.T) {

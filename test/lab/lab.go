@@ -25,7 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
 )
 
@@ -405,7 +405,7 @@ func (l *Lab) startAPIServer(listen netip.Addr) error {
 	if err := env.WriteKubeconfig(l.Kubeconfig); err != nil {
 		return err
 	}
-	scheme, err := controller.Scheme()
+	scheme, err := kubeutil.Scheme()
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
 )
 
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := 1
-	if scheme, err := controller.Scheme(); err != nil {
+	if scheme, err := kubeutil.Scheme(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	} else if k8sClient, err = client.New(env.Config, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)

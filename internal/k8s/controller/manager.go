@@ -8,9 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
 
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;patch
@@ -60,21 +59,9 @@ type Options struct {
 	SeveralInProcess bool
 }
 
-// Scheme returns the types the controller reads and writes.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // NewManager builds a manager running the address controller.
 func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
-	scheme, err := Scheme()
+	scheme, err := kubeutil.Scheme()
 	if err != nil {
 		return nil, fmt.Errorf("build scheme: %w", err)
 	}

@@ -7,32 +7,12 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
-
-// selectorMatcher adapts a Kubernetes label selector to ipam.LabelMatcher,
-// so that ipam stays free of Kubernetes types.
-type selectorMatcher struct{ selector labels.Selector }
-
-func (m selectorMatcher) Matches(l map[string]string) bool {
-	return m.selector.Matches(labels.Set(l))
-}
-
-func matchers(field string, selectors []metav1.LabelSelector) ([]ipam.LabelMatcher, error) {
-	out := make([]ipam.LabelMatcher, 0, len(selectors))
-	for i := range selectors {
-		s, err := metav1.LabelSelectorAsSelector(&selectors[i])
-		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", field, i, err)
-		}
-		out = append(out, selectorMatcher{s})
-	}
-	return out, nil
-}
 
 // poolFromAPI turns an IPPool into the allocator's model. An error quotes
 // the field and value that could not be used.
@@ -53,10 +33,10 @@ func poolFromAPI(p *v1alpha1.IPPool) (ipam.Pool, error) {
 		pool.Priority = int(sa.Priority)
 		pool.Namespaces = sa.Namespaces
 		var err error
-		if pool.NamespaceSelectors, err = matchers("spec.serviceAllocation.namespaceSelectors", sa.NamespaceSelectors); err != nil {
+		if pool.NamespaceSelectors, err = kubeutil.Matchers[ipam.LabelMatcher]("spec.serviceAllocation.namespaceSelectors", sa.NamespaceSelectors); err != nil {
 			return ipam.Pool{}, err
 		}
-		if pool.ServiceSelectors, err = matchers("spec.serviceAllocation.serviceSelectors", sa.ServiceSelectors); err != nil {
+		if pool.ServiceSelectors, err = kubeutil.Matchers[ipam.LabelMatcher]("spec.serviceAllocation.serviceSelectors", sa.ServiceSelectors); err != nil {
 			return ipam.Pool{}, err
 		}
 	}

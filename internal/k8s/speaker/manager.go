@@ -12,9 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
 
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
@@ -51,17 +50,6 @@ type Options struct {
 	SeveralInProcess bool
 }
 
-func scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // NewManager builds a manager that runs the speaker's reconciler against
 // engine. The caller stops the engine after the manager returns.
 func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Manager, error) {
@@ -77,7 +65,7 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if opts.HealthAddr == "" {
 		opts.HealthAddr = "0"
 	}
-	s, err := scheme()
+	s, err := kubeutil.Scheme()
 	if err != nil {
 		return nil, fmt.Errorf("build scheme: %w", err)
 	}

@@ -9,32 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
-
-// selectorMatcher adapts a Kubernetes label selector to
-// announce.LabelMatcher.
-type selectorMatcher struct{ selector labels.Selector }
-
-func (m selectorMatcher) Matches(l map[string]string) bool {
-	return m.selector.Matches(labels.Set(l))
-}
-
-func matchers(field string, selectors []metav1.LabelSelector) ([]announce.LabelMatcher, error) {
-	out := make([]announce.LabelMatcher, 0, len(selectors))
-	for i := range selectors {
-		s, err := metav1.LabelSelectorAsSelector(&selectors[i])
-		if err != nil {
-			return nil, fmt.Errorf("%s[%d]: %w", field, i, err)
-		}
-		out = append(out, selectorMatcher{s})
-	}
-	return out, nil
-}
 
 func nodeFromAPI(n *corev1.Node) announce.Node {
 	node := announce.Node{Name: n.Name, Labels: n.Labels}
@@ -135,13 +115,13 @@ func advertisementFromAPI(a *v1alpha1.BGPAdvertisement) (announce.Advertisement,
 		}
 	}
 	var err error
-	if adv.PoolSelectors, err = matchers("spec.ipPoolSelectors", a.Spec.IPPoolSelectors); err != nil {
+	if adv.PoolSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.ipPoolSelectors", a.Spec.IPPoolSelectors); err != nil {
 		return adv, err
 	}
-	if adv.ServiceSelectors, err = matchers("spec.serviceSelectors", a.Spec.ServiceSelectors); err != nil {
+	if adv.ServiceSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.serviceSelectors", a.Spec.ServiceSelectors); err != nil {
 		return adv, err
 	}
-	if adv.NodeSelectors, err = matchers("spec.nodeSelectors", a.Spec.NodeSelectors); err != nil {
+	if adv.NodeSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.nodeSelectors", a.Spec.NodeSelectors); err != nil {
 		return adv, err
 	}
 	return adv, nil
@@ -160,7 +140,7 @@ func uint32Ptr(v *int64) *uint32 {
 func peerFromAPI(p *v1alpha1.BGPPeer, routerID, nextHop4, nextHop6 netip.Addr, password string) (announce.Peer, bgp.Peer, error) {
 	ap := announce.Peer{Name: p.Name, LocalASN: uint32(p.Spec.MyASN), PeerASN: uint32(p.Spec.PeerASN)}
 	var err error
-	if ap.NodeSelectors, err = matchers("spec.nodeSelectors", p.Spec.NodeSelectors); err != nil {
+	if ap.NodeSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.nodeSelectors", p.Spec.NodeSelectors); err != nil {
 		return ap, bgp.Peer{}, err
 	}
 	addr, err := netip.ParseAddr(p.Spec.PeerAddress)

@@ -156,34 +156,7 @@ func TestClusterServiceIsLoadBalancedAcrossEveryNode(t *testing.T) {
 	}
 	addr := serviceAddrs(t, l, svc, 1)[0]
 
-	eventually(t, 20*time.Second, "the router's BGP table has three multipath paths", func() (bool, string) {
-		paths, err := l.Router.BGPPaths(hostPrefix(addr))
-		var hops []string
-		for _, p := range paths {
-			if p.Multipath && strings.Contains(p.Communities, "64512:100") {
-				hops = append(hops, p.NextHop)
-			}
-		}
-		slices.Sort(hops)
-		return slices.Equal(hops, nodeAddrs(l, false, allNodes(l)...)), fmt.Sprint(paths, err)
-	})
-	waitForNextHops(t, l, addr, allNodes(l)...)
-
-	served := map[string]int{}
-	for i := range 300 {
-		node, err := l.WhoServes(ctx, addr)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		served[node]++
-	}
-	t.Logf("connections served: %v", served)
-	for _, n := range allNodes(l) {
-		share := float64(served[n]) / 300
-		if share < 0.20 || share > 0.47 {
-			t.Errorf("%s served %.0f%% of connections, want 20-47%%", n, share*100)
-		}
-	}
+	assertLoadBalancedAcrossEveryNode(t, l, addr)
 
 	if err := l.Client.Delete(ctx, svc); err != nil {
 		t.Fatal(err)
@@ -244,5 +217,42 @@ func TestDualStackServiceIsReachableOverIPv6(t *testing.T) {
 	}
 	if len(served) < 2 {
 		t.Errorf("IPv6 connections reached only %v", served)
+	}
+}
+
+// assertLoadBalancedAcrossEveryNode checks that the router has a multipath
+// path from every node carrying community 64512:100, a kernel route with
+// every node as next hop, and that 300 connections from the client land on
+// every node (each between 20% and 47%).
+func assertLoadBalancedAcrossEveryNode(t *testing.T, l *lab.Lab, addr netip.Addr) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, 20*time.Second, "the router's BGP table has a multipath path from every node", func() (bool, string) {
+		paths, err := l.Router.BGPPaths(hostPrefix(addr))
+		var hops []string
+		for _, p := range paths {
+			if p.Multipath && strings.Contains(p.Communities, "64512:100") {
+				hops = append(hops, p.NextHop)
+			}
+		}
+		slices.Sort(hops)
+		return slices.Equal(hops, nodeAddrs(l, false, allNodes(l)...)), fmt.Sprint(paths, err)
+	})
+	waitForNextHops(t, l, addr, allNodes(l)...)
+
+	served := map[string]int{}
+	for i := range 300 {
+		node, err := l.WhoServes(ctx, addr)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		served[node]++
+	}
+	t.Logf("connections served: %v", served)
+	for _, n := range allNodes(l) {
+		share := float64(served[n]) / 300
+		if share < 0.20 || share > 0.47 {
+			t.Errorf("%s served %.0f%% of connections, want 20-47%%", n, share*100)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,34 +28,7 @@ func TestClusterServiceAgainstBIRD(t *testing.T) {
 	}
 	addr := serviceAddrs(t, l, svc, 1)[0]
 
-	eventually(t, 20*time.Second, "BIRD's table has three multipath paths", func() (bool, string) {
-		paths, err := l.Router.BGPPaths(hostPrefix(addr))
-		var hops []string
-		for _, p := range paths {
-			if p.Multipath && strings.Contains(p.Communities, "64512:100") {
-				hops = append(hops, p.NextHop)
-			}
-		}
-		slices.Sort(hops)
-		return slices.Equal(hops, nodeAddrs(l, false, allNodes(l)...)), fmt.Sprint(paths, err)
-	})
-	waitForNextHops(t, l, addr, allNodes(l)...)
-
-	served := map[string]int{}
-	for i := range 300 {
-		node, err := l.WhoServes(ctx, addr)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		served[node]++
-	}
-	t.Logf("connections served: %v", served)
-	for _, n := range allNodes(l) {
-		share := float64(served[n]) / 300
-		if share < 0.20 || share > 0.47 {
-			t.Errorf("%s served %.0f%% of connections, want 20-47%%", n, share*100)
-		}
-	}
+	assertLoadBalancedAcrossEveryNode(t, l, addr)
 
 	// A dual-stack Service: its IPv6 address arrives over the IPv4 sessions
 	// with each node's IPv6 address as next hop.

@@ -1,0 +1,40 @@
+// Package importcheck lets a package's tests prove that it stays free of
+// Kubernetes and GoBGP, which DESIGN.md keeps out of the pure packages.
+package importcheck
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// NoKubernetesOrGoBGP fails the test if the package in the current
+// directory (with its tests) depends on anything under k8s.io/,
+// sigs.k8s.io/ or GoBGP. self is the package's import path; a listing that
+// lacks it would make the check pass vacuously, so that fails too.
+func NoKubernetesOrGoBGP(t *testing.T, self string) {
+	t.Helper()
+	// go test puts the go command of its own GOROOT first on PATH.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("cannot find the go command: %v", err)
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "-test", ".").Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list -deps: %v\n%s", err, stderr)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, self) {
+		t.Fatalf("go list -deps did not list %s; output:\n%s", self, out)
+	}
+	for _, dep := range deps {
+		if strings.HasPrefix(dep, "k8s.io/") || strings.HasPrefix(dep, "sigs.k8s.io/") || strings.Contains(dep, "gobgp") {
+			t.Errorf("%s depends on %s; it must not import Kubernetes or GoBGP", self, dep)
+		}
+	}
+}

@@ -102,8 +102,10 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	if err := r.client.List(ctx, &poolList); err != nil {
 		return reconcile.Result{}, fmt.Errorf("list pools: %w", err)
 	}
+	// Every recompute reads every Service; objects from the cache are only
+	// read (writes build new objects), so they are not copied.
 	var svcList corev1.ServiceList
-	if err := r.client.List(ctx, &svcList); err != nil {
+	if err := r.client.List(ctx, &svcList, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("list services: %w", err)
 	}
 	var nsList corev1.NamespaceList

@@ -60,8 +60,10 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 		adverts    v1alpha1.BGPAdvertisementList
 		secretList corev1.SecretList
 	)
+	// Every recompute reads every Service and EndpointSlice; the cache's
+	// copies are only read here, so copying them all each time is waste.
 	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts} {
-		if err := r.client.List(ctx, l); err != nil {
+		if err := r.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, fmt.Errorf("list %T: %w", l, err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -248,9 +249,16 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 	}
 	if !opts.IPv6 {
 		// The sample asks for dual-stack; with IPv6 off it keeps IPv4 only.
-		svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
-		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
-		if err := l.Client.Update(ctx, &svc); err != nil {
+		// The controller may be writing the Service's status meanwhile.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := l.Client.Get(ctx, client.ObjectKeyFromObject(&svc), &svc); err != nil {
+				return err
+			}
+			svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
+			svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+			return l.Client.Update(ctx, &svc)
+		})
+		if err != nil {
 			return "", fmt.Errorf("make the sample Service IPv4-only: %w", err)
 		}
 	}
@@ -335,7 +343,11 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 	}
 	fmt.Fprintf(&b, "\nLook further:\n")
 	fmt.Fprintf(&b, "  %s --kubeconfig %s get svc,ippools,bgppeers -A\n", st.Kubectl, l.Kubeconfig)
-	fmt.Fprintf(&b, "  ip netns exec %s vtysh -N %s -c 'show bgp ipv4 unicast'\n", st.RouterNS, st.RouterNS)
+	if opts.Router == "bird" {
+		fmt.Fprintf(&b, "  birdc -s %s show route all\n", filepath.Join(l.Dir, "bird", "bird.ctl"))
+	} else {
+		fmt.Fprintf(&b, "  ip netns exec %s vtysh -N %s -c 'show bgp ipv4 unicast'\n", st.RouterNS, st.RouterNS)
+	}
 	fmt.Fprintf(&b, "  ip -n %s route\n", st.RouterNS)
 	fmt.Fprintf(&b, "  ip netns exec %s bash -c 'head -1 < /dev/tcp/%s/%d'   (which node answers?)\n", l.ClientNS, addrs[0], ResponderPort)
 	fmt.Fprintf(&b, "  logs: %s\n", l.Dir)

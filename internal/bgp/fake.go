@@ -104,7 +104,7 @@ func (f *Fake) ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) er
 			f.peerResets++
 			s.LastError = f.sessions[name].LastError
 			for pfx := range f.paths[name] {
-				if !nextHopFor(p, pfx).IsValid() {
+				if !p.NextHopFor(pfx).IsValid() {
 					delete(f.paths[name], pfx)
 				}
 			}
@@ -139,7 +139,7 @@ func (f *Fake) ReconcilePaths(ctx context.Context, req ReconcilePathsRequest) (R
 			errs = append(errs, fmt.Errorf("paths for peer %q: %w", name, err))
 			continue
 		}
-		wanted, err := fakeWantedPaths(f.peers[name], req.Paths[name])
+		wanted, err := WantedPaths(f.peers[name], req.Paths[name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("paths for peer %q: %w", name, err))
 		}
@@ -327,35 +327,4 @@ func fakeValidatePeer(p Peer) error {
 		return fmt.Errorf("peer %q: router ID %v is not an IPv4 address", p.Name, p.RouterID)
 	}
 	return nil
-}
-
-// fakeWantedPaths returns the valid paths of want by prefix; the error
-// lists the invalid ones.
-func fakeWantedPaths(p Peer, want []Path) (map[netip.Prefix]Path, error) {
-	out := make(map[netip.Prefix]Path, len(want))
-	var errs []error
-	for _, path := range want {
-		switch {
-		case !path.Prefix.IsValid() || path.Prefix != path.Prefix.Masked():
-			errs = append(errs, fmt.Errorf("prefix %v is not a valid masked prefix", path.Prefix))
-		case !nextHopFor(p, path.Prefix).IsValid():
-			errs = append(errs, fmt.Errorf("prefix %v: the peer has no next hop of its family", path.Prefix))
-		default:
-			if _, dup := out[path.Prefix]; dup {
-				errs = append(errs, fmt.Errorf("prefix %v is listed more than once; the first is used", path.Prefix))
-				continue
-			}
-			out[path.Prefix] = path
-		}
-	}
-	return out, errors.Join(errs...)
-}
-
-// nextHopFor returns the peer's next hop for the family of prefix, or the
-// zero Addr if it has none.
-func nextHopFor(p Peer, pfx netip.Prefix) netip.Addr {
-	if pfx.Addr().Is4() {
-		return p.NextHopIPv4
-	}
-	return p.NextHopIPv6
 }

@@ -1,6 +1,11 @@
 package bgp
 
-import "slices"
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+)
 
 // Equal reports whether p and q announce the same prefix with the same
 // attributes. Nil and empty lists are equal; the order of communities
@@ -35,4 +40,37 @@ func optionalEqual(a, b *uint32) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// NextHopFor returns the peer's next hop for the family of prefix, or the
+// zero Addr if it has none.
+func (p Peer) NextHopFor(prefix netip.Prefix) netip.Addr {
+	if prefix.Addr().Is4() {
+		return p.NextHopIPv4.Unmap()
+	}
+	return p.NextHopIPv6
+}
+
+// WantedPaths returns the valid paths of want by prefix; the error lists
+// the invalid ones: a prefix that is not masked (or an IPv4-mapped IPv6
+// one), a family the peer has no next hop for, or a prefix listed twice
+// (the first counts). Every Engine applies these rules.
+func WantedPaths(p Peer, want []Path) (map[netip.Prefix]Path, error) {
+	out := make(map[netip.Prefix]Path, len(want))
+	var errs []error
+	for _, path := range want {
+		switch {
+		case !path.Prefix.IsValid() || path.Prefix != path.Prefix.Masked() || path.Prefix.Addr().Is4In6():
+			errs = append(errs, fmt.Errorf("prefix %v is not a valid masked prefix", path.Prefix))
+		case !p.NextHopFor(path.Prefix).IsValid():
+			errs = append(errs, fmt.Errorf("prefix %v: the peer has no next hop of its family", path.Prefix))
+		default:
+			if _, dup := out[path.Prefix]; dup {
+				errs = append(errs, fmt.Errorf("prefix %v is listed more than once; the first is used", path.Prefix))
+				continue
+			}
+			out[path.Prefix] = path
+		}
+	}
+	return out, errors.Join(errs...)
 }

@@ -143,7 +143,7 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 		// dropped; the next ReconcilePaths reports them if still asked for.
 		var keep []bgp.Path
 		for _, path := range paths {
-			if nextHopFor(p, path.Prefix).IsValid() {
+			if p.NextHopFor(path.Prefix).IsValid() {
 				keep = append(keep, path)
 			}
 		}

@@ -18,7 +18,7 @@ import (
 // Invalid paths and paths GoBGP refuses are skipped and reported; the rest
 // is applied, and announced always matches the server's RIB.
 func (ps *peerServer) reconcile(want []bgp.Path) error {
-	wanted, err := wantedPaths(ps.cfg, want)
+	wanted, err := bgp.WantedPaths(ps.cfg, want)
 	errs := []error{err}
 
 	var withdraw []netip.Prefix
@@ -72,28 +72,6 @@ func (ps *peerServer) withdraw(p bgp.Path) error {
 	return ps.srv.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{path}})
 }
 
-// wantedPaths returns the valid paths of want by prefix; the error lists
-// the invalid ones.
-func wantedPaths(p bgp.Peer, want []bgp.Path) (map[netip.Prefix]bgp.Path, error) {
-	out := make(map[netip.Prefix]bgp.Path, len(want))
-	var errs []error
-	for _, path := range want {
-		switch {
-		case !path.Prefix.IsValid() || path.Prefix != path.Prefix.Masked() || path.Prefix.Addr().Is4In6():
-			errs = append(errs, fmt.Errorf("prefix %v is not a valid masked prefix", path.Prefix))
-		case !nextHopFor(p, path.Prefix).IsValid():
-			errs = append(errs, fmt.Errorf("prefix %v: the peer has no next hop of its family", path.Prefix))
-		default:
-			if _, dup := out[path.Prefix]; dup {
-				errs = append(errs, fmt.Errorf("prefix %v is listed more than once; the first is used", path.Prefix))
-				continue
-			}
-			out[path.Prefix] = path
-		}
-	}
-	return out, errors.Join(errs...)
-}
-
 // apiPath is the GoBGP path for p as announced to peer: origin IGP, the
 // peer's next hop of the prefix's family (NEXT_HOP for IPv4, MP_REACH_NLRI
 // for IPv6, also over an IPv4 session), an AS_PATH holding only the
@@ -105,7 +83,7 @@ func apiPath(peer bgp.Peer, p bgp.Path) (*apiutil.Path, error) {
 		return nil, err
 	}
 	fam := family(p.Prefix)
-	nextHop := nextHopFor(peer, p.Prefix)
+	nextHop := peer.NextHopFor(p.Prefix)
 	attrs := []gobgp.PathAttributeInterface{gobgp.NewPathAttributeOrigin(gobgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
 	if fam == gobgp.RF_IPv4_UC {
 		nh, err := gobgp.NewPathAttributeNextHop(nextHop)

@@ -359,12 +359,3 @@ func seconds(d time.Duration) uint64 {
 	}
 	return uint64((d + time.Second - 1) / time.Second)
 }
-
-// nextHopFor returns the peer's next hop for the family of pfx, or the
-// zero Addr if it has none.
-func nextHopFor(p bgp.Peer, pfx netip.Prefix) netip.Addr {
-	if pfx.Addr().Is4() {
-		return p.NextHopIPv4.Unmap()
-	}
-	return p.NextHopIPv6
-}

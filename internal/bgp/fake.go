@@ -40,6 +40,7 @@ type Fake struct {
 	sessions   map[string]Session
 	updates    int
 	peerResets int
+	pathCalls  int
 	stop       *StopRequest
 	peersErr   error
 	pathsErr   map[string]error
@@ -122,6 +123,7 @@ func (f *Fake) ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) er
 func (f *Fake) ReconcilePaths(ctx context.Context, req ReconcilePathsRequest) (ReconcilePathsResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.pathCalls++
 	if err := ctx.Err(); err != nil {
 		return f.announcedLocked(), err
 	}
@@ -327,4 +329,12 @@ func fakeValidatePeer(p Peer) error {
 		return fmt.Errorf("peer %q: router ID %v is not an IPv4 address", p.Name, p.RouterID)
 	}
 	return nil
+}
+
+// PathCalls counts ReconcilePaths calls, whether or not they changed
+// anything, so a test can tell that a recompute has run.
+func (f *Fake) PathCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pathCalls
 }

@@ -225,6 +225,13 @@ func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
 		a, b := ingressIPs(getService(t, ns, "keep")), ingressIPs(getService(t, ns, "move"))
 		return fmt.Sprint(a) == "[198.51.100.65]" && fmt.Sprint(b) == fmt.Sprint(ingressIPs(now)), fmt.Sprint(a, b)
 	})
+	// The pool keeps serving in its previous version: a new Service still
+	// gets an address from it.
+	createService(t, ns, "after-broken-edit", annotate(v1alpha1.AnnotationIPPool, pool.Name))
+	got := waitForAnyIPs(t, ns, "after-broken-edit", 1)
+	if !inRange(t, got[0], "198.51.100.64/29") {
+		t.Errorf("the Service created after the broken edit got %v", got)
+	}
 }
 
 func TestAddressesAreReleasedOnDeleteAndTypeChange(t *testing.T) {

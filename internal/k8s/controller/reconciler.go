@@ -423,14 +423,15 @@ func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1a
 				cond.Reason = v1alpha1.ReasonOverlap
 			}
 			cond.Message = err.Error()
-		} else {
-			for fam, u := range r.alloc.Usage(p.Name) {
-				usage := &v1alpha1.FamilyUsage{Assigned: saturate(u.Assigned), Available: saturate(u.Available)}
-				if fam == ipam.IPv4 {
-					status.IPv4 = usage
-				} else {
-					status.IPv6 = usage
-				}
+		}
+		// A pool that keeps its previous version after a broken edit is
+		// still in use, and its counts say so; an unused pool has none.
+		for fam, u := range r.alloc.Usage(p.Name) {
+			usage := &v1alpha1.FamilyUsage{Assigned: saturate(u.Assigned), Available: saturate(u.Available)}
+			if fam == ipam.IPv4 {
+				status.IPv4 = usage
+			} else {
+				status.IPv6 = usage
 			}
 		}
 		meta.SetStatusCondition(&status.Conditions, cond)

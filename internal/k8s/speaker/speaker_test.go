@@ -149,11 +149,23 @@ func TestAddingAServiceSendsOnlyItsUpdate(t *testing.T) {
 	waitForPrefixes(t, fake, peer, "203.0.113.10/32")
 	before := fake.Updates()
 
-	// A change that does not affect announcements sends nothing ...
+	// A change that does not affect announcements makes the speaker
+	// recompute, and send nothing ...
+	calls := fake.PathCalls()
 	var node corev1.Node
 	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Name: id + "-node"}, &node))
 	node.Annotations = map[string]string{"unrelated": "yes"}
 	must(t, k8sClient.Update(context.Background(), &node))
+	deadline := time.Now().Add(20 * time.Second)
+	for fake.PathCalls() == calls {
+		if time.Now().After(deadline) {
+			t.Fatal("the speaker never recomputed after the node changed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := fake.Updates() - before; got != 0 {
+		t.Errorf("%d updates sent for a change that affects no announcement", got)
+	}
 	// ... and a new Service sends exactly its own advertisement.
 	announcedService(t, id, id+"-b", id+"-node", "203.0.113.11")
 	waitForPrefixes(t, fake, peer, "203.0.113.10/32", "203.0.113.11/32")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
 
 func inRange(t *testing.T, ip, prefix string) bool {
@@ -348,3 +349,46 @@ func poolAccepted(t *testing.T, name string) metav1.ConditionStatus {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// The speakers announce a Service only when both its address and the pool
+// annotation are set, so the controller writes them together: one API
+// write per Service, and no moment at which a Service shows an address
+// that the speakers do not yet know to be bgplb's.
+func TestAddressAndPoolAnnotationArriveInOneWrite(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	createPool(t, ns+"-pool", []string{"198.51.100.64/28"}, onlyNamespaces(ns))
+	scheme, err := kubeutil.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Watching from "0" starts at the watch cache's state, whatever its lag.
+	w, err := wc.Watch(ctx, &corev1.ServiceList{}, client.InNamespace(ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	createService(t, ns, "web")
+
+	for ev := range w.ResultChan() {
+		s, ok := ev.Object.(*corev1.Service)
+		if !ok {
+			t.Fatalf("watch ended: %v", ev.Object)
+		}
+		hasAddr := len(s.Status.LoadBalancer.Ingress) > 0
+		_, hasPool := s.Annotations[v1alpha1.AnnotationAssignedPool]
+		if hasAddr != hasPool {
+			t.Fatalf("%s event shows address %v and pool annotation %v: they were written separately", ev.Type, hasAddr, hasPool)
+		}
+		if hasAddr {
+			return
+		}
+	}
+	t.Fatal("the Service got no address within 30s")
+}

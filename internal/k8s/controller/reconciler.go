@@ -357,31 +357,44 @@ func (r *allocationReconciler) applyWrites(ctx context.Context, writes []service
 // writeService sets status.loadBalancer.ingress and the pool annotation.
 // It returns the resource versions the cache may still show before it
 // catches up with the write.
+//
+// The Service status endpoint of the API server also applies metadata
+// changes, so both go in one write: half the API calls, and the speakers
+// see the address and the annotation that makes it theirs at the same time.
+// Should an API server ignore the metadata part, a second write sets the
+// annotation.
 func (r *allocationReconciler) writeService(ctx context.Context, w serviceWrite) ([]string, error) {
 	svc := w.svc
 	versions := []string{svc.ResourceVersion}
-	ingress := make([]corev1.LoadBalancerIngress, 0, len(w.addrs))
-	vip := corev1.LoadBalancerIPModeVIP
-	for _, a := range w.addrs {
-		ingress = append(ingress, corev1.LoadBalancerIngress{IP: a.String(), IPMode: &vip})
+	var pool any = w.pool
+	if w.pool == "" {
+		pool = nil // a JSON merge patch deletes a key set to null
 	}
+	annotate := map[string]any{"annotations": map[string]any{v1alpha1.AnnotationAssignedPool: pool}}
+	annotated := func(s *corev1.Service) bool { return s.Annotations[v1alpha1.AnnotationAssignedPool] == w.pool }
 	if !sameAddrs(ingressAddrs(svc), w.addrs) {
-		patch := map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": ingress}}}
+		ingress := make([]corev1.LoadBalancerIngress, 0, len(w.addrs))
+		vip := corev1.LoadBalancerIPModeVIP
+		for _, a := range w.addrs {
+			ingress = append(ingress, corev1.LoadBalancerIngress{IP: a.String(), IPMode: &vip})
+		}
+		patch := map[string]any{
+			"metadata": annotate,
+			"status":   map[string]any{"loadBalancer": map[string]any{"ingress": ingress}},
+		}
 		updated, err := r.patch(ctx, svc, patch, true)
 		if err != nil {
 			return versions, fmt.Errorf("write status of service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
+		if annotated(updated) {
+			return versions, nil
+		}
 		versions = append(versions, updated.ResourceVersion)
+	} else if annotated(svc) {
+		return versions, nil
 	}
-	if svc.Annotations[v1alpha1.AnnotationAssignedPool] != w.pool {
-		var value any = w.pool
-		if w.pool == "" {
-			value = nil // a JSON merge patch deletes a key set to null
-		}
-		patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{v1alpha1.AnnotationAssignedPool: value}}}
-		if _, err := r.patch(ctx, svc, patch, false); err != nil {
-			return versions, fmt.Errorf("annotate service %s/%s: %w", svc.Namespace, svc.Name, err)
-		}
+	if _, err := r.patch(ctx, svc, map[string]any{"metadata": annotate}, false); err != nil {
+		return versions, fmt.Errorf("annotate service %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
 	return versions, nil
 }

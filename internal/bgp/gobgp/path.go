@@ -36,10 +36,16 @@ func (ps *peerServer) reconcile(want []bgp.Path) error {
 		delete(ps.announced, pfx)
 	}
 
-	for _, p := range sortedPaths(wanted) {
-		if old, ok := ps.announced[p.Prefix]; ok && old.Equal(p) {
-			continue
+	// Only new and changed paths are sorted: in steady state most of a
+	// large table is unchanged.
+	var advertise []bgp.Path
+	for pfx, p := range wanted {
+		if old, ok := ps.announced[pfx]; !ok || !old.Equal(p) {
+			advertise = append(advertise, p)
 		}
+	}
+	slices.SortFunc(advertise, func(a, b bgp.Path) int { return comparePrefixes(a.Prefix, b.Prefix) })
+	for _, p := range advertise {
 		if err := ps.advertise(p); err != nil {
 			errs = append(errs, fmt.Errorf("advertise %v: %w", p.Prefix, err))
 			continue

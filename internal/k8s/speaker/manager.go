@@ -104,10 +104,13 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	b := builder.ControllerManagedBy(mgr).
 		Named("speaker").
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess})
-	for _, obj := range []client.Object{
-		&corev1.Node{}, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Secret{},
-		&v1alpha1.IPPool{}, &v1alpha1.BGPPeer{}, &v1alpha1.BGPAdvertisement{},
-	} {
+	// Only events that can change what is announced start a recompute:
+	// during a burst of new Services most events are about Services that
+	// have no address yet, and each recompute reads everything.
+	b = b.Watches(&corev1.Node{}, recompute, builder.WithPredicates(nodeChanged())).
+		Watches(&corev1.Service{}, recompute, builder.WithPredicates(serviceChanged())).
+		Watches(&discoveryv1.EndpointSlice{}, recompute, builder.WithPredicates(endpointsChanged(mgr.GetCache())))
+	for _, obj := range []client.Object{&corev1.Secret{}, &v1alpha1.IPPool{}, &v1alpha1.BGPPeer{}, &v1alpha1.BGPAdvertisement{}} {
 		b = b.Watches(obj, recompute)
 	}
 	if err := b.Complete(r); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -46,11 +47,42 @@ type peerVersion struct {
 }
 
 func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	err := r.recompute(ctx)
+	pace(ctx, time.Since(start))
+	return reconcile.Result{}, err
+}
+
+// pace waits after a recompute that took took, so that events arriving
+// meanwhile collapse into the next one: during a burst of thousands of
+// changes, back-to-back recomputes of everything would keep a core busy
+// and starve the API server and the router of CPU. The wait is twice the
+// recompute's time, which caps recomputing at a third of a core, and a
+// single change after a quiet period is never held up.
+func pace(ctx context.Context, took time.Duration) {
+	wait := min(2*took, maxPace)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// maxPace bounds the wait between recomputes.
+const maxPace = time.Second
+
+// recompute reads everything this node's announcements depend on and
+// makes the engine announce exactly that.
+func (r *speakerReconciler) recompute(ctx context.Context) error {
 	var node corev1.Node
 	if err := r.client.Get(ctx, client.ObjectKey{Name: r.nodeName}, &node); err != nil {
 		// Without its Node the speaker cannot tell what to announce; it
 		// keeps what it announces until the Node is readable again.
-		return reconcile.Result{}, fmt.Errorf("get node %s: %w", r.nodeName, err)
+		return fmt.Errorf("get node %s: %w", r.nodeName, err)
 	}
 	var (
 		services   corev1.ServiceList
@@ -64,11 +96,11 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	// copies are only read here, so copying them all each time is waste.
 	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts} {
 		if err := r.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
-			return reconcile.Result{}, fmt.Errorf("list %T: %w", l, err)
+			return fmt.Errorf("list %T: %w", l, err)
 		}
 	}
 	if err := r.client.List(ctx, &secretList, client.InNamespace(r.namespace)); err != nil {
-		return reconcile.Result{}, fmt.Errorf("list secrets: %w", err)
+		return fmt.Errorf("list secrets: %w", err)
 	}
 
 	problems := map[string]string{}
@@ -172,7 +204,7 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 
 	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: wantPeers})
 	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})
-	return reconcile.Result{}, errors.Join(errPeers, errPaths)
+	return errors.Join(errPeers, errPaths)
 }
 
 // password reads a peer's TCP-MD5 password from its Secret. Only Secrets in

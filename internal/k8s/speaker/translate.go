@@ -52,10 +52,7 @@ func nodeAddresses(n *corev1.Node) (v4, v6 netip.Addr) {
 // addresses that the bgplb controller did not assign (it marks its own
 // with the pool annotation), which another load balancer owns.
 func serviceFromAPI(s *corev1.Service, slices []*discoveryv1.EndpointSlice) (announce.Service, bool) {
-	if s.Spec.Type != corev1.ServiceTypeLoadBalancer || len(s.Status.LoadBalancer.Ingress) == 0 {
-		return announce.Service{}, false
-	}
-	if _, ours := s.Annotations[v1alpha1.AnnotationAssignedPool]; !ours {
+	if !announceable(s) {
 		return announce.Service{}, false
 	}
 	svc := announce.Service{
@@ -86,6 +83,16 @@ func serviceFromAPI(s *corev1.Service, slices []*discoveryv1.EndpointSlice) (ann
 		}
 	}
 	return svc, len(svc.Addrs) > 0
+}
+
+// announceable tells whether a Service may have addresses to announce: a
+// LoadBalancer with addresses that the bgplb controller assigned.
+func announceable(s *corev1.Service) bool {
+	if s.Spec.Type != corev1.ServiceTypeLoadBalancer || len(s.Status.LoadBalancer.Ingress) == 0 {
+		return false
+	}
+	_, ours := s.Annotations[v1alpha1.AnnotationAssignedPool]
+	return ours
 }
 
 func advertisementFromAPI(a *v1alpha1.BGPAdvertisement) (announce.Advertisement, error) {

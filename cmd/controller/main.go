@@ -26,6 +26,7 @@ func main() {
 	flag.DurationVar(&opts.RetryPeriod, "retry-period", 0, "leader election retry period (0: default 2s)")
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":7472", "metrics listen address; 0 turns it off")
 	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7473", "health probe listen address; 0 turns it off")
+	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", "Go profiler listen address (keep it private); 0 turns it off")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 400, "burst of queries to the API server")
 	flag.Parse()

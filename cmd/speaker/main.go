@@ -26,6 +26,7 @@ func main() {
 	flag.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", "bgplb-system"), "namespace of the speaker, where peer password Secrets live")
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":7474", "metrics listen address; 0 turns it off")
 	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7475", "health probe listen address; 0 turns it off")
+	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", "Go profiler listen address (keep it private); 0 turns it off")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
 	flag.Parse()

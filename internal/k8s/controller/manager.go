@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -52,6 +53,8 @@ type Options struct {
 	// MetricsAddr and HealthAddr are listen addresses; "0" turns a server off.
 	MetricsAddr string
 	HealthAddr  string
+	// PprofAddr serves Go's profiler when set; empty or "0" is off.
+	PprofAddr string
 
 	// SeveralInProcess allows more than one replica in one process, as
 	// tests of failover run them; controller-runtime otherwise refuses a
@@ -78,10 +81,14 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.HealthAddr,
+		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElection,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
+		// Managed fields are a large share of every cached object and are
+		// never read.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	}
 	if opts.LeaseDuration > 0 {
 		mopts.LeaseDuration = &opts.LeaseDuration

@@ -44,6 +44,8 @@ type Options struct {
 	// MetricsAddr and HealthAddr are listen addresses; "0" turns a server off.
 	MetricsAddr string
 	HealthAddr  string
+	// PprofAddr serves Go's profiler when set; empty or "0" is off.
+	PprofAddr string
 	// Logger receives the speaker's own log lines.
 	Logger *slog.Logger
 	// SeveralInProcess allows more than one speaker in one process (tests).
@@ -73,9 +75,12 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		Scheme:                 s,
 		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress: opts.HealthAddr,
+		PprofBindAddress:       opts.PprofAddr,
 		// Watch only what this node needs: its own Node, and Secrets of
 		// the speaker's namespace.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		// Managed fields are a large share of every cached object and are
+		// never read.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
 			&corev1.Node{}:   {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {}}},
 		}},

@@ -48,11 +48,13 @@ func main() {
 	logger.Info("starting speaker")
 	runErr := mgr.Start(ctrl.SetupSignalHandler())
 
-	// A clean shutdown says goodbye to every peer with a Cease
-	// notification, so routers withdraw this node's paths at once.
+	// A stop is usually a restart (a rolling update): sessions with
+	// graceful restart end without a NOTIFICATION, so routers keep this
+	// node's routes until the next speaker is back; the others are closed
+	// with a Cease.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := engine.Stop(ctx, bgp.StopRequest{}); err != nil {
+	if err := engine.Stop(ctx, bgp.StopRequest{KeepRoutes: true}); err != nil {
 		logger.Error("stop BGP sessions", "error", err)
 	}
 	if runErr != nil {

@@ -28,6 +28,10 @@ type Peer struct {
 	// or status.
 	Password        string
 	GracefulRestart GracefulRestart
+	// BFD, if set, runs a BFD session (RFC 5880/5881) next to the BGP
+	// session; when it goes down, the BGP session is closed at once
+	// instead of after the hold time.
+	BFD *BFD
 	// NextHopIPv4 and NextHopIPv6 are this node's addresses used as next
 	// hop for paths of each family; a family whose next hop is zero is not
 	// negotiated.
@@ -39,6 +43,27 @@ type Peer struct {
 type GracefulRestart struct {
 	Enabled     bool
 	RestartTime time.Duration
+}
+
+// Equal reports whether p and q describe the same session settings.
+func (p Peer) Equal(q Peer) bool {
+	pb, qb := p.BFD, q.BFD
+	p.BFD, q.BFD = nil, nil
+	if p != q || (pb == nil) != (qb == nil) {
+		return false
+	}
+	return pb == nil || *pb == *qb
+}
+
+// BFD holds the timers of one BFD session.
+type BFD struct {
+	// ReceiveInterval is the slowest rate at which this side wants to
+	// receive packets, TransmitInterval the rate at which it sends them.
+	ReceiveInterval  time.Duration
+	TransmitInterval time.Duration
+	// DetectMultiplier is how many intervals without a packet bring the
+	// session down.
+	DetectMultiplier uint8
 }
 
 // Path is one prefix announced to one peer with its attributes. The next
@@ -111,7 +136,10 @@ type StopRequest struct {
 type Engine interface {
 	// ReconcilePeers opens sessions to new peers, closes sessions to peers
 	// no longer listed (withdrawing their paths), and resets only peers
-	// whose settings changed. Unchanged peers are not touched.
+	// whose settings changed. Unchanged peers are not touched. A new peer's
+	// session may wait for the next ReconcilePaths, so that it opens with
+	// the peer's full table: a router keeping this node's routes through a
+	// graceful restart drops those missing when the first table ends.
 	ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) error
 	// ReconcilePaths makes each peer's announced paths equal to the request:
 	// it withdraws what is no longer wanted, then advertises what is new or

@@ -96,7 +96,7 @@ func (f *Fake) ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) er
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		p := want[name]
 		old, ok := f.peers[name]
-		if ok && old == p {
+		if ok && old.Equal(p) {
 			continue
 		}
 		f.peers[name] = p

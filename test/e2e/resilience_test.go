@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -122,9 +123,11 @@ func setNodeLabel(t *testing.T, l *lab.Lab, node, key, value string) {
 	}
 }
 
-func TestACleanSpeakerStopClosesTheSessionWithACease(t *testing.T) {
+func TestASpeakerStopWithoutGracefulRestartClosesTheSessionWithACease(t *testing.T) {
 	l := startLab(t, 2)
-	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	peer := routerPeer(l)
+	peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(false)}
+	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
 	ctx := context.Background()
 	svc := createService(t, l, "bye", false)
 	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {

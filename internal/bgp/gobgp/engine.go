@@ -71,7 +71,9 @@ func New(logger *slog.Logger) *Engine {
 }
 
 // ReconcilePeers implements bgp.Engine. The request is validated as a
-// whole first; an invalid request changes nothing. Removed peers are closed
+// whole first; an invalid request changes nothing. A new peer's session
+// opens with the next ReconcilePaths, so that it starts with its full
+// table. Removed peers are closed
 // with a Cease NOTIFICATION. A peer whose settings changed gets a new
 // server, which announces the paths the old one announced (minus those of
 // a family that no longer has a next hop). A peer whose server fails to
@@ -118,7 +120,7 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 		}
 		p := want[name]
 		old, ok := e.peers[name]
-		if ok && old.cfg == p {
+		if ok && old.cfg.Equal(p) {
 			continue
 		}
 		var paths []bgp.Path
@@ -136,6 +138,9 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 			continue
 		}
 		e.peers[name] = ps
+		if ps.bfdProblem != nil {
+			errs = append(errs, ps.bfdProblem)
+		}
 		if !ok {
 			e.logger.Info("added BGP peer", "peer", name, "address", p.Address, "peerASN", p.PeerASN, "localASN", p.LocalASN)
 		}
@@ -151,6 +156,13 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 			errs = append(errs, fmt.Errorf("announce paths again to peer %q: %w", name, err))
 		}
 		e.setAnnounced(name, ps)
+		// A new peer's session opens with the first ReconcilePaths, which
+		// gives it its paths; a reset peer already has them.
+		if ok {
+			if err := ps.addNeighbor(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("peer %q: %w", name, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -180,6 +192,9 @@ func (e *Engine) ReconcilePaths(ctx context.Context, req bgp.ReconcilePathsReque
 			errs = append(errs, fmt.Errorf("paths for peer %q: %w", name, err))
 		}
 		e.setAnnounced(name, ps)
+		if err := ps.addNeighbor(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("peer %q: %w", name, err))
+		}
 	}
 	return e.announcedLocked(), errors.Join(errs...)
 }

@@ -52,24 +52,45 @@ var startBgpMu sync.Mutex
 
 // peerServer is the GoBGP server of one peer and what it announces.
 type peerServer struct {
-	cfg    bgp.Peer
-	srv    *server.BgpServer
-	logger *slog.Logger
+	// cfg is the peer as requested; effective is what the server runs,
+	// which differs only when BFD could not be turned on (bfdProblem says
+	// why).
+	cfg        bgp.Peer
+	effective  bgp.Peer
+	bfdProblem error
+	// bfdDevice is the interface the server's BFD listener is bound to.
+	bfdDevice string
+	srv       *server.BgpServer
+	logger    *slog.Logger
 	// stopWatch ends the watch of the server's peer events.
 	stopWatch context.CancelFunc
 	// announced is what the server's RIB holds, by prefix.
 	announced map[netip.Prefix]bgp.Path
+	// neighborAdded tells whether the neighbor is configured, that is
+	// whether the session may open.
+	neighborAdded bool
 }
 
-// startPeer starts a server for p with its one neighbor and no paths. The
+// startPeer starts a server for p with no paths and, as yet, no neighbor:
+// addNeighbor opens the session once the server holds its paths. The
 // peer's session record points at the new server before the neighbor is
 // added, so that none of its events is lost.
 func (e *Engine) startPeer(ctx context.Context, p bgp.Peer) (*peerServer, error) {
 	logger := e.logger.With("peer", p.Name)
 	ps := &peerServer{
 		cfg:       p,
+		effective: p,
 		logger:    logger,
 		announced: make(map[netip.Prefix]bgp.Path),
+	}
+	if p.BFD != nil {
+		dev, err := e.bfdDeviceFor(p)
+		if err != nil {
+			ps.effective.BFD = nil
+			ps.bfdProblem = fmt.Errorf("BFD is off for peer %q: %w", p.Name, err)
+			logger.Warn("BFD is off", "reason", err.Error())
+		}
+		ps.bfdDevice = dev
 	}
 	ps.srv = server.NewBgpServer(server.LoggerOption(logger.With("component", "gobgp"), nil))
 	go ps.srv.Serve()
@@ -81,7 +102,7 @@ func (e *Engine) startPeer(ctx context.Context, p bgp.Peer) (*peerServer, error)
 	}()
 
 	startBgpMu.Lock()
-	err := ps.srv.StartBgp(ctx, &api.StartBgpRequest{Global: globalConfig(p)})
+	err := ps.srv.StartBgp(ctx, &api.StartBgpRequest{Global: globalConfig(p, ps.bfdDevice)})
 	startBgpMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("start GoBGP server: %w", err)
@@ -103,13 +124,27 @@ func (e *Engine) startPeer(ctx context.Context, p bgp.Peer) (*peerServer, error)
 		return nil, fmt.Errorf("watch peer events: %w", err)
 	}
 	e.setSession(p.Name, ps, "")
-	if err := ps.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(p)}); err != nil {
-		// GoBGP's errors about a neighbor name its address, never its
-		// password.
-		return nil, fmt.Errorf("add neighbor %s: %w", p.Address, err)
-	}
 	ok = true
 	return ps, nil
+}
+
+// addNeighbor configures the server's neighbor, which opens the session.
+// GoBGP sends the whole RIB and then End-of-RIB as soon as the session is
+// Established, and a router helping a graceful restart drops this node's
+// stale routes when End-of-RIB arrives; so the neighbor is only added once
+// the RIB holds every path, or a restarting speaker would withdraw, for a
+// moment, whatever it had not added yet.
+func (ps *peerServer) addNeighbor(ctx context.Context) error {
+	if ps.neighborAdded {
+		return nil
+	}
+	if err := ps.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(ps.effective)}); err != nil {
+		// GoBGP's errors about a neighbor name its address, never its
+		// password.
+		return fmt.Errorf("add neighbor %s: %w", ps.cfg.Address, err)
+	}
+	ps.neighborAdded = true
+	return nil
 }
 
 // stop ends the peer's session with a Cease NOTIFICATION (if it is up) and
@@ -247,6 +282,15 @@ func validatePeer(p bgp.Peer) error {
 	if p.NextHopIPv6.IsValid() && (!p.NextHopIPv6.Is6() || p.NextHopIPv6.Is4In6()) {
 		errs = append(errs, fmt.Errorf("IPv6 next hop %v is not an IPv6 address", p.NextHopIPv6))
 	}
+	if b := p.BFD; b != nil {
+		if b.ReceiveInterval < time.Millisecond || b.ReceiveInterval > time.Minute ||
+			b.TransmitInterval < time.Millisecond || b.TransmitInterval > time.Minute {
+			errs = append(errs, fmt.Errorf("BFD intervals %v (receive) and %v (transmit) are not between 1ms and 1m", b.ReceiveInterval, b.TransmitInterval))
+		}
+		if b.DetectMultiplier < 2 {
+			errs = append(errs, fmt.Errorf("BFD detect multiplier %d is below 2", b.DetectMultiplier))
+		}
+	}
 	if !p.NextHopIPv4.IsValid() && !p.NextHopIPv6.IsValid() {
 		errs = append(errs, errors.New("neither an IPv4 nor an IPv6 next hop is set, so no address family would be negotiated"))
 	}
@@ -257,12 +301,14 @@ func validatePeer(p bgp.Peer) error {
 }
 
 // globalConfig is the configuration of the peer's own server: it takes
-// the peer's local ASN and router ID, and never listens.
-func globalConfig(p bgp.Peer) *api.Global {
+// the peer's local ASN and router ID, and never listens for BGP. Its BFD
+// listener, if any, is bound to bfdDevice.
+func globalConfig(p bgp.Peer, bfdDevice string) *api.Global {
 	return &api.Global{
-		Asn:        p.LocalASN,
-		RouterId:   p.RouterID.String(),
-		ListenPort: -1,
+		Asn:          p.LocalASN,
+		RouterId:     p.RouterID.String(),
+		ListenPort:   -1,
+		BindToDevice: bfdDevice,
 		Families: []uint32{
 			uint32(oc.AfiSafiTypeToIntMap[oc.AFI_SAFI_TYPE_IPV4_UNICAST]),
 			uint32(oc.AfiSafiTypeToIntMap[oc.AFI_SAFI_TYPE_IPV6_UNICAST]),
@@ -328,6 +374,14 @@ func peerConfig(p bgp.Peer) *api.Peer {
 		n.GracefulRestart = &api.GracefulRestart{
 			Enabled:     true,
 			RestartTime: uint32(seconds(p.GracefulRestart.RestartTime)),
+		}
+	}
+	if b := p.BFD; b != nil {
+		n.Bfd = &api.BfdPeerConfig{
+			Enabled:                  true,
+			DesiredMinimumTxInterval: uint32(b.TransmitInterval.Microseconds()),
+			RequiredMinimumReceive:   uint32(b.ReceiveInterval.Microseconds()),
+			DetectionMultiplier:      uint32(b.DetectMultiplier),
 		}
 	}
 	for _, fam := range []struct {

@@ -115,7 +115,7 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	b = b.Watches(&corev1.Node{}, recompute, builder.WithPredicates(nodeChanged())).
 		Watches(&corev1.Service{}, recompute, builder.WithPredicates(serviceChanged())).
 		Watches(&discoveryv1.EndpointSlice{}, recompute, builder.WithPredicates(endpointsChanged(mgr.GetCache())))
-	for _, obj := range []client.Object{&corev1.Secret{}, &v1alpha1.IPPool{}, &v1alpha1.BGPPeer{}, &v1alpha1.BGPAdvertisement{}} {
+	for _, obj := range []client.Object{&corev1.Secret{}, &v1alpha1.IPPool{}, &v1alpha1.BGPPeer{}, &v1alpha1.BGPAdvertisement{}, &v1alpha1.BFDProfile{}} {
 		b = b.Watches(obj, recompute)
 	}
 	if err := b.Complete(r); err != nil {

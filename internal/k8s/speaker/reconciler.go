@@ -91,10 +91,11 @@ func (r *speakerReconciler) recompute(ctx context.Context) error {
 		peers      v1alpha1.BGPPeerList
 		adverts    v1alpha1.BGPAdvertisementList
 		secretList corev1.SecretList
+		bfdList    v1alpha1.BFDProfileList
 	)
 	// Every recompute reads every Service and EndpointSlice; the cache's
 	// copies are only read here, so copying them all each time is waste.
-	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts} {
+	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts, &bfdList} {
 		if err := r.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return fmt.Errorf("list %T: %w", l, err)
 		}
@@ -147,6 +148,14 @@ func (r *speakerReconciler) recompute(ctx context.Context) error {
 	for i := range secretList.Items {
 		secrets[secretList.Items[i].Name] = &secretList.Items[i]
 	}
+	bfdProfiles := map[string]*v1alpha1.BFDProfile{}
+	for i := range bfdList.Items {
+		p := &bfdList.Items[i]
+		bfdProfiles[p.Name] = p
+		if p.Spec.PassiveMode {
+			problems["BFDProfile/"+p.Name] = "spec.passiveMode: the BFD engine has no passive mode; sessions send from the start"
+		}
+	}
 	v4, v6 := nodeAddresses(&node)
 	enginePeers := map[string]bgp.Peer{}
 	goodPeers := map[string]peerVersion{}
@@ -155,7 +164,7 @@ func (r *speakerReconciler) recompute(ctx context.Context) error {
 		var v peerVersion
 		password, err := r.password(p, secrets)
 		if err == nil {
-			v.rules, v.session, err = peerFromAPI(p, v4, v4, v6, password)
+			v.rules, v.session, err = peerFromAPI(p, v4, v4, v6, password, bfdProfiles)
 		}
 		if err != nil {
 			// A peer that worked keeps its session as it was: a Secret

@@ -144,7 +144,7 @@ func uint32Ptr(v *int64) *uint32 {
 
 // peerFromAPI returns the rule-side and the session-side view of a peer.
 // password is the TCP-MD5 key already read from the referenced Secret.
-func peerFromAPI(p *v1alpha1.BGPPeer, routerID, nextHop4, nextHop6 netip.Addr, password string) (announce.Peer, bgp.Peer, error) {
+func peerFromAPI(p *v1alpha1.BGPPeer, routerID, nextHop4, nextHop6 netip.Addr, password string, bfdProfiles map[string]*v1alpha1.BFDProfile) (announce.Peer, bgp.Peer, error) {
 	ap := announce.Peer{Name: p.Name, LocalASN: uint32(p.Spec.MyASN), PeerASN: uint32(p.Spec.PeerASN)}
 	var err error
 	if ap.NodeSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.nodeSelectors", p.Spec.NodeSelectors); err != nil {
@@ -193,7 +193,30 @@ func peerFromAPI(p *v1alpha1.BGPPeer, routerID, nextHop4, nextHop6 netip.Addr, p
 			bp.GracefulRestart.RestartTime = gr.RestartTime.Duration
 		}
 	}
+	if name := p.Spec.BFDProfile; name != "" {
+		profile, ok := bfdProfiles[name]
+		if !ok {
+			return ap, bp, fmt.Errorf("spec.bfdProfile: BFDProfile %q not found", name)
+		}
+		bp.BFD = bfdFromAPI(&profile.Spec)
+	}
 	return ap, bp, nil
+}
+
+// bfdFromAPI applies the API's defaults to unset fields, for profiles
+// written before a default existed.
+func bfdFromAPI(s *v1alpha1.BFDProfileSpec) *bgp.BFD {
+	ms := func(v *int32) time.Duration {
+		if v == nil {
+			return 300 * time.Millisecond
+		}
+		return time.Duration(*v) * time.Millisecond
+	}
+	b := &bgp.BFD{ReceiveInterval: ms(s.ReceiveInterval), TransmitInterval: ms(s.TransmitInterval), DetectMultiplier: 3}
+	if s.DetectMultiplier != nil {
+		b.DetectMultiplier = uint8(*s.DetectMultiplier)
+	}
+	return b
 }
 
 func duration(d *metav1.Duration, fallback time.Duration) time.Duration {

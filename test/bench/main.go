@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -24,6 +25,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,6 +37,7 @@ func main() {
 	oneByOne := flag.Int("latency-services", 100, "Services created one at a time for the latency figures")
 	bulk := flag.String("bulk", "1000,5000", "comma-separated sizes of the bulk runs")
 	binDir := flag.String("bin", ".cache/bin", "directory with the controller and speaker binaries")
+	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the controller and node-0's speaker, at the start of the latency run and of the last bulk run, to this directory")
 	flag.Parse()
 	if err := run(*binDir, *oneByOne, *bulk); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -42,13 +45,16 @@ func main() {
 	}
 }
 
+// profileDir, when set, receives CPU profiles of the last bulk run.
+var profileDir string
+
 func run(binDir string, oneByOne int, bulkSizes string) error {
 	abs, err := filepath.Abs(binDir)
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Config{Nodes: 3, BinDir: abs, LogUpdates: true})
+	l, err := lab.Start(ctx, lab.Config{Nodes: 3, BinDir: abs, LogUpdates: true, Pprof: profileDir != ""})
 	if err != nil {
 		return err
 	}
@@ -59,16 +65,35 @@ func run(binDir string, oneByOne int, bulkSizes string) error {
 	}
 
 	fmt.Printf("bgplb announce benchmark: 3 nodes, FRR router, %s\n\n", time.Now().UTC().Format(time.RFC3339))
+	var profiled func() error
+	if profileDir != "" && oneByOne > 0 {
+		profiled = profile(l, profileDir, "latency")
+	}
 	if err := latency(ctx, l, frr, oneByOne); err != nil {
 		return err
 	}
-	for _, field := range strings.Split(bulkSizes, ",") {
+	if profiled != nil {
+		if err := profiled(); err != nil {
+			return err
+		}
+	}
+	sizes := strings.Split(bulkSizes, ",")
+	for i, field := range sizes {
 		n, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || n <= 0 {
 			return fmt.Errorf("bad bulk size %q", field)
 		}
-		if err := bulkRun(ctx, l, n); err != nil {
+		profiled = nil
+		if profileDir != "" && i == len(sizes)-1 {
+			profiled = profile(l, profileDir, "bulk")
+		}
+		if err := bulkRun(ctx, l, frr, n); err != nil {
 			return err
+		}
+		if profiled != nil {
+			if err := profiled(); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Println("\nspeakers (whole run):")
@@ -120,21 +145,32 @@ func service(name string) *corev1.Service {
 // prefix from the first node, and to the kernel route with all three next
 // hops.
 func latency(ctx context.Context, l *lab.Lab, frr *lab.FRR, count int) error {
-	var toUpdate, toKernel []time.Duration
+	var toAddr, toUpdate, toKernel []time.Duration
 	for i := range count {
 		svc := service(fmt.Sprintf("lat-%d", i))
-		start := time.Now()
-		if err := l.Client.Create(ctx, svc); err != nil {
-			return err
-		}
+		// The endpoint exists first, as a Deployment's Pods usually do
+		// when its Service is created, so the clock measures bgplb and
+		// not the benchmark's own API calls.
 		if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
 			return err
 		}
-		addr, err := waitAddr(ctx, l, svc)
+		w, err := l.Client.Watch(ctx, &corev1.ServiceList{}, client.InNamespace(svc.Namespace),
+			client.MatchingFields{"metadata.name": svc.Name}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}})
 		if err != nil {
 			return err
 		}
-		kernel, err := waitKernel(l, []netip.Addr{addr}, 3, 10*time.Second)
+		start := time.Now()
+		if err := l.Client.Create(ctx, svc); err != nil {
+			w.Stop()
+			return err
+		}
+		addr, err := waitAddr(w)
+		w.Stop()
+		if err != nil {
+			return err
+		}
+		toAddr = append(toAddr, time.Since(start))
+		kernel, err := waitKernel(l, []netip.Addr{addr}, 3, 10*time.Second, 2*time.Millisecond)
 		if err != nil {
 			return err
 		}
@@ -145,24 +181,33 @@ func latency(ctx context.Context, l *lab.Lab, frr *lab.FRR, count int) error {
 		toUpdate = append(toUpdate, received.Sub(start))
 		toKernel = append(toKernel, kernel.Sub(start))
 	}
+	if count == 0 {
+		return nil
+	}
 	fmt.Printf("announce latency over %d Services created one at a time (Cluster policy):\n", count)
+	fmt.Printf("  creation -> address seen by a watch:         p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toAddr, 50)), ms(pct(toAddr, 99)))
 	fmt.Printf("  creation -> UPDATE received by the router:   p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toUpdate, 50)), ms(pct(toUpdate, 99)))
 	fmt.Printf("  creation -> kernel route with 3 next hops:   p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toKernel, 50)), ms(pct(toKernel, 99)))
-	fmt.Println("  (both include the controller assigning the address; the UPDATE time is FRR's receive log, microsecond timestamps)")
+	fmt.Println("  (both include the controller assigning the address; the endpoint exists before the Service;")
+	fmt.Println("   the UPDATE time is FRR's receive log, microsecond timestamps)")
 	return nil
 }
 
-func waitAddr(ctx context.Context, l *lab.Lab, svc *corev1.Service) (netip.Addr, error) {
-	deadline := time.Now().Add(20 * time.Second)
+// waitAddr waits for a watched Service to show an address.
+func waitAddr(w watch.Interface) (netip.Addr, error) {
+	timeout := time.After(20 * time.Second)
 	for {
-		var s corev1.Service
-		if err := l.Client.Get(ctx, client.ObjectKeyFromObject(svc), &s); err == nil && len(s.Status.LoadBalancer.Ingress) > 0 {
-			return netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP)
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return netip.Addr{}, errors.New("watch ended before the Service got an address")
+			}
+			if s, ok := ev.Object.(*corev1.Service); ok && len(s.Status.LoadBalancer.Ingress) > 0 {
+				return netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP)
+			}
+		case <-timeout:
+			return netip.Addr{}, errors.New("no address after 20s")
 		}
-		if time.Now().After(deadline) {
-			return netip.Addr{}, fmt.Errorf("%s got no address", svc.Name)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -192,10 +237,10 @@ func kernelRoutes(l *lab.Lab) (map[string]int, error) {
 	return hops, nil
 }
 
-// waitKernel polls the router's kernel table every 2 ms until every
+// waitKernel polls the router's kernel table every so often until every
 // address has a route with want next hops (want 0: no route), and returns
 // when that was first seen.
-func waitKernel(l *lab.Lab, addrs []netip.Addr, want int, timeout time.Duration) (time.Time, error) {
+func waitKernel(l *lab.Lab, addrs []netip.Addr, want int, timeout, every time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		routes, err := kernelRoutes(l)
@@ -215,7 +260,7 @@ func waitKernel(l *lab.Lab, addrs []netip.Addr, want int, timeout time.Duration)
 		if time.Now().After(deadline) {
 			return time.Time{}, fmt.Errorf("router kernel not converged for %d addresses after %s", len(addrs), timeout)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 
@@ -255,12 +300,17 @@ func firstReceived(path string, addr netip.Addr) (time.Time, error) {
 }
 
 // bulkRun creates n Services with 8 parallel clients and reports how long
-// after the last creation the router had all of them with three next hops,
-// then the same for deletion.
-func bulkRun(ctx context.Context, l *lab.Lab, n int) error {
+// after the last creation every Service had its address, the router's BGP
+// table had every prefix from all three nodes, and its kernel had every
+// route with three next hops; then the same for deletion.
+func bulkRun(ctx context.Context, l *lab.Lab, frr *lab.FRR, n int) error {
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("bulk%d-%d", n, i)
+	}
+	baseline, err := receivedPrefixes(frr)
+	if err != nil {
+		return err
 	}
 	var lastCreate time.Time
 	var mu sync.Mutex
@@ -279,19 +329,18 @@ func bulkRun(ctx context.Context, l *lab.Lab, n int) error {
 	}); err != nil {
 		return err
 	}
-	var addrs []netip.Addr
-	for _, name := range names {
-		a, err := waitAddr(ctx, l, service(name))
-		if err != nil {
-			return err
-		}
-		addrs = append(addrs, a)
-	}
-	done, err := waitKernel(l, addrs, 3, 5*time.Minute)
+	addrs, assigned, err := waitAllAddrs(ctx, l, fmt.Sprintf("bulk%d-", n), n)
 	if err != nil {
 		return err
 	}
-	createLag := done.Sub(lastCreate)
+	inBGP, err := waitReceived(frr, baseline+n)
+	if err != nil {
+		return err
+	}
+	inKernel, err := waitKernel(l, addrs, 3, 5*time.Minute, 20*time.Millisecond)
+	if err != nil {
+		return err
+	}
 
 	var lastDelete time.Time
 	if err := parallel(names, func(name string) error {
@@ -305,13 +354,92 @@ func bulkRun(ctx context.Context, l *lab.Lab, n int) error {
 	}); err != nil {
 		return err
 	}
-	gone, err := waitKernel(l, addrs, 0, 5*time.Minute)
+	outBGP, err := waitReceived(frr, baseline)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("bulk %d Services, 8 parallel clients: router complete %.2f s after the last creation; empty %.2f s after the last deletion\n",
-		n, createLag.Seconds(), gone.Sub(lastDelete).Seconds())
+	outKernel, err := waitKernel(l, addrs, 0, 5*time.Minute, 20*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("bulk %d Services, 8 parallel clients, seconds after the last creation (deletion):\n", n)
+	fmt.Printf("  every address assigned %5.2f   router BGP table complete %5.2f   kernel complete %5.2f\n",
+		assigned.Sub(lastCreate).Seconds(), inBGP.Sub(lastCreate).Seconds(), inKernel.Sub(lastCreate).Seconds())
+	fmt.Printf("  router BGP table empty %5.2f   kernel empty %5.2f\n",
+		outBGP.Sub(lastDelete).Seconds(), outKernel.Sub(lastDelete).Seconds())
 	return nil
+}
+
+// waitAllAddrs lists the Services whose names start with prefix until n of
+// them have an address, and returns the addresses and when that was seen.
+func waitAllAddrs(ctx context.Context, l *lab.Lab, prefix string, n int) ([]netip.Addr, time.Time, error) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var list corev1.ServiceList
+		if err := l.Client.List(ctx, &list, client.InNamespace("default")); err != nil {
+			return nil, time.Time{}, err
+		}
+		var addrs []netip.Addr
+		for _, s := range list.Items {
+			if strings.HasPrefix(s.Name, prefix) && len(s.Status.LoadBalancer.Ingress) > 0 {
+				if a, err := netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP); err == nil {
+					addrs = append(addrs, a)
+				}
+			}
+		}
+		if len(addrs) == n {
+			return addrs, time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return nil, time.Time{}, fmt.Errorf("only %d of %d Services got an address", len(addrs), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// receivedPrefixes returns the fewest IPv4 prefixes the router has
+// received from any one node.
+func receivedPrefixes(frr *lab.FRR) (int, error) {
+	out, err := frr.Vtysh("show bgp ipv4 unicast summary json")
+	if err != nil {
+		return 0, err
+	}
+	var summary struct {
+		Peers map[string]struct {
+			PfxRcd int `json:"pfxRcd"`
+		} `json:"peers"`
+	}
+	if err := json.Unmarshal([]byte(out), &summary); err != nil {
+		return 0, fmt.Errorf("parse BGP summary: %w", err)
+	}
+	if len(summary.Peers) == 0 {
+		return 0, errors.New("the router has no BGP peers")
+	}
+	fewest := -1
+	for _, p := range summary.Peers {
+		if fewest < 0 || p.PfxRcd < fewest {
+			fewest = p.PfxRcd
+		}
+	}
+	return fewest, nil
+}
+
+// waitReceived polls until every node has sent exactly want prefixes.
+func waitReceived(frr *lab.FRR, want int) (time.Time, error) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		got, err := receivedPrefixes(frr)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if got == want {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("the router has %d prefixes from some node, want %d", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func parallel(names []string, fn func(string) error) error {
@@ -367,3 +495,32 @@ func pct(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// profile starts 20-second CPU profiles of the controller and of node-0's
+// speaker, and returns a function that waits for them.
+func profile(l *lab.Lab, dir, phase string) func() error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return func() error { return err }
+	}
+	url := "http://" + lab.PprofAddr + "/debug/pprof/profile?seconds=20"
+	fetch := func(name string, netns ...string) error {
+		args := append(netns, "go", "tool", "pprof", "-proto", url)
+		cmd := exec.Command(args[0], args[1:]...)
+		out, err := os.Create(filepath.Join(dir, phase+"-"+name+".pb.gz"))
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		var stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = out, &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("profile %s: %w: %s", name, err, stderr.String())
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[0] = fetch("controller") })
+	wg.Go(func() { errs[1] = fetch("speaker-node-0", "ip", "netns", "exec", l.Nodes[0].NS) })
+	return func() error { wg.Wait(); return errors.Join(errs...) }
+}

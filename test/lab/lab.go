@@ -63,7 +63,18 @@ type Config struct {
 	// LogUpdates makes FRR log every received prefix with a microsecond
 	// timestamp, for latency measurements.
 	LogUpdates bool
+	// BFD runs FRR's bfdd on the router with a 3 x 100 ms profile for
+	// every node.
+	BFD bool
+	// Pprof makes the controller and every speaker serve Go's profiler on
+	// PprofAddr, the controller in the root namespace and each speaker in
+	// its node's namespace.
+	Pprof bool
 }
+
+// PprofAddr is where the lab's daemons serve Go's profiler when
+// Config.Pprof is set.
+const PprofAddr = "127.0.0.1:6060"
 
 // Router is the lab's router as tests see it.
 type Router interface {
@@ -94,6 +105,8 @@ type Node struct {
 	Addr6   netip.Addr
 	speaker *process
 	stop    func()
+	// lanPeer is the bridge side of the node's LAN link.
+	lanPeer string
 }
 
 // Lab is a running lab.
@@ -101,7 +114,7 @@ type Lab struct {
 	Prefix     string
 	Dir        string
 	Kubeconfig string
-	Client     client.Client
+	Client     client.WithWatch
 	Router     Router
 	Nodes      []*Node
 	ClientNS   string
@@ -365,7 +378,8 @@ func (l *Lab) buildNetwork(mgmt netip.Prefix) error {
 		if err := l.addNamespace(n.NS); err != nil {
 			return err
 		}
-		if err := l.veth(n.NS, "lan", fmt.Sprintf("%s-n%dl", p, i), l.lanBridge); err != nil {
+		n.lanPeer = fmt.Sprintf("%s-n%dl", p, i)
+		if err := l.veth(n.NS, "lan", n.lanPeer, l.lanBridge); err != nil {
 			return err
 		}
 		if err := l.veth(n.NS, "mgmt", fmt.Sprintf("%s-n%dm", p, i), l.mgmtBridge); err != nil {
@@ -409,7 +423,7 @@ func (l *Lab) startAPIServer(listen netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	l.Client, err = client.New(env.Config, client.Options{Scheme: scheme})
+	l.Client, err = client.NewWithWatch(env.Config, client.Options{Scheme: scheme})
 	return err
 }
 
@@ -479,7 +493,7 @@ func (p *process) terminate(sig syscall.Signal) {
 func (l *Lab) startController() error {
 	p, err := l.spawn("controller", filepath.Join(l.cfg.BinDir, "controller"),
 		"--kubeconfig", l.Kubeconfig, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", l.pprofFlag())
 	if err != nil {
 		return err
 	}
@@ -488,12 +502,19 @@ func (l *Lab) startController() error {
 	return nil
 }
 
+func (l *Lab) pprofFlag() string {
+	if l.cfg.Pprof {
+		return "--pprof-bind-address=" + PprofAddr
+	}
+	return "--pprof-bind-address=0"
+}
+
 // StartSpeaker starts (or restarts) the speaker of a node inside its
 // namespace.
 func (l *Lab) StartSpeaker(n *Node) error {
 	p, err := l.spawn("speaker-"+n.Name, "ip", "netns", "exec", n.NS,
 		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", l.Kubeconfig, "--node-name", n.Name,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", l.pprofFlag())
 	if err != nil {
 		return err
 	}
@@ -515,6 +536,17 @@ func (l *Lab) SpeakerPID(n *Node) int {
 		return 0
 	}
 	return n.speaker.cmd.Process.Pid
+}
+
+// CutLink takes down the bridge side of a node's LAN link, as a failed
+// cable or switch port would: nothing the node sends reaches the router
+// any more, not even a FIN, and the router's own interface stays up. The
+// returned function puts the link back.
+func (l *Lab) CutLink(n *Node) (restore func() error, err error) {
+	if err := ip("", "link", "set", n.lanPeer, "down"); err != nil {
+		return nil, err
+	}
+	return func() error { return ip("", "link", "set", n.lanPeer, "up") }, nil
 }
 
 // SpeakerLog returns what a node's speaker has logged so far.

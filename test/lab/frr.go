@@ -39,6 +39,9 @@ router bgp {{.ASN}}
 {{- if .Password}}
  neighbor NODES password {{.Password}}
 {{- end}}
+{{- if .BFD}}
+ neighbor NODES bfd profile bgplb
+{{- end}}
 {{- range .Nodes}}
  neighbor {{.}} peer-group NODES
 {{- end}}
@@ -51,6 +54,20 @@ router bgp {{.ASN}}
   maximum-paths 16
   maximum-paths ibgp 16
  exit-address-family
+!
+`))
+
+// bfddConfig is the router's BFD profile when Config.BFD is set: the
+// timers of DESIGN.md's BFD facts, 3 x 100 ms.
+var bfddConfig = template.Must(template.New("bfdd").Parse(`hostname {{.NS}}
+log file {{.Dir}}/bfdd.log
+!
+bfd
+ profile bgplb
+  detect-multiplier 3
+  receive-interval 100
+  transmit-interval 100
+ !
 !
 `))
 
@@ -85,17 +102,31 @@ func startFRR(l *Lab) (*FRR, error) {
 	}
 	err = bgpdConfig.Execute(out, map[string]any{
 		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": l.NodeASN(), "RouterID": RouterLAN4, "Nodes": nodes,
-		"Password": l.cfg.RouterPassword, "DebugUpdates": l.cfg.LogUpdates,
+		"Password": l.cfg.RouterPassword, "DebugUpdates": l.cfg.LogUpdates, "BFD": l.cfg.BFD,
 	})
 	out.Close()
 	if err != nil {
 		return nil, err
 	}
-	zebraConf := filepath.Join(f.dir, "zebra.conf")
-	if err := os.WriteFile(zebraConf, []byte("hostname "+f.NS+"\n"), 0o644); err != nil {
+	daemons := []struct{ name, conf string }{{"zebra", filepath.Join(f.dir, "zebra.conf")}}
+	if l.cfg.BFD {
+		bfddConf := filepath.Join(f.dir, "bfdd.conf")
+		out, err := os.Create(bfddConf)
+		if err != nil {
+			return nil, err
+		}
+		err = bfddConfig.Execute(out, map[string]any{"NS": f.NS, "Dir": f.dir})
+		out.Close()
+		if err != nil {
+			return nil, err
+		}
+		daemons = append(daemons, struct{ name, conf string }{"bfdd", bfddConf})
+	}
+	daemons = append(daemons, struct{ name, conf string }{"bgpd", cfgPath})
+	if err := os.WriteFile(daemons[0].conf, []byte("hostname "+f.NS+"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	for _, d := range []struct{ name, conf string }{{"zebra", zebraConf}, {"bgpd", cfgPath}} {
+	for _, d := range daemons {
 		if _, err := nsRun(f.NS, "/usr/lib/frr/"+d.name, "-d", "-N", f.pathspace,
 			"-f", d.conf, "-i", filepath.Join(runDir, d.name+".pid")); err != nil {
 			f.stop()
@@ -117,7 +148,7 @@ func startFRR(l *Lab) (*FRR, error) {
 }
 
 func (f *FRR) stop() error {
-	for _, d := range []string{"bgpd", "zebra"} {
+	for _, d := range []string{"bgpd", "bfdd", "zebra"} {
 		stopPIDFile(filepath.Join("/var/run/frr", f.pathspace, d+".pid"))
 	}
 	return nil
@@ -245,4 +276,31 @@ func chownFRR(paths ...string) error {
 		}
 	}
 	return nil
+}
+
+// BFDPeer is one BFD session as the router sees it.
+type BFDPeer struct {
+	Peer   string `json:"peer"`
+	Status string `json:"status"`
+	// DetectMultiplier and the intervals (ms) are the router's own;
+	// the Remote ones are what the node announced.
+	DetectMultiplier       int `json:"detect-multiplier"`
+	ReceiveInterval        int `json:"receive-interval"`
+	TransmitInterval       int `json:"transmit-interval"`
+	RemoteDetectMultiplier int `json:"remote-detect-multiplier"`
+	RemoteReceiveInterval  int `json:"remote-receive-interval"`
+	RemoteTransmitInterval int `json:"remote-transmit-interval"`
+}
+
+// BFDPeers returns the router's BFD sessions (Config.BFD runs bfdd).
+func (f *FRR) BFDPeers() ([]BFDPeer, error) {
+	out, err := f.Vtysh("show bfd peers json")
+	if err != nil {
+		return nil, err
+	}
+	var peers []BFDPeer
+	if err := json.Unmarshal([]byte(out), &peers); err != nil {
+		return nil, fmt.Errorf("parse BFD peers: %w", err)
+	}
+	return peers, nil
 }

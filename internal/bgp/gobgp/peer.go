@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/osrg/gobgp/v4/api"
@@ -69,6 +70,8 @@ type peerServer struct {
 	// neighborAdded tells whether the neighbor is configured, that is
 	// whether the session may open.
 	neighborAdded bool
+	// bfdStarted is set once BFD has been added to the neighbor.
+	bfdStarted atomic.Bool
 }
 
 // startPeer starts a server for p with no paths and, as yet, no neighbor:
@@ -138,13 +141,41 @@ func (ps *peerServer) addNeighbor(ctx context.Context) error {
 	if ps.neighborAdded {
 		return nil
 	}
-	if err := ps.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(ps.effective)}); err != nil {
+	// BFD starts once the session is Established (see startBFD).
+	withoutBFD := ps.effective
+	withoutBFD.BFD = nil
+	if err := ps.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerConfig(withoutBFD)}); err != nil {
 		// GoBGP's errors about a neighbor name its address, never its
 		// password.
 		return fmt.Errorf("add neighbor %s: %w", ps.cfg.Address, err)
 	}
 	ps.neighborAdded = true
 	return nil
+}
+
+// startBFD adds BFD to the neighbor once its BGP session is Established.
+//
+// FRR re-creates its BFD session for a neighbor when the BGP session comes
+// up and fixes the local address, and the new session starts by sending
+// Down. A GoBGP BFD session that was already Up takes that Down as the
+// peer's failure and resets the BGP session it was meant to protect, and
+// the reset repeats on every restart. Started after Established, the BFD
+// session comes up once, against the router's final session. Adding BFD to
+// a neighbor does not reset its BGP session.
+func (ps *peerServer) startBFD() {
+	if ps.effective.BFD == nil || !ps.bfdStarted.CompareAndSwap(false, true) {
+		return
+	}
+	// The peer's event callback must not wait for the server it reports
+	// from.
+	go func() {
+		if _, err := ps.srv.UpdatePeer(context.Background(), &api.UpdatePeerRequest{Peer: peerConfig(ps.effective)}); err != nil {
+			ps.logger.Warn("could not start BFD", "error", err)
+			return
+		}
+		ps.logger.Info("started BFD", "receiveInterval", ps.effective.BFD.ReceiveInterval,
+			"transmitInterval", ps.effective.BFD.TransmitInterval, "detectMultiplier", ps.effective.BFD.DetectMultiplier)
+	}()
 }
 
 // stop ends the peer's session with a Cease NOTIFICATION (if it is up) and
@@ -183,6 +214,9 @@ func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEve
 	state, ok := sessionState(ev.Peer.State.SessionState)
 	if !ok {
 		return
+	}
+	if state == bgp.StateEstablished {
+		ps.startBFD()
 	}
 	lastError := ""
 	if isFailure(ev.Peer.State.DisconnectReason) {
@@ -378,7 +412,10 @@ func peerConfig(p bgp.Peer) *api.Peer {
 	}
 	if b := p.BFD; b != nil {
 		n.Bfd = &api.BfdPeerConfig{
-			Enabled:                  true,
+			Enabled: true,
+			// GoBGP sends to this port and does not default it when a
+			// neighbor is added through its API.
+			Port:                     bfdPort,
 			DesiredMinimumTxInterval: uint32(b.TransmitInterval.Microseconds()),
 			RequiredMinimumReceive:   uint32(b.ReceiveInterval.Microseconds()),
 			DetectionMultiplier:      uint32(b.DetectMultiplier),

@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+// A node that dies without a word (its link cut, then its speaker killed,
+// so no FIN reaches the router) leaves the router's next hops within the
+// BFD detection time with BFD, and only after the hold time without.
+func TestBFDRemovesADeadNodeWithinASecond(t *testing.T) {
+	l := startLabWith(t, lab.Config{Nodes: 3, BFD: true})
+	ctx := context.Background()
+	frr := l.Router.(*lab.FRR)
+	profile := &v1alpha1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: v1alpha1.BFDProfileSpec{
+		ReceiveInterval: ptr.To[int32](100), TransmitInterval: ptr.To[int32](100), DetectMultiplier: ptr.To[int32](3)}}
+	if err := l.Client.Create(ctx, profile); err != nil {
+		t.Fatal(err)
+	}
+	peer := routerPeer(l)
+	peer.Spec.BFDProfile = "fast"
+	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
+	svc := createService(t, l, "bfd", false)
+	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+	waitForNextHops(t, l, addr, allNodes(l)...)
+	waitForBFDUp(t, l, frr, len(l.Nodes))
+	peers, err := frr.BFDPeers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		if p.RemoteTransmitInterval != 100 || p.RemoteReceiveInterval != 100 || p.RemoteDetectMultiplier != 3 {
+			t.Errorf("router sees BFD timers %d/%d x %d from %s, want the profile's 100/100 x 3",
+				p.RemoteReceiveInterval, p.RemoteTransmitInterval, p.RemoteDetectMultiplier, p.Peer)
+		}
+	}
+
+	var took []time.Duration
+	for run := range 5 {
+		victim := l.Nodes[1+run%2]
+		d := killAndRevive(t, l, victim, addr, func() { waitForBFDUp(t, l, frr, len(l.Nodes)) })
+		t.Logf("run %d: %s left the router's next hops %v after its link was cut", run, victim.Name, d.Round(time.Millisecond))
+		took = append(took, d)
+	}
+	slices.Sort(took)
+	if median := took[len(took)/2]; median >= time.Second {
+		t.Errorf("median time to drop a dead node with BFD 3 x 100 ms = %v, want under 1s (all: %v)", median, took)
+	}
+
+	// The same without BFD waits for the 9 s hold time.
+	var current v1alpha1.BGPPeer
+	if err := l.Client.Get(ctx, client.ObjectKey{Name: "router"}, &current); err != nil {
+		t.Fatal(err)
+	}
+	current.Spec.BFDProfile = ""
+	if err := l.Client.Update(ctx, &current); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the router has no BFD sessions left", func() (bool, string) {
+		peers, err := frr.BFDPeers()
+		up := 0
+		for _, p := range peers {
+			if p.Status == "up" {
+				up++
+			}
+		}
+		return err == nil && up == 0, fmt.Sprint(peers, err)
+	})
+	waitForNextHops(t, l, addr, allNodes(l)...)
+	without := killAndRevive(t, l, l.Nodes[2], addr, func() {})
+	t.Logf("without BFD: %v", without.Round(time.Millisecond))
+	if without < 5*time.Second {
+		t.Errorf("without BFD the dead node left after %v; the test expects the 9s hold time, so it cannot tell BFD from no BFD", without)
+	}
+}
+
+// killAndRevive cuts a node's link, kills its speaker, and returns how
+// long the router's kernel kept it as a next hop of addr. Then it brings
+// the node back and waits until it is a next hop again.
+func killAndRevive(t *testing.T, l *lab.Lab, victim *lab.Node, addr netip.Addr, whenBack func()) time.Duration {
+	t.Helper()
+	var others []string
+	for _, n := range l.Nodes {
+		if n != victim {
+			others = append(others, n.Name)
+		}
+	}
+	want := nodeAddrs(l, addr.Is6(), others...)
+	restore, err := l.CutLink(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	l.StopSpeaker(victim, syscall.SIGKILL)
+	var took time.Duration
+	for {
+		got, err := l.Router.KernelNextHops(hostPrefix(addr))
+		if err == nil && slices.Equal(got, want) {
+			took = time.Since(cut)
+			break
+		}
+		if time.Since(cut) > 60*time.Second {
+			t.Fatalf("%s still a next hop 60s after its link was cut: %v %v", victim.Name, got, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StartSpeaker(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitForNextHopsWithin(t, l, addr, 60*time.Second, allNodes(l)...)
+	whenBack()
+	return took
+}
+
+func waitForBFDUp(t *testing.T, l *lab.Lab, frr *lab.FRR, n int) {
+	t.Helper()
+	eventually(t, 30*time.Second, fmt.Sprintf("%d BFD sessions are up at the router", n), func() (bool, string) {
+		peers, err := frr.BFDPeers()
+		up := 0
+		for _, p := range peers {
+			if p.Status == "up" {
+				up++
+			}
+		}
+		return err == nil && up == n, fmt.Sprint(peers, err)
+	})
+}

@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+// A speaker restart, clean (SIGTERM, as in a rolling update) or not
+// (SIGKILL), changes nothing at the router with graceful restart: the
+// kernel next hops stay the same at every poll and none of 1,000 busy
+// connections breaks. Without graceful restart the same restarts break
+// connections, which shows that the measurement can see breakage. With
+// BFD on as well, the router must still treat a restart as a restart.
+func TestASpeakerRestartBreaksNoConnectionWithGracefulRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		gr, bfd     bool
+		wantHitless bool
+	}{
+		{name: "graceful restart", gr: true, wantHitless: true},
+		{name: "graceful restart and BFD", gr: true, bfd: true, wantHitless: true},
+		{name: "no graceful restart", gr: false, wantHitless: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := startLabWith(t, lab.Config{Nodes: 3, BFD: tc.bfd})
+			ctx := context.Background()
+			peer := routerPeer(l)
+			peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(tc.gr)}
+			if tc.bfd {
+				profile := &v1alpha1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: v1alpha1.BFDProfileSpec{
+					ReceiveInterval: ptr.To[int32](100), TransmitInterval: ptr.To[int32](100), DetectMultiplier: ptr.To[int32](3)}}
+				if err := l.Client.Create(ctx, profile); err != nil {
+					t.Fatal(err)
+				}
+				peer.Spec.BFDProfile = "fast"
+			}
+			configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
+			svc := createService(t, l, "restart", false)
+			if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+				t.Fatal(err)
+			}
+			addr := serviceAddrs(t, l, svc, 1)[0]
+			waitForNextHops(t, l, addr, allNodes(l)...)
+			if tc.bfd {
+				waitForBFDUp(t, l, l.Router.(*lab.FRR), len(l.Nodes))
+			}
+
+			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+				victim := l.Nodes[1]
+				d := startDisruption(t, l, addr, 1000)
+				if d.Bound()[victim.Name] == 0 {
+					t.Fatalf("no connection is bound to %s: %v", victim.Name, d.Bound())
+				}
+				w := l.WatchNextHops(hostPrefix(addr), 20*time.Millisecond)
+				l.StopSpeaker(victim, sig)
+				eventually(t, 30*time.Second, "the router sees the session to "+victim.Name+" end", func() (bool, string) {
+					up, err := l.Router.Established()
+					return err == nil && !slices.Contains(up, victim.Addr4.String()), fmt.Sprint(up, err)
+				})
+				if err := l.StartSpeaker(victim); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 60*time.Second, "the session to "+victim.Name+" is back", func() (bool, string) {
+					up, err := l.Router.Established()
+					return err == nil && slices.Contains(up, victim.Addr4.String()), fmt.Sprint(up, err)
+				})
+				waitForNextHopsWithin(t, l, addr, 60*time.Second, allNodes(l)...)
+				// Traffic goes on after the restart, through End-of-RIB
+				// and the end of the stale routes.
+				keepTraffic(t, d, 3*time.Second)
+				history := w.Stop()
+				report := d.Stop()
+				t.Logf("%s of %s: next hops changed %d times in %d polls\n%s", sig, victim.Name, len(history.Changes), history.Polls, report)
+
+				if tc.wantHitless {
+					if report.Broken() != 0 || report.Probe.Failures != 0 {
+						t.Errorf("%s: %d of %d connections broke and %d of %d new connections failed; want none",
+							sig, report.Broken(), report.Total.Conns, report.Probe.Failures, report.Probe.Attempts)
+					}
+					if len(history.Changes) != 0 {
+						t.Errorf("%s: the router's kernel next hops changed: from %v through %+v", sig, history.Initial, history.Changes)
+					}
+				} else if report.Broken() == 0 {
+					t.Errorf("%s without graceful restart broke no connection; the measurement cannot tell", sig)
+				}
+			}
+		})
+	}
+}

@@ -104,6 +104,11 @@ type Session struct {
 	LastError string
 	// Announced is how many prefixes are announced to the peer.
 	Announced int
+	// GracefulRestart tells whether graceful restart was negotiated on
+	// the Established session: both sides offered it. A peer configured
+	// for graceful restart whose router does not offer it loses this
+	// node's routes on every speaker restart.
+	GracefulRestart bool
 }
 
 // ReconcilePeersRequest lists every peer that should have a session.

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/k8s/speaker"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -94,6 +97,52 @@ func TestASpeakerRestartBreaksNoConnectionWithGracefulRestart(t *testing.T) {
 					t.Errorf("%s without graceful restart broke no connection; the measurement cannot tell", sig)
 				}
 			}
+			if n := grWarnings(t, l); tc.gr && n != 0 {
+				t.Errorf("%d %s events although the router offers graceful restart", n, speaker.EventGracefulRestartNotNegotiated)
+			}
 		})
 	}
 }
+
+// A router that does not offer graceful restart makes every speaker
+// restart withdraw routes; each speaker says so on the BGPPeer at once,
+// not at the first restart.
+func TestARouterWithoutGracefulRestartIsReportedOnThePeer(t *testing.T) {
+	l := startLabWith(t, lab.Config{Nodes: 2, RouterWithoutGracefulRestart: true})
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	eventually(t, 30*time.Second, "every node reports the missing graceful restart on the BGPPeer", func() (bool, string) {
+		nodes := map[string]bool{}
+		for _, e := range grEvents(t, l) {
+			for _, n := range l.Nodes {
+				if strings.Contains(e.Note, "node "+n.Name+" ") {
+					nodes[n.Name] = true
+				}
+			}
+		}
+		return len(nodes) == len(l.Nodes), fmt.Sprint(nodes)
+	})
+	for _, n := range l.Nodes {
+		if !strings.Contains(l.SpeakerLog(n), "graceful restart not negotiated") {
+			t.Errorf("%s's speaker did not log the missing graceful restart", n.Name)
+		}
+	}
+}
+
+// grEvents lists the speakers' warnings that the router "router" did not
+// offer graceful restart.
+func grEvents(t *testing.T, l *lab.Lab) []eventsv1.Event {
+	t.Helper()
+	var events eventsv1.EventList
+	if err := l.Client.List(context.Background(), &events); err != nil {
+		t.Fatal(err)
+	}
+	var out []eventsv1.Event
+	for _, e := range events.Items {
+		if e.Reason == speaker.EventGracefulRestartNotNegotiated && e.Regarding.Kind == "BGPPeer" && e.Regarding.Name == "router" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func grWarnings(t *testing.T, l *lab.Lab) int { return len(grEvents(t, l)) }

@@ -34,6 +34,9 @@ router bgp {{.ASN}}
  no bgp ebgp-requires-policy
  no bgp network import-check
  bgp bestpath as-path multipath-relax
+{{- if .NoGracefulRestart}}
+ bgp graceful-restart-disable
+{{- end}}
  neighbor NODES peer-group
  neighbor NODES remote-as {{.NodeASN}}
 {{- if .Password}}
@@ -103,6 +106,7 @@ func startFRR(l *Lab) (*FRR, error) {
 	err = bgpdConfig.Execute(out, map[string]any{
 		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": l.NodeASN(), "RouterID": RouterLAN4, "Nodes": nodes,
 		"Password": l.cfg.RouterPassword, "DebugUpdates": l.cfg.LogUpdates, "BFD": l.cfg.BFD,
+		"NoGracefulRestart": l.cfg.RouterWithoutGracefulRestart,
 	})
 	out.Close()
 	if err != nil {

@@ -63,6 +63,9 @@ type Config struct {
 	// LogUpdates makes FRR log every received prefix with a microsecond
 	// timestamp, for latency measurements.
 	LogUpdates bool
+	// RouterWithoutGracefulRestart makes the FRR router offer no
+	// graceful restart capability.
+	RouterWithoutGracefulRestart bool
 	// BFD runs FRR's bfdd on the router with a 3 x 100 ms profile for
 	// every node.
 	BFD bool

@@ -281,6 +281,7 @@ func (e *Engine) setSession(name string, ps *peerServer, lastError string) {
 	rec.session.State = bgp.StateIdle
 	rec.session.Since = time.Now()
 	rec.session.Announced = 0
+	rec.session.GracefulRestart = false
 	if lastError != "" {
 		rec.session.LastError = lastError
 	}
@@ -313,7 +314,7 @@ func (e *Engine) setAnnounced(name string, ps *peerServer) {
 // sessionEvent records a state change reported by the peer's server
 // ps. Events of a server that is no longer the peer's current one are
 // ignored.
-func (e *Engine) sessionEvent(ps *peerServer, state bgp.SessionState, at time.Time, lastError string) {
+func (e *Engine) sessionEvent(ps *peerServer, state bgp.SessionState, at time.Time, lastError string, gracefulRestart bool) {
 	e.stateMu.Lock()
 	defer e.stateMu.Unlock()
 	rec, ok := e.sessions[ps.cfg.Name]
@@ -325,6 +326,7 @@ func (e *Engine) sessionEvent(ps *peerServer, state bgp.SessionState, at time.Ti
 	}
 	rec.session.State = state
 	rec.session.Since = at
+	rec.session.GracefulRestart = gracefulRestart
 	if lastError != "" {
 		rec.session.LastError = lastError
 	}

@@ -215,8 +215,10 @@ func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEve
 	if !ok {
 		return
 	}
+	gracefulRestart := false
 	if state == bgp.StateEstablished {
 		ps.startBFD()
+		gracefulRestart = ps.effective.GracefulRestart.Enabled && offersGracefulRestart(ev.Peer.State.RemoteCap)
 	}
 	lastError := ""
 	if isFailure(ev.Peer.State.DisconnectReason) {
@@ -231,7 +233,18 @@ func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEve
 	} else {
 		ps.logger.Debug("BGP session changed state", attrs...)
 	}
-	e.sessionEvent(ps, state, at, lastError)
+	e.sessionEvent(ps, state, at, lastError, gracefulRestart)
+}
+
+// offersGracefulRestart tells whether the peer's OPEN carried the graceful
+// restart capability (RFC 4724).
+func offersGracefulRestart(caps []gobgp.ParameterCapabilityInterface) bool {
+	for _, c := range caps {
+		if c.Code() == gobgp.BGP_CAP_GRACEFUL_RESTART {
+			return true
+		}
+	}
+	return false
 }
 
 func sessionState(s gobgp.FSMState) (bgp.SessionState, bool) {

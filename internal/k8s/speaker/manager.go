@@ -34,6 +34,7 @@ import (
 // +kubebuilder:rbac:groups="",namespace=bgplb-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=bgplb.io,resources=ippools;bgppeers;bgpadvertisements;bfdprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Options configures the speaker.
 type Options struct {
@@ -91,7 +92,16 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add health check: %w", err)
 	}
-	watch := &sessionWatch{engine: engine, logger: opts.Logger, period: 5 * time.Second}
+	recorder := mgr.GetEventRecorder("bgplb-speaker")
+	reader := mgr.GetClient()
+	watch := &sessionWatch{engine: engine, logger: opts.Logger, period: 5 * time.Second, node: opts.NodeName,
+		warn: func(ctx context.Context, peer, reason, message string) {
+			var p v1alpha1.BGPPeer
+			if err := reader.Get(ctx, client.ObjectKey{Name: peer}, &p); err != nil {
+				return
+			}
+			recorder.Eventf(&p, nil, corev1.EventTypeWarning, reason, "Session", "%s", message)
+		}}
 	if err := mgr.Add(watch); err != nil {
 		return nil, fmt.Errorf("add session watch: %w", err)
 	}

@@ -191,14 +191,14 @@ func (r *speakerReconciler) recompute(ctx context.Context) error {
 
 	var wantPeers []bgp.Peer
 	wantPaths := map[string][]bgp.Path{}
-	withPassword := map[string]bool{}
+	facts := map[string]peerFacts{}
 	for name, paths := range result.Sessions {
 		bp, ok := enginePeers[name]
 		if !ok {
 			continue
 		}
 		wantPeers = append(wantPeers, bp)
-		withPassword[name] = bp.Password != ""
+		facts[name] = peerFacts{password: bp.Password != "", gracefulRestart: bp.GracefulRestart.Enabled}
 		converted := make([]bgp.Path, 0, len(paths))
 		for _, p := range paths {
 			if (p.Prefix.Addr().Is4() && !bp.NextHopIPv4.IsValid()) || (p.Prefix.Addr().Is6() && !bp.NextHopIPv6.IsValid()) {
@@ -209,7 +209,7 @@ func (r *speakerReconciler) recompute(ctx context.Context) error {
 		wantPaths[name] = converted
 	}
 	sort.Slice(wantPeers, func(i, j int) bool { return wantPeers[i].Name < wantPeers[j].Name })
-	r.sessions.setPasswordPeers(withPassword)
+	r.sessions.setPeers(facts)
 
 	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: wantPeers})
 	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})

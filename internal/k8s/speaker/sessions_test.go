@@ -29,7 +29,7 @@ func TestASessionThatStaysDownIsReportedOnceWithItsLikelyCause(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	w := &sessionWatch{engine: fake, logger: slog.New(slog.NewTextHandler(&logs, nil))}
-	w.setPasswordPeers(map[string]bool{"md5": true})
+	w.setPeers(map[string]peerFacts{"md5": {password: true}})
 
 	w.check(ctx, time.Now().Add(stuckAfter/2))
 	if logs.Len() != 0 {
@@ -62,5 +62,38 @@ func TestASessionThatStaysDownIsReportedOnceWithItsLikelyCause(t *testing.T) {
 	w.check(ctx, time.Now().Add(2*stuckAfter))
 	if logs.Len() != 0 {
 		t.Errorf("the same outage was reported again: %s", logs.String())
+	}
+}
+
+func TestAPeerWhoseRouterDoesNotOfferGracefulRestartIsReportedOncePerSession(t *testing.T) {
+	ctx := context.Background()
+	fake := bgp.NewFake()
+	peer := func(name, addr string) bgp.Peer {
+		return bgp.Peer{Name: name, Address: netip.MustParseAddr(addr), LocalASN: 64512, PeerASN: 64500,
+			RouterID: netip.MustParseAddr("198.18.0.10"), NextHopIPv4: netip.MustParseAddr("198.18.0.10")}
+	}
+	if err := fake.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: []bgp.Peer{peer("wants-gr", "198.18.0.1"), peer("no-gr", "198.18.0.2")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"wants-gr", "no-gr"} {
+		if err := fake.SetSessionState(name, bgp.StateEstablished, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	var warned []string
+	w := &sessionWatch{engine: fake, logger: slog.New(slog.NewTextHandler(&logs, nil)), node: "node-1",
+		warn: func(_ context.Context, peer, reason, message string) {
+			warned = append(warned, peer+" "+reason+" "+message)
+		}}
+	w.setPeers(map[string]peerFacts{"wants-gr": {gracefulRestart: true}, "no-gr": {}})
+
+	w.check(ctx, time.Now())
+	w.check(ctx, time.Now())
+	if len(warned) != 1 || !strings.HasPrefix(warned[0], "wants-gr "+EventGracefulRestartNotNegotiated) || !strings.Contains(warned[0], "node-1") {
+		t.Fatalf("warnings = %q, want one GracefulRestartNotNegotiated for wants-gr naming the node", warned)
+	}
+	if n := strings.Count(logs.String(), "graceful restart not negotiated"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 	}
 }

@@ -61,6 +61,13 @@ protocol kernel kernel6 {
 	merge paths on;
 }
 
+# RFC 8326: a path carrying the graceful-shutdown community 65535:0 gets
+# LOCAL_PREF 0, so it leaves the multipath set while it is still announced.
+filter honour_graceful_shutdown {
+	if (65535, 0) ~ bgp_community then bgp_local_pref = 0;
+	accept;
+}
+
 template bgp nodes {
 	local {{.RouterID}} as {{.ASN}};
 	direct;
@@ -73,8 +80,9 @@ template bgp nodes {
 {{- if .Password}}
 	password "{{.Password}}";
 {{- end}}
-	ipv4 { import all; export none; gateway direct; };
-	ipv6 { import all; export none; gateway direct; };
+	graceful restart aware;
+	ipv4 { import filter honour_graceful_shutdown; export none; gateway direct; };
+	ipv6 { import filter honour_graceful_shutdown; export none; gateway direct; };
 }
 {{range .Neighbours}}
 protocol bgp {{.Name}} from nodes {

@@ -84,6 +84,16 @@ type BGPAdvertisementSpec struct {
 	// +kubebuilder:validation:Maximum=4294967295
 	// +optional
 	MED *int64 `json:"med,omitempty"`
+
+	// DrainOnCordon drains the paths of this advertisement from a node
+	// while the node is cordoned (spec.unschedulable): they are announced
+	// with the graceful-shutdown community 65535:0 (RFC 8326) for each
+	// BGPPeer's drainTime, then withdrawn. A path announced by several
+	// advertisements drains if one of them sets drainOnCordon. Off by
+	// default: cordoning a node then changes nothing it announces.
+	// +kubebuilder:default=false
+	// +optional
+	DrainOnCordon bool `json:"drainOnCordon,omitempty"`
 }
 
 // ASPathPrepend repeats an ASN in front of the AS path.
@@ -107,6 +117,7 @@ type ASPathPrepend struct {
 // +kubebuilder:resource:scope=Cluster,shortName=bgpadv
 // +kubebuilder:printcolumn:name="Pools",type=string,JSONPath=`.spec.ipPools`
 // +kubebuilder:printcolumn:name="Peers",type=string,JSONPath=`.spec.peers`
+// +kubebuilder:printcolumn:name="Drain on cordon",type=boolean,JSONPath=`.spec.drainOnCordon`,priority=1
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BGPAdvertisement struct {

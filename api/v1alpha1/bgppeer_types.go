@@ -93,6 +93,18 @@ type BGPPeerSpec struct {
 	// +kubebuilder:default={enabled: true}
 	// +optional
 	GracefulRestart *GracefulRestart `json:"gracefulRestart,omitempty"`
+
+	// DrainTime is how long a draining node keeps announcing its paths to
+	// this neighbour with the graceful-shutdown community 65535:0 (RFC
+	// 8326), and LOCAL_PREF 0 if the neighbour is iBGP, before withdrawing
+	// them; the session stays up. A node drains when it carries the
+	// node.kubernetes.io/exclude-from-external-load-balancers label or the
+	// bgplb.io/drain annotation, or when it is cordoned and a
+	// BGPAdvertisement sets drainOnCordon. Default 30s.
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="drainTime must be greater than zero"
+	// +optional
+	DrainTime *metav1.Duration `json:"drainTime,omitempty"`
 }
 
 // SecretKeyReference points at one key of a Secret.
@@ -138,6 +150,7 @@ type GracefulRestart struct {
 // +kubebuilder:printcolumn:name="Peer ASN",type=integer,JSONPath=`.spec.peerASN`
 // +kubebuilder:printcolumn:name="My ASN",type=integer,JSONPath=`.spec.myASN`
 // +kubebuilder:printcolumn:name="BFD",type=string,JSONPath=`.spec.bfdProfile`
+// +kubebuilder:printcolumn:name="Drain time",type=string,JSONPath=`.spec.drainTime`,priority=1
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BGPPeer struct {

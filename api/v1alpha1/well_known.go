@@ -1,6 +1,7 @@
 package v1alpha1
 
-// Annotations and labels that bgplb reads from or writes to Services.
+// Annotations and labels that bgplb reads from or writes to Services and
+// Nodes.
 const (
 	// AnnotationLoadBalancerIPs requests specific addresses for a Service,
 	// comma-separated, at most one per IP family. It supersedes the
@@ -15,6 +16,13 @@ const (
 	// AnnotationAssignedPool is written by the controller and names the
 	// pool that a Service's addresses came from.
 	AnnotationAssignedPool = "bgplb.io/assigned-pool"
+	// AnnotationDrain on a Node, with any value, drains the node like the
+	// node.kubernetes.io/exclude-from-external-load-balancers label: its
+	// speaker announces its paths with the graceful-shutdown community
+	// 65535:0 (RFC 8326) for each BGPPeer's drainTime, then withdraws
+	// them, keeping its BGP sessions up. Removing the annotation announces
+	// the paths as usual again.
+	AnnotationDrain = "bgplb.io/drain"
 )
 
 // Condition types and reasons shared by the bgplb objects.

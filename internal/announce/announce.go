@@ -6,10 +6,13 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
-// ExcludeLabel on a node, with any value, makes the node announce nothing.
-// Kubernetes defines it for exactly this purpose.
+// ExcludeLabel on a node, with any value, asks for the node to be taken out
+// of external load balancers; Kubernetes defines it for exactly this
+// purpose. Compute does not read it: the caller drains a node that carries
+// it by setting Node.Drain.
 const ExcludeLabel = "node.kubernetes.io/exclude-from-external-load-balancers"
 
 // maxPrependCount is the largest AS path prepend count accepted: one
@@ -26,14 +29,27 @@ type LabelMatcher interface {
 type Node struct {
 	Name   string
 	Labels map[string]string
-	// NetworkUnavailable is the node condition NetworkUnavailable=True.
+	// NetworkUnavailable is the node condition NetworkUnavailable=True. Such
+	// a node cannot forward, so it announces nothing at once instead of
+	// draining.
 	NetworkUnavailable bool
-}
-
-// excluded reports whether the node must announce nothing.
-func (n Node) excluded() bool {
-	_, labelled := n.Labels[ExcludeLabel]
-	return labelled || n.NetworkUnavailable
+	// Drain drains every path of the node: they are announced with the
+	// graceful-shutdown community for each peer's drain time, then
+	// withdrawn. The caller decides; the speaker sets it when the node
+	// carries ExcludeLabel or the drain annotation.
+	Drain bool
+	// Cordoned is spec.unschedulable. It drains the paths of the
+	// advertisements with DrainOnCordon only.
+	Cordoned bool
+	// DrainSince is when the caller first saw the node's current drain
+	// trigger (Drain or Cordoned); zero when the node is not draining.
+	// Every draining path is withdrawn at DrainSince plus the peer's drain
+	// time, so a path that starts draining later, such as one of an
+	// advertisement given DrainOnCordon on a node cordoned long before,
+	// gets only what is left of it. A zero DrainSince while draining means
+	// the drain starts at Input.Now, so the caller must remember the time
+	// it passes to have the drain end.
+	DrainSince time.Time
 }
 
 // Endpoint is one endpoint of a Service, from its EndpointSlices.
@@ -103,6 +119,9 @@ type Advertisement struct {
 	// ParseCommunity accepts.
 	Communities   []string
 	ASPathPrepend *Prepend
+	// DrainOnCordon drains the paths this advertisement contributes to
+	// while the node is cordoned (Node.Cordoned).
+	DrainOnCordon bool
 }
 
 // Prepend puts Count copies of ASN in front of the AS path.
@@ -121,6 +140,10 @@ type Peer struct {
 	// NodeSelectors, if non-empty, limits the session to nodes whose labels
 	// match at least one of them.
 	NodeSelectors []LabelMatcher
+	// DrainTime is how long a draining path keeps being announced to this
+	// peer, with the graceful-shutdown community, before it is withdrawn.
+	// Zero or less withdraws it at once.
+	DrainTime time.Duration
 }
 
 // IBGP reports whether the session is internal BGP, that is both sides
@@ -138,6 +161,9 @@ type Input struct {
 	// Peers are all configured peers, including those this node has no
 	// session with. Only the first peer of a name is looked at.
 	Peers []Peer
+	// Now is the time to compute for; it only matters while the node
+	// drains. Compute never reads the clock itself.
+	Now time.Time
 }
 
 // Path is one prefix announced to one peer with its attributes.
@@ -147,12 +173,17 @@ type Path struct {
 	// Communities and LargeCommunities are sorted and free of duplicates.
 	Communities      []Community
 	LargeCommunities []LargeCommunity
-	// LocalPref is only ever set for iBGP peers.
+	// LocalPref is only ever set for iBGP peers; it is 0 on a draining
+	// path.
 	LocalPref *uint32
 	MED       *uint32
 	// ASPathPrepend lists the ASNs to put in front of the AS path; empty
 	// if none.
 	ASPathPrepend []uint32
+	// Draining is set on a path of a draining node that is still announced
+	// until its drain time is over. Its communities include
+	// GracefulShutdown.
+	Draining bool
 }
 
 // Equal reports whether p and o announce the same prefix with the same
@@ -164,7 +195,8 @@ func (p Path) Equal(o Path) bool {
 		slices.Equal(p.LargeCommunities, o.LargeCommunities) &&
 		equalPtr(p.LocalPref, o.LocalPref) &&
 		equalPtr(p.MED, o.MED) &&
-		slices.Equal(p.ASPathPrepend, o.ASPathPrepend)
+		slices.Equal(p.ASPathPrepend, o.ASPathPrepend) &&
+		p.Draining == o.Draining
 }
 
 func equalPtr(a, b *uint32) bool {
@@ -187,6 +219,10 @@ type Result struct {
 	// The errors wrap ErrInvalidAdvertisement or ErrConflict. It is never
 	// nil.
 	Errors map[string]error
+	// NextChange is the earliest time after Input.Now at which a draining
+	// path's drain time ends, so the caller knows when to compute again;
+	// zero if no path is draining.
+	NextChange time.Time
 }
 
 // Compute returns the sessions of in.Node and the paths to announce on
@@ -198,10 +234,11 @@ func Compute(in Input) Result {
 		res.Sessions[p.Name] = []Path{}
 	}
 	ads := validAdvertisements(in.Advertisements, res.Errors)
-	if in.Node.excluded() || len(peers) == 0 {
+	if in.Node.NetworkUnavailable || len(peers) == 0 {
 		return res
 	}
 	c := computation{peers: peers, pools: map[string]map[string]string{}}
+	c.startDrain(in)
 	for _, p := range in.Pools {
 		if _, dup := c.pools[p.Name]; !dup {
 			c.pools[p.Name] = p.Labels
@@ -214,6 +251,7 @@ func Compute(in Input) Result {
 	c.collect(in.Services, in.Node.Name)
 	c.findConflicts(res.Errors)
 	c.build(res.Sessions)
+	res.NextChange = c.nextChange
 	return res
 }
 
@@ -338,6 +376,41 @@ type computation struct {
 	// groups lists every announced prefix once, sorted, with the
 	// advertisements that announce it (to some peer).
 	groups []group
+	// drain is Node.Drain: every path drains. cordoned is Node.Cordoned:
+	// the paths of advertisements with DrainOnCordon drain.
+	drain, cordoned bool
+	// drains is indexed like peers, and nil unless drain or cordoned.
+	drains []peerDrain
+	// nextChange is the earliest deadline of a draining path announced.
+	nextChange time.Time
+}
+
+// peerDrain is the state of the node's drain toward one peer.
+type peerDrain struct {
+	// deadline is when draining paths are withdrawn: DrainSince plus the
+	// peer's drain time.
+	deadline time.Time
+	// over is set once the deadline has passed: draining paths are not
+	// announced.
+	over bool
+}
+
+// startDrain works out, for every peer, whether the drain time of draining
+// paths is over and when it will be.
+func (c *computation) startDrain(in Input) {
+	c.drain, c.cordoned = in.Node.Drain, in.Node.Cordoned
+	if !c.drain && !c.cordoned {
+		return
+	}
+	since := in.Node.DrainSince
+	if since.IsZero() {
+		since = in.Now
+	}
+	c.drains = make([]peerDrain, len(c.peers))
+	for i, p := range c.peers {
+		deadline := since.Add(p.DrainTime)
+		c.drains[i] = peerDrain{deadline: deadline, over: p.DrainTime <= 0 || !in.Now.Before(deadline)}
+	}
 }
 
 // group is one announced prefix and the advertisements announcing it.
@@ -581,11 +654,8 @@ func (c *computation) build(sessions map[string][]Path) {
 	counts := make([]int, len(c.peers))
 	for _, g := range c.groups {
 		for pi := range c.peers {
-			for _, i := range g.ads {
-				if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
-					counts[pi]++
-					break
-				}
+			if c.announces(g, pi) {
+				counts[pi]++
 			}
 		}
 	}
@@ -597,19 +667,48 @@ func (c *computation) build(sessions map[string][]Path) {
 	for _, g := range c.groups {
 		for pi, peer := range c.peers {
 			m.use = m.use[:0]
+			draining := c.drain
 			for _, i := range g.ads {
 				if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
 					m.use = append(m.use, a)
+					draining = draining || (c.cordoned && a.DrainOnCordon)
 				}
 			}
-			if len(m.use) > 0 {
-				paths[pi] = append(paths[pi], m.merge(g.prefix, peer))
+			if len(m.use) == 0 {
+				continue
 			}
+			if draining {
+				d := c.drains[pi]
+				if d.over {
+					continue
+				}
+				if c.nextChange.IsZero() || d.deadline.Before(c.nextChange) {
+					c.nextChange = d.deadline
+				}
+			}
+			paths[pi] = append(paths[pi], m.merge(g.prefix, peer, draining))
 		}
 	}
 	for pi, peer := range c.peers {
 		sessions[peer.Name] = paths[pi]
 	}
+}
+
+// announces reports whether a path for group g is announced to the peer
+// at index pi: some advertisement without conflict announces it there, and
+// it is not a draining path whose drain time is over.
+func (c *computation) announces(g group, pi int) bool {
+	found, draining := false, c.drain
+	for _, i := range g.ads {
+		if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
+			found = true
+			draining = draining || (c.cordoned && a.DrainOnCordon)
+			if draining || !c.cordoned {
+				break
+			}
+		}
+	}
+	return found && !(draining && c.drains[pi].over)
 }
 
 // merger merges the advertisements announcing one prefix to one peer into
@@ -625,12 +724,20 @@ type merger struct {
 }
 
 // merge returns the path for prefix toward peer from the advertisements in
-// m.use, which agree on LOCAL_PREF and MED.
-func (m *merger) merge(prefix netip.Prefix, peer Peer) Path {
-	p := Path{Prefix: prefix}
+// m.use, which agree on LOCAL_PREF and MED. A draining path gets the
+// GracefulShutdown community and, toward an iBGP peer, LOCAL_PREF 0 in
+// place of any configured one.
+func (m *merger) merge(prefix netip.Prefix, peer Peer, draining bool) Path {
+	p := Path{Prefix: prefix, Draining: draining}
 	var prependCount int
 	var prependASN uint32
 	var comms, large int
+	if draining {
+		comms++
+		if peer.IBGP() {
+			p.LocalPref = &m.values.take(1)[0]
+		}
+	}
 	for _, a := range m.use {
 		comms += len(a.communities)
 		large += len(a.large)
@@ -658,9 +765,14 @@ func (m *merger) merge(prefix netip.Prefix, peer Peer) Path {
 		p.Communities = append(p.Communities, a.communities...)
 		p.LargeCommunities = append(p.LargeCommunities, a.large...)
 	}
-	if len(m.use) > 1 {
+	if draining {
+		p.Communities = append(p.Communities, GracefulShutdown)
+	}
+	if len(m.use) > 1 || draining {
 		slices.SortFunc(p.Communities, compareCommunity)
 		p.Communities = slices.Clip(slices.Compact(p.Communities))
+	}
+	if len(m.use) > 1 {
 		slices.SortFunc(p.LargeCommunities, compareLargeCommunity)
 		p.LargeCommunities = slices.Clip(slices.Compact(p.LargeCommunities))
 	}

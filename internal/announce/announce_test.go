@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCompute(t *testing.T) {
@@ -17,10 +18,11 @@ func TestCompute(t *testing.T) {
 		return with(Advertisement{Name: name}, f)
 	}
 	tests := []struct {
-		name    string
-		in      Input
-		want    map[string][]string // peer to described paths
-		wantErr map[string][]string // advertisement to substrings of its error
+		name     string
+		in       Input
+		want     map[string][]string // peer to described paths
+		wantErr  map[string][]string // advertisement to substrings of its error
+		wantNext time.Time           // Result.NextChange
 	}{
 		// Sessions.
 		{
@@ -65,10 +67,8 @@ func TestCompute(t *testing.T) {
 			want: both(),
 		},
 		{
-			name: "a node labelled to be excluded, even with an empty value, keeps its sessions but announces nothing",
-			in: with(input([]Service{web, web6}, all), func(in *Input) {
-				in.Node.Labels = map[string]string{"zone": "a", ExcludeLabel: ""}
-			}),
+			name: "a draining node without drain time keeps its sessions but announces nothing",
+			in:   drained(input([]Service{web, web6}, all), t0, 0),
 			want: both(),
 		},
 		{
@@ -476,6 +476,154 @@ func TestCompute(t *testing.T) {
 			},
 		},
 
+		// Draining.
+		{
+			name: "the exclusion label alone changes nothing, because the caller turns it into Drain",
+			in: with(input([]Service{web}, all), func(in *Input) {
+				in.Node.Labels = map[string]string{"zone": "a", ExcludeLabel: ""}
+			}),
+			want: both("203.0.113.10/32"),
+		},
+		{
+			name: "a draining node announces its paths with the graceful-shutdown community added to its others, sorted",
+			in: drained(input([]Service{web, web6}, adv("c", func(a *Advertisement) {
+				a.Communities = []string{"no-export", "65000:1", "1:2:3"}
+			})), t0.Add(-10*time.Second), 30*time.Second),
+			want: map[string][]string{
+				"ebgp": {
+					"203.0.113.10/32 c=65000:1,65535:0,65535:65281 lc=1:2:3 draining",
+					"2001:db8:100::10/128 c=65000:1,65535:0,65535:65281 lc=1:2:3 draining",
+				},
+				"ibgp": {
+					"203.0.113.10/32 c=65000:1,65535:0,65535:65281 lc=1:2:3 lp=0 draining",
+					"2001:db8:100::10/128 c=65000:1,65535:0,65535:65281 lc=1:2:3 lp=0 draining",
+				},
+			},
+			wantNext: t0.Add(20 * time.Second),
+		},
+		{
+			name: "a draining path gets LOCAL_PREF 0 in place of the configured one toward iBGP peers and none toward eBGP peers",
+			in: drained(input([]Service{web}, adv("attrs", func(a *Advertisement) {
+				a.LocalPref, a.MED, a.ASPathPrepend = ptr[uint32](200), ptr[uint32](10), &Prepend{Count: 1}
+			})), t0, time.Minute),
+			want: map[string][]string{
+				"ebgp": {"203.0.113.10/32 c=65535:0 med=10 prepend=65000 draining"},
+				"ibgp": {"203.0.113.10/32 c=65535:0 lp=0 med=10 prepend=65000 draining"},
+			},
+			wantNext: t0.Add(time.Minute),
+		},
+		{
+			name: "a draining path of several advertisements gets the graceful-shutdown community once, even if one sets it already",
+			in: drained(input([]Service{web},
+				adv("a", func(a *Advertisement) { a.Communities = []string{"65535:0", "65535:65281"} }),
+				adv("b", func(a *Advertisement) { a.Communities = []string{"65000:1", "65535:0"} })), t0, time.Minute),
+			want: map[string][]string{
+				"ebgp": {"203.0.113.10/32 c=65000:1,65535:0,65535:65281 draining"},
+				"ibgp": {"203.0.113.10/32 c=65000:1,65535:0,65535:65281 lp=0 draining"},
+			},
+			wantNext: t0.Add(time.Minute),
+		},
+		{
+			name: "a draining node withdraws its paths when the drain time is over and keeps its sessions",
+			in:   drained(input([]Service{web, web6}, all), t0.Add(-30*time.Second), 30*time.Second),
+			want: both(),
+		},
+		{
+			name: "a negative drain time withdraws at once",
+			in:   drained(input([]Service{web}, all), t0, -time.Second),
+			want: both(),
+		},
+		{
+			name: "each peer's drain time decides how long that peer gets the draining paths",
+			in: with(drained(input([]Service{web}, all), t0.Add(-30*time.Second), 0), func(in *Input) {
+				in.Peers[0].DrainTime, in.Peers[1].DrainTime = 10*time.Second, time.Minute
+			}),
+			want:     map[string][]string{"ebgp": {}, "ibgp": {"203.0.113.10/32 c=65535:0 lp=0 draining"}},
+			wantNext: t0.Add(30 * time.Second),
+		},
+		{
+			name: "the next change is the earliest drain deadline still to come",
+			in: with(drained(input([]Service{web}, all), t0.Add(-30*time.Second), 0), func(in *Input) {
+				in.Peers[0].DrainTime, in.Peers[1].DrainTime = 90*time.Second, 40*time.Second
+			}),
+			want:     map[string][]string{"ebgp": {"203.0.113.10/32 c=65535:0 draining"}, "ibgp": {"203.0.113.10/32 c=65535:0 lp=0 draining"}},
+			wantNext: t0.Add(10 * time.Second),
+		},
+		{
+			name: "a drain without a start time starts now",
+			in:   drained(input([]Service{web}, all), time.Time{}, 45*time.Second),
+			want: map[string][]string{
+				"ebgp": {"203.0.113.10/32 c=65535:0 draining"},
+				"ibgp": {"203.0.113.10/32 c=65535:0 lp=0 draining"},
+			},
+			wantNext: t0.Add(45 * time.Second),
+		},
+		{
+			name: "a drain timed after now, by a skewed clock, still drains until its deadline",
+			in:   drained(input([]Service{web}, all), t0.Add(time.Second), time.Second),
+			want: map[string][]string{
+				"ebgp": {"203.0.113.10/32 c=65535:0 draining"},
+				"ibgp": {"203.0.113.10/32 c=65535:0 lp=0 draining"},
+			},
+			wantNext: t0.Add(2 * time.Second),
+		},
+		{
+			name: "a cordoned node drains only the paths of advertisements with DrainOnCordon",
+			in: cordoned(input([]Service{web, svc("db", "red", "198.51.100.1")},
+				adv("blue", func(a *Advertisement) { a.Pools = []string{"blue"} }),
+				adv("red", func(a *Advertisement) { a.Pools, a.DrainOnCordon = []string{"red"}, true })),
+				t0.Add(-time.Second), 30*time.Second),
+			want: map[string][]string{
+				"ebgp": {"198.51.100.1/32 c=65535:0 draining", "203.0.113.10/32"},
+				"ibgp": {"198.51.100.1/32 c=65535:0 lp=0 draining", "203.0.113.10/32"},
+			},
+			wantNext: t0.Add(29 * time.Second),
+		},
+		{
+			name: "a cordoned node drains a prefix toward a peer if one of the advertisements announcing it there has DrainOnCordon",
+			in: cordoned(input([]Service{web},
+				adv("a", func(a *Advertisement) { a.Communities, a.LocalPref = []string{"65000:1"}, ptr[uint32](300) }),
+				adv("b", func(a *Advertisement) { a.Peers, a.DrainOnCordon = []string{"ibgp"}, true })),
+				t0, 30*time.Second),
+			want: map[string][]string{
+				"ebgp": {"203.0.113.10/32 c=65000:1"},
+				"ibgp": {"203.0.113.10/32 c=65000:1,65535:0 lp=0 draining"},
+			},
+			wantNext: t0.Add(30 * time.Second),
+		},
+		{
+			name: "a cordoned node withdraws the paths of advertisements with DrainOnCordon when the drain time is over",
+			in: cordoned(input([]Service{web, svc("db", "red", "198.51.100.1")},
+				adv("blue", func(a *Advertisement) { a.Pools = []string{"blue"} }),
+				adv("red", func(a *Advertisement) { a.Pools, a.DrainOnCordon = []string{"red"}, true })),
+				t0.Add(-time.Minute), 30*time.Second),
+			want: both("203.0.113.10/32"),
+		},
+		{
+			name: "a cordoned node without advertisements that opt in announces as usual",
+			in:   cordoned(input([]Service{web}, adv("a", func(a *Advertisement) { a.LocalPref = ptr[uint32](300) })), t0, 30*time.Second),
+			want: map[string][]string{"ebgp": {"203.0.113.10/32"}, "ibgp": {"203.0.113.10/32 lp=300"}},
+		},
+		{
+			name: "a draining node drains every path, whether or not its advertisement has DrainOnCordon",
+			in: with(drained(input([]Service{web, svc("db", "red", "198.51.100.1")},
+				adv("blue", func(a *Advertisement) { a.Pools = []string{"blue"} }),
+				adv("red", func(a *Advertisement) { a.Pools, a.DrainOnCordon = []string{"red"}, true })),
+				t0, 30*time.Second), func(in *Input) { in.Node.Cordoned = true }),
+			want: map[string][]string{
+				"ebgp": {"198.51.100.1/32 c=65535:0 draining", "203.0.113.10/32 c=65535:0 draining"},
+				"ibgp": {"198.51.100.1/32 c=65535:0 lp=0 draining", "203.0.113.10/32 c=65535:0 lp=0 draining"},
+			},
+			wantNext: t0.Add(30 * time.Second),
+		},
+		{
+			name: "a draining node whose network is unavailable announces nothing at once",
+			in: with(drained(input([]Service{web}, all), t0, 30*time.Second), func(in *Input) {
+				in.Node.NetworkUnavailable = true
+			}),
+			want: both(),
+		},
+
 		// Invalid advertisements.
 		{
 			name: "a bad community is an error for its advertisement only, which contributes nothing",
@@ -499,9 +647,9 @@ func TestCompute(t *testing.T) {
 			wantErr: map[string][]string{"twice": {`2 advertisements are named "twice"`}},
 		},
 		{
-			name: "an invalid advertisement is reported on an excluded node too",
+			name: "an invalid advertisement is reported on a node whose network is unavailable too",
 			in: with(input([]Service{web}, adv("bad", func(a *Advertisement) { a.Communities = []string{"65536:1"} })),
-				func(in *Input) { in.Node.Labels = map[string]string{ExcludeLabel: "true"} }),
+				func(in *Input) { in.Node.NetworkUnavailable = true }),
 			want:    both(),
 			wantErr: map[string][]string{"bad": {`community "65536:1"`}},
 		},
@@ -517,6 +665,9 @@ func TestCompute(t *testing.T) {
 			res := Compute(tt.in)
 			checkSessions(t, res, tt.want)
 			checkErrors(t, res, tt.wantErr)
+			if !res.NextChange.Equal(tt.wantNext) {
+				t.Errorf("NextChange = %v, want %v", res.NextChange, tt.wantNext)
+			}
 		})
 	}
 }
@@ -540,10 +691,10 @@ func TestComputeErrorKinds(t *testing.T) {
 }
 
 // TestComputeIgnoresInputOrder shuffles every slice of an input with
-// several advertisements, Services and conflicts and expects the same
-// result each time.
+// several advertisements, Services and conflicts, on a node as usual and
+// on a cordoned one, and expects the same result each time.
 func TestComputeIgnoresInputOrder(t *testing.T) {
-	in := input([]Service{
+	usual := input([]Service{
 		svc("a", "blue", "203.0.113.10", "2001:db8:100::10"),
 		svc("b", "blue", "203.0.113.20"),
 		svc("c", "red", "198.51.100.1", "2001:db8:100::1:1"),
@@ -553,8 +704,19 @@ func TestComputeIgnoresInputOrder(t *testing.T) {
 		Advertisement{Name: "host", Communities: []string{"65000:2", "1:2:3"}, ASPathPrepend: &Prepend{Count: 1}},
 		Advertisement{Name: "red-a", Pools: []string{"red"}, MED: ptr[uint32](1)},
 		Advertisement{Name: "red-b", Pools: []string{"red"}, MED: ptr[uint32](2)},
-		Advertisement{Name: "ibgp-only", Peers: []string{"ibgp"}, LocalPref: ptr[uint32](300), ASPathPrepend: &Prepend{Count: 2, ASN: 65001}},
+		Advertisement{Name: "ibgp-only", Peers: []string{"ibgp"}, LocalPref: ptr[uint32](300), ASPathPrepend: &Prepend{Count: 2, ASN: 65001}, DrainOnCordon: true},
 	)
+	drain := cordoned(usual, t0, time.Minute)
+	if Compute(drain).NextChange.IsZero() {
+		t.Fatal("the cordoned input drains no path")
+	}
+	for _, in := range []Input{usual, drain} {
+		checkIgnoresOrder(t, in)
+	}
+}
+
+func checkIgnoresOrder(t *testing.T, in Input) {
+	t.Helper()
 	want := Compute(in)
 	if len(want.Errors) != 2 || len(want.Sessions["ibgp"]) == 0 {
 		t.Fatalf("the input does not exercise conflicts and paths: %v, %v", want.Errors, describeSessions(want.Sessions))
@@ -570,6 +732,9 @@ func TestComputeIgnoresInputOrder(t *testing.T) {
 			shuffled.Services[j].Addrs = shuffle(r, shuffled.Services[j].Addrs)
 		}
 		got := Compute(shuffled)
+		if !got.NextChange.Equal(want.NextChange) {
+			t.Fatalf("shuffle %d: NextChange %v, want %v", i, got.NextChange, want.NextChange)
+		}
 		if !reflect.DeepEqual(describeSessions(got.Sessions), describeSessions(want.Sessions)) {
 			t.Fatalf("shuffle %d: sessions %v, want %v", i, describeSessions(got.Sessions), describeSessions(want.Sessions))
 		}
@@ -603,6 +768,21 @@ func TestComputeOutputIsNotShared(t *testing.T) {
 	}
 	if *ad.LocalPref != 10 || *ad.MED != 20 {
 		t.Errorf("the advertisement changed with a path: localPref %d, MED %d", *ad.LocalPref, *ad.MED)
+	}
+
+	res = Compute(drained(input([]Service{svc("a", "blue", "203.0.113.10"), svc("b", "blue", "203.0.113.20")}, ad), t0, time.Minute))
+	paths = res.Sessions["ibgp"]
+	if len(paths) != 2 {
+		t.Fatalf("got %d draining paths, want 2", len(paths))
+	}
+	paths[0].Communities[1].Value = 99
+	paths[0].Communities = append(paths[0].Communities, Community{1, 1})
+	*paths[0].LocalPref, *paths[0].MED = 99, 99
+	if got := describe(paths[1]); got != "203.0.113.20/32 c=65000:1,65535:0 lp=0 med=20 draining" {
+		t.Errorf("second draining path changed with the first: %s", got)
+	}
+	if GracefulShutdown != (Community{65535, 0}) {
+		t.Errorf("GracefulShutdown changed with a path: %v", GracefulShutdown)
 	}
 }
 
@@ -639,6 +819,7 @@ func TestPathEqual(t *testing.T) {
 		{"a missing LocalPref differs", with(base, func(p *Path) { p.LocalPref = nil }), false},
 		{"another MED differs", with(base, func(p *Path) { p.MED = ptr[uint32](6) }), false},
 		{"a longer prepend differs", with(base, func(p *Path) { p.ASPathPrepend = []uint32{65000, 65000} }), false},
+		{"a draining path differs", with(base, func(p *Path) { p.Draining = true }), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package announce
 import (
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // BenchmarkCompute computes the paths of 5,000 dual-stack Services toward 3
@@ -10,6 +11,16 @@ import (
 // pools, announced by one advertisement for all with communities and by one
 // for one pool with a MED, a prepend and a large community.
 func BenchmarkCompute(b *testing.B) {
+	in := benchInput(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		Compute(in)
+	}
+}
+
+// benchInput is the input of BenchmarkCompute.
+func benchInput(b *testing.B) Input {
+	b.Helper()
 	const services = 5000
 	in := input(nil,
 		Advertisement{Name: "all", Communities: []string{"65000:1", "no-export"}, LocalPref: ptr[uint32](100)},
@@ -28,6 +39,17 @@ func BenchmarkCompute(b *testing.B) {
 	}
 	if res := Compute(in); len(res.Sessions) != 3 || len(res.Sessions["ebgp2"]) != 2*services {
 		b.Fatalf("got %d sessions, %d paths to ebgp2; want 3 sessions, %d paths", len(res.Sessions), len(res.Sessions["ebgp2"]), 2*services)
+	}
+	return in
+}
+
+// BenchmarkComputeDraining computes the input of BenchmarkCompute on a
+// draining node, whose every path gets the graceful-shutdown community.
+func BenchmarkComputeDraining(b *testing.B) {
+	in := benchInput(b)
+	in = drained(in, t0, time.Minute)
+	if res := Compute(in); len(res.Sessions["ebgp2"]) == 0 || !res.Sessions["ebgp2"][0].Draining {
+		b.Fatal("the paths do not drain")
 	}
 	b.ReportAllocs()
 	for b.Loop() {

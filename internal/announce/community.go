@@ -13,6 +13,11 @@ type Community struct{ ASN, Value uint16 }
 // "global:local1:local2".
 type LargeCommunity struct{ Global, Local1, Local2 uint32 }
 
+// GracefulShutdown is the RFC 8326 GRACEFUL_SHUTDOWN community 65535:0.
+// A router receiving a path with it lowers the path's LOCAL_PREF to 0, so
+// traffic moves to other paths before the path is withdrawn.
+var GracefulShutdown = Community{ASN: 0xFFFF, Value: 0}
+
 // String returns the community in its numeric form, such as "65000:100".
 // Well-known communities are written as numbers too ("65535:65281" for
 // no-export), so that the output parses back to the same value and sorts

@@ -13,9 +13,11 @@
 // # Sessions
 //
 // The node has a session with every peer whose node selectors match it (no
-// selectors match every node). A node labelled ExcludeLabel, or one whose
-// network is unavailable, keeps its sessions but announces nothing, so that
-// its routes are withdrawn cleanly rather than dropped with the session.
+// selectors match every node). A node whose network is unavailable keeps
+// its sessions but announces nothing at once, so that its routes are
+// withdrawn cleanly rather than dropped with the session; it cannot forward,
+// so there is nothing to drain gracefully. A draining node (see Draining
+// below) keeps its sessions too.
 //
 // # What is announced
 //
@@ -49,6 +51,28 @@
 // prepends the longest wins, and among equally long ones the one with the
 // lowest ASN. LOCAL_PREF is sent only to iBGP peers; toward eBGP peers it is
 // left out, so advertisements disagreeing about it do not conflict there.
+//
+// # Draining
+//
+// A node is drained gracefully (RFC 8326) rather than withdrawn at once:
+// its paths stay announced for a while with the GRACEFUL_SHUTDOWN community
+// 65535:0 added, which makes routers prefer other next hops while this node
+// still forwards, and are withdrawn afterwards. The BGP sessions stay up.
+//
+// A path toward a peer drains when Node.Drain is set (the caller sets it
+// for ExcludeLabel or the drain annotation; Compute does not look at
+// labels for this), or when the node is cordoned and at least one of the
+// advertisements contributing the prefix to that peer has DrainOnCordon. A
+// cordoned node without such advertisements announces as usual.
+//
+// A draining path is announced, with GracefulShutdown among its
+// communities, Path.Draining set and, toward iBGP peers only, LOCAL_PREF 0
+// in place of any configured LOCAL_PREF, while Input.Now is before
+// Node.DrainSince plus the peer's DrainTime (a zero DrainSince counts as
+// Now). From then on it is not announced. A DrainTime of zero or less
+// withdraws at once. Result.NextChange tells the caller when the earliest
+// drain time of a path still announced ends, so it can compute again then;
+// Compute never reads the clock.
 //
 // # Determinism
 //

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // labelsMatch is a tiny LabelMatcher for tests: it matches labels that
@@ -46,6 +47,34 @@ var (
 	ebgp = Peer{Name: "ebgp", LocalASN: 65000, PeerASN: 65100}
 	ibgp = Peer{Name: "ibgp", LocalASN: 65000, PeerASN: 65000}
 )
+
+// t0 is the time drain tests compute at.
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// drained returns in computed at t0 for a node that drains since since
+// (zero for a drain the caller has not timed), with drain time d toward
+// every peer.
+func drained(in Input, since time.Time, d time.Duration) Input {
+	in.Node.Drain, in.Node.DrainSince, in.Now = true, since, t0
+	return drainTime(in, d)
+}
+
+// cordoned returns in computed at t0 for a cordoned node, with DrainSince
+// since and drain time d toward every peer.
+func cordoned(in Input, since time.Time, d time.Duration) Input {
+	in.Node.Cordoned, in.Node.DrainSince, in.Now = true, since, t0
+	return drainTime(in, d)
+}
+
+// drainTime sets the drain time of every peer of in to d, without
+// changing the peers of other inputs.
+func drainTime(in Input, d time.Duration) Input {
+	in.Peers = slices.Clone(in.Peers)
+	for i := range in.Peers {
+		in.Peers[i].DrainTime = d
+	}
+	return in
+}
 
 // ready is a ready endpoint on the given node.
 func ready(node string) Endpoint { return Endpoint{Node: node, Ready: true, Serving: true} }
@@ -90,7 +119,8 @@ func both(paths ...string) map[string][]string {
 }
 
 // describe writes a path compactly, for example
-// "203.0.113.0/24 c=65000:1 lc=1:2:3 lp=100 med=5 prepend=65000,65000".
+// "203.0.113.0/24 c=65000:1 lc=1:2:3 lp=100 med=5 prepend=65000,65000",
+// followed by " draining" for a draining path.
 func describe(p Path) string {
 	var b strings.Builder
 	b.WriteString(p.Prefix.String())
@@ -108,6 +138,9 @@ func describe(p Path) string {
 	}
 	if len(p.ASPathPrepend) > 0 {
 		b.WriteString(" prepend=" + strings.Trim(strings.ReplaceAll(fmt.Sprint(p.ASPathPrepend), " ", ","), "[]"))
+	}
+	if p.Draining {
+		b.WriteString(" draining")
 	}
 	return b.String()
 }

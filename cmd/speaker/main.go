@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/bgplb/bgplb/internal/bgp"
 	"github.com/bgplb/bgplb/internal/bgp/gobgp"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
 )
@@ -29,6 +27,8 @@ func main() {
 	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", "Go profiler listen address (keep it private); 0 turns it off")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
+	var shutdownGrace time.Duration
+	flag.DurationVar(&shutdownGrace, "shutdown-grace", 60*time.Second, "on SIGTERM, how long a draining node may keep announcing before it withdraws everything (keep it below the pod's terminationGracePeriodSeconds)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", opts.NodeName)
@@ -41,24 +41,11 @@ func main() {
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	engine := gobgp.New(logger)
-	mgr, err := speaker.NewManager(cfg, engine, opts)
-	if err != nil {
-		fail(logger, err)
-	}
 	logger.Info("starting speaker")
-	runErr := mgr.Start(ctrl.SetupSignalHandler())
-
-	// A stop is usually a restart (a rolling update): sessions with
-	// graceful restart end without a NOTIFICATION, so routers keep this
-	// node's routes until the next speaker is back; the others are closed
-	// with a Cease.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := engine.Stop(ctx, bgp.StopRequest{KeepRoutes: true}); err != nil {
-		logger.Error("stop BGP sessions", "error", err)
-	}
-	if runErr != nil {
-		fail(logger, fmt.Errorf("run speaker: %w", runErr))
+	// Run ends the sessions on the way out: for graceful restart, or after
+	// finishing the drain of a draining node.
+	if err := speaker.Run(ctrl.SetupSignalHandler(), cfg, engine, opts, shutdownGrace); err != nil {
+		fail(logger, err)
 	}
 }
 

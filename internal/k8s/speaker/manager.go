@@ -56,8 +56,33 @@ type Options struct {
 // NewManager builds a manager that runs the speaker's reconciler against
 // engine. The caller stops the engine after the manager returns.
 func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Manager, error) {
+	mgr, _, err := newManager(cfg, engine, opts)
+	return mgr, err
+}
+
+// Run runs the speaker until ctx ends, then ends its sessions as the node's
+// state asks: a node that is not draining is most likely restarting, so
+// sessions end for graceful restart and routers keep its routes; a
+// draining node finishes its drain (at most until shutdownGrace ends),
+// withdraws everything and closes its sessions with a Cease.
+func Run(ctx context.Context, cfg *rest.Config, engine bgp.Engine, opts Options, shutdownGrace time.Duration) error {
+	mgr, r, err := newManager(cfg, engine, opts)
+	if err != nil {
+		return err
+	}
+	runErr := mgr.Start(ctx)
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	stopErr := shutdown(stopCtx, engine, r.drainState(), opts.Logger)
+	if runErr != nil {
+		return fmt.Errorf("run speaker: %w", runErr)
+	}
+	return stopErr
+}
+
+func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Manager, *speakerReconciler, error) {
 	if opts.NodeName == "" {
-		return nil, fmt.Errorf("no node name: set --node-name or NODE_NAME")
+		return nil, nil, fmt.Errorf("no node name: set --node-name or NODE_NAME")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -70,7 +95,7 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	}
 	s, err := kubeutil.Scheme()
 	if err != nil {
-		return nil, fmt.Errorf("build scheme: %w", err)
+		return nil, nil, fmt.Errorf("build scheme: %w", err)
 	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                 s,
@@ -87,10 +112,10 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		}},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create manager: %w", err)
+		return nil, nil, fmt.Errorf("create manager: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return nil, fmt.Errorf("add health check: %w", err)
+		return nil, nil, fmt.Errorf("add health check: %w", err)
 	}
 	recorder := mgr.GetEventRecorder("bgplb-speaker")
 	reader := mgr.GetClient()
@@ -103,7 +128,7 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 			recorder.Eventf(&p, nil, corev1.EventTypeWarning, reason, "Session", "%s", message)
 		}}
 	if err := mgr.Add(watch); err != nil {
-		return nil, fmt.Errorf("add session watch: %w", err)
+		return nil, nil, fmt.Errorf("add session watch: %w", err)
 	}
 	r := &speakerReconciler{
 		client:    mgr.GetClient(),
@@ -129,7 +154,7 @@ func NewManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		b = b.Watches(obj, recompute)
 	}
 	if err := b.Complete(r); err != nil {
-		return nil, fmt.Errorf("create speaker controller: %w", err)
+		return nil, nil, fmt.Errorf("create speaker controller: %w", err)
 	}
-	return mgr, nil
+	return mgr, r, nil
 }

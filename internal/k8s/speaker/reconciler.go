@@ -38,7 +38,12 @@ type speakerReconciler struct {
 	// kept while an edit is broken.
 	lastPeers   map[string]peerVersion
 	lastAdverts map[string]announce.Advertisement
+	// drain remembers when the node started draining, and tells shutdown
+	// how the drain stands.
+	drain drainTracker
 }
+
+func (r *speakerReconciler) drainState() drainStatus { return r.drain.get() }
 
 // peerVersion is one usable version of a BGPPeer.
 type peerVersion struct {
@@ -48,9 +53,13 @@ type peerVersion struct {
 
 func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
-	err := r.recompute(ctx)
+	next, err := r.recompute(ctx, start)
 	pace(ctx, time.Since(start))
-	return reconcile.Result{}, err
+	if err != nil || next.IsZero() {
+		return reconcile.Result{}, err
+	}
+	// A drain ends by the clock, not by an event.
+	return reconcile.Result{RequeueAfter: max(time.Until(next), time.Millisecond)}, nil
 }
 
 // pace waits after a recompute that took took, so that events arriving
@@ -76,13 +85,15 @@ func pace(ctx context.Context, took time.Duration) {
 const maxPace = time.Second
 
 // recompute reads everything this node's announcements depend on and
-// makes the engine announce exactly that.
-func (r *speakerReconciler) recompute(ctx context.Context) error {
+// makes the engine announce exactly that, as of now. It returns when the
+// announcements change next without any event (the end of a drain time),
+// or zero.
+func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.Time, error) {
 	var node corev1.Node
 	if err := r.client.Get(ctx, client.ObjectKey{Name: r.nodeName}, &node); err != nil {
 		// Without its Node the speaker cannot tell what to announce; it
 		// keeps what it announces until the Node is readable again.
-		return fmt.Errorf("get node %s: %w", r.nodeName, err)
+		return time.Time{}, fmt.Errorf("get node %s: %w", r.nodeName, err)
 	}
 	var (
 		services   corev1.ServiceList
@@ -97,15 +108,16 @@ func (r *speakerReconciler) recompute(ctx context.Context) error {
 	// copies are only read here, so copying them all each time is waste.
 	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts, &bfdList} {
 		if err := r.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
-			return fmt.Errorf("list %T: %w", l, err)
+			return time.Time{}, fmt.Errorf("list %T: %w", l, err)
 		}
 	}
 	if err := r.client.List(ctx, &secretList, client.InNamespace(r.namespace)); err != nil {
-		return fmt.Errorf("list secrets: %w", err)
+		return time.Time{}, fmt.Errorf("list secrets: %w", err)
 	}
 
 	problems := map[string]string{}
-	in := announce.Input{Node: nodeFromAPI(&node)}
+	in := announce.Input{Node: nodeFromAPI(&node), Now: now}
+	in.Node.DrainSince = r.drain.observe(in.Node.Drain || in.Node.Cordoned, now)
 
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
 	for i := range endpoints.Items {
@@ -184,6 +196,7 @@ func (r *speakerReconciler) recompute(ctx context.Context) error {
 	r.lastPeers = goodPeers
 
 	result := announce.Compute(in)
+	r.drain.set(drainStatusOf(in, result))
 	for name, err := range result.Errors {
 		problems["BGPAdvertisement/"+name] = err.Error()
 	}
@@ -213,7 +226,32 @@ func (r *speakerReconciler) recompute(ctx context.Context) error {
 
 	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: wantPeers})
 	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})
-	return errors.Join(errPeers, errPaths)
+	return result.NextChange, errors.Join(errPeers, errPaths)
+}
+
+// drainStatusOf says whether the node drains and until when its last
+// peer's drain time runs. A cordoned node drains only if some path drains.
+func drainStatusOf(in announce.Input, res announce.Result) drainStatus {
+	draining := in.Node.Drain
+	if !draining && in.Node.Cordoned {
+		for _, paths := range res.Sessions {
+			for _, p := range paths {
+				draining = draining || p.Draining
+			}
+		}
+	}
+	if !draining {
+		return drainStatus{}
+	}
+	st := drainStatus{draining: true}
+	for _, p := range in.Peers {
+		if _, ok := res.Sessions[p.Name]; ok {
+			if end := in.Node.DrainSince.Add(p.DrainTime); end.After(st.until) {
+				st.until = end
+			}
+		}
+	}
+	return st
 }
 
 // password reads a peer's TCP-MD5 password from its Secret. Only Secrets in

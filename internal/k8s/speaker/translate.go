@@ -17,7 +17,10 @@ import (
 )
 
 func nodeFromAPI(n *corev1.Node) announce.Node {
-	node := announce.Node{Name: n.Name, Labels: n.Labels}
+	node := announce.Node{Name: n.Name, Labels: n.Labels, Cordoned: n.Spec.Unschedulable}
+	_, excluded := n.Labels[announce.ExcludeLabel]
+	_, annotated := n.Annotations[v1alpha1.AnnotationDrain]
+	node.Drain = excluded || annotated
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
 			node.NetworkUnavailable = true
@@ -103,6 +106,7 @@ func advertisementFromAPI(a *v1alpha1.BGPAdvertisement) (announce.Advertisement,
 		LocalPref:     uint32Ptr(a.Spec.LocalPref),
 		MED:           uint32Ptr(a.Spec.MED),
 		ASPathPrepend: nil,
+		DrainOnCordon: a.Spec.DrainOnCordon,
 	}
 	if l := a.Spec.AggregationLength; l != nil {
 		v := int(*l)
@@ -145,7 +149,8 @@ func uint32Ptr(v *int64) *uint32 {
 // peerFromAPI returns the rule-side and the session-side view of a peer.
 // password is the TCP-MD5 key already read from the referenced Secret.
 func peerFromAPI(p *v1alpha1.BGPPeer, routerID, nextHop4, nextHop6 netip.Addr, password string, bfdProfiles map[string]*v1alpha1.BFDProfile) (announce.Peer, bgp.Peer, error) {
-	ap := announce.Peer{Name: p.Name, LocalASN: uint32(p.Spec.MyASN), PeerASN: uint32(p.Spec.PeerASN)}
+	ap := announce.Peer{Name: p.Name, LocalASN: uint32(p.Spec.MyASN), PeerASN: uint32(p.Spec.PeerASN),
+		DrainTime: duration(p.Spec.DrainTime, 30*time.Second)}
 	var err error
 	if ap.NodeSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.nodeSelectors", p.Spec.NodeSelectors); err != nil {
 		return ap, bgp.Peer{}, err

@@ -117,7 +117,6 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 
 	problems := map[string]string{}
 	in := announce.Input{Node: nodeFromAPI(&node), Now: now}
-	in.Node.DrainSince = r.drain.observe(in.Node.Drain || in.Node.Cordoned, now)
 
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
 	for i := range endpoints.Items {
@@ -195,6 +194,14 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	}
 	r.lastPeers = goodPeers
 
+	// A cordon starts a drain only once some advertisement drains on
+	// cordon, so opting in on a node cordoned long ago still gives its
+	// paths the whole drain time.
+	cordonDrains := false
+	for _, a := range in.Advertisements {
+		cordonDrains = cordonDrains || (in.Node.Cordoned && a.DrainOnCordon)
+	}
+	in.Node.DrainSince = r.drain.observe(in.Node.Drain || cordonDrains, now)
 	result := announce.Compute(in)
 	r.drain.set(drainStatusOf(in, result))
 	for name, err := range result.Errors {

@@ -259,3 +259,75 @@ func TestABrokenPeerEditKeepsTheSessionAndOtherLoadBalancersAddressesAreNotAnnou
 		t.Errorf("a broken peer edit reset %d sessions", got)
 	}
 }
+
+// Cordoning drains only where an advertisement opts in: the path gets the
+// graceful-shutdown community, is withdrawn after the peer's drain time,
+// and comes back plain when the node is uncordoned.
+func TestACordonedNodeDrainsWhereTheAdvertisementOptsIn(t *testing.T) {
+	fake, id := world(t, "router")
+	peer := id + "-router"
+	ctx := context.Background()
+	var p v1alpha1.BGPPeer
+	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: peer}, &p))
+	p.Spec.DrainTime = &metav1.Duration{Duration: 2 * time.Second}
+	must(t, k8sClient.Update(ctx, &p))
+	announcedService(t, id, id+"-svc", id+"-node", "203.0.113.30")
+	waitForPrefixes(t, fake, peer, "203.0.113.30/32")
+
+	setCordon := func(on bool) {
+		var node corev1.Node
+		must(t, k8sClient.Get(ctx, client.ObjectKey{Name: id + "-node"}, &node))
+		node.Spec.Unschedulable = on
+		must(t, k8sClient.Update(ctx, &node))
+	}
+	const gracefulShutdown = 65535<<16 | 0
+	hasGShut := func() bool {
+		paths := fake.Paths(peer)
+		return len(paths) == 1 && slices.Contains(paths[0].Communities, gracefulShutdown)
+	}
+
+	// Without the opt-in a cordon changes nothing, however long it lasts:
+	// opting in later still gives the paths the whole drain time.
+	updates := fake.Updates()
+	setCordon(true)
+	calls := fake.PathCalls()
+	deadline := time.Now().Add(20 * time.Second)
+	for fake.PathCalls() == calls && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fake.Updates() != updates || hasGShut() {
+		t.Fatalf("a cordon without drainOnCordon changed the announcement: %+v", fake.Paths(peer))
+	}
+	cordoned := time.Now()
+	for time.Since(cordoned) < 3*time.Second {
+		// Longer than the drain time; any recompute meanwhile must not
+		// count the cordon as a drain.
+		if fake.Updates() != updates {
+			t.Fatalf("a cordon without drainOnCordon changed the announcement: %+v", fake.Paths(peer))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var adv v1alpha1.BGPAdvertisement
+	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: id}, &adv))
+	adv.Spec.DrainOnCordon = true
+	must(t, k8sClient.Update(ctx, &adv))
+	deadline = time.Now().Add(20 * time.Second)
+	for !hasGShut() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no graceful-shutdown community after opting in: %+v", fake.Paths(peer))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	drainSeen := time.Now()
+	waitForPrefixes(t, fake, peer)
+	if took := time.Since(drainSeen); took > 10*time.Second || took < time.Second {
+		t.Errorf("withdrawn %v after the drain was seen; the drain time is 2s", took)
+	}
+
+	setCordon(false)
+	waitForPrefixes(t, fake, peer, "203.0.113.30/32")
+	if hasGShut() {
+		t.Errorf("the path kept the graceful-shutdown community after the cordon ended: %+v", fake.Paths(peer))
+	}
+}

@@ -23,11 +23,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/test/lab"
@@ -35,13 +37,25 @@ import (
 
 func main() {
 	oneByOne := flag.Int("latency-services", 100, "Services created one at a time for the latency figures")
-	bulk := flag.String("bulk", "1000,5000", "comma-separated sizes of the bulk runs")
+	bulk := flag.String("bulk", "1000,5000", "comma-separated sizes of the bulk runs; empty skips them")
 	binDir := flag.String("bin", ".cache/bin", "directory with the controller and speaker binaries")
+	disruptionConns := flag.Int("disruption-conns", 1000, "busy connections per disruption run; 0 skips the disruption table")
 	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the controller and node-0's speaker, at the start of the latency run and of the last bulk run, to this directory")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
 	if err := run(*binDir, *oneByOne, *bulk); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if *disruptionConns > 0 {
+		abs, err := filepath.Abs(*binDir)
+		if err == nil {
+			err = disruptionReport(abs, *disruptionConns)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -77,7 +91,7 @@ func run(binDir string, oneByOne int, bulkSizes string) error {
 			return err
 		}
 	}
-	sizes := strings.Split(bulkSizes, ",")
+	sizes := strings.FieldsFunc(bulkSizes, func(r rune) bool { return r == ',' })
 	for i, field := range sizes {
 		n, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || n <= 0 {

@@ -142,8 +142,8 @@ type Engine interface {
 	// ReconcilePeers opens sessions to new peers, closes sessions to peers
 	// no longer listed (withdrawing their paths), and resets only peers
 	// whose settings changed. Unchanged peers are not touched. A new peer's
-	// session may wait for the next ReconcilePaths, so that it opens with
-	// the peer's full table: a router keeping this node's routes through a
+	// session may wait for the next ReconcilePaths that lists the peer
+	// (even with no paths), so that it opens with the peer's full table: a router keeping this node's routes through a
 	// graceful restart drops those missing when the first table ends.
 	ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) error
 	// ReconcilePaths makes each peer's announced paths equal to the request:

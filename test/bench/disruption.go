@@ -85,7 +85,25 @@ func disruptionCases() []disruptionCase {
 		if err := untilHops(l, addr, 2, 30*time.Second); err != nil {
 			return 0, err
 		}
-		return time.Since(start), nil
+		converged := time.Since(start)
+		// The event ends with the withdrawal at the end of the drain
+		// time; traffic is measured through it.
+		frr := l.Router.(*lab.FRR)
+		if err := until(time.Minute, func() bool {
+			paths, err := frr.BGPPaths(netip.PrefixFrom(addr, addr.BitLen()))
+			if err != nil {
+				return false
+			}
+			for _, p := range paths {
+				if p.NextHop == victim.Addr4.String() {
+					return false
+				}
+			}
+			return true
+		}); err != nil {
+			return 0, fmt.Errorf("%s's path was never withdrawn: %w", victim.Name, err)
+		}
+		return converged, nil
 	}
 	// A node leaving without a drain withdraws at once: a speaker
 	// stopped without graceful restart does exactly that.

@@ -102,7 +102,7 @@ func TestASpeakerStoppedWhileDrainingFinishesTheDrainFirst(t *testing.T) {
 	setNodeAnnotation(t, l, victim.Name, v1alpha1.AnnotationDrain, "true")
 	waitForNextHopsWithin(t, l, addr, 10*time.Second, "node-0")
 
-	stopped := make(chan time.Time)
+	stopped := make(chan time.Time, 1)
 	go func() {
 		l.StopSpeaker(victim, syscall.SIGTERM)
 		stopped <- time.Now()

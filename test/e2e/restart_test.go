@@ -65,6 +65,7 @@ func TestASpeakerRestartBreaksNoConnectionWithGracefulRestart(t *testing.T) {
 					t.Fatalf("no connection is bound to %s: %v", victim.Name, d.Bound())
 				}
 				w := l.WatchNextHops(hostPrefix(addr), 20*time.Millisecond)
+				t.Cleanup(func() { w.Stop() })
 				l.StopSpeaker(victim, sig)
 				eventually(t, 30*time.Second, "the router sees the session to "+victim.Name+" end", func() (bool, string) {
 					up, err := l.Router.Established()
@@ -89,6 +90,9 @@ func TestASpeakerRestartBreaksNoConnectionWithGracefulRestart(t *testing.T) {
 					if report.Broken() != 0 || report.Probe.Failures != 0 {
 						t.Errorf("%s: %d of %d connections broke and %d of %d new connections failed; want none",
 							sig, report.Broken(), report.Total.Conns, report.Probe.Failures, report.Probe.Attempts)
+					}
+					if history.Polls == 0 || history.Errors != 0 {
+						t.Errorf("%s: the next-hop watch polled %d times with %d errors; it proves nothing", sig, history.Polls, history.Errors)
 					}
 					if len(history.Changes) != 0 {
 						t.Errorf("%s: the router's kernel next hops changed: from %v through %+v", sig, history.Initial, history.Changes)

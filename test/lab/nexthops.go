@@ -19,6 +19,7 @@ type NextHopChange struct {
 type NextHopWatch struct {
 	stop chan struct{}
 	done chan struct{}
+	once sync.Once
 
 	mu      sync.Mutex
 	initial []string
@@ -69,13 +70,10 @@ type NextHopHistory struct {
 	Polls, Errors int
 }
 
-// Stop ends the watch and returns what it saw.
+// Stop ends the watch and returns what it saw. It may be called more
+// than once.
 func (w *NextHopWatch) Stop() NextHopHistory {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
+	w.once.Do(func() { close(w.stop) })
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -1,10 +1,14 @@
 package gobgp
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+
+	"github.com/osrg/gobgp/v4/api"
 
 	"github.com/bgplb/bgplb/internal/bgp"
 )
@@ -13,43 +17,103 @@ import (
 // (RFC 5881).
 const bfdPort = 3784
 
-// bfdDeviceFor returns the interface through which the node reaches p,
-// to bind the BFD listener of p's server to.
+// chooseBFD decides whether ps runs the BFD its requested settings ask
+// for, and records why not in bfdProblem. devErr is why the interface
+// towards the peer is unknown, if it is.
 //
 // GoBGP gives each server its own BFD listener on UDP port 3784. Several
 // listeners on one port receive nothing reliably unless each is bound to a
 // different interface: the kernel hands every packet to one of them, and a
 // BFD session whose packets go to another server never comes up, which
-// GoBGP answers by resetting the BGP session. So BFD is allowed for at
-// most one peer per interface, and bfdDeviceFor refuses a second one.
-func (e *Engine) bfdDeviceFor(p bgp.Peer) (string, error) {
-	dev, err := egressInterface(p)
-	if err != nil {
-		return "", err
+// GoBGP answers by resetting the BGP session. So BFD runs for at most one
+// peer per interface; a later peer through the same interface runs
+// without it until the first one gives it up.
+func (e *Engine) chooseBFD(ps *peerServer, devErr error) {
+	ps.bfdMu.Lock()
+	defer ps.bfdMu.Unlock()
+	ps.effective.BFD = ps.cfg.BFD
+	ps.bfdProblem = nil
+	if ps.cfg.BFD == nil {
+		return
 	}
-	for name, other := range e.peers {
-		if name != p.Name && other.bfdDevice == dev && other.effective.BFD != nil {
-			return "", fmt.Errorf("peer %q already runs BFD through interface %s, and only one BFD session per interface is supported", name, dev)
+	err := devErr
+	if err == nil {
+		for name, other := range e.peers {
+			if name != ps.cfg.Name && other.bfdDevice == ps.bfdDevice && other.runsBFD() {
+				err = fmt.Errorf("peer %q already runs BFD through interface %s, and only one BFD session per interface is supported", name, ps.bfdDevice)
+				break
+			}
 		}
 	}
-	return dev, nil
+	if err != nil {
+		ps.effective.BFD = nil
+		ps.bfdProblem = fmt.Errorf("BFD is off for peer %q: %w", ps.cfg.Name, err)
+		ps.logger.Warn("BFD is off", "reason", err.Error())
+	}
+}
+
+func (ps *peerServer) runsBFD() bool {
+	ps.bfdMu.Lock()
+	defer ps.bfdMu.Unlock()
+	return ps.effective.BFD != nil
+}
+
+// updateBFD applies p, which differs from ps's settings in BFD at most,
+// without resetting the BGP session: GoBGP adds, changes or removes a
+// neighbor's BFD in place.
+func (e *Engine) updateBFD(ctx context.Context, ps *peerServer, p bgp.Peer) error {
+	ps.bfdMu.Lock()
+	before := ps.effective.BFD
+	ps.cfg, ps.effective = p, p
+	ps.bfdMu.Unlock()
+	e.chooseBFD(ps, nil)
+	ps.bfdMu.Lock()
+	cfg, problem := ps.effective, ps.bfdProblem
+	ps.bfdMu.Unlock()
+	same := (before == nil) == (cfg.BFD == nil) && (before == nil || *before == *cfg.BFD)
+	if same {
+		return problem
+	}
+	// Before Established, startBFD applies the settings when the session
+	// comes up; after, they are applied now.
+	if !ps.bfdStarted.Load() && !e.established(p.Name, ps) {
+		return problem
+	}
+	ps.bfdStarted.Store(cfg.BFD != nil)
+	if _, err := ps.srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: peerConfig(cfg)}); err != nil {
+		return errors.Join(problem, fmt.Errorf("update BFD of peer %q: %w", p.Name, err))
+	}
+	ps.logger.Info("BFD settings applied without a reset", "bfd", cfg.BFD != nil)
+	return problem
+}
+
+func (e *Engine) established(name string, ps *peerServer) bool {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	rec, ok := e.sessions[name]
+	return ok && rec.server == ps && rec.session.State == bgp.StateEstablished
 }
 
 // egressInterface finds the interface the kernel would use to send to
 // p's address. Connecting a UDP socket chooses the route without sending
 // anything.
 func egressInterface(p bgp.Peer) (string, error) {
-	var local *net.UDPAddr
+	var from *net.UDPAddr
 	if p.SourceAddress.IsValid() {
-		local = net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.SourceAddress, 0))
+		from = net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.SourceAddress, 0))
 	}
 	remote := net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.Address, bfdPort))
-	conn, err := net.DialUDP("udp", local, remote)
+	conn, err := net.DialUDP("udp", from, remote)
 	if err != nil {
 		return "", fmt.Errorf("find the interface towards %s: %w", p.Address, err)
 	}
-	src := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	local := conn.LocalAddr().(*net.UDPAddr)
 	conn.Close()
+	if local.Zone != "" {
+		// A link-local source names its interface.
+		return local.Zone, nil
+	}
+	src := local.AddrPort().Addr().Unmap().WithZone("")
 	ifaces, err := net.Interfaces()
 	if err != nil {
 		return "", fmt.Errorf("list interfaces: %w", err)

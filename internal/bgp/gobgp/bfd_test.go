@@ -27,11 +27,28 @@ func TestOnlyOnePeerPerInterfaceGetsBFD(t *testing.T) {
 		t.Fatalf("ReconcilePeers error = %v, want BFD refused for b because a uses lo", err)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if a := e.peers["a"]; a == nil || a.effective.BFD == nil || a.bfdDevice != "lo" {
-		t.Errorf("peer a should run BFD bound to lo, has %+v", a)
+	a, b := e.peers["a"], e.peers["b"]
+	e.mu.Unlock()
+	if a == nil || !a.runsBFD() || a.bfdDevice != "lo" {
+		t.Fatalf("peer a should run BFD bound to lo, has %+v", a)
 	}
-	if b := e.peers["b"]; b == nil || b.effective.BFD != nil || !b.cfg.Equal(peer("b", "127.0.0.3")) {
-		t.Errorf("peer b should run, without BFD but with its requested settings kept: %+v", b)
+	if b == nil || b.runsBFD() || !b.cfg.Equal(peer("b", "127.0.0.3")) {
+		t.Fatalf("peer b should run, without BFD but with its requested settings kept: %+v", b)
+	}
+
+	// Once a gives BFD up, b gets it, on the same server: no reset.
+	withoutBFD := peer("a", "127.0.0.2")
+	withoutBFD.BFD = nil
+	if err := e.ReconcilePeers(context.Background(), bgp.ReconcilePeersRequest{Peers: []bgp.Peer{withoutBFD, peer("b", "127.0.0.3")}}); err != nil {
+		t.Fatalf("ReconcilePeers after a gave BFD up: %v", err)
+	}
+	e.mu.Lock()
+	a2, b2 := e.peers["a"], e.peers["b"]
+	e.mu.Unlock()
+	if a2 != a || b2 != b {
+		t.Error("changing only BFD settings replaced a server, which resets its BGP session")
+	}
+	if a.runsBFD() || !b.runsBFD() {
+		t.Errorf("after the change a runs BFD: %v, b runs BFD: %v; want false, true", a.runsBFD(), b.runsBFD())
 	}
 }

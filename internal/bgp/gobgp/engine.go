@@ -72,8 +72,8 @@ func New(logger *slog.Logger) *Engine {
 
 // ReconcilePeers implements bgp.Engine. The request is validated as a
 // whole first; an invalid request changes nothing. A new peer's session
-// opens with the next ReconcilePaths, so that it starts with its full
-// table. Removed peers are closed
+// opens with the next ReconcilePaths that lists the peer, so that it
+// starts with its full table. Removed peers are closed
 // with a Cease NOTIFICATION. A peer whose settings changed gets a new
 // server, which announces the paths the old one announced (minus those of
 // a family that no longer has a next hop). A peer whose server fails to
@@ -120,7 +120,15 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 		}
 		p := want[name]
 		old, ok := e.peers[name]
-		if ok && old.cfg.Equal(p) {
+		if ok && old.cfg.Equal(p) && old.bfdProblem == nil {
+			continue
+		}
+		if ok && equalButBFD(old.cfg, p) && old.bfdDevice != "" {
+			// A BFD change, or a retry of BFD refused before, leaves the
+			// BGP session alone.
+			if err := e.updateBFD(ctx, old, p); err != nil {
+				errs = append(errs, err)
+			}
 			continue
 		}
 		var paths []bgp.Path
@@ -192,6 +200,9 @@ func (e *Engine) ReconcilePaths(ctx context.Context, req bgp.ReconcilePathsReque
 			errs = append(errs, fmt.Errorf("paths for peer %q: %w", name, err))
 		}
 		e.setAnnounced(name, ps)
+		if _, listed := req.Paths[name]; !listed {
+			continue // a session opens only with a table of its own
+		}
 		if err := ps.addNeighbor(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("peer %q: %w", name, err))
 		}
@@ -340,4 +351,10 @@ func sortedPaths[M ~map[K]bgp.Path, K comparable](paths M) []bgp.Path {
 	}
 	slices.SortFunc(out, func(a, b bgp.Path) int { return comparePrefixes(a.Prefix, b.Prefix) })
 	return out
+}
+
+// equalButBFD reports whether a and b differ in their BFD settings at most.
+func equalButBFD(a, b bgp.Peer) bool {
+	a.BFD, b.BFD = nil, nil
+	return a.Equal(b)
 }

@@ -398,7 +398,7 @@ func TestTCPMD5(t *testing.T) {
 	good.Password = goodPassword
 	bad.Password = wrongPassword
 	reconcilePeers(t, e, good, bad)
-	reconcilePaths(t, e, nil) // sessions open with the first ReconcilePaths
+	reconcilePaths(t, e, map[string][]bgp.Path{"good": nil, "bad": nil}) // sessions open with their first table
 	// The wrong key never gets through. GoBGP first connects after up to
 	// 2 s and gives up on a connection after 2 s, then tries again after
 	// up to 2 s: 6.5 s cover two attempts.
@@ -652,7 +652,7 @@ func TestASessionTheRouterClosesIsReportedWithItsReason(t *testing.T) {
 	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{{speaker: 1, asn: speakerASN}}})
 	e, _ := newEngine(t)
 	reconcilePeers(t, e, labPeer(r, "a", 1))
-	reconcilePaths(t, e, nil) // the session opens with the first ReconcilePaths
+	reconcilePaths(t, e, map[string][]bgp.Path{"a": nil}) // the session opens with its first table
 	// Reading the changes up to Established leaves none queued from
 	// before.
 	nextChange(t, e, establishTimeout, func(s bgp.Session) bool { return s.State == bgp.StateEstablished })

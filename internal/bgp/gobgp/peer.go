@@ -72,6 +72,9 @@ type peerServer struct {
 	neighborAdded bool
 	// bfdStarted is set once BFD has been added to the neighbor.
 	bfdStarted atomic.Bool
+	// bfdMu guards effective.BFD and bfdProblem against startBFD, which
+	// runs from the server's event callback.
+	bfdMu sync.Mutex
 }
 
 // startPeer starts a server for p with no paths and, as yet, no neighbor:
@@ -86,15 +89,11 @@ func (e *Engine) startPeer(ctx context.Context, p bgp.Peer) (*peerServer, error)
 		logger:    logger,
 		announced: make(map[netip.Prefix]bgp.Path),
 	}
-	if p.BFD != nil {
-		dev, err := e.bfdDeviceFor(p)
-		if err != nil {
-			ps.effective.BFD = nil
-			ps.bfdProblem = fmt.Errorf("BFD is off for peer %q: %w", p.Name, err)
-			logger.Warn("BFD is off", "reason", err.Error())
-		}
-		ps.bfdDevice = dev
-	}
+	// The BFD listener is bound to the interface towards the peer even
+	// without BFD, so that BFD can be turned on later without a reset.
+	dev, devErr := egressInterface(p)
+	ps.bfdDevice = dev
+	e.chooseBFD(ps, devErr)
 	ps.srv = server.NewBgpServer(server.LoggerOption(logger.With("component", "gobgp"), nil))
 	go ps.srv.Serve()
 	ok := false
@@ -163,18 +162,24 @@ func (ps *peerServer) addNeighbor(ctx context.Context) error {
 // session comes up once, against the router's final session. Adding BFD to
 // a neighbor does not reset its BGP session.
 func (ps *peerServer) startBFD() {
-	if ps.effective.BFD == nil || !ps.bfdStarted.CompareAndSwap(false, true) {
+	ps.bfdMu.Lock()
+	cfg := ps.effective
+	ps.bfdMu.Unlock()
+	if cfg.BFD == nil || !ps.bfdStarted.CompareAndSwap(false, true) {
 		return
 	}
 	// The peer's event callback must not wait for the server it reports
 	// from.
 	go func() {
-		if _, err := ps.srv.UpdatePeer(context.Background(), &api.UpdatePeerRequest{Peer: peerConfig(ps.effective)}); err != nil {
+		if _, err := ps.srv.UpdatePeer(context.Background(), &api.UpdatePeerRequest{Peer: peerConfig(cfg)}); err != nil {
+			// The next Established tries again; a stopped server fails
+			// here too, harmlessly.
+			ps.bfdStarted.Store(false)
 			ps.logger.Warn("could not start BFD", "error", err)
 			return
 		}
-		ps.logger.Info("started BFD", "receiveInterval", ps.effective.BFD.ReceiveInterval,
-			"transmitInterval", ps.effective.BFD.TransmitInterval, "detectMultiplier", ps.effective.BFD.DetectMultiplier)
+		ps.logger.Info("started BFD", "receiveInterval", cfg.BFD.ReceiveInterval,
+			"transmitInterval", cfg.BFD.TransmitInterval, "detectMultiplier", cfg.BFD.DetectMultiplier)
 	}()
 }
 

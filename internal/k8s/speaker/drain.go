@@ -7,6 +7,10 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/bgplb/bgplb/internal/bgp"
 )
 
@@ -22,19 +26,33 @@ type drainStatus struct {
 // drainTracker remembers when the node's current drain started. The time
 // lives in memory only: a speaker restarted during a drain starts the
 // drain time again, which errs on the side of announcing longer.
+//
+// A node that is already draining when the speaker starts counts as
+// drained: the speaker before this one finished the drain before it
+// exited, and a node that stays excluded for good (control-plane nodes
+// often carry the exclusion label) must not announce for a drain time
+// after every speaker restart.
 type drainTracker struct {
-	mu     sync.Mutex
-	since  time.Time
-	status drainStatus
+	mu       sync.Mutex
+	observed bool
+	since    time.Time
+	status   drainStatus
 }
+
+// drainedLongAgo is the drain start of a node found draining at start-up.
+var drainedLongAgo = time.Unix(1, 0)
 
 // observe records whether the node drains now and returns since when.
 func (d *drainTracker) observe(draining bool, now time.Time) time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	first := !d.observed
+	d.observed = true
 	switch {
 	case !draining:
 		d.since = time.Time{}
+	case first:
+		d.since = drainedLongAgo
 	case d.since.IsZero():
 		d.since = now
 	}
@@ -59,7 +77,16 @@ func (d *drainTracker) get() drainStatus {
 // draining node waits for its drain time to end, withdraws every path and
 // closes its sessions with a Cease, so that nothing stays announced for a
 // node that is going away.
-func shutdown(ctx context.Context, engine bgp.Engine, st drainStatus, logger *slog.Logger) error {
+//
+// leaving says, from a fresh read of the Node at shutdown, whether the
+// node is going away without a drain (deleted, or marked for removal);
+// its routes are withdrawn at once rather than kept for a restart that
+// will not come.
+func shutdown(ctx context.Context, engine bgp.Engine, st drainStatus, leaving string, logger *slog.Logger) error {
+	if leaving != "" && !st.draining {
+		logger.Info("node is going away: withdrawing instead of keeping routes for a restart", "reason", leaving)
+		st = drainStatus{draining: true}
+	}
 	if !st.draining {
 		if err := engine.Stop(ctx, bgp.StopRequest{KeepRoutes: true}); err != nil {
 			return fmt.Errorf("stop BGP sessions: %w", err)
@@ -80,7 +107,7 @@ func shutdown(ctx context.Context, engine bgp.Engine, st drainStatus, logger *sl
 	// the grace period is over.
 	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, werr := engine.ReconcilePaths(wctx, bgp.ReconcilePathsRequest{})
+	_, werr := engine.ReconcilePaths(wctx, bgp.ReconcilePathsRequest{Paths: map[string][]bgp.Path{}})
 	if err := engine.Stop(wctx, bgp.StopRequest{}); err != nil {
 		return fmt.Errorf("stop BGP sessions: %w", err)
 	}
@@ -88,4 +115,39 @@ func shutdown(ctx context.Context, engine bgp.Engine, st drainStatus, logger *sl
 		return fmt.Errorf("withdraw paths of a drained node: %w", werr)
 	}
 	return nil
+}
+
+// Taints that mark a node for removal.
+const (
+	taintAutoscalerDelete = "ToBeDeletedByClusterAutoscaler"
+	taintOutOfService     = "node.kubernetes.io/out-of-service"
+)
+
+// leaving reads the Node afresh and says why it is going away, or "" if it
+// looks like it stays (or cannot be read: a restart is the common case).
+// A drain requested just before the stop, which the last recompute did not
+// see, counts too.
+func leaving(ctx context.Context, reader client.Reader, nodeName string) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var n corev1.Node
+	err := reader.Get(ctx, client.ObjectKey{Name: nodeName}, &n)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "the Node object is deleted"
+	case err != nil:
+		return ""
+	}
+	for _, t := range n.Spec.Taints {
+		switch t.Key {
+		case taintAutoscalerDelete:
+			return "the cluster autoscaler is removing the node"
+		case taintOutOfService:
+			return "the node is tainted out of service"
+		}
+	}
+	if node := nodeFromAPI(&n); node.Drain {
+		return "a drain was requested as the speaker stopped"
+	}
+	return ""
 }

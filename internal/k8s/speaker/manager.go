@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg *rest.Config, engine bgp.Engine, opts Options,
 	runErr := mgr.Start(ctx)
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	stopErr := shutdown(stopCtx, engine, r.drainState(), opts.Logger)
+	stopErr := shutdown(stopCtx, engine, r.drainState(), leaving(stopCtx, mgr.GetAPIReader(), opts.NodeName), opts.Logger)
 	if runErr != nil {
 		return fmt.Errorf("run speaker: %w", runErr)
 	}

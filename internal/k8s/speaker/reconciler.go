@@ -55,12 +55,21 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	start := time.Now()
 	next, err := r.recompute(ctx, start)
 	pace(ctx, time.Since(start))
-	if err != nil || next.IsZero() {
+	if next.IsZero() {
 		return reconcile.Result{}, err
 	}
-	// A drain ends by the clock, not by an event.
-	return reconcile.Result{RequeueAfter: max(time.Until(next), time.Millisecond)}, nil
+	// A drain ends by the clock, not by an event, and the end must not
+	// wait for the growing back-off of a failing recompute.
+	wait := max(time.Until(next), time.Millisecond)
+	if err != nil {
+		r.logger.Error("recompute failed; retrying", "error", err)
+		wait = min(wait, drainRetry)
+	}
+	return reconcile.Result{RequeueAfter: wait}, nil
 }
+
+// drainRetry is how soon a failed recompute is retried while a drain runs.
+const drainRetry = 5 * time.Second
 
 // pace waits after a recompute that took took, so that events arriving
 // meanwhile collapse into the next one: during a burst of thousands of

@@ -1,0 +1,80 @@
+package speaker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
+)
+
+func TestADrainStartsWhenFirstSeenExceptAtStartUp(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var fresh drainTracker
+	if got := fresh.observe(true, now); !got.Equal(drainedLongAgo) {
+		t.Errorf("a node already draining at start-up: drain since %v, want long ago (the previous speaker drained it)", got)
+	}
+
+	var d drainTracker
+	if got := d.observe(false, now); !got.IsZero() {
+		t.Errorf("a node that does not drain: since %v, want zero", got)
+	}
+	if got := d.observe(true, now.Add(time.Second)); !got.Equal(now.Add(time.Second)) {
+		t.Errorf("a drain seen after start-up starts when seen, got %v", got)
+	}
+	if got := d.observe(true, now.Add(5*time.Second)); !got.Equal(now.Add(time.Second)) {
+		t.Errorf("a running drain keeps its start, got %v", got)
+	}
+	if got := d.observe(false, now.Add(6*time.Second)); !got.IsZero() {
+		t.Errorf("an ended drain is forgotten, got %v", got)
+	}
+	if got := d.observe(true, now.Add(7*time.Second)); !got.Equal(now.Add(7 * time.Second)) {
+		t.Errorf("a second drain starts afresh, got %v", got)
+	}
+}
+
+func TestANodeGoingAwayIsToldApartFromARestart(t *testing.T) {
+	scheme, err := kubeutil.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := func(name string, change func(*corev1.Node)) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		change(n)
+		return n
+	}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
+		node("staying", func(*corev1.Node) {}),
+		node("cordoned", func(n *corev1.Node) { n.Spec.Unschedulable = true }),
+		node("autoscaled", func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: taintAutoscalerDelete, Effect: corev1.TaintEffectNoSchedule}}
+		}),
+		node("out-of-service", func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: taintOutOfService, Effect: corev1.TaintEffectNoExecute}}
+		}),
+		node("drain-asked", func(n *corev1.Node) { n.Annotations = map[string]string{v1alpha1.AnnotationDrain: ""} }),
+	).Build()
+	tests := []struct {
+		node string
+		want string // a fragment of the reason; "" for a restart
+	}{
+		{"staying", ""},
+		{"cordoned", ""}, // a speaker upgrade during maintenance is still a restart
+		{"autoscaled", "autoscaler"},
+		{"out-of-service", "out of service"},
+		{"drain-asked", "drain"},
+		{"deleted", "deleted"},
+	}
+	for _, tt := range tests {
+		got := leaving(context.Background(), reader, tt.node)
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("node %s: leaving = %q, want a reason containing %q", tt.node, got, tt.want)
+		}
+	}
+}

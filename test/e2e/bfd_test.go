@@ -24,20 +24,11 @@ func TestBFDRemovesADeadNodeWithinASecond(t *testing.T) {
 	l := startLabWith(t, lab.Config{Nodes: 3, BFD: true})
 	ctx := context.Background()
 	frr := l.Router.(*lab.FRR)
-	profile := &v1alpha1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: v1alpha1.BFDProfileSpec{
-		ReceiveInterval: ptr.To[int32](100), TransmitInterval: ptr.To[int32](100), DetectMultiplier: ptr.To[int32](3)}}
-	if err := l.Client.Create(ctx, profile); err != nil {
-		t.Fatal(err)
-	}
+	createFastBFDProfile(t, l)
 	peer := routerPeer(l)
 	peer.Spec.BFDProfile = "fast"
 	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
-	svc := createService(t, l, "bfd", false)
-	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
-		t.Fatal(err)
-	}
-	addr := serviceAddrs(t, l, svc, 1)[0]
-	waitForNextHops(t, l, addr, allNodes(l)...)
+	addr := announcedEverywhere(t, l, "bfd")
 	waitForBFDUp(t, l, frr, len(l.Nodes))
 	peers, err := frr.BFDPeers()
 	if err != nil {
@@ -142,4 +133,29 @@ func waitForBFDUp(t *testing.T, l *lab.Lab, frr *lab.FRR, n int) {
 		}
 		return err == nil && up == n, fmt.Sprint(peers, err)
 	})
+}
+
+// announcedEverywhere creates a Cluster-policy Service with one ready
+// endpoint, waits for its address and for the router's kernel route to
+// have every node as next hop, and returns the address.
+func announcedEverywhere(t *testing.T, l *lab.Lab, name string) netip.Addr {
+	t.Helper()
+	svc := createService(t, l, name, false)
+	if err := l.SetEndpoints(context.Background(), svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+	waitForNextHops(t, l, addr, allNodes(l)...)
+	return addr
+}
+
+// createFastBFDProfile creates the BFDProfile "fast", 3 x 100 ms, the
+// lab router's own timers.
+func createFastBFDProfile(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	profile := &v1alpha1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: v1alpha1.BFDProfileSpec{
+		ReceiveInterval: ptr.To[int32](100), TransmitInterval: ptr.To[int32](100), DetectMultiplier: ptr.To[int32](3)}}
+	if err := l.Client.Create(context.Background(), profile); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -31,13 +31,7 @@ func TestAPlannedDrainMovesTrafficAwayBeforeTheNodeStopsForwarding(t *testing.T)
 	peer := routerPeer(l)
 	peer.Spec.DrainTime = &metav1.Duration{Duration: labDrainTime}
 	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
-	ctx := context.Background()
-	svc := createService(t, l, "drain", false)
-	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
-		t.Fatal(err)
-	}
-	addr := serviceAddrs(t, l, svc, 1)[0]
-	waitForNextHops(t, l, addr, allNodes(l)...)
+	addr := announcedEverywhere(t, l, "drain")
 	frr := l.Router.(*lab.FRR)
 	victim := l.Nodes[1]
 
@@ -88,13 +82,7 @@ func TestASpeakerStoppedWhileDrainingFinishesTheDrainFirst(t *testing.T) {
 	peer := routerPeer(l)
 	peer.Spec.DrainTime = &metav1.Duration{Duration: labDrainTime}
 	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
-	ctx := context.Background()
-	svc := createService(t, l, "drain-stop", false)
-	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
-		t.Fatal(err)
-	}
-	addr := serviceAddrs(t, l, svc, 1)[0]
-	waitForNextHops(t, l, addr, allNodes(l)...)
+	addr := announcedEverywhere(t, l, "drain-stop")
 	frr := l.Router.(*lab.FRR)
 	victim := l.Nodes[1]
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -36,24 +35,14 @@ func TestASpeakerRestartBreaksNoConnectionWithGracefulRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := startLabWith(t, lab.Config{Nodes: 3, BFD: tc.bfd})
-			ctx := context.Background()
 			peer := routerPeer(l)
 			peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(tc.gr)}
 			if tc.bfd {
-				profile := &v1alpha1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: v1alpha1.BFDProfileSpec{
-					ReceiveInterval: ptr.To[int32](100), TransmitInterval: ptr.To[int32](100), DetectMultiplier: ptr.To[int32](3)}}
-				if err := l.Client.Create(ctx, profile); err != nil {
-					t.Fatal(err)
-				}
+				createFastBFDProfile(t, l)
 				peer.Spec.BFDProfile = "fast"
 			}
 			configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
-			svc := createService(t, l, "restart", false)
-			if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
-				t.Fatal(err)
-			}
-			addr := serviceAddrs(t, l, svc, 1)[0]
-			waitForNextHops(t, l, addr, allNodes(l)...)
+			addr := announcedEverywhere(t, l, "restart")
 			if tc.bfd {
 				waitForBFDUp(t, l, l.Router.(*lab.FRR), len(l.Nodes))
 			}

@@ -94,6 +94,15 @@ type BGPAdvertisementSpec struct {
 	// +kubebuilder:default=false
 	// +optional
 	DrainOnCordon bool `json:"drainOnCordon,omitempty"`
+
+	// WeightByEndpoints attaches the BGP link-bandwidth extended community
+	// to the paths of externalTrafficPolicy: Local Services, with a value
+	// proportional to the node's ready endpoints of the Service, so that a
+	// router doing weighted ECMP sends a node with three endpoints three
+	// times the traffic of a node with one. Cluster Services are announced
+	// without weight, and the speaker reports them. Off by default.
+	// +optional
+	WeightByEndpoints bool `json:"weightByEndpoints,omitempty"`
 }
 
 // ASPathPrepend repeats an ASN in front of the AS path.

@@ -122,6 +122,9 @@ type Advertisement struct {
 	// DrainOnCordon drains the paths this advertisement contributes to
 	// while the node is cordoned (Node.Cordoned).
 	DrainOnCordon bool
+	// WeightByEndpoints gives the paths of Local Services a Weight: the
+	// node's ready endpoints of the Services behind the prefix.
+	WeightByEndpoints bool
 }
 
 // Prepend puts Count copies of ASN in front of the AS path.
@@ -184,6 +187,10 @@ type Path struct {
 	// until its drain time is over. Its communities include
 	// GracefulShutdown.
 	Draining bool
+	// Weight, if not zero, is the node's share of the prefix's traffic:
+	// its ready endpoints of the Local Services behind the prefix, from
+	// advertisements with WeightByEndpoints.
+	Weight uint32
 }
 
 // Equal reports whether p and o announce the same prefix with the same
@@ -196,7 +203,7 @@ func (p Path) Equal(o Path) bool {
 		equalPtr(p.LocalPref, o.LocalPref) &&
 		equalPtr(p.MED, o.MED) &&
 		slices.Equal(p.ASPathPrepend, o.ASPathPrepend) &&
-		p.Draining == o.Draining
+		p.Draining == o.Draining && p.Weight == o.Weight
 }
 
 func equalPtr(a, b *uint32) bool {
@@ -219,6 +226,10 @@ type Result struct {
 	// The errors wrap ErrInvalidAdvertisement or ErrConflict. It is never
 	// nil.
 	Errors map[string]error
+	// Warnings maps the names of advertisements that work, but not fully
+	// as written, to the reason: WeightByEndpoints selecting Cluster
+	// Services, which are announced without weight. It is never nil.
+	Warnings map[string]error
 	// NextChange is the earliest time after Input.Now at which a draining
 	// path's drain time ends, so the caller knows when to compute again;
 	// zero if no path is draining.
@@ -228,7 +239,7 @@ type Result struct {
 // Compute returns the sessions of in.Node and the paths to announce on
 // each, following the rules in the package documentation.
 func Compute(in Input) Result {
-	res := Result{Sessions: map[string][]Path{}, Errors: map[string]error{}}
+	res := Result{Sessions: map[string][]Path{}, Errors: map[string]error{}, Warnings: map[string]error{}}
 	peers := sessionPeers(in)
 	for _, p := range peers {
 		res.Sessions[p.Name] = []Path{}
@@ -237,7 +248,7 @@ func Compute(in Input) Result {
 	if in.Node.NetworkUnavailable || len(peers) == 0 {
 		return res
 	}
-	c := computation{peers: peers, pools: map[string]map[string]string{}}
+	c := computation{peers: peers, pools: map[string]map[string]string{}, warnings: res.Warnings}
 	c.startDrain(in)
 	for _, p := range in.Pools {
 		if _, dup := c.pools[p.Name]; !dup {
@@ -383,6 +394,8 @@ type computation struct {
 	drains []peerDrain
 	// nextChange is the earliest deadline of a draining path announced.
 	nextChange time.Time
+	// warnings is Result.Warnings.
+	warnings map[string]error
 }
 
 // peerDrain is the state of the node's drain toward one peer.
@@ -417,6 +430,16 @@ func (c *computation) startDrain(in Input) {
 type group struct {
 	prefix netip.Prefix
 	ads    []int // indices into computation.ads, ascending
+	// weight is the node's ready endpoints of the Local Services behind
+	// the prefix, counted when a weighted advertisement announces it.
+	weight uint32
+}
+
+// weighted is one Local Service's contribution to a prefix's weight.
+type weighted struct {
+	prefix  netip.Prefix
+	service int
+	ready   uint32
 }
 
 // announcement is one advertisement announcing one prefix.
@@ -501,6 +524,7 @@ func (c *computation) collect(services []Service, node string) {
 		n += len(services[i].Addrs)
 	}
 	found := make([]announcement, 0, n)
+	var weights []weighted
 	for i := range services {
 		svc := &services[i]
 		if len(svc.Addrs) == 0 || !announcedFrom(svc, node) {
@@ -510,9 +534,15 @@ func (c *computation) collect(services []Service, node string) {
 			if !c.selectsPool(a, svc.Pool) || !matchesOptional(a.ServiceSelectors, svc.Labels) {
 				continue
 			}
+			if a.WeightByEndpoints && !svc.Local {
+				c.unweighted(a.Name, svc.Key)
+			}
 			for _, addr := range svc.Addrs {
 				if prefix, ok := a.prefix(addr); ok {
 					found = append(found, announcement{prefix, ai})
+					if a.WeightByEndpoints && svc.Local {
+						weights = append(weights, weighted{prefix, i, readyOn(svc, node)})
+					}
 				}
 			}
 		}
@@ -535,6 +565,63 @@ func (c *computation) collect(services []Service, node string) {
 		g := &c.groups[len(c.groups)-1]
 		g.ads = ads[i-len(g.ads) : i+1]
 	}
+	c.addWeights(weights)
+}
+
+// addWeights sums, per prefix, the ready endpoints of each Service behind
+// it once, however many weighted advertisements announce it.
+func (c *computation) addWeights(weights []weighted) {
+	if len(weights) == 0 {
+		return
+	}
+	slices.SortFunc(weights, func(a, b weighted) int {
+		if c := comparePrefix(a.prefix, b.prefix); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.service, b.service)
+	})
+	weights = slices.CompactFunc(weights, func(a, b weighted) bool { return a.prefix == b.prefix && a.service == b.service })
+	gi := 0
+	for _, w := range weights {
+		for gi < len(c.groups) && comparePrefix(c.groups[gi].prefix, w.prefix) < 0 {
+			gi++
+		}
+		if gi < len(c.groups) && c.groups[gi].prefix == w.prefix {
+			c.groups[gi].weight += w.ready
+		}
+	}
+}
+
+// unweighted records that a weighted advertisement selects a Cluster
+// Service, once per advertisement.
+func (c *computation) unweighted(ad, service string) {
+	if _, seen := c.warnings[ad]; !seen {
+		c.warnings[ad] = fmt.Errorf("weightByEndpoints applies to externalTrafficPolicy: Local Services only; %s (Cluster) and any other Cluster Service it selects are announced without weight", service)
+	}
+}
+
+// readyOn counts the Service's ready endpoints on node or, when the
+// Service has no ready endpoint anywhere (the node then announces for its
+// serving ones), its serving endpoints on node.
+func readyOn(svc *Service, node string) uint32 {
+	var ready, serving uint32
+	anyReady := false
+	for _, ep := range svc.Endpoints {
+		anyReady = anyReady || ep.Ready
+		if ep.Node != node {
+			continue
+		}
+		if ep.Ready {
+			ready++
+		}
+		if ep.Serving {
+			serving++
+		}
+	}
+	if anyReady {
+		return ready
+	}
+	return serving
 }
 
 // announcedFrom reports whether the Service's endpoints allow announcing it
@@ -667,11 +754,12 @@ func (c *computation) build(sessions map[string][]Path) {
 	for _, g := range c.groups {
 		for pi, peer := range c.peers {
 			m.use = m.use[:0]
-			draining := c.drain
+			draining, weighted := c.drain, false
 			for _, i := range g.ads {
 				if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
 					m.use = append(m.use, a)
 					draining = draining || (c.cordoned && a.DrainOnCordon)
+					weighted = weighted || a.WeightByEndpoints
 				}
 			}
 			if len(m.use) == 0 {
@@ -686,7 +774,11 @@ func (c *computation) build(sessions map[string][]Path) {
 					c.nextChange = d.deadline
 				}
 			}
-			paths[pi] = append(paths[pi], m.merge(g.prefix, peer, draining))
+			p := m.merge(g.prefix, peer, draining)
+			if weighted {
+				p.Weight = g.weight
+			}
+			paths[pi] = append(paths[pi], p)
 		}
 	}
 	for pi, peer := range c.peers {

@@ -75,6 +75,10 @@ type Path struct {
 	LocalPref        *uint32
 	MED              *uint32
 	ASPathPrepend    []uint32
+	// Weight, if not zero, is sent as the BGP link-bandwidth extended
+	// community, so that a router doing weighted ECMP gives this node a
+	// share of the traffic proportional to it.
+	Weight uint32
 }
 
 // LargeCommunity is an RFC 8092 community.

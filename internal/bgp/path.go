@@ -16,7 +16,8 @@ func (p Path) Equal(q Path) bool {
 		slices.Equal(p.LargeCommunities, q.LargeCommunities) &&
 		optionalEqual(p.LocalPref, q.LocalPref) &&
 		optionalEqual(p.MED, q.MED) &&
-		slices.Equal(p.ASPathPrepend, q.ASPathPrepend)
+		slices.Equal(p.ASPathPrepend, q.ASPathPrepend) &&
+		p.Weight == q.Weight
 }
 
 // Clone returns a copy of p that shares no memory with it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -422,6 +423,18 @@ func (b *BIRD) KernelNextHops(prefix netip.Prefix) ([]string, error) {
 // kernelNextHops reads the gateways of a namespace's kernel route for
 // prefix from "ip -j route show", sorted.
 func kernelNextHops(ns string, prefix netip.Prefix) ([]string, error) {
+	weights, err := kernelNextHopWeights(ns, prefix)
+	if err != nil {
+		return nil, err
+	}
+	hops := slices.Collect(maps.Keys(weights))
+	slices.Sort(hops)
+	return hops, nil
+}
+
+// kernelNextHopWeights returns the gateways of a namespace's kernel route
+// for prefix with their multipath weights (1 when the kernel shows none).
+func kernelNextHopWeights(ns string, prefix netip.Prefix) (map[string]int, error) {
 	args := []string{"-j", "route", "show", prefix.String()}
 	if prefix.Addr().Is6() {
 		args = append([]string{"-6"}, args...)
@@ -434,20 +447,20 @@ func kernelNextHops(ns string, prefix netip.Prefix) ([]string, error) {
 		Gateway  string `json:"gateway"`
 		Nexthops []struct {
 			Gateway string `json:"gateway"`
+			Weight  int    `json:"weight"`
 		} `json:"nexthops"`
 	}
 	if err := json.Unmarshal([]byte(out), &routes); err != nil {
 		return nil, fmt.Errorf("parse %q: %w", out, err)
 	}
-	var hops []string
+	hops := map[string]int{}
 	for _, r := range routes {
 		if r.Gateway != "" {
-			hops = append(hops, r.Gateway)
+			hops[r.Gateway] = 1
 		}
 		for _, nh := range r.Nexthops {
-			hops = append(hops, nh.Gateway)
+			hops[nh.Gateway] = max(nh.Weight, 1)
 		}
 	}
-	slices.Sort(hops)
 	return hops, nil
 }

@@ -263,6 +263,13 @@ func (f *FRR) KernelNextHops(prefix netip.Prefix) ([]string, error) {
 	return kernelNextHops(f.NS, prefix)
 }
 
+// KernelNextHopWeights returns the gateways of the router's kernel route
+// for prefix with their weights, which FRR derives from the paths'
+// link-bandwidth communities.
+func (f *FRR) KernelNextHopWeights(prefix netip.Prefix) (map[string]int, error) {
+	return kernelNextHopWeights(f.NS, prefix)
+}
+
 func chownFRR(paths ...string) error {
 	u, err := user.Lookup("frr")
 	if err != nil {

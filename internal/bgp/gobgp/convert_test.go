@@ -154,6 +154,38 @@ func TestPeerConfig(t *testing.T) {
 func TestAPIPath(t *testing.T) {
 	peer := validPeer()
 	med, pref := uint32(5), uint32(200)
+	t.Run("a weight is sent as link bandwidth in proportion, with AS_TRANS for a 4-byte ASN", func(t *testing.T) {
+		for _, tc := range []struct {
+			localASN uint32
+			wantAS   uint16
+		}{{64512, 64512}, {4200000000, asTrans}} {
+			p, err := apiPath(withPeer(func(p *bgp.Peer) { p.LocalASN = tc.localASN }),
+				bgp.Path{Prefix: netip.MustParsePrefix("203.0.113.10/32"), Weight: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lb *gobgp.LinkBandwidthExtended
+			for _, a := range p.Attrs {
+				if ext, ok := a.(*gobgp.PathAttributeExtendedCommunities); ok {
+					for _, c := range ext.Value {
+						lb, _ = c.(*gobgp.LinkBandwidthExtended)
+					}
+				}
+			}
+			if lb == nil || lb.AS != tc.wantAS || lb.Bandwidth != 3*1e6/8 {
+				t.Errorf("local ASN %d: link bandwidth %+v, want AS %d and 3 units", tc.localASN, lb, tc.wantAS)
+			}
+		}
+		p, err := apiPath(peer, bgp.Path{Prefix: netip.MustParsePrefix("203.0.113.10/32")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range p.Attrs {
+			if a.GetType() == gobgp.BGP_ATTR_TYPE_EXTENDED_COMMUNITIES {
+				t.Errorf("an unweighted path carries extended communities: %v", a)
+			}
+		}
+	})
 	t.Run("an IPv4 path carries NEXT_HOP and every attribute that is set", func(t *testing.T) {
 		p, err := apiPath(peer, bgp.Path{
 			Prefix:           netip.MustParsePrefix("203.0.113.10/32"),

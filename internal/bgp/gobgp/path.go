@@ -125,10 +125,26 @@ func apiPath(peer bgp.Peer, p bgp.Path) (*apiutil.Path, error) {
 		}
 		attrs = append(attrs, gobgp.NewPathAttributeLargeCommunities(large))
 	}
+	if p.Weight > 0 {
+		// The link-bandwidth community carries a 2-byte ASN; a 4-byte
+		// one is written as AS_TRANS (RFC 6793). Routers compare the
+		// bandwidths of a prefix's paths, so only their ratio matters:
+		// each unit of weight is 1 Mbit/s.
+		asn := uint16(asTrans)
+		if peer.LocalASN <= 0xffff {
+			asn = uint16(peer.LocalASN)
+		}
+		bandwidth := float32(p.Weight) * 1e6 / 8 // bytes per second
+		attrs = append(attrs, gobgp.NewPathAttributeExtendedCommunities([]gobgp.ExtendedCommunityInterface{
+			gobgp.NewLinkBandwidthExtended(asn, bandwidth)}))
+	}
 	// Family must be set: AddPath refuses a path without it (GoBGP's
 	// library example leaves it out).
 	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs}, nil
 }
+
+// asTrans stands for a 4-byte ASN where only two bytes fit (RFC 6793).
+const asTrans = 23456
 
 func family(pfx netip.Prefix) gobgp.Family {
 	if pfx.Addr().Is4() {

@@ -216,6 +216,11 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	for name, err := range result.Errors {
 		problems["BGPAdvertisement/"+name] = err.Error()
 	}
+	for name, err := range result.Warnings {
+		if _, known := problems["BGPAdvertisement/"+name]; !known {
+			problems["BGPAdvertisement/"+name] = err.Error()
+		}
+	}
 	r.report(problems)
 
 	var wantPeers []bgp.Peer

@@ -100,13 +100,14 @@ func announceable(s *corev1.Service) bool {
 
 func advertisementFromAPI(a *v1alpha1.BGPAdvertisement) (announce.Advertisement, error) {
 	adv := announce.Advertisement{
-		Name:          a.Name,
-		Pools:         a.Spec.IPPools,
-		Peers:         a.Spec.Peers,
-		LocalPref:     uint32Ptr(a.Spec.LocalPref),
-		MED:           uint32Ptr(a.Spec.MED),
-		ASPathPrepend: nil,
-		DrainOnCordon: a.Spec.DrainOnCordon,
+		Name:              a.Name,
+		Pools:             a.Spec.IPPools,
+		Peers:             a.Spec.Peers,
+		LocalPref:         uint32Ptr(a.Spec.LocalPref),
+		MED:               uint32Ptr(a.Spec.MED),
+		ASPathPrepend:     nil,
+		DrainOnCordon:     a.Spec.DrainOnCordon,
+		WeightByEndpoints: a.Spec.WeightByEndpoints,
 	}
 	if l := a.Spec.AggregationLength; l != nil {
 		v := int(*l)
@@ -233,7 +234,7 @@ func duration(d *metav1.Duration, fallback time.Duration) time.Duration {
 
 // pathToEngine turns a rule-side path into the engine's form.
 func pathToEngine(p announce.Path) bgp.Path {
-	out := bgp.Path{Prefix: p.Prefix, LocalPref: p.LocalPref, MED: p.MED, ASPathPrepend: slices.Clone(p.ASPathPrepend)}
+	out := bgp.Path{Prefix: p.Prefix, LocalPref: p.LocalPref, MED: p.MED, ASPathPrepend: slices.Clone(p.ASPathPrepend), Weight: p.Weight}
 	for _, c := range p.Communities {
 		out.Communities = append(out.Communities, uint32(c.ASN)<<16|uint32(c.Value))
 	}

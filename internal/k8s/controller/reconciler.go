@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -64,16 +65,19 @@ type allocationReconciler struct {
 	failures map[string]string
 	// lastGood is the last version of each pool that could be translated.
 	lastGood map[string]ipam.Pool
+	// poolWrites holds when each pool's status was last written.
+	poolWrites map[string]time.Time
 }
 
 func newAllocationReconciler(c client.Client, recorder events.EventRecorder, class string) *allocationReconciler {
 	return &allocationReconciler{
-		client:   c,
-		recorder: recorder,
-		class:    class,
-		held:     map[string]bool{},
-		pending:  map[string][]string{},
-		failures: map[string]string{},
+		client:     c,
+		recorder:   recorder,
+		class:      class,
+		held:       map[string]bool{},
+		pending:    map[string][]string{},
+		failures:   map[string]string{},
+		poolWrites: map[string]time.Time{},
 	}
 }
 
@@ -250,9 +254,20 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 			writes = append(writes, w)
 		}
 	}
-	err := errors.Join(r.applyWrites(ctx, writes), r.writePoolStatus(ctx, pools, poolErrors))
+	err := errors.Join(r.applyWrites(ctx, writes))
+	later, poolErr := r.writePoolStatus(ctx, pools, poolErrors, time.Now())
+	err = errors.Join(err, poolErr)
+	if err == nil && later > 0 {
+		return reconcile.Result{RequeueAfter: later}, nil
+	}
 	return reconcile.Result{}, err
 }
+
+// usageWriteInterval spaces out writes of a pool's status that only
+// update its usage counts: during a burst of new Services every recompute
+// changes them, and a write per recompute would compete with the Service
+// writes that matter. Condition changes are written at once.
+const usageWriteInterval = time.Second
 
 // release gives back the addresses of a Service that is no longer ours
 // (deleted, type or class changed) and clears what we wrote on it. It is
@@ -415,9 +430,12 @@ func (r *allocationReconciler) patch(ctx context.Context, svc *corev1.Service, b
 }
 
 // writePoolStatus keeps each pool's Accepted condition and usage counts
-// current, writing only pools whose status changed.
-func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1alpha1.IPPool, poolErrors map[string]error) error {
+// current, writing only pools whose status changed. A change of the
+// counts alone waits until usageWriteInterval has passed since the pool's
+// last write; the returned duration says when to come back for it.
+func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1alpha1.IPPool, poolErrors map[string]error, now time.Time) (time.Duration, error) {
 	var errs []error
+	var later time.Duration
 	for _, p := range pools {
 		status := *p.Status.DeepCopy()
 		status.ObservedGeneration = p.Generation
@@ -451,15 +469,24 @@ func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1a
 		if equality.Semantic.DeepEqual(status, p.Status) {
 			continue
 		}
+		countsOnly := equality.Semantic.DeepEqual(status.Conditions, p.Status.Conditions) && status.ObservedGeneration == p.Status.ObservedGeneration
+		if wait := r.poolWrites[p.Name].Add(usageWriteInterval).Sub(now); countsOnly && wait > 0 {
+			if later == 0 || wait < later {
+				later = wait
+			}
+			continue
+		}
 		updated := p.DeepCopy()
 		updated.Status = status
 		if err := r.client.Status().Update(ctx, updated); err != nil && !apierrors.IsNotFound(err) {
 			// A conflict means the cache is behind; the next recompute
 			// writes again from the newer object.
 			errs = append(errs, fmt.Errorf("write status of pool %s: %w", p.Name, err))
+			continue
 		}
+		r.poolWrites[p.Name] = now
 	}
-	return errors.Join(errs...)
+	return later, errors.Join(errs...)
 }
 
 func saturate(v uint64) int64 {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -150,8 +151,13 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	b = b.Watches(&corev1.Node{}, recompute, builder.WithPredicates(nodeChanged())).
 		Watches(&corev1.Service{}, recompute, builder.WithPredicates(serviceChanged())).
 		Watches(&discoveryv1.EndpointSlice{}, recompute, builder.WithPredicates(endpointsChanged(mgr.GetCache())))
-	for _, obj := range []client.Object{&corev1.Secret{}, &v1alpha1.IPPool{}, &v1alpha1.BGPPeer{}, &v1alpha1.BGPAdvertisement{}, &v1alpha1.BFDProfile{}} {
-		b = b.Watches(obj, recompute)
+	b = b.Watches(&corev1.Secret{}, recompute)
+	// The bgplb objects' status is written by others (the controller
+	// writes pool usage on every assignment); only their spec and labels
+	// matter here.
+	specOrLabels := builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
+	for _, obj := range []client.Object{&v1alpha1.IPPool{}, &v1alpha1.BGPPeer{}, &v1alpha1.BGPAdvertisement{}, &v1alpha1.BFDProfile{}} {
+		b = b.Watches(obj, recompute, specOrLabels)
 	}
 	if err := b.Complete(r); err != nil {
 		return nil, nil, fmt.Errorf("create speaker controller: %w", err)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
 )
@@ -41,6 +42,12 @@ func TestMakeLabShowsTheServiceLoadBalancedAndMakeLabDownRemovesEverything(t *te
 	if !strings.Contains(summary, ": 3 next hops") {
 		t.Error("the summary shows no route with three next hops")
 	}
+	// The sample peer uses the sample BFD profile, and the lab's router
+	// runs BFD with every node.
+	eventually(t, 30*time.Second, "the router has 3 BFD sessions up", func() (bool, string) {
+		out, err := exec.Command("vtysh", "-N", prefix[1]+"-router", "-c", "show bfd peers json").Output()
+		return err == nil && strings.Count(string(out), `"status":"up"`) == 3, string(out)
+	})
 	traffic := summary[strings.Index(summary, "Traffic:"):]
 	for _, node := range []string{"node-0", "node-1", "node-2"} {
 		if !regexp.MustCompile(node + `\s+[1-9][0-9]*`).MatchString(traffic) {

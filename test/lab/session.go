@@ -202,7 +202,12 @@ func Serve(opts SessionOptions) (err error) {
 			_ = writeState(st)
 		}
 	}()
-	l, err := Start(ctx, Config{Nodes: opts.Nodes, BinDir: opts.BinDir, Router: opts.Router, Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }})
+	// The sample BGPPeer uses the sample BFD profile, so an FRR router
+	// runs bfdd; the BIRD lab router has no BFD, and the nodes' BFD then
+	// simply stays down beside working sessions.
+	cfg := Config{Nodes: opts.Nodes, BinDir: opts.BinDir, Router: opts.Router, BFD: opts.Router != "bird",
+		Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }}
+	l, err := Start(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -248,7 +248,8 @@ func Compute(in Input) Result {
 	if in.Node.NetworkUnavailable || len(peers) == 0 {
 		return res
 	}
-	c := computation{peers: peers, pools: map[string]map[string]string{}, warnings: res.Warnings}
+	c := computation{peers: peers, pools: map[string]map[string]string{}, warnings: res.Warnings,
+		clusterWeighted: map[string]unweightedServices{}}
 	c.startDrain(in)
 	for _, p := range in.Pools {
 		if _, dup := c.pools[p.Name]; !dup {
@@ -260,6 +261,7 @@ func Compute(in Input) Result {
 		return res
 	}
 	c.collect(in.Services, in.Node.Name)
+	c.warnUnweighted()
 	c.findConflicts(res.Errors)
 	c.build(res.Sessions)
 	res.NextChange = c.nextChange
@@ -394,8 +396,10 @@ type computation struct {
 	drains []peerDrain
 	// nextChange is the earliest deadline of a draining path announced.
 	nextChange time.Time
-	// warnings is Result.Warnings.
-	warnings map[string]error
+	// warnings is Result.Warnings; clusterWeighted collects, per weighted
+	// advertisement, the Cluster Services it selects.
+	warnings        map[string]error
+	clusterWeighted map[string]unweightedServices
 }
 
 // peerDrain is the state of the node's drain toward one peer.
@@ -430,15 +434,18 @@ func (c *computation) startDrain(in Input) {
 type group struct {
 	prefix netip.Prefix
 	ads    []int // indices into computation.ads, ascending
-	// weight is the node's ready endpoints of the Local Services behind
-	// the prefix, counted when a weighted advertisement announces it.
-	weight uint32
+	// weights lists, when some advertisement weighs by endpoints, each
+	// Local Service behind the prefix with the advertisement announcing
+	// it; a peer's path adds up those whose advertisement reaches it.
+	weights []weighted
 }
 
-// weighted is one Local Service's contribution to a prefix's weight.
+// weighted is one Local Service behind a prefix, announced by one
+// advertisement, with the node's ready endpoints.
 type weighted struct {
 	prefix  netip.Prefix
 	service int
+	ad      int
 	ready   uint32
 }
 
@@ -525,6 +532,10 @@ func (c *computation) collect(services []Service, node string) {
 	}
 	found := make([]announcement, 0, n)
 	var weights []weighted
+	anyWeighted := false
+	for _, a := range c.ads {
+		anyWeighted = anyWeighted || a.WeightByEndpoints
+	}
 	for i := range services {
 		svc := &services[i]
 		if len(svc.Addrs) == 0 || !announcedFrom(svc, node) {
@@ -540,8 +551,8 @@ func (c *computation) collect(services []Service, node string) {
 			for _, addr := range svc.Addrs {
 				if prefix, ok := a.prefix(addr); ok {
 					found = append(found, announcement{prefix, ai})
-					if a.WeightByEndpoints && svc.Local {
-						weights = append(weights, weighted{prefix, i, readyOn(svc, node)})
+					if anyWeighted && svc.Local {
+						weights = append(weights, weighted{prefix, i, ai, readyOn(svc, node)})
 					}
 				}
 			}
@@ -568,8 +579,8 @@ func (c *computation) collect(services []Service, node string) {
 	c.addWeights(weights)
 }
 
-// addWeights sums, per prefix, the ready endpoints of each Service behind
-// it once, however many weighted advertisements announce it.
+// addWeights hands each group the Local Services behind its prefix,
+// sorted by Service.
 func (c *computation) addWeights(weights []weighted) {
 	if len(weights) == 0 {
 		return
@@ -578,25 +589,63 @@ func (c *computation) addWeights(weights []weighted) {
 		if c := comparePrefix(a.prefix, b.prefix); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.service, b.service)
+		if c := cmp.Compare(a.service, b.service); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ad, b.ad)
 	})
-	weights = slices.CompactFunc(weights, func(a, b weighted) bool { return a.prefix == b.prefix && a.service == b.service })
 	gi := 0
-	for _, w := range weights {
-		for gi < len(c.groups) && comparePrefix(c.groups[gi].prefix, w.prefix) < 0 {
+	for start := 0; start < len(weights); {
+		end := start + 1
+		for end < len(weights) && weights[end].prefix == weights[start].prefix {
+			end++
+		}
+		for gi < len(c.groups) && comparePrefix(c.groups[gi].prefix, weights[start].prefix) < 0 {
 			gi++
 		}
-		if gi < len(c.groups) && c.groups[gi].prefix == w.prefix {
-			c.groups[gi].weight += w.ready
+		if gi < len(c.groups) && c.groups[gi].prefix == weights[start].prefix {
+			c.groups[gi].weights = weights[start:end]
 		}
+		start = end
 	}
 }
 
+// weightFor adds up the ready endpoints of the Local Services of g whose
+// advertisement is among those announcing the path, each Service once.
+func weightFor(g group, use []*active, ads []*active) uint32 {
+	var total uint32
+	last := -1
+	for _, w := range g.weights {
+		if w.service == last || !slices.Contains(use, ads[w.ad]) {
+			continue
+		}
+		total += w.ready
+		last = w.service
+	}
+	return total
+}
+
 // unweighted records that a weighted advertisement selects a Cluster
-// Service, once per advertisement.
+// Service. The warning names the first such Service by key and counts
+// them, so that it reads the same on every recompute.
 func (c *computation) unweighted(ad, service string) {
-	if _, seen := c.warnings[ad]; !seen {
-		c.warnings[ad] = fmt.Errorf("weightByEndpoints applies to externalTrafficPolicy: Local Services only; %s (Cluster) and any other Cluster Service it selects are announced without weight", service)
+	u := c.clusterWeighted[ad]
+	if u.count == 0 || service < u.first {
+		u.first = service
+	}
+	u.count++
+	c.clusterWeighted[ad] = u
+}
+
+// unweightedServices is what unweighted collects for one advertisement.
+type unweightedServices struct {
+	first string
+	count int
+}
+
+func (c *computation) warnUnweighted() {
+	for ad, u := range c.clusterWeighted {
+		c.warnings[ad] = fmt.Errorf("weightByEndpoints applies to externalTrafficPolicy: Local Services only; %d Cluster Service(s), such as %s, are announced without weight", u.count, u.first)
 	}
 }
 
@@ -776,7 +825,7 @@ func (c *computation) build(sessions map[string][]Path) {
 			}
 			p := m.merge(g.prefix, peer, draining)
 			if weighted {
-				p.Weight = g.weight
+				p.Weight = weightFor(g, m.use, c.ads)
 			}
 			paths[pi] = append(paths[pi], p)
 		}

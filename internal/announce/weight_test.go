@@ -54,6 +54,17 @@ func TestWeightsFollowTheNodesReadyEndpoints(t *testing.T) {
 			wantWarn: "default/cluster",
 		},
 	}
+	aggregated := with(weighted, func(a *Advertisement) { a.AggregationLength = ptr(24) })
+	tests = append(tests, struct {
+		name     string
+		in       Input
+		want     map[string]uint32
+		wantWarn string
+	}{
+		name: "an aggregate weighs every Local Service it covers",
+		in:   input([]Service{three, oneHere}, aggregated),
+		want: map[string]uint32{"203.0.113.0/24": 4},
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := Compute(tt.in)
@@ -79,5 +90,31 @@ func TestWeightsFollowTheNodesReadyEndpoints(t *testing.T) {
 				t.Errorf("errors: %v; a weight problem must not stop an advertisement", res.Errors)
 			}
 		})
+	}
+}
+
+func TestAPeersWeightCountsOnlyWhatReachesIt(t *testing.T) {
+	// Two Local Services share an address; a weighted advertisement
+	// announces one to the eBGP peer only, a plain one the other to both.
+	a := local(with(svc("a", "blue", "203.0.113.20"), func(s *Service) { s.Labels = map[string]string{"app": "a"} }), ready(node), ready(node))
+	b := local(with(svc("b", "blue", "203.0.113.20"), func(s *Service) { s.Labels = map[string]string{"app": "b"} }), ready(node))
+	toEBGP := Advertisement{Name: "weighted", WeightByEndpoints: true, Peers: []string{"ebgp"},
+		ServiceSelectors: []LabelMatcher{labelsMatch{"app": "a"}}}
+	plain := Advertisement{Name: "plain", ServiceSelectors: []LabelMatcher{labelsMatch{"app": "b"}}}
+	res := Compute(input([]Service{a, b}, toEBGP, plain))
+	weightTo := func(peer string) uint32 {
+		for _, p := range res.Sessions[peer] {
+			if p.Prefix.String() == "203.0.113.20/32" {
+				return p.Weight
+			}
+		}
+		t.Fatalf("%s gets no path for the shared address: %+v", peer, res.Sessions[peer])
+		return 0
+	}
+	if got := weightTo("ebgp"); got != 3 {
+		t.Errorf("eBGP peer: weight %d, want 3 (both Services serve the address it is sent)", got)
+	}
+	if got := weightTo("ibgp"); got != 0 {
+		t.Errorf("iBGP peer: weight %d, want none (no weighted advertisement reaches it)", got)
 	}
 }

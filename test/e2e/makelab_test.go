@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -46,7 +48,19 @@ func TestMakeLabShowsTheServiceLoadBalancedAndMakeLabDownRemovesEverything(t *te
 	// runs BFD with every node.
 	eventually(t, 30*time.Second, "the router has 3 BFD sessions up", func() (bool, string) {
 		out, err := exec.Command("vtysh", "-N", prefix[1]+"-router", "-c", "show bfd peers json").Output()
-		return err == nil && strings.Count(string(out), `"status":"up"`) == 3, string(out)
+		var peers []struct {
+			Status string `json:"status"`
+		}
+		if err != nil || json.Unmarshal(out, &peers) != nil {
+			return false, fmt.Sprint(string(out), err)
+		}
+		up := 0
+		for _, p := range peers {
+			if p.Status == "up" {
+				up++
+			}
+		}
+		return up == 3, string(out)
 	})
 	traffic := summary[strings.Index(summary, "Traffic:"):]
 	for _, node := range []string{"node-0", "node-1", "node-2"} {

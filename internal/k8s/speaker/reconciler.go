@@ -216,12 +216,11 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	for name, err := range result.Errors {
 		problems["BGPAdvertisement/"+name] = err.Error()
 	}
+	warnings := map[string]string{}
 	for name, err := range result.Warnings {
-		if _, known := problems["BGPAdvertisement/"+name]; !known {
-			problems["BGPAdvertisement/"+name] = err.Error()
-		}
+		warnings["BGPAdvertisement/"+name] = err.Error()
 	}
-	r.report(problems)
+	r.report(problems, warnings)
 
 	var wantPeers []bgp.Peer
 	wantPaths := map[string][]bgp.Path{}
@@ -300,17 +299,29 @@ func (r *speakerReconciler) password(p *v1alpha1.BGPPeer, secrets map[string]*co
 	return string(value), nil
 }
 
-// report logs configuration problems once each, and when they clear.
-func (r *speakerReconciler) report(problems map[string]string) {
+// report logs configuration problems, and limitations of configuration
+// that is used, once each, and when they clear.
+func (r *speakerReconciler) report(problems, warnings map[string]string) {
+	all := make(map[string]string, len(problems)+len(warnings))
 	for obj, msg := range problems {
+		all[obj] = msg
 		if r.reported[obj] != msg {
 			r.logger.Warn("configuration not used", "object", obj, "reason", msg)
 		}
 	}
+	for obj, msg := range warnings {
+		if _, bad := problems[obj]; bad {
+			continue
+		}
+		all[obj] = msg
+		if r.reported[obj] != msg {
+			r.logger.Warn("configuration used with a limitation", "object", obj, "reason", msg)
+		}
+	}
 	for obj := range r.reported {
-		if _, still := problems[obj]; !still {
+		if _, still := all[obj]; !still {
 			r.logger.Info("configuration problem resolved", "object", obj)
 		}
 	}
-	r.reported = problems
+	r.reported = all
 }

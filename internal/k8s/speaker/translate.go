@@ -69,10 +69,24 @@ func serviceFromAPI(s *corev1.Service, slices []*discoveryv1.EndpointSlice) (ann
 			svc.Addrs = append(svc.Addrs, a)
 		}
 	}
+	// A dual-stack Service has a slice per family listing the same Pods;
+	// each Pod counts once (for weights), so endpoints naming the same
+	// target are merged.
+	var seen map[string]bool
 	for _, es := range slices {
 		for _, ep := range es.Endpoints {
 			if ep.NodeName == nil {
 				continue
+			}
+			if ref := ep.TargetRef; ref != nil && (ref.UID != "" || ref.Name != "") {
+				key := string(ref.UID) + "/" + ref.Namespace + "/" + ref.Name
+				if seen[key] {
+					continue
+				}
+				if seen == nil {
+					seen = map[string]bool{}
+				}
+				seen[key] = true
 			}
 			// The API defines an unset condition: Ready as true, Serving
 			// as Ready.

@@ -74,6 +74,17 @@
 // drain time of a path still announced ends, so it can compute again then;
 // Compute never reads the clock.
 //
+// # Weights
+//
+// An advertisement with WeightByEndpoints gives its paths a Weight, which
+// the engine sends as the link-bandwidth extended community so that
+// routers doing weighted ECMP share traffic by it. A path's weight adds up
+// the node's ready endpoints (serving ones while none is ready anywhere)
+// of every Local Service behind its prefix whose advertisement announces
+// the path to that peer, each Service once. Paths reached by no weighted
+// advertisement have no weight. Cluster Services are announced without
+// weight, and Result.Warnings says so for the advertisement.
+//
 // # Determinism
 //
 // The Result depends only on the content of the Input, not on the order of

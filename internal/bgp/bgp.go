@@ -49,10 +49,16 @@ type GracefulRestart struct {
 func (p Peer) Equal(q Peer) bool {
 	pb, qb := p.BFD, q.BFD
 	p.BFD, q.BFD = nil, nil
-	if p != q || (pb == nil) != (qb == nil) {
-		return false
+	return p == q && pb.Equal(qb)
+}
+
+// Equal reports whether b and o ask for the same BFD session; nil (no
+// BFD) equals only nil.
+func (b *BFD) Equal(o *BFD) bool {
+	if b == nil || o == nil {
+		return b == o
 	}
-	return pb == nil || *pb == *qb
+	return *b == *o
 }
 
 // BFD holds the timers of one BFD session.

@@ -207,14 +207,7 @@ func TestDualStackServiceIsReachableOverIPv6(t *testing.T) {
 	}
 	waitForNextHops(t, l, addrs[0], allNodes(l)...)
 	waitForNextHops(t, l, v6, allNodes(l)...)
-	served := map[string]int{}
-	for i := range 30 {
-		node, err := l.WhoServes(ctx, v6)
-		if err != nil {
-			t.Fatalf("IPv6 connection %d: %v", i, err)
-		}
-		served[node]++
-	}
+	served := servedBy(t, l, v6, 30)
 	if len(served) < 2 {
 		t.Errorf("IPv6 connections reached only %v", served)
 	}
@@ -226,7 +219,6 @@ func TestDualStackServiceIsReachableOverIPv6(t *testing.T) {
 // every node (each between 20% and 47%).
 func assertLoadBalancedAcrossEveryNode(t *testing.T, l *lab.Lab, addr netip.Addr) {
 	t.Helper()
-	ctx := context.Background()
 	eventually(t, 20*time.Second, "the router's BGP table has a multipath path from every node", func() (bool, string) {
 		paths, err := l.Router.BGPPaths(hostPrefix(addr))
 		var hops []string
@@ -240,14 +232,7 @@ func assertLoadBalancedAcrossEveryNode(t *testing.T, l *lab.Lab, addr netip.Addr
 	})
 	waitForNextHops(t, l, addr, allNodes(l)...)
 
-	served := map[string]int{}
-	for i := range 300 {
-		node, err := l.WhoServes(ctx, addr)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		served[node]++
-	}
+	served := servedBy(t, l, addr, 300)
 	t.Logf("connections served: %v", served)
 	for _, n := range allNodes(l) {
 		share := float64(served[n]) / 300
@@ -255,4 +240,19 @@ func assertLoadBalancedAcrossEveryNode(t *testing.T, l *lab.Lab, addr netip.Addr
 			t.Errorf("%s served %.0f%% of connections, want 20-47%%", n, share*100)
 		}
 	}
+}
+
+// servedBy opens n connections to addr, one after the other, and counts
+// the nodes that answered.
+func servedBy(t *testing.T, l *lab.Lab, addr netip.Addr, n int) map[string]int {
+	t.Helper()
+	served := map[string]int{}
+	for i := range n {
+		node, err := l.WhoServes(context.Background(), addr)
+		if err != nil {
+			t.Fatalf("connection %d to %s: %v", i, addr, err)
+		}
+		served[node]++
+	}
+	return served
 }

@@ -54,14 +54,7 @@ func TestClusterServiceAgainstBIRD(t *testing.T) {
 	})
 	waitForNextHops(t, l, addrs[0], allNodes(l)...)
 	waitForNextHops(t, l, v6, allNodes(l)...)
-	served6 := map[string]int{}
-	for i := range 30 {
-		node, err := l.WhoServes(ctx, v6)
-		if err != nil {
-			t.Fatalf("IPv6 connection %d: %v", i, err)
-		}
-		served6[node]++
-	}
+	served6 := servedBy(t, l, v6, 30)
 	t.Logf("IPv6 connections served: %v", served6)
 	if len(served6) < 2 {
 		t.Errorf("IPv6 connections reached only %v", served6)

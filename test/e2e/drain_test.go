@@ -27,11 +27,7 @@ const labDrainTime = 6 * time.Second
 // choosing the node while it still forwards, and withdraws them only after
 // the drain time; the session stays up and no new connection fails.
 func TestAPlannedDrainMovesTrafficAwayBeforeTheNodeStopsForwarding(t *testing.T) {
-	l := startLab(t, 3)
-	peer := routerPeer(l)
-	peer.Spec.DrainTime = &metav1.Duration{Duration: labDrainTime}
-	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
-	addr := announcedEverywhere(t, l, "drain")
+	l, addr := drainLab(t, 3, "drain")
 	frr := l.Router.(*lab.FRR)
 	victim := l.Nodes[1]
 
@@ -78,11 +74,7 @@ func TestAPlannedDrainMovesTrafficAwayBeforeTheNodeStopsForwarding(t *testing.T)
 // keeps announcing until the drain time ends, withdraws, and says goodbye
 // with a Cease instead of leaving stale routes for a graceful restart.
 func TestASpeakerStoppedWhileDrainingFinishesTheDrainFirst(t *testing.T) {
-	l := startLab(t, 2)
-	peer := routerPeer(l)
-	peer.Spec.DrainTime = &metav1.Duration{Duration: labDrainTime}
-	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
-	addr := announcedEverywhere(t, l, "drain-stop")
+	l, addr := drainLab(t, 2, "drain-stop")
 	frr := l.Router.(*lab.FRR)
 	victim := l.Nodes[1]
 
@@ -114,6 +106,17 @@ func TestASpeakerStoppedWhileDrainingFinishesTheDrainFirst(t *testing.T) {
 	if !strings.Contains(out, "Cease") {
 		t.Errorf("the router's record of the session does not mention a Cease:\n%s", out)
 	}
+}
+
+// drainLab starts a lab whose peers drain for labDrainTime, with a
+// Service announced from every node, and returns the lab and its address.
+func drainLab(t *testing.T, nodes int, service string) (*lab.Lab, netip.Addr) {
+	t.Helper()
+	l := startLab(t, nodes)
+	peer := routerPeer(l)
+	peer.Spec.DrainTime = &metav1.Duration{Duration: labDrainTime}
+	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
+	return l, announcedEverywhere(t, l, service)
 }
 
 func setNodeAnnotation(t *testing.T, l *lab.Lab, node, key, value string) {

@@ -70,8 +70,7 @@ func (e *Engine) updateBFD(ctx context.Context, ps *peerServer, p bgp.Peer) erro
 	ps.bfdMu.Lock()
 	cfg, problem := ps.effective, ps.bfdProblem
 	ps.bfdMu.Unlock()
-	same := (before == nil) == (cfg.BFD == nil) && (before == nil || *before == *cfg.BFD)
-	if same {
+	if before.Equal(cfg.BFD) {
 		return problem
 	}
 	// Before Established, startBFD applies the settings when the session

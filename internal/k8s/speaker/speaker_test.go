@@ -156,13 +156,7 @@ func TestAddingAServiceSendsOnlyItsUpdate(t *testing.T) {
 	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Name: id + "-node"}, &node))
 	node.Annotations = map[string]string{"unrelated": "yes"}
 	must(t, k8sClient.Update(context.Background(), &node))
-	deadline := time.Now().Add(20 * time.Second)
-	for fake.PathCalls() == calls {
-		if time.Now().After(deadline) {
-			t.Fatal("the speaker never recomputed after the node changed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForRecompute(t, fake, calls, "the node changed")
 	if got := fake.Updates() - before; got != 0 {
 		t.Errorf("%d updates sent for a change that affects no announcement", got)
 	}
@@ -288,13 +282,9 @@ func TestACordonedNodeDrainsWhereTheAdvertisementOptsIn(t *testing.T) {
 
 	// Without the opt-in a cordon changes nothing, however long it lasts:
 	// opting in later still gives the paths the whole drain time.
-	updates := fake.Updates()
+	updates, calls := fake.Updates(), fake.PathCalls()
 	setCordon(true)
-	calls := fake.PathCalls()
-	deadline := time.Now().Add(20 * time.Second)
-	for fake.PathCalls() == calls && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForRecompute(t, fake, calls, "the node was cordoned")
 	if fake.Updates() != updates || hasGShut() {
 		t.Fatalf("a cordon without drainOnCordon changed the announcement: %+v", fake.Paths(peer))
 	}
@@ -312,7 +302,7 @@ func TestACordonedNodeDrainsWhereTheAdvertisementOptsIn(t *testing.T) {
 	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: id}, &adv))
 	adv.Spec.DrainOnCordon = true
 	must(t, k8sClient.Update(ctx, &adv))
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !hasGShut() {
 		if time.Now().After(deadline) {
 			t.Fatalf("no graceful-shutdown community after opting in: %+v", fake.Paths(peer))
@@ -329,5 +319,18 @@ func TestACordonedNodeDrainsWhereTheAdvertisementOptsIn(t *testing.T) {
 	waitForPrefixes(t, fake, peer, "203.0.113.30/32")
 	if hasGShut() {
 		t.Errorf("the path kept the graceful-shutdown community after the cordon ended: %+v", fake.Paths(peer))
+	}
+}
+
+// waitForRecompute waits until the speaker has recomputed since the fake
+// counted calls path reconciliations, after what describes.
+func waitForRecompute(t *testing.T, fake *bgp.Fake, calls int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for fake.PathCalls() == calls {
+		if time.Now().After(deadline) {
+			t.Fatalf("the speaker never recomputed after %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -159,7 +159,7 @@ func service(name string) *corev1.Service {
 // prefix from the first node, and to the kernel route with all three next
 // hops.
 func latency(ctx context.Context, l *lab.Lab, frr *lab.FRR, count int) error {
-	var toAddr, toUpdate, toKernel []time.Duration
+	var toCreated, toAddr, toUpdate, toKernel, ownUpdate []time.Duration
 	for i := range count {
 		svc := service(fmt.Sprintf("lat-%d", i))
 		// The endpoint exists first, as a Deployment's Pods usually do
@@ -178,6 +178,7 @@ func latency(ctx context.Context, l *lab.Lab, frr *lab.FRR, count int) error {
 			w.Stop()
 			return err
 		}
+		toCreated = append(toCreated, time.Since(start))
 		addr, err := waitAddr(w)
 		w.Stop()
 		if err != nil {
@@ -196,14 +197,17 @@ func latency(ctx context.Context, l *lab.Lab, frr *lab.FRR, count int) error {
 			return err
 		}
 		toUpdate = append(toUpdate, received.Sub(start))
+		ownUpdate = append(ownUpdate, received.Sub(start)-toCreated[len(toCreated)-1])
 		toKernel = append(toKernel, kernel.Sub(start))
 	}
 	if count == 0 {
 		return nil
 	}
 	fmt.Printf("announce latency over %d Services created one at a time (Cluster policy):\n", count)
+	fmt.Printf("  creation -> create call returned:           p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toCreated, 50)), ms(pct(toCreated, 99)))
 	fmt.Printf("  creation -> address seen by a watch:         p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toAddr, 50)), ms(pct(toAddr, 99)))
 	fmt.Printf("  creation -> UPDATE received by the router:   p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toUpdate, 50)), ms(pct(toUpdate, 99)))
+	fmt.Printf("  create call returned -> UPDATE at the router: p50 %6.1f ms   p99 %6.1f ms   (bgplb's own part)\n", ms(pct(ownUpdate, 50)), ms(pct(ownUpdate, 99)))
 	fmt.Printf("  creation -> kernel route with 3 next hops:   p50 %6.1f ms   p99 %6.1f ms\n", ms(pct(toKernel, 50)), ms(pct(toKernel, 99)))
 	fmt.Println("  (both include the controller assigning the address; the endpoint exists before the Service;")
 	fmt.Println("   the UPDATE time is FRR's receive log, microsecond timestamps)")

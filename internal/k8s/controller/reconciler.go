@@ -67,6 +67,23 @@ type allocationReconciler struct {
 	lastGood map[string]ipam.Pool
 	// poolWrites holds when each pool's status was last written.
 	poolWrites map[string]time.Time
+	// events queues the events of one recompute until its Service writes
+	// are done: the event broadcaster posts them at once, and an event
+	// posted next to the status write would delay the address on its way
+	// to the speakers.
+	events []func()
+}
+
+// event queues an event on a Service; flushEvents sends the queue.
+func (r *allocationReconciler) event(svc *corev1.Service, eventType, reason, action, note string, args ...any) {
+	r.events = append(r.events, func() { r.recorder.Eventf(svc, nil, eventType, reason, action, note, args...) })
+}
+
+func (r *allocationReconciler) flushEvents() {
+	for _, send := range r.events {
+		send()
+	}
+	r.events = r.events[:0]
 }
 
 func newAllocationReconciler(c client.Client, recorder events.EventRecorder, class string) *allocationReconciler {
@@ -240,13 +257,13 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 			delete(r.failures, key)
 			switch {
 			case movedSet[key]:
-				r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventIPChanged, "Allocate",
+				r.event(svc, corev1.EventTypeWarning, EventIPChanged, "Allocate",
 					"pool %q no longer holds the previous address; assigned %s", got.Pool, addrList(got.Addrs))
 			case hadBefore && !slices.Equal(before.Addrs, got.Addrs):
-				r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPChanged, "Allocate",
+				r.event(svc, corev1.EventTypeNormal, EventIPChanged, "Allocate",
 					"assigned %s from pool %q (was %s)", addrList(got.Addrs), got.Pool, addrList(before.Addrs))
 			case !hadBefore && !sameAddrs(ingressAddrs(svc), got.Addrs):
-				r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
+				r.event(svc, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
 					"assigned %s from pool %q", addrList(got.Addrs), got.Pool)
 			}
 		}
@@ -255,6 +272,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		}
 	}
 	err := errors.Join(r.applyWrites(ctx, writes))
+	r.flushEvents()
 	later, poolErr := r.writePoolStatus(ctx, pools, poolErrors, time.Now())
 	err = errors.Join(err, poolErr)
 	if err == nil && later > 0 {
@@ -279,7 +297,7 @@ func (r *allocationReconciler) release(svc *corev1.Service, key string) (service
 		r.alloc.Release(key)
 		delete(r.held, key)
 		if svc.DeletionTimestamp == nil {
-			r.recorder.Eventf(svc, nil, corev1.EventTypeNormal, EventIPReleased, "Release",
+			r.event(svc, corev1.EventTypeNormal, EventIPReleased, "Release",
 				"released %s to pool %q", addrList(had.Addrs), had.Pool)
 		}
 	}
@@ -305,7 +323,7 @@ func (r *allocationReconciler) fail(svc *corev1.Service, key string, err error) 
 		return
 	}
 	r.failures[key] = msg
-	r.recorder.Eventf(svc, nil, corev1.EventTypeWarning, EventAllocationFailed, "Allocate", "%s", msg)
+	r.event(svc, corev1.EventTypeWarning, EventAllocationFailed, "Allocate", "%s", msg)
 }
 
 // desiredWrite compares what the Service shows with what the allocator

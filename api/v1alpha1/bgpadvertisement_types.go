@@ -103,6 +103,51 @@ type BGPAdvertisementSpec struct {
 	// without weight, and the speaker reports them. Off by default.
 	// +optional
 	WeightByEndpoints bool `json:"weightByEndpoints,omitempty"`
+
+	// AdditionHold holds back a node that starts announcing a Service
+	// address which other nodes already announce: adding a next hop makes
+	// routers re-hash existing connections, so the addition can wait for a
+	// minimum delay and for a change window. Withdrawals are never held,
+	// and neither is a Service that no node announces yet. An operator
+	// releases held additions of a Service at once with the annotation
+	// bgplb.io/release-held-additions. Off when unset.
+	// +optional
+	AdditionHold *AdditionHold `json:"additionHold,omitempty"`
+}
+
+// AdditionHold says how long a new next hop for a Service address waits.
+// With both fields set, an addition waits for the delay and then for a
+// window.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.minDelay) || (has(self.windows) && size(self.windows) > 0)",message="set minDelay, windows or both"
+type AdditionHold struct {
+	// MinDelay is how long a node waits after it could start announcing a
+	// Service address before it does.
+	// +optional
+	MinDelay *metav1.Duration `json:"minDelay,omitempty"`
+
+	// Windows are daily times at which held additions may happen; outside
+	// every window they wait for the next one to open.
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Windows []ChangeWindow `json:"windows,omitempty"`
+}
+
+// ChangeWindow is a daily period, such as 02:00 to 04:00 in Europe/Berlin.
+// An end before the start crosses midnight.
+type ChangeWindow struct {
+	// Start is the time of day the window opens, as HH:MM (24-hour clock).
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	Start string `json:"start"`
+	// End is the time of day the window closes, as HH:MM. It must differ
+	// from Start.
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	End string `json:"end"`
+	// TimeZone is an IANA time zone name, such as Europe/Berlin; UTC by
+	// default.
+	// +kubebuilder:default=UTC
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
 }
 
 // ASPathPrepend repeats an ASN in front of the AS path.

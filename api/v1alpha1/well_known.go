@@ -23,6 +23,12 @@ const (
 	// them, keeping its BGP sessions up. Removing the annotation announces
 	// the paths as usual again.
 	AnnotationDrain = "bgplb.io/drain"
+	// AnnotationReleaseHeldAdditions on a Service, set to an RFC 3339 time
+	// such as 2026-11-24T07:00:00Z, releases every addition of the
+	// Service held back by an advertisement's additionHold since before
+	// that time: those nodes start announcing at once. Additions that start
+	// later are held as usual, so the annotation can stay in place.
+	AnnotationReleaseHeldAdditions = "bgplb.io/release-held-additions"
 )
 
 // Condition types and reasons shared by the bgplb objects.
@@ -30,8 +36,19 @@ const (
 	// ConditionAccepted is True when bgplb has validated an object and uses
 	// it, and False with a message quoting the bad value otherwise.
 	ConditionAccepted = "Accepted"
+	// ConditionWeighted is set on a BGPAdvertisement with weightByEndpoints:
+	// True when every Service it selects is announced with weights, False
+	// when some are announced without, naming one of them, and Unknown
+	// while the advertisement is not accepted.
+	ConditionWeighted = "Weighted"
 
 	ReasonAccepted = "Accepted"
 	ReasonInvalid  = "Invalid"
 	ReasonOverlap  = "Overlap"
+	// ReasonWeighted goes with Weighted=True.
+	ReasonWeighted = "Weighted"
+	// ReasonClusterServices goes with Weighted=False: the advertisement
+	// selects Services with externalTrafficPolicy: Cluster, which are
+	// announced without weight.
+	ReasonClusterServices = "ClusterServices"
 )

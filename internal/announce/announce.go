@@ -77,6 +77,14 @@ type Service struct {
 	// Local is externalTrafficPolicy: Local.
 	Local     bool
 	Endpoints []Endpoint
+	// AnnouncedElsewhere says that another node announces the Service, so
+	// that this node starting to announce it adds a next hop, which an
+	// advertisement's AdditionHold may hold back. A Service nobody
+	// announces is never held.
+	AnnouncedElsewhere bool
+	// ReleasedAt releases additions of the Service held since before it
+	// (the operator's release annotation); zero releases nothing.
+	ReleasedAt time.Time
 }
 
 // Pool is an address pool as far as pool selectors care.
@@ -125,6 +133,9 @@ type Advertisement struct {
 	// WeightByEndpoints gives the paths of Local Services a Weight: the
 	// node's ready endpoints of the Services behind the prefix.
 	WeightByEndpoints bool
+	// AdditionHold, if set, holds back this node's announcing a Service
+	// that other nodes announce already; see Hold.
+	AdditionHold *Hold
 }
 
 // Prepend puts Count copies of ASN in front of the AS path.
@@ -164,9 +175,15 @@ type Input struct {
 	// Peers are all configured peers, including those this node has no
 	// session with. Only the first peer of a name is looked at.
 	Peers []Peer
-	// Now is the time to compute for; it only matters while the node
-	// drains. Compute never reads the clock itself.
+	// Now is the time to compute for; it matters while the node drains
+	// and for held additions. Compute never reads the clock itself.
 	Now time.Time
+	// Admitted lists the keys of the Services this node announces already
+	// (the previous Result's Announced); they are never held back.
+	Admitted map[string]bool
+	// HeldSince gives, for the Services held at the previous Compute, since
+	// when (the previous Result's Held), so that the hold time runs on.
+	HeldSince map[string]time.Time
 }
 
 // Path is one prefix announced to one peer with its attributes.
@@ -231,9 +248,15 @@ type Result struct {
 	// Services, which are announced without weight. It is never nil.
 	Warnings map[string]error
 	// NextChange is the earliest time after Input.Now at which a draining
-	// path's drain time ends, so the caller knows when to compute again;
-	// zero if no path is draining.
+	// path's drain time ends or a held addition is due, so the caller
+	// knows when to compute again; zero if there is none.
 	NextChange time.Time
+	// Announced lists, sorted, the keys of the Services whose addresses
+	// this node announces to at least one peer.
+	Announced []string
+	// Held lists, sorted by Service, the Services this node would announce
+	// but holds back.
+	Held []Held
 }
 
 // Compute returns the sessions of in.Node and the paths to announce on
@@ -260,11 +283,14 @@ func Compute(in Input) Result {
 	if len(c.ads) == 0 {
 		return res
 	}
-	c.collect(in.Services, in.Node.Name)
+	c.collect(&in)
 	c.warnUnweighted()
 	c.findConflicts(res.Errors)
 	c.build(res.Sessions)
 	res.NextChange = c.nextChange
+	res.Announced = c.announced(res.Sessions)
+	sortHeld(c.heldServices)
+	res.Held = c.heldServices
 	return res
 }
 
@@ -375,6 +401,16 @@ func validate(ad *Advertisement) (*advertisement, error) {
 		}
 		v.prepend = p.Count
 	}
+	if h := ad.AdditionHold; h != nil {
+		if h.MinDelay < 0 {
+			problems = append(problems, fmt.Sprintf("additionHold minDelay %s is negative", h.MinDelay))
+		}
+		for _, w := range h.Windows {
+			if w.Location == nil || w.Start == w.End || w.Start < 0 || w.End < 0 || w.Start >= 24*time.Hour || w.End >= 24*time.Hour {
+				problems = append(problems, fmt.Sprintf("additionHold window %s is invalid", w))
+			}
+		}
+	}
 	if len(problems) > 0 {
 		return nil, errorOf(ErrInvalidAdvertisement, "%s", strings.Join(problems, "; "))
 	}
@@ -400,6 +436,17 @@ type computation struct {
 	// advertisement, the Cluster Services it selects.
 	warnings        map[string]error
 	clusterWeighted map[string]unweightedServices
+	// candidates lists the Services announced from this node and not held,
+	// with their prefixes; heldServices those held back.
+	candidates   []candidate
+	heldServices []Held
+}
+
+// candidate is a Service whose addresses the node announces unless every
+// path is dropped later (a conflict, a drain that is over).
+type candidate struct {
+	key      string
+	prefixes []netip.Prefix
 }
 
 // peerDrain is the state of the node's drain toward one peer.
@@ -523,7 +570,8 @@ func (c *computation) selectsPool(a *active, pool string) bool {
 
 // collect finds every prefix announced from node and the advertisements
 // announcing it.
-func (c *computation) collect(services []Service, node string) {
+func (c *computation) collect(in *Input) {
+	services, node := in.Services, in.Node.Name
 	// Most addresses are announced by one advertisement, which makes the
 	// number of addresses a good first capacity.
 	n := 0
@@ -536,13 +584,24 @@ func (c *computation) collect(services []Service, node string) {
 	for _, a := range c.ads {
 		anyWeighted = anyWeighted || a.WeightByEndpoints
 	}
+	var selecting []*active
 	for i := range services {
 		svc := &services[i]
 		if len(svc.Addrs) == 0 || !announcedFrom(svc, node) {
 			continue
 		}
+		selecting = selecting[:0]
+		for _, a := range c.ads {
+			if c.selectsPool(a, svc.Pool) && matchesOptional(a.ServiceSelectors, svc.Labels) {
+				selecting = append(selecting, a)
+			}
+		}
+		if len(selecting) == 0 || c.held(svc, selecting, in) {
+			continue
+		}
+		first := len(found)
 		for ai, a := range c.ads {
-			if !c.selectsPool(a, svc.Pool) || !matchesOptional(a.ServiceSelectors, svc.Labels) {
+			if !slices.Contains(selecting, a) {
 				continue
 			}
 			if a.WeightByEndpoints && !svc.Local {
@@ -557,6 +616,11 @@ func (c *computation) collect(services []Service, node string) {
 				}
 			}
 		}
+		cand := candidate{key: svc.Key}
+		for _, f := range found[first:] {
+			cand.prefixes = append(cand.prefixes, f.prefix)
+		}
+		c.candidates = append(c.candidates, cand)
 	}
 	// Sorting and removing duplicates puts the advertisements of each
 	// prefix next to each other, in ascending order, without a map.
@@ -577,6 +641,31 @@ func (c *computation) collect(services []Service, node string) {
 		g.ads = ads[i-len(g.ads) : i+1]
 	}
 	c.addWeights(weights)
+}
+
+// announced returns the keys of the candidates with a prefix announced to
+// some peer, sorted.
+func (c *computation) announced(sessions map[string][]Path) []string {
+	if len(c.candidates) == 0 {
+		return nil
+	}
+	sent := map[netip.Prefix]bool{}
+	for _, paths := range sessions {
+		for _, p := range paths {
+			sent[p.Prefix] = true
+		}
+	}
+	var keys []string
+	for _, cand := range c.candidates {
+		for _, p := range cand.prefixes {
+			if sent[p] {
+				keys = append(keys, cand.key)
+				break
+			}
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // addWeights hands each group the Local Services behind its prefix,

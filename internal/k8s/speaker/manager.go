@@ -35,6 +35,8 @@ import (
 // +kubebuilder:rbac:groups="",namespace=bgplb-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=bgplb.io,resources=ippools;bgppeers;bgpadvertisements;bfdprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=bgplb.io,resources=bgpnodestatuses,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=bgplb.io,resources=bgpnodestatuses/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Options configures the speaker.
@@ -74,7 +76,14 @@ func Run(ctx context.Context, cfg *rest.Config, engine bgp.Engine, opts Options,
 	runErr := mgr.Start(ctx)
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	stopErr := shutdown(stopCtx, engine, r.drainState(), leaving(stopCtx, mgr.GetAPIReader(), opts.NodeName), opts.Logger)
+	st, gone := r.drainState(), leaving(stopCtx, mgr.GetAPIReader(), opts.NodeName)
+	stopErr := shutdown(stopCtx, engine, st, gone, opts.Logger)
+	if st.draining || gone != "" {
+		// Everything is withdrawn: the status must not claim otherwise.
+		if err := clearNodeStatus(stopCtx, mgr.GetClient(), mgr.GetAPIReader(), opts.NodeName); err != nil {
+			opts.Logger.Warn("cannot clear the node's BGPNodeStatus", "error", err)
+		}
+	}
 	if runErr != nil {
 		return fmt.Errorf("run speaker: %w", runErr)
 	}
@@ -131,6 +140,10 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err := mgr.Add(watch); err != nil {
 		return nil, nil, fmt.Errorf("add session watch: %w", err)
 	}
+	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), opts.NodeName, opts.Logger)
+	if err := mgr.Add(status); err != nil {
+		return nil, nil, fmt.Errorf("add node status writer: %w", err)
+	}
 	r := &speakerReconciler{
 		client:    mgr.GetClient(),
 		engine:    engine,
@@ -138,6 +151,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		nodeName:  opts.NodeName,
 		namespace: opts.Namespace,
 		sessions:  watch,
+		status:    status,
 	}
 	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
@@ -159,6 +173,9 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	for _, obj := range []client.Object{&v1alpha1.IPPool{}, &v1alpha1.BGPPeer{}, &v1alpha1.BGPAdvertisement{}, &v1alpha1.BFDProfile{}} {
 		b = b.Watches(obj, recompute, specOrLabels)
 	}
+	// Other nodes' status objects tell whether a Service is announced
+	// elsewhere, which decides whether announcing it here may be held.
+	b = b.Watches(&v1alpha1.BGPNodeStatus{}, recompute, builder.WithPredicates(otherNodesChanged(opts.NodeName, &r.holdsInUse)))
 	if err := b.Complete(r); err != nil {
 		return nil, nil, fmt.Errorf("create speaker controller: %w", err)
 	}

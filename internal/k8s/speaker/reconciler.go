@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // speakerReconciler recomputes everything this node announces on every
@@ -41,6 +43,13 @@ type speakerReconciler struct {
 	// drain remembers when the node started draining, and tells shutdown
 	// how the drain stands.
 	drain drainTracker
+	// hold carries held additions from one recompute to the next, and
+	// status publishes them with what the node announces.
+	hold   holdTracker
+	status *nodeStatusWriter
+	// holdsInUse is set while some advertisement holds additions; only
+	// then do other nodes' status changes start a recompute.
+	holdsInUse atomic.Bool
 }
 
 func (r *speakerReconciler) drainState() drainStatus { return r.drain.get() }
@@ -112,10 +121,11 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 		adverts    v1alpha1.BGPAdvertisementList
 		secretList corev1.SecretList
 		bfdList    v1alpha1.BFDProfileList
+		statuses   v1alpha1.BGPNodeStatusList
 	)
 	// Every recompute reads every Service and EndpointSlice; the cache's
 	// copies are only read here, so copying them all each time is waste.
-	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts, &bfdList} {
+	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts, &bfdList, &statuses} {
 		if err := r.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return time.Time{}, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -126,6 +136,17 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 
 	problems := map[string]string{}
 	in := announce.Input{Node: nodeFromAPI(&node), Now: now}
+	if !r.hold.loaded {
+		var own *v1alpha1.BGPNodeStatus
+		for i := range statuses.Items {
+			if statuses.Items[i].Name == r.nodeName {
+				own = &statuses.Items[i]
+			}
+		}
+		r.hold.load(own)
+	}
+	in.Admitted, in.HeldSince = r.hold.admitted, r.hold.heldSince
+	others := announcers(statuses.Items, r.nodeName)
 
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
 	for i := range endpoints.Items {
@@ -137,9 +158,16 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	}
 	for i := range services.Items {
 		s := &services.Items[i]
-		if svc, ok := serviceFromAPI(s, slicesByService[s.Namespace+"/"+s.Name]); ok {
-			in.Services = append(in.Services, svc)
+		svc, ok := serviceFromAPI(s, slicesByService[s.Namespace+"/"+s.Name])
+		if !ok {
+			continue
 		}
+		svc.AnnouncedElsewhere = announcedElsewhere(&svc, others[svc.Key])
+		var err error
+		if svc.ReleasedAt, err = releasedAt(s); err != nil {
+			problems["Service/"+svc.Key] = err.Error()
+		}
+		in.Services = append(in.Services, svc)
 	}
 	for _, p := range pools.Items {
 		in.Pools = append(in.Pools, announce.Pool{Name: p.Name, Labels: p.Labels})
@@ -147,7 +175,7 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	goodAdverts := map[string]announce.Advertisement{}
 	for i := range adverts.Items {
 		name := adverts.Items[i].Name
-		adv, err := advertisementFromAPI(&adverts.Items[i])
+		adv, err := translate.Advertisement(&adverts.Items[i])
 		if err != nil {
 			// A broken edit keeps the last good version in use, so a typo
 			// withdraws nothing.
@@ -206,13 +234,20 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	// A cordon starts a drain only once some advertisement drains on
 	// cordon, so opting in on a node cordoned long ago still gives its
 	// paths the whole drain time.
-	cordonDrains := false
+	cordonDrains, holds := false, false
 	for _, a := range in.Advertisements {
 		cordonDrains = cordonDrains || (in.Node.Cordoned && a.DrainOnCordon)
+		holds = holds || a.AdditionHold != nil
 	}
+	r.holdsInUse.Store(holds)
 	in.Node.DrainSince = r.drain.observe(in.Node.Drain || cordonDrains, now)
 	result := announce.Compute(in)
 	r.drain.set(drainStatusOf(in, result))
+	r.hold.update(result)
+	heldServices.Set(float64(len(result.Held)))
+	if r.status != nil {
+		r.status.set(nodeStatusOf(result), node.UID)
+	}
 	for name, err := range result.Errors {
 		problems["BGPAdvertisement/"+name] = err.Error()
 	}

@@ -79,17 +79,25 @@ func world(t *testing.T, peers ...string) (*bgp.Fake, string) {
 		NodeSelectors:    []metav1.LabelSelector{{MatchLabels: map[string]string{"kubernetes.io/hostname": node.Name}}},
 		ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"test": id}}}}}))
 
-	fake := bgp.NewFake()
+	fake, stop := startSpeaker(t, node.Name)
+	t.Cleanup(stop)
+	return fake, id
+}
+
+// startSpeaker runs a speaker for node on a new fake engine until stop is
+// called.
+func startSpeaker(t *testing.T, node string) (fake *bgp.Fake, stop func()) {
+	t.Helper()
+	fake = bgp.NewFake()
 	mgr, err := speaker.NewManager(env.Config, fake, speaker.Options{
-		NodeName: node.Name, Namespace: "default", SeveralInProcess: true,
+		NodeName: node, Namespace: "default", SeveralInProcess: true,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = mgr.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return fake, id
+	return fake, func() { cancel(); <-done }
 }
 
 func must(t *testing.T, err error) {

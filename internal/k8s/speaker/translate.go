@@ -112,55 +112,6 @@ func announceable(s *corev1.Service) bool {
 	return ours
 }
 
-func advertisementFromAPI(a *v1alpha1.BGPAdvertisement) (announce.Advertisement, error) {
-	adv := announce.Advertisement{
-		Name:              a.Name,
-		Pools:             a.Spec.IPPools,
-		Peers:             a.Spec.Peers,
-		LocalPref:         uint32Ptr(a.Spec.LocalPref),
-		MED:               uint32Ptr(a.Spec.MED),
-		ASPathPrepend:     nil,
-		DrainOnCordon:     a.Spec.DrainOnCordon,
-		WeightByEndpoints: a.Spec.WeightByEndpoints,
-	}
-	if l := a.Spec.AggregationLength; l != nil {
-		v := int(*l)
-		adv.AggregationLength = &v
-	}
-	if l := a.Spec.AggregationLengthV6; l != nil {
-		v := int(*l)
-		adv.AggregationLengthV6 = &v
-	}
-	for _, c := range a.Spec.Communities {
-		adv.Communities = append(adv.Communities, string(c))
-	}
-	if p := a.Spec.ASPathPrepend; p != nil {
-		adv.ASPathPrepend = &announce.Prepend{Count: int(p.Count)}
-		if p.ASN != nil {
-			adv.ASPathPrepend.ASN = uint32(*p.ASN)
-		}
-	}
-	var err error
-	if adv.PoolSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.ipPoolSelectors", a.Spec.IPPoolSelectors); err != nil {
-		return adv, err
-	}
-	if adv.ServiceSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.serviceSelectors", a.Spec.ServiceSelectors); err != nil {
-		return adv, err
-	}
-	if adv.NodeSelectors, err = kubeutil.Matchers[announce.LabelMatcher]("spec.nodeSelectors", a.Spec.NodeSelectors); err != nil {
-		return adv, err
-	}
-	return adv, nil
-}
-
-func uint32Ptr(v *int64) *uint32 {
-	if v == nil {
-		return nil
-	}
-	u := uint32(*v)
-	return &u
-}
-
 // peerFromAPI returns the rule-side and the session-side view of a peer.
 // password is the TCP-MD5 key already read from the referenced Secret.
 func peerFromAPI(p *v1alpha1.BGPPeer, routerID, nextHop4, nextHop6 netip.Addr, password string, bfdProfiles map[string]*v1alpha1.BFDProfile) (announce.Peer, bgp.Peer, error) {

@@ -1,0 +1,30 @@
+package announce
+
+// Validate checks an advertisement on its own, as Compute does: the error
+// wraps ErrInvalidAdvertisement and lists every problem. It cannot see
+// conflicts between advertisements, which depend on the node.
+func Validate(ad Advertisement) error {
+	_, err := validate(&ad)
+	return err
+}
+
+// Selects reports whether the advertisement announces the Service's
+// addresses on a node it applies to, judged by its pools and Service
+// selectors; pools gives the labels for pool selectors.
+func Selects(ad Advertisement, pools []Pool, svc Service) bool {
+	c := computation{pools: map[string]map[string]string{}}
+	for _, p := range pools {
+		if _, dup := c.pools[p.Name]; !dup {
+			c.pools[p.Name] = p.Labels
+		}
+	}
+	a := &active{advertisement: &advertisement{Advertisement: &ad}}
+	return c.selectsPool(a, svc.Pool) && matchesOptional(ad.ServiceSelectors, svc.Labels)
+}
+
+// AnnounceableFrom reports whether the Service's endpoints let the named
+// node announce it: for a Local Service an endpoint there, for a Cluster
+// Service one anywhere (ready ones, or serving ones while none is ready).
+func (s *Service) AnnounceableFrom(node string) bool {
+	return announcedFrom(s, node)
+}

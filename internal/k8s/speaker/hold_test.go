@@ -1,0 +1,107 @@
+package speaker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+)
+
+// claimAnnounced makes a status object for another node that says it
+// announces the Service, as that node's speaker would.
+func claimAnnounced(t *testing.T, node, service string) {
+	t.Helper()
+	ctx := context.Background()
+	st := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: node}}
+	must(t, k8sClient.Create(ctx, st))
+	st.Status.Services = []v1alpha1.ServiceAnnouncement{{Name: service, State: v1alpha1.AnnouncementAnnounced}}
+	st.Status.AnnouncedServices = 1
+	must(t, k8sClient.Status().Update(ctx, st))
+}
+
+// holdAdditions gives the test's advertisement an addition hold.
+func holdAdditions(t *testing.T, id string, delay time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	var adv v1alpha1.BGPAdvertisement
+	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: id}, &adv))
+	adv.Spec.AdditionHold = &v1alpha1.AdditionHold{MinDelay: &metav1.Duration{Duration: delay}}
+	must(t, k8sClient.Update(ctx, &adv))
+}
+
+// waitForState polls the node's status object until the Service shows the
+// state, and returns its entry.
+func waitForState(t *testing.T, node, service, state string) v1alpha1.ServiceAnnouncement {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var st v1alpha1.BGPNodeStatus
+		err := k8sClient.Get(context.Background(), client.ObjectKey{Name: node}, &st)
+		if err == nil {
+			for _, s := range st.Status.Services {
+				if s.Name == service && s.State == state {
+					return s
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s never showed %s as %s (last: %+v, %v)", node, service, state, st.Status, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAnAdditionIsHeldWhileAnotherNodeAnnouncesAndReleasedByTheAnnotation(t *testing.T) {
+	fake, id := world(t, "router")
+	node, peer := id+"-node", id+"-router"
+	holdAdditions(t, id, time.Hour)
+
+	// The first Service nobody else announces goes out at once, hold or no
+	// hold.
+	announcedService(t, id, id+"-first", node, "203.0.113.20")
+	waitForPrefixes(t, fake, peer, "203.0.113.20/32")
+	waitForState(t, node, "default/"+id+"-first", v1alpha1.AnnouncementAnnounced)
+
+	// A Service another node announces already is held back, in the
+	// status with the time it ends.
+	held := "default/" + id + "-joined"
+	claimAnnounced(t, id+"-other", held)
+	start := time.Now()
+	announcedService(t, id, id+"-joined", node, "203.0.113.21")
+	entry := waitForState(t, node, held, v1alpha1.AnnouncementHeld)
+	if entry.HeldUntil == nil || entry.HeldUntil.Time.Before(start.Add(59*time.Minute)) || entry.HeldUntil.Time.After(time.Now().Add(time.Hour)) {
+		t.Errorf("held until %v, want an hour after the Service appeared (%s)", entry.HeldUntil, start)
+	}
+	if got := prefixes(fake.Paths(peer)); len(got) != 1 {
+		t.Fatalf("announces %v while the addition is held", got)
+	}
+
+	// Releasing it announces it at once.
+	var svc corev1.Service
+	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: id + "-joined"}, &svc))
+	svc.Annotations[v1alpha1.AnnotationReleaseHeldAdditions] = time.Now().UTC().Format(time.RFC3339)
+	must(t, k8sClient.Update(context.Background(), &svc))
+	waitForPrefixes(t, fake, peer, "203.0.113.20/32", "203.0.113.21/32")
+	waitForState(t, node, held, v1alpha1.AnnouncementAnnounced)
+}
+
+func TestARestartedSpeakerKeepsAnnouncingWhatItAnnouncedBefore(t *testing.T) {
+	fake, id := world(t, "router")
+	node, peer := id+"-node", id+"-router"
+	holdAdditions(t, id, time.Hour)
+	announcedService(t, id, id+"-web", node, "203.0.113.30")
+	waitForPrefixes(t, fake, peer, "203.0.113.30/32")
+	waitForState(t, node, "default/"+id+"-web", v1alpha1.AnnouncementAnnounced)
+
+	// Another node starts announcing it too. For a speaker without memory
+	// this node would now be the newcomer.
+	claimAnnounced(t, id+"-other", "default/"+id+"-web")
+	restarted, stop := startSpeaker(t, node)
+	defer stop()
+	waitForPrefixes(t, restarted, peer, "203.0.113.30/32")
+}

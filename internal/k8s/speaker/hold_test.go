@@ -105,3 +105,23 @@ func TestARestartedSpeakerKeepsAnnouncingWhatItAnnouncedBefore(t *testing.T) {
 	defer stop()
 	waitForPrefixes(t, restarted, peer, "203.0.113.30/32")
 }
+
+func TestAHeldAdditionIsAnnouncedWhenItsDelayEnds(t *testing.T) {
+	fake, id := world(t, "router")
+	node, peer := id+"-node", id+"-router"
+	const delay = 2 * time.Second
+	holdAdditions(t, id, delay)
+	key := "default/" + id + "-joined"
+	claimAnnounced(t, id+"-other", key)
+	announcedService(t, id, id+"-joined", node, "203.0.113.40")
+	entry := waitForState(t, node, key, v1alpha1.AnnouncementHeld)
+	if got := prefixes(fake.Paths(peer)); len(got) != 0 {
+		t.Fatalf("announces %v while the addition is held", got)
+	}
+	// No event comes when the delay ends: the speaker must wake by itself.
+	waitForPrefixes(t, fake, peer, "203.0.113.40/32")
+	if early := entry.HeldSince.Add(delay - time.Second); time.Now().Before(early) {
+		t.Errorf("announced at %s, before the delay from %s ended", time.Now(), entry.HeldSince)
+	}
+	waitForState(t, node, key, v1alpha1.AnnouncementAnnounced)
+}

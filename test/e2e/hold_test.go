@@ -122,4 +122,3 @@ func annotateService(t *testing.T, l *lab.Lab, svc *corev1.Service, key, value s
 		t.Fatal(err)
 	}
 }
-

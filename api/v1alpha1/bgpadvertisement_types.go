@@ -120,6 +120,7 @@ type BGPAdvertisementSpec struct {
 // window.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.minDelay) || (has(self.windows) && size(self.windows) > 0)",message="set minDelay, windows or both"
+// +kubebuilder:validation:XValidation:rule="!has(self.minDelay) || duration(self.minDelay) >= duration('0s')",message="minDelay must not be negative"
 type AdditionHold struct {
 	// MinDelay is how long a node waits after it could start announcing a
 	// Service address before it does.

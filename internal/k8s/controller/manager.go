@@ -30,6 +30,8 @@ import (
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=bgplb.io,resources=ippools,verbs=get;list;watch
 // +kubebuilder:rbac:groups=bgplb.io,resources=ippools/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=bgplb.io,resources=bgpadvertisements,verbs=get;list;watch
+// +kubebuilder:rbac:groups=bgplb.io,resources=bgpadvertisements/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
 
@@ -62,7 +64,8 @@ type Options struct {
 	SeveralInProcess bool
 }
 
-// NewManager builds a manager running the address controller.
+// NewManager builds a manager running the address controller and the
+// controller of advertisement conditions.
 func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	scheme, err := kubeutil.Scheme()
 	if err != nil {
@@ -125,6 +128,21 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Complete(r)
 	if err != nil {
 		return nil, fmt.Errorf("create address controller: %w", err)
+	}
+
+	// Advertisement conditions depend on the advertisements' specs, the
+	// pools' labels, and the Services' type, traffic policy, labels and
+	// assigned pool; nothing else wakes this controller.
+	err = builder.ControllerManagedBy(mgr).
+		Named("advertisement-status").
+		Watches(&v1alpha1.BGPAdvertisement{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.IPPool{}, recompute, builder.WithPredicates(
+			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Watches(&corev1.Service{}, recompute, builder.WithPredicates(serviceSelectionChanged())).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		Complete(newAdvertisementReconciler(mgr.GetClient()))
+	if err != nil {
+		return nil, fmt.Errorf("create advertisement status controller: %w", err)
 	}
 	return mgr, nil
 }

@@ -176,6 +176,9 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	for i := range adverts.Items {
 		name := adverts.Items[i].Name
 		adv, err := translate.Advertisement(&adverts.Items[i])
+		if err == nil {
+			err = announce.Validate(adv)
+		}
 		if err != nil {
 			// A broken edit keeps the last good version in use, so a typo
 			// withdraws nothing.

@@ -93,7 +93,8 @@ func simWants(nhs []NextHop, buckets int, ids names) map[int]int {
 // table filled until balanced for before, then one upkeep pass after the
 // change, which moves every bucket whose next hop left and, when buckets
 // are idle, every bucket of a next hop holding more than it now deserves,
-// each to the first next hop holding fewer than it deserves.
+// each to the first next hop holding fewer than it deserves. Buckets of a
+// one-next-hop group always count as idle, as in the kernel.
 func resilientRouters(before, after []NextHop, buckets int, idle bool, ids names) (router, router) {
 	table := make([]int, buckets)
 	held := map[int]int{}
@@ -118,6 +119,9 @@ func resilientRouters(before, after []NextHop, buckets int, idle bool, ids names
 	upkeep(before, simWants(before, buckets, ids), func(owner int) bool { return owner == -1 })
 	old := slices.Clone(table)
 
+	// The buckets of a one-next-hop group never record traffic, so the
+	// kernel finds them idle.
+	idle = idle || len(before) == 1
 	wants := simWants(after, buckets, ids)
 	upkeep(after, wants, func(owner int) bool {
 		w, stays := wants[owner]

@@ -11,7 +11,15 @@ import (
 // included. The before table is taken as balanced. A removed next hop's
 // buckets always move; a next hop that stays keeps all its buckets while
 // they are busy, and with idle migration only as many as it still deserves.
+//
+// A group of one next hop is the exception: Linux forwards through it
+// without consulting its buckets, so they never record traffic, count as
+// idle however busy the connections, and move at once when a second next
+// hop joins (measured in the lab: half the connections break on 1→2).
 func resilient(before, after []NextHop, buckets uint64, idleMigration bool) split {
+	if len(before) == 1 {
+		idleMigration = true
+	}
 	s := newSplit(len(before))
 	held := bucketCounts(before, buckets)
 	deserved := bucketCounts(after, buckets)

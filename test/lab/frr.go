@@ -3,6 +3,7 @@ package lab
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/user"
@@ -258,16 +259,19 @@ func (f *FRR) BGPPaths(prefix netip.Prefix) ([]RIBPath, error) {
 }
 
 // KernelNextHops returns the next hops (gateway addresses, sorted) of the
-// router's kernel route for prefix.
+// router's kernel route for prefix: the route that forwards, which with
+// Config.RouterHashing Resilient is the lab's mirror of FRR's route.
 func (f *FRR) KernelNextHops(prefix netip.Prefix) ([]string, error) {
-	return kernelNextHops(f.NS, prefix)
+	weights, err := f.KernelNextHopWeights(prefix)
+	hops := slices.Sorted(maps.Keys(weights))
+	return hops, err
 }
 
 // KernelNextHopWeights returns the gateways of the router's kernel route
 // for prefix with their weights, which FRR derives from the paths'
 // link-bandwidth communities.
 func (f *FRR) KernelNextHopWeights(prefix netip.Prefix) (map[string]int, error) {
-	return kernelNextHopWeights(f.NS, prefix)
+	return forwardingNextHopWeights(f.NS, prefix)
 }
 
 func chownFRR(paths ...string) error {

@@ -73,6 +73,12 @@ type Config struct {
 	// PprofAddr, the controller in the root namespace and each speaker in
 	// its node's namespace.
 	Pprof bool
+	// RouterHashing is how the FRR router's kernel spreads flows over a
+	// multipath route's next hops: HashThreshold ("", the default) uses
+	// the routes FRR installs; Resilient mirrors each into a resilient
+	// nexthop group tuned by Resilient (see resilient.go).
+	RouterHashing string
+	Resilient     ResilientOptions
 }
 
 // PprofAddr is where the lab's daemons serve Go's profiler when
@@ -193,6 +199,9 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, fmt.Errorf("start router: %w", err)
 	}
 	l.onClose(l.Router.stop)
+	if err := l.startRouterHashing(); err != nil {
+		return nil, fmt.Errorf("router hashing: %w", err)
+	}
 
 	if err := l.startAPIServer(mgmt.Addr().Next()); err != nil {
 		return nil, err

@@ -6,7 +6,7 @@ BIN := $(CACHE)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
 GO_PACKAGES := ./...
 
-.PHONY: all build generate test bench demo lab lab-down setup clean
+.PHONY: all build generate test bench disruption-report demo lab lab-down setup clean
 
 # Options of make lab.
 NODES ?= 3
@@ -41,6 +41,10 @@ test: setup
 bench: setup build
 	go test -run '^$$' -bench . -benchmem ./internal/ipam/ ./internal/announce/
 	go run ./test/bench -bin $(BIN)
+
+## disruption-report: broken connections per event, mitigation and router hashing mode, as a table and a chart in docs/disruption (root)
+disruption-report: setup build
+	go run ./test/bench -bin $(BIN) -latency-services 0 -bulk "" -disruption-hashing hash-threshold,resilient -disruption-out docs/disruption
 
 ## lab: a running lab (router, nodes with speakers, client, API server, controller) and its summary
 lab: setup build

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -22,17 +23,25 @@ import (
 type disruptionCase struct {
 	event, mitigation string
 	on                bool
-	// bfd runs BFD; noGR turns graceful restart off (it is on otherwise).
-	bfd, noGR bool
+	// bfd runs BFD; noGR turns graceful restart off (it is on otherwise);
+	// hold gives the advertisement an addition hold that no test outlasts.
+	bfd, noGR, hold bool
+	// local makes the Service externalTrafficPolicy: Local with endpoints
+	// on node-0 and the victim; otherwise it is a Cluster Service
+	// announced by all three nodes.
+	local bool
+	// prepare runs before the traffic starts, and returns once the
+	// router's next hops are what the event starts from.
+	prepare func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) error
 	// event runs the event on the victim and returns when the router has
 	// converged: its kernel next hops are final.
-	run func(ctx context.Context, l *lab.Lab, victim *lab.Node, addr netip.Addr) (time.Duration, error)
+	run func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error)
 }
 
 // disruptionCases are the events of a node's life that change a prefix's
 // next-hop set, each with its mitigation on and off.
 func disruptionCases() []disruptionCase {
-	restart := func(ctx context.Context, l *lab.Lab, victim *lab.Node, addr netip.Addr) (time.Duration, error) {
+	restart := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
 		start := time.Now()
 		l.StopSpeaker(victim, syscall.SIGTERM)
 		if err := until(30*time.Second, func() bool {
@@ -55,7 +64,7 @@ func disruptionCases() []disruptionCase {
 		}
 		return time.Since(start), nil
 	}
-	crash := func(ctx context.Context, l *lab.Lab, victim *lab.Node, addr netip.Addr) (time.Duration, error) {
+	crash := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
 		restore, err := l.CutLink(victim)
 		if err != nil {
 			return 0, err
@@ -68,18 +77,14 @@ func disruptionCases() []disruptionCase {
 		}
 		return time.Since(start), nil
 	}
-	drain := func(ctx context.Context, l *lab.Lab, victim *lab.Node, addr netip.Addr) (time.Duration, error) {
-		var n corev1.Node
-		if err := l.Client.Get(ctx, client.ObjectKey{Name: victim.Name}, &n); err != nil {
-			return 0, err
-		}
-		patch := client.MergeFrom(n.DeepCopy())
-		if n.Annotations == nil {
-			n.Annotations = map[string]string{}
-		}
-		n.Annotations[v1alpha1.AnnotationDrain] = "true"
+	drain := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
 		start := time.Now()
-		if err := l.Client.Patch(ctx, &n, patch); err != nil {
+		if err := setNodeMeta(ctx, l, victim.Name, func(n *corev1.Node) {
+			if n.Annotations == nil {
+				n.Annotations = map[string]string{}
+			}
+			n.Annotations[v1alpha1.AnnotationDrain] = "true"
+		}); err != nil {
 			return 0, err
 		}
 		if err := untilHops(l, addr, 2, 30*time.Second); err != nil {
@@ -107,13 +112,47 @@ func disruptionCases() []disruptionCase {
 	}
 	// A node leaving without a drain withdraws at once: a speaker
 	// stopped without graceful restart does exactly that.
-	leave := func(ctx context.Context, l *lab.Lab, victim *lab.Node, addr netip.Addr) (time.Duration, error) {
+	leave := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
 		start := time.Now()
 		l.StopSpeaker(victim, syscall.SIGTERM)
 		if err := untilHops(l, addr, 2, 30*time.Second); err != nil {
 			return 0, err
 		}
 		return time.Since(start), nil
+	}
+	// A node joins the load balancing set: here, it comes back from
+	// maintenance (the exclusion label goes), which for the router is
+	// the same as a new node.
+	excluded := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) error {
+		if err := setNodeMeta(ctx, l, victim.Name, func(n *corev1.Node) {
+			if n.Labels == nil {
+				n.Labels = map[string]string{}
+			}
+			n.Labels[announce.ExcludeLabel] = ""
+		}); err != nil {
+			return err
+		}
+		return untilHops(l, addr, 2, 30*time.Second)
+	}
+	join := func(hold bool) func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
+		return func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error) {
+			start := time.Now()
+			if err := setNodeMeta(ctx, l, victim.Name, func(n *corev1.Node) { delete(n.Labels, announce.ExcludeLabel) }); err != nil {
+				return 0, err
+			}
+			return settle(ctx, l, victim, svc, addr, hold, 3, start)
+		}
+	}
+	// An endpoint moves from the victim to node-2: the victim withdraws
+	// and node-2 joins.
+	move := func(hold bool) func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error) {
+		return func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error) {
+			start := time.Now()
+			if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}, "node-2": {lab.Ready}}); err != nil {
+				return 0, err
+			}
+			return settle(ctx, l, l.Nodes[2], svc, addr, hold, 2, start)
+		}
 	}
 	return []disruptionCase{
 		{event: "speaker restart (SIGTERM)", mitigation: "graceful restart", on: true, run: restart},
@@ -122,35 +161,102 @@ func disruptionCases() []disruptionCase {
 		{event: "node crash (link cut)", mitigation: "BFD 3x100ms", on: false, run: crash},
 		{event: "planned drain", mitigation: "graceful shutdown", on: true, run: drain},
 		{event: "planned drain", mitigation: "graceful shutdown", on: false, noGR: true, run: leave},
+		{event: "node join", mitigation: "addition hold", on: true, hold: true, prepare: excluded, run: join(true)},
+		{event: "node join", mitigation: "addition hold", on: false, prepare: excluded, run: join(false)},
+		{event: "endpoint move", mitigation: "addition hold", on: true, hold: true, local: true, run: move(true)},
+		{event: "endpoint move", mitigation: "addition hold", on: false, local: true, run: move(false)},
 	}
 }
 
-// disruptionReport runs every case in a lab of its own and prints a table.
-func disruptionReport(binDir string, conns int) error {
+// settle waits for the end of an event that adds joiner: with a hold,
+// until joiner's status shows the Service held (the router's next hops
+// are then final without it); without, until the router has want next
+// hops.
+func settle(ctx context.Context, l *lab.Lab, joiner *lab.Node, svc *corev1.Service, addr netip.Addr, hold bool, want int, start time.Time) (time.Duration, error) {
+	if !hold {
+		if err := untilHops(l, addr, want, 30*time.Second); err != nil {
+			return 0, err
+		}
+		return time.Since(start), nil
+	}
+	key := svc.Namespace + "/" + svc.Name
+	if err := until(30*time.Second, func() bool {
+		var st v1alpha1.BGPNodeStatus
+		if l.Client.Get(ctx, client.ObjectKey{Name: joiner.Name}, &st) != nil {
+			return false
+		}
+		for _, s := range st.Status.Services {
+			if s.Name == key && s.State == v1alpha1.AnnouncementHeld {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return 0, fmt.Errorf("%s never held %s: %w", joiner.Name, key, err)
+	}
+	return time.Since(start), nil
+}
+
+func setNodeMeta(ctx context.Context, l *lab.Lab, name string, edit func(*corev1.Node)) error {
+	var n corev1.Node
+	if err := l.Client.Get(ctx, client.ObjectKey{Name: name}, &n); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(n.DeepCopy())
+	edit(&n)
+	return l.Client.Patch(ctx, &n, patch)
+}
+
+// disruptionRow is one measured case.
+type disruptionRow struct {
+	hashing           string
+	event, mitigation string
+	on                bool
+	conns, broken     int
+	failed, attempts  int
+	converged         time.Duration
+}
+
+// disruptionReport runs every case for each router hashing mode in a lab
+// of its own, prints a table and, if outDir is set, writes the table and a
+// chart there.
+func disruptionReport(binDir string, conns int, hashings []string, outDir string) error {
 	fmt.Printf("\nconnection disruption through the FRR router, %d busy connections per run:\n", conns)
-	fmt.Printf("  %-26s %-18s %-4s %8s %12s %11s\n", "event", "mitigation", "", "broken", "failed new", "converged")
-	for _, c := range disruptionCases() {
-		broken, failed, attempts, converged, err := runDisruption(binDir, conns, c)
-		if err != nil {
-			return fmt.Errorf("%s, %s %v: %w", c.event, c.mitigation, c.on, err)
+	fmt.Printf("  %-15s %-26s %-18s %-4s %8s %12s %11s\n", "router hashing", "event", "mitigation", "", "broken", "failed new", "converged")
+	var rows []disruptionRow
+	for _, hashing := range hashings {
+		for _, c := range disruptionCases() {
+			r, err := runDisruption(binDir, conns, hashing, c)
+			if err != nil {
+				return fmt.Errorf("%s, %s, %s %v: %w", hashing, c.event, c.mitigation, c.on, err)
+			}
+			rows = append(rows, r)
+			fmt.Printf("  %-15s %-26s %-18s %-4s %8s %12s %10.2fs\n", hashing, c.event, c.mitigation, onOff(c.on),
+				fmt.Sprintf("%d/%d", r.broken, conns), fmt.Sprintf("%d/%d", r.failed, r.attempts), r.converged.Seconds())
 		}
-		state := "off"
-		if c.on {
-			state = "on"
-		}
-		fmt.Printf("  %-26s %-18s %-4s %8s %12s %10.2fs\n", c.event, c.mitigation, state,
-			fmt.Sprintf("%d/%d", broken, conns), fmt.Sprintf("%d/%d", failed, attempts), converged.Seconds())
 	}
 	fmt.Println("  (converged: until the router's kernel next hops were final; for a restart, until the node's session")
-	fmt.Println("   was back and the kernel had all three next hops; broken and failed counts include the whole event)")
-	return nil
+	fmt.Println("   was back and the kernel had all three next hops; for a held addition, until the node reported it")
+	fmt.Println("   held; broken and failed counts include the whole event and two seconds after it)")
+	if outDir == "" {
+		return nil
+	}
+	return writeDisruptionReport(outDir, rows)
 }
 
-func runDisruption(binDir string, conns int, c disruptionCase) (broken, failed, attempts int, converged time.Duration, err error) {
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (disruptionRow, error) {
+	row := disruptionRow{hashing: hashing, event: c.event, mitigation: c.mitigation, on: c.on, conns: conns}
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Config{Nodes: 3, BinDir: binDir, BFD: c.bfd})
+	l, err := lab.Start(ctx, lab.Config{Nodes: 3, BinDir: binDir, BFD: c.bfd, RouterHashing: hashing})
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return row, err
 	}
 	defer l.Close()
 	peer := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router"}, Spec: v1alpha1.BGPPeerSpec{
@@ -158,9 +264,13 @@ func runDisruption(binDir string, conns int, c disruptionCase) (broken, failed, 
 		HoldTime: &metav1.Duration{Duration: 9 * time.Second}, ConnectTime: &metav1.Duration{Duration: time.Second},
 		DrainTime:       &metav1.Duration{Duration: 5 * time.Second},
 		GracefulRestart: &v1alpha1.GracefulRestart{Enabled: ptr.To(!c.noGR)}}}
+	adv := &v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}
+	if c.hold {
+		adv.Spec.AdditionHold = &v1alpha1.AdditionHold{MinDelay: &metav1.Duration{Duration: time.Hour}}
+	}
 	objs := []client.Object{
 		&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.IPPoolSpec{Addresses: []v1alpha1.AddressRange{"203.0.113.0/24"}}},
-		&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "bench"}},
+		adv,
 	}
 	if c.bfd {
 		objs = append(objs, &v1alpha1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: v1alpha1.BFDProfileSpec{
@@ -170,16 +280,23 @@ func runDisruption(binDir string, conns int, c disruptionCase) (broken, failed, 
 	objs = append(objs, peer)
 	for _, o := range objs {
 		if err := l.Client.Create(ctx, o); err != nil {
-			return 0, 0, 0, 0, err
+			return row, err
 		}
 	}
 	svc := service("disrupted")
 	svc.Spec.AllocateLoadBalancerNodePorts = nil
-	if err := l.Client.Create(ctx, svc); err != nil {
-		return 0, 0, 0, 0, err
+	endpoints := map[string][]lab.EndpointState{"node-0": {lab.Ready}}
+	hops := 3
+	if c.local {
+		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		endpoints["node-1"] = []lab.EndpointState{lab.Ready}
+		hops = 2
 	}
-	if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
-		return 0, 0, 0, 0, err
+	if err := l.Client.Create(ctx, svc); err != nil {
+		return row, err
+	}
+	if err := l.SetEndpoints(ctx, svc, endpoints); err != nil {
+		return row, err
 	}
 	var addr netip.Addr
 	if err := until(60*time.Second, func() bool {
@@ -189,11 +306,12 @@ func runDisruption(binDir string, conns int, c disruptionCase) (broken, failed, 
 		}
 		return addr.IsValid()
 	}); err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("no address: %w", err)
+		return row, fmt.Errorf("no address: %w", err)
 	}
-	if err := untilHops(l, addr, 3, 60*time.Second); err != nil {
-		return 0, 0, 0, 0, err
+	if err := untilHops(l, addr, hops, 60*time.Second); err != nil {
+		return row, err
 	}
+	victim := l.Nodes[1]
 	if c.bfd {
 		frr := l.Router.(*lab.FRR)
 		if err := until(30*time.Second, func() bool {
@@ -206,26 +324,32 @@ func runDisruption(binDir string, conns int, c disruptionCase) (broken, failed, 
 			}
 			return err == nil && up == 3
 		}); err != nil {
-			return 0, 0, 0, 0, fmt.Errorf("BFD not up: %w", err)
+			return row, fmt.Errorf("BFD not up: %w", err)
+		}
+	}
+	if c.prepare != nil {
+		if err := c.prepare(ctx, l, victim, svc, addr); err != nil {
+			return row, err
 		}
 	}
 	d, err := l.StartDisruption(ctx, lab.DisruptionConfig{Addr: addr, Conns: conns})
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return row, err
 	}
 	defer d.Stop()
-	converged, err = c.run(ctx, l, l.Nodes[1], addr)
+	row.converged, err = c.run(ctx, l, victim, svc, addr)
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return row, err
 	}
 	// Traffic goes on for two seconds after convergence, counted by the
 	// probe rather than the clock.
 	want := d.Progress().ProbeAttempts + int(2*time.Second/lab.DefaultDisruptionProbeEvery)
 	if err := until(time.Minute, func() bool { return d.Progress().ProbeAttempts >= want }); err != nil {
-		return 0, 0, 0, 0, err
+		return row, err
 	}
 	r := d.Stop()
-	return r.Broken(), r.Probe.Failures, r.Probe.Attempts, converged, nil
+	row.broken, row.failed, row.attempts = r.Broken(), r.Probe.Failures, r.Probe.Attempts
+	return row, nil
 }
 
 func untilHops(l *lab.Lab, addr netip.Addr, n int, timeout time.Duration) error {

@@ -40,17 +40,21 @@ func main() {
 	bulk := flag.String("bulk", "1000,5000", "comma-separated sizes of the bulk runs; empty skips them")
 	binDir := flag.String("bin", ".cache/bin", "directory with the controller and speaker binaries")
 	disruptionConns := flag.Int("disruption-conns", 1000, "busy connections per disruption run; 0 skips the disruption table")
+	hashings := flag.String("disruption-hashing", lab.HashThreshold, "comma-separated router hashing modes of the disruption table: "+lab.HashThreshold+", "+lab.Resilient)
+	reportDir := flag.String("disruption-out", "", "also write the disruption table and a chart of it into this directory")
 	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the controller and node-0's speaker, at the start of the latency run and of the last bulk run, to this directory")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
-	if err := run(*binDir, *oneByOne, *bulk); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if *oneByOne > 0 || *bulk != "" {
+		if err := run(*binDir, *oneByOne, *bulk); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 	if *disruptionConns > 0 {
 		abs, err := filepath.Abs(*binDir)
 		if err == nil {
-			err = disruptionReport(abs, *disruptionConns)
+			err = disruptionReport(abs, *disruptionConns, strings.Split(*hashings, ","), *reportDir)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// writeDisruptionReport writes the disruption table as Markdown and a bar
+// chart of broken connections as SVG into dir.
+func writeDisruptionReport(dir string, rows []disruptionRow) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken-connections.svg"), []byte(disruptionChart(rows)), 0o644); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Broken connections per event\n\n")
+	fmt.Fprintf(&b, "Written by `make disruption-report` on %s: a lab of three nodes and an FRR router,\n", time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "a fresh lab per run, %d busy TCP connections from a client through the router to a\n", firstConns(rows))
+	b.WriteString("Service address, and a probe opening new connections every 20 ms. A connection counts as\n")
+	b.WriteString("broken when it is reset or stops answering. The victim is node-1; `endpoint move` moves a\n")
+	b.WriteString("Local Service's endpoint from node-1 to node-2.\n\n")
+	b.WriteString("![broken connections per event](broken-connections.svg)\n\n")
+	b.WriteString("| router hashing | event | mitigation | | broken | failed new | converged |\n")
+	b.WriteString("|---|---|---|---|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d/%d | %d/%d | %.2f s |\n", r.hashing, r.event, r.mitigation, onOff(r.on),
+			r.broken, r.conns, r.failed, r.attempts, r.converged.Seconds())
+	}
+	b.WriteString("\n`converged` runs until the router's kernel next hops were final; for a restart, until the node's\n")
+	b.WriteString("session was back with all three next hops; for a held addition, until the node reported it held.\n")
+	b.WriteString("`hash-threshold` is the kernel multipath route FRR installs; `resilient` is the same next hops in a\n")
+	b.WriteString("resilient nexthop group (128 buckets, idle timer 120 s) that the lab keeps in step with FRR.\n")
+	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
+}
+
+func firstConns(rows []disruptionRow) int {
+	if len(rows) == 0 {
+		return 0
+	}
+	return rows[0].conns
+}
+
+// disruptionChart draws, per event, one bar per hashing mode and
+// mitigation state: the share of busy connections that broke.
+func disruptionChart(rows []disruptionRow) string {
+	var events, hashings []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if !seen["e:"+r.event] {
+			seen["e:"+r.event] = true
+			events = append(events, r.event)
+		}
+		if !seen["h:"+r.hashing] {
+			seen["h:"+r.hashing] = true
+			hashings = append(hashings, r.hashing)
+		}
+	}
+	type series struct {
+		hashing string
+		on      bool
+		color   string
+	}
+	palette := [][2]string{{"#c0392b", "#27ae60"}, {"#e59866", "#82e0aa"}}
+	var all []series
+	for i, h := range hashings {
+		colors := palette[i%len(palette)]
+		all = append(all, series{h, false, colors[0]}, series{h, true, colors[1]})
+	}
+	const (
+		left, top, plotH = 60, 40, 300
+		barW, gap        = 22, 36
+	)
+	groupW := len(all)*barW + gap
+	width := left + len(events)*groupW + 20
+	height := top + plotH + 90 + 20*len(all)/2
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="15">Busy connections broken per event (%% of %d)</text>`+"\n", left, firstConns(rows))
+	for pct := 0; pct <= 100; pct += 25 {
+		y := top + plotH - pct*plotH/100
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>`+"\n", left, y, width-20, y)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%d%%</text>`+"\n", left-6, y+4, pct)
+	}
+	for ei, ev := range events {
+		x0 := left + ei*groupW + gap/2
+		for si, s := range all {
+			for _, r := range rows {
+				if r.event != ev || r.hashing != s.hashing || r.on != s.on || r.conns == 0 {
+					continue
+				}
+				share := float64(r.broken) / float64(r.conns)
+				h := int(share * plotH)
+				x := x0 + si*barW
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s, %s, %s %s: %d/%d</title></rect>`+"\n",
+					x, top+plotH-h, barW-2, h, s.color, html.EscapeString(r.hashing), html.EscapeString(ev),
+					html.EscapeString(r.mitigation), onOff(r.on), r.broken, r.conns)
+				fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="10">%.0f</text>`+"\n", x+barW/2-1, top+plotH-h-3, 100*share)
+			}
+		}
+		mitigation := ""
+		for _, r := range rows {
+			if r.event == ev {
+				mitigation = r.mitigation
+				break
+			}
+		}
+		cx := x0 + len(all)*barW/2
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", cx, top+plotH+18, html.EscapeString(ev))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">(%s)</text>`+"\n", cx, top+plotH+34, html.EscapeString(mitigation))
+	}
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`+"\n", left, top+plotH, width-20, top+plotH)
+	for si, s := range all {
+		x := left + (si%2)*260
+		y := top + plotH + 56 + (si/2)*20
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`+"\n", x, y-10, s.color)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s, mitigation %s</text>`+"\n", x+18, y, html.EscapeString(s.hashing), onOff(s.on))
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}

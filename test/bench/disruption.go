@@ -123,7 +123,7 @@ func disruptionCases() []disruptionCase {
 	// A node joins the load balancing set: here, it comes back from
 	// maintenance (the exclusion label goes), which for the router is
 	// the same as a new node.
-	excluded := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) error {
+	excluded := func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) error {
 		if err := setNodeMeta(ctx, l, victim.Name, func(n *corev1.Node) {
 			if n.Labels == nil {
 				n.Labels = map[string]string{}
@@ -132,7 +132,24 @@ func disruptionCases() []disruptionCase {
 		}); err != nil {
 			return err
 		}
-		return untilHops(l, addr, 2, 30*time.Second)
+		if err := untilHops(l, addr, 2, 30*time.Second); err != nil {
+			return err
+		}
+		// The node is out once its drain time is over and it announces
+		// nothing; until then, taking the label away is not a join.
+		key := svc.Namespace + "/" + svc.Name
+		return until(time.Minute, func() bool {
+			var st v1alpha1.BGPNodeStatus
+			if l.Client.Get(ctx, client.ObjectKey{Name: victim.Name}, &st) != nil {
+				return false
+			}
+			for _, s := range st.Status.Services {
+				if s.Name == key {
+					return false
+				}
+			}
+			return true
+		})
 	}
 	join := func(hold bool) func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
 		return func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error) {

@@ -35,7 +35,14 @@ func writeDisruptionReport(dir string, rows []disruptionRow) error {
 	b.WriteString("\n`converged` runs until the router's kernel next hops were final; for a restart, until the node's\n")
 	b.WriteString("session was back with all three next hops; for a held addition, until the node reported it held.\n")
 	b.WriteString("`hash-threshold` is the kernel multipath route FRR installs; `resilient` is the same next hops in a\n")
-	b.WriteString("resilient nexthop group (128 buckets, idle timer 120 s) that the lab keeps in step with FRR.\n")
+	b.WriteString("resilient nexthop group (128 buckets, idle timer 120 s) that the lab keeps in step with FRR.\n\n")
+	b.WriteString("Reading it: a node that leaves (crash, drain, endpoint move) takes its own connections with it\n")
+	b.WriteString("whatever is turned on. BFD shortens how long the router sends new connections to a node that is\n")
+	b.WriteString("gone (failed new); a drain stops new ones before the node stops forwarding. Under hash-threshold a removal\n")
+	b.WriteString("also re-hashes connections between the nodes that stay, so it breaks a third to a half depending on\n")
+	b.WriteString("the leaving node's place in the router's order; a resilient group breaks only the leaving node's\n")
+	b.WriteString("third. Graceful restart keeps a restart from changing anything, and an addition hold keeps a join\n")
+	b.WriteString("from changing anything until its window; a resilient group already spares busy connections on a join.\n")
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
 }
 
@@ -78,7 +85,7 @@ func disruptionChart(rows []disruptionRow) string {
 	)
 	groupW := len(all)*barW + gap
 	width := left + len(events)*groupW + 20
-	height := top + plotH + 90 + 20*len(all)/2
+	height := top + plotH + 100 + 20*len(all)/2
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
@@ -112,13 +119,19 @@ func disruptionChart(rows []disruptionRow) string {
 			}
 		}
 		cx := x0 + len(all)*barW/2
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", cx, top+plotH+18, html.EscapeString(ev))
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">(%s)</text>`+"\n", cx, top+plotH+34, html.EscapeString(mitigation))
+		// "speaker restart (SIGTERM)" takes two lines, so that labels of
+		// neighbouring groups do not run into each other.
+		name, detail, _ := strings.Cut(ev, " (")
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", cx, top+plotH+18, html.EscapeString(name))
+		if detail != "" {
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">(%s</text>`+"\n", cx, top+plotH+32, html.EscapeString(detail))
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", cx, top+plotH+48, html.EscapeString(mitigation))
 	}
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`+"\n", left, top+plotH, width-20, top+plotH)
 	for si, s := range all {
 		x := left + (si%2)*260
-		y := top + plotH + 56 + (si/2)*20
+		y := top + plotH + 74 + (si/2)*20
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`+"\n", x, y-10, s.color)
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s, mitigation %s</text>`+"\n", x+18, y, html.EscapeString(s.hashing), onOff(s.on))
 	}

@@ -3,13 +3,17 @@ package v1alpha1
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // BGPNodeStatus is written by the speaker of one node, and named after the
-// node: what the node announces and what it holds back. Speakers read each
-// other's to tell whether a Service address is announced anywhere, which
-// decides whether a new next hop is an addition that may be held.
+// node: its BGP sessions, what it announces and what it holds back, and
+// whether it could use the configuration. Speakers read each other's to
+// tell whether a Service address is announced anywhere, which decides
+// whether a new next hop is an addition that may be held. It is written
+// only when something in it changes, so it carries times (since when a
+// session is in its state) rather than durations.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=bgpns
+// +kubebuilder:printcolumn:name="Sessions up",type=string,JSONPath=`.status.sessionsEstablished`
 // +kubebuilder:printcolumn:name="Announced",type=integer,JSONPath=`.status.announcedServices`
 // +kubebuilder:printcolumn:name="Held",type=integer,JSONPath=`.status.heldServices`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -20,8 +24,27 @@ type BGPNodeStatus struct {
 	Status BGPNodeStatusStatus `json:"status,omitempty"`
 }
 
-// BGPNodeStatusStatus lists the node's Services, by name.
+// BGPNodeStatusStatus is what one node's speaker reports.
 type BGPNodeStatusStatus struct {
+	// SessionsEstablished reads "established/configured", such as "2/2".
+	// +optional
+	SessionsEstablished string `json:"sessionsEstablished,omitempty"`
+
+	// Sessions are the node's BGP sessions, sorted by peer.
+	// +listType=map
+	// +listMapKey=peer
+	// +optional
+	Sessions []PeerSession `json:"sessions,omitempty"`
+
+	// Conditions: ConfigurationValid is False while the speaker cannot use
+	// some configuration object and keeps its last valid version (or, for
+	// one it never saw valid, leaves it out); the message names each
+	// object and quotes the problem.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
 	// AnnouncedServices and HeldServices count the entries of Services by
 	// state.
 	// +optional
@@ -36,6 +59,46 @@ type BGPNodeStatusStatus struct {
 	// +optional
 	Services []ServiceAnnouncement `json:"services,omitempty"`
 }
+
+// PeerSession is one BGP session of a node.
+type PeerSession struct {
+	// Peer is the BGPPeer's name.
+	Peer string `json:"peer"`
+	// PeerAddress is the router's address.
+	// +optional
+	PeerAddress string `json:"peerAddress,omitempty"`
+	// State is the BGP finite-state-machine state, such as Established,
+	// Active or Idle.
+	State string `json:"state"`
+	// Since is when the session entered State: for an Established session,
+	// its uptime starts there.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+	// PrefixesSent is how many prefixes the node announces to the peer.
+	// +optional
+	PrefixesSent int32 `json:"prefixesSent"`
+	// BFD is the state of the BFD session next to the BGP session (Up,
+	// Down, Init, AdminDown), empty without BFD.
+	// +optional
+	BFD string `json:"bfd,omitempty"`
+	// GracefulRestart says whether graceful restart was negotiated on the
+	// Established session.
+	// +optional
+	GracefulRestart bool `json:"gracefulRestart,omitempty"`
+	// LastError is why the session last went down, if it did.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+}
+
+// ConditionConfigurationValid is the BGPNodeStatus condition saying
+// whether the speaker uses every configuration object as written.
+const ConditionConfigurationValid = "ConfigurationValid"
+
+// Reasons of ConditionConfigurationValid.
+const (
+	ReasonAllValid         = "AllValid"
+	ReasonKeepingLastValid = "KeepingLastValid"
+)
 
 // Announcement states of a Service on a node.
 const (

@@ -125,3 +125,25 @@ func TestAHeldAdditionIsAnnouncedWhenItsDelayEnds(t *testing.T) {
 	}
 	waitForState(t, node, key, v1alpha1.AnnouncementAnnounced)
 }
+
+// An advertisement edit with a time zone nobody knows changes nothing:
+// the speaker keeps the version it had, including its selectors.
+func TestAnAdvertisementEditWithAnUnknownTimeZoneChangesNothing(t *testing.T) {
+	fake, id := world(t, "router")
+	node, peer := id+"-node", id+"-router"
+	announcedService(t, id, id+"-web", node, "203.0.113.50")
+	waitForPrefixes(t, fake, peer, "203.0.113.50/32")
+
+	// Applied, this edit would withdraw the Service: no Service has the
+	// label it now selects.
+	var adv v1alpha1.BGPAdvertisement
+	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Name: id}, &adv))
+	adv.Spec.ServiceSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"test": id + "-nobody"}}}
+	adv.Spec.AdditionHold = &v1alpha1.AdditionHold{Windows: []v1alpha1.ChangeWindow{{Start: "02:00", End: "04:00", TimeZone: "Mars/Olympus_Mons"}}}
+	calls := fake.PathCalls()
+	must(t, k8sClient.Update(context.Background(), &adv))
+	waitForRecompute(t, fake, calls, "the advertisement changed")
+	if got := prefixes(fake.Paths(peer)); len(got) != 1 || got[0] != "203.0.113.50/32" {
+		t.Errorf("after a broken advertisement edit the node announces %v, want what it announced before", got)
+	}
+}

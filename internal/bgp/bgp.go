@@ -119,7 +119,19 @@ type Session struct {
 	// for graceful restart whose router does not offer it loses this
 	// node's routes on every speaker restart.
 	GracefulRestart bool
+	// BFD is the state of the BFD session that watches the peer: "" for a
+	// peer without BFD, otherwise Up, Down, Init or AdminDown. A peer whose
+	// BFD waits for the BGP session, or could not start, is Down.
+	BFD string
 }
+
+// BFD session states as Session.BFD reports them.
+const (
+	BFDUp        = "Up"
+	BFDDown      = "Down"
+	BFDInit      = "Init"
+	BFDAdminDown = "AdminDown"
+)
 
 // ReconcilePeersRequest lists every peer that should have a session.
 type ReconcilePeersRequest struct {

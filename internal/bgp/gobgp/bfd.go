@@ -132,3 +132,35 @@ func egressInterface(p bgp.Peer) (string, error) {
 	}
 	return "", fmt.Errorf("no interface holds %s, the source address towards %s", src, net.JoinHostPort(p.Address.String(), strconv.Itoa(bfdPort)))
 }
+
+// bfdState reports the state of the server's BFD session in bgp.Session
+// terms: "" without BFD, Down while BFD waits for the BGP session or
+// could not be started.
+func (ps *peerServer) bfdState(ctx context.Context) string {
+	ps.bfdMu.Lock()
+	wanted := ps.cfg.BFD != nil
+	ps.bfdMu.Unlock()
+	if !wanted {
+		return ""
+	}
+	if !ps.bfdStarted.Load() {
+		return bgp.BFDDown
+	}
+	state := bgp.BFDDown
+	err := ps.srv.ListPeer(ctx, &api.ListPeerRequest{Address: ps.cfg.Address.String()}, func(p *api.Peer) {
+		if st := p.GetState().GetBfdState(); st != nil {
+			switch st.SessionState {
+			case api.BfdSessionState_BFD_SESSION_STATE_UP:
+				state = bgp.BFDUp
+			case api.BfdSessionState_BFD_SESSION_STATE_INIT:
+				state = bgp.BFDInit
+			case api.BfdSessionState_BFD_SESSION_STATE_ADMIN_DOWN:
+				state = bgp.BFDAdminDown
+			}
+		}
+	})
+	if err != nil {
+		return bgp.BFDDown
+	}
+	return state
+}

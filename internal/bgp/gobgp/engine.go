@@ -216,10 +216,19 @@ func (e *Engine) Sessions(ctx context.Context) ([]bgp.Session, error) {
 		return nil, err
 	}
 	e.stateMu.Lock()
-	defer e.stateMu.Unlock()
 	out := make([]bgp.Session, 0, len(e.sessions))
+	servers := make([]*peerServer, 0, len(e.sessions))
 	for _, name := range slices.Sorted(maps.Keys(e.sessions)) {
 		out = append(out, e.sessions[name].session)
+		servers = append(servers, e.sessions[name].server)
+	}
+	e.stateMu.Unlock()
+	// The BFD state is asked of each server outside the lock, so that
+	// session events are not held up by it.
+	for i, ps := range servers {
+		if ps != nil {
+			out[i].BFD = ps.bfdState(ctx)
+		}
 	}
 	return out, nil
 }

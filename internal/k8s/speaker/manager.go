@@ -140,7 +140,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err := mgr.Add(watch); err != nil {
 		return nil, nil, fmt.Errorf("add session watch: %w", err)
 	}
-	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), opts.NodeName, opts.Logger)
+	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), engine, opts.NodeName, opts.Logger)
 	if err := mgr.Add(status); err != nil {
 		return nil, nil, fmt.Errorf("add node status writer: %w", err)
 	}
@@ -152,6 +152,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		namespace: opts.Namespace,
 		sessions:  watch,
 		status:    status,
+		events:    newAnnouncementEvents(recorder, opts.NodeName),
 	}
 	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}

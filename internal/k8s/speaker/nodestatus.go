@@ -5,23 +5,24 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/bgp"
 )
 
 // statusWriteInterval is the least time between two writes of a node's
@@ -30,30 +31,48 @@ import (
 // most one write a second per node, and none while nothing changes.
 const statusWriteInterval = time.Second
 
-// nodeStatusWriter keeps the node's BGPNodeStatus equal to the last
-// recompute's result. One goroutine writes; recomputes only hand it the
-// newest state and a signal, so a slow API server never holds up BGP.
+// sessionRefresh is how often the writer looks at the engine's sessions
+// for changes that come with no event (BFD state, prefix counts).
+const sessionRefresh = time.Second
+
+// nodeStatusWriter keeps the node's BGPNodeStatus and the session metrics
+// equal to the engine's sessions and the last recompute's result. One
+// goroutine writes; recomputes only hand it their result and a signal, so
+// a slow API server never holds up BGP.
 type nodeStatusWriter struct {
 	client client.Client
 	reader client.Reader
+	engine bgp.Engine
 	node   string
 	logger *slog.Logger
 
-	mu      sync.Mutex
-	want    *v1alpha1.BGPNodeStatusStatus
-	nodeUID types.UID
-	signal  chan struct{}
+	mu sync.Mutex
+	// services is nil until the first recompute: a status written before
+	// it would claim the node announces nothing.
+	services *v1alpha1.BGPNodeStatusStatus
+	nodeUID  types.UID
+	// peerAddrs maps each configured peer to its address; problems are
+	// the configuration objects the speaker could not use, with why.
+	peerAddrs map[string]string
+	problems  map[string]string
+	signal    chan struct{}
+
+	gauges sessionGauges
 }
 
-func newNodeStatusWriter(c client.Client, reader client.Reader, node string, logger *slog.Logger) *nodeStatusWriter {
-	return &nodeStatusWriter{client: c, reader: reader, node: node, logger: logger, signal: make(chan struct{}, 1)}
+func newNodeStatusWriter(c client.Client, reader client.Reader, engine bgp.Engine, node string, logger *slog.Logger) *nodeStatusWriter {
+	return &nodeStatusWriter{client: c, reader: reader, engine: engine, node: node, logger: logger, signal: make(chan struct{}, 1)}
 }
 
-// set hands the writer the status the node should show.
-func (w *nodeStatusWriter) set(status v1alpha1.BGPNodeStatusStatus, nodeUID types.UID) {
+// set hands the writer what the last recompute found.
+func (w *nodeStatusWriter) set(services v1alpha1.BGPNodeStatusStatus, nodeUID types.UID, peerAddrs, problems map[string]string) {
 	w.mu.Lock()
-	w.want, w.nodeUID = &status, nodeUID
+	w.services, w.nodeUID, w.peerAddrs, w.problems = &services, nodeUID, peerAddrs, problems
 	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *nodeStatusWriter) poke() {
 	select {
 	case w.signal <- struct{}{}:
 	default:
@@ -62,64 +81,151 @@ func (w *nodeStatusWriter) set(status v1alpha1.BGPNodeStatusStatus, nodeUID type
 
 // Start writes until ctx ends. It implements manager.Runnable.
 func (w *nodeStatusWriter) Start(ctx context.Context) error {
+	changes := w.engine.SessionChanges()
+	refresh := time.NewTicker(sessionRefresh)
+	defer refresh.Stop()
+	var lastWrite time.Time
+	var pending *time.Timer
+	var due <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-w.signal:
-		}
-		w.mu.Lock()
-		want, uid := w.want, w.nodeUID
-		w.mu.Unlock()
-		if want != nil {
-			if err := w.write(ctx, *want, uid); err != nil && ctx.Err() == nil {
-				w.logger.Warn("cannot write the node's BGPNodeStatus; retrying", "error", err)
-				// Try again after the interval even without a new change.
-				select {
-				case w.signal <- struct{}{}:
-				default:
-				}
+		case s, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
 			}
+			sessionStateChanges.WithLabelValues(s.Peer, string(s.State)).Inc()
+		case <-w.signal:
+		case <-refresh.C:
+		case <-due:
+			due = nil
 		}
-		t := time.NewTimer(statusWriteInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
+		if due != nil {
+			continue // a write is already scheduled; it will see this change
+		}
+		if wait := time.Until(lastWrite.Add(statusWriteInterval)); wait > 0 {
+			pending = time.NewTimer(wait)
+			due = pending.C
+			continue
+		}
+		want, ok := w.build(ctx)
+		if !ok {
+			continue
+		}
+		wrote, err := w.write(ctx, want)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.logger.Warn("cannot write the node's BGPNodeStatus; retrying", "error", err)
+			lastWrite = time.Now()
+			pending = time.NewTimer(statusWriteInterval)
+			due = pending.C
+		case wrote:
+			lastWrite = time.Now()
 		}
 	}
 }
 
+// build returns the status the node should show now, or false before the
+// first recompute.
+func (w *nodeStatusWriter) build(ctx context.Context) (nodeStatus, bool) {
+	w.mu.Lock()
+	if w.services == nil {
+		w.mu.Unlock()
+		return nodeStatus{}, false
+	}
+	want := nodeStatus{status: *w.services, uid: w.nodeUID}
+	peerAddrs, problems := w.peerAddrs, w.problems
+	w.mu.Unlock()
+
+	sessions, err := w.engine.Sessions(ctx)
+	if err != nil {
+		return nodeStatus{}, false
+	}
+	w.gauges.set(sessions)
+	established := 0
+	for _, s := range sessions {
+		ps := v1alpha1.PeerSession{Peer: s.Peer, PeerAddress: peerAddrs[s.Peer], State: string(s.State),
+			PrefixesSent: int32(s.Announced), BFD: s.BFD, GracefulRestart: s.GracefulRestart, LastError: s.LastError}
+		if !s.Since.IsZero() {
+			since := metav1.NewTime(s.Since.Truncate(time.Second))
+			ps.Since = &since
+		}
+		if s.State == bgp.StateEstablished {
+			established++
+		}
+		want.status.Sessions = append(want.status.Sessions, ps)
+	}
+	want.status.SessionsEstablished = fmt.Sprintf("%d/%d", established, len(sessions))
+	want.condition = configurationCondition(problems)
+	return want, true
+}
+
+// nodeStatus is what the writer wants the node's object to show; the
+// condition is merged into the object's current conditions, so that its
+// transition time stays while its status does.
+type nodeStatus struct {
+	status    v1alpha1.BGPNodeStatusStatus
+	condition metav1.Condition
+	uid       types.UID
+}
+
+// maxConditionMessage keeps a condition's message within the API's limit.
+const maxConditionMessage = 32 * 1024
+
+// configurationCondition says whether the speaker uses every configuration
+// object, naming those it does not.
+func configurationCondition(problems map[string]string) metav1.Condition {
+	if len(problems) == 0 {
+		return metav1.Condition{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionTrue,
+			Reason: v1alpha1.ReasonAllValid, Message: "every configuration object is in use as written"}
+	}
+	lines := make([]string, 0, len(problems))
+	for obj, msg := range problems {
+		lines = append(lines, obj+": "+msg)
+	}
+	slices.Sort(lines)
+	msg := strings.Join(lines, "; ")
+	if len(msg) > maxConditionMessage {
+		msg = msg[:maxConditionMessage-3] + "..."
+	}
+	return metav1.Condition{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.ReasonKeepingLastValid, Message: msg}
+}
+
 // write creates the status object if needed and updates its status if it
-// differs from want.
-func (w *nodeStatusWriter) write(ctx context.Context, want v1alpha1.BGPNodeStatusStatus, nodeUID types.UID) error {
+// differs from want; it says whether it wrote.
+func (w *nodeStatusWriter) write(ctx context.Context, want nodeStatus) (bool, error) {
 	var cur v1alpha1.BGPNodeStatus
 	err := w.client.Get(ctx, client.ObjectKey{Name: w.node}, &cur)
 	if apierrors.IsNotFound(err) {
 		cur = v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: w.node}}
-		if nodeUID != "" {
+		if want.uid != "" {
 			// The object goes when the Node goes, so a node removed for
 			// good leaves no claim to announce anything behind.
-			cur.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: w.node, UID: nodeUID}}
+			cur.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: w.node, UID: want.uid}}
 		}
 		if err := w.client.Create(ctx, &cur); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create BGPNodeStatus %s: %w", w.node, err)
+			return false, fmt.Errorf("create BGPNodeStatus %s: %w", w.node, err)
 		}
 		if err := w.reader.Get(ctx, client.ObjectKey{Name: w.node}, &cur); err != nil {
-			return fmt.Errorf("read BGPNodeStatus %s: %w", w.node, err)
+			return false, fmt.Errorf("read BGPNodeStatus %s: %w", w.node, err)
 		}
 	} else if err != nil {
-		return fmt.Errorf("read BGPNodeStatus %s: %w", w.node, err)
+		return false, fmt.Errorf("read BGPNodeStatus %s: %w", w.node, err)
 	}
-	if equality.Semantic.DeepEqual(cur.Status, want) {
-		return nil
+	status := want.status
+	status.Conditions = slices.Clone(cur.Status.Conditions)
+	meta.SetStatusCondition(&status.Conditions, want.condition)
+	if equality.Semantic.DeepEqual(cur.Status, status) {
+		return false, nil
 	}
-	cur.Status = want
+	cur.Status = status
 	if err := w.client.Status().Update(ctx, &cur); err != nil {
-		return fmt.Errorf("write BGPNodeStatus %s: %w", w.node, err)
+		return false, fmt.Errorf("write BGPNodeStatus %s: %w", w.node, err)
 	}
-	return nil
+	return true, nil
 }
 
 // nodeStatusOf is what a recompute's result shows in the node's status.
@@ -261,16 +367,6 @@ func announcedNames(st *v1alpha1.BGPNodeStatus) []string {
 		}
 	}
 	return names
-}
-
-// heldServices is the number of Services the speaker holds back.
-var heldServices = prometheus.NewGauge(prometheus.GaugeOpts{
-	Name: "bgplb_speaker_held_services",
-	Help: "Services this node would announce but holds back under an advertisement's additionHold.",
-})
-
-func init() {
-	metrics.Registry.MustRegister(heldServices)
 }
 
 // clearNodeStatus empties the node's status when its speaker withdraws

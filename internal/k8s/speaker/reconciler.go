@@ -47,6 +47,12 @@ type speakerReconciler struct {
 	// status publishes them with what the node announces.
 	hold   holdTracker
 	status *nodeStatusWriter
+	// events reports on Services when the node starts or stops announcing
+	// them.
+	events *announcementEvents
+	// lastPaths is what the last recompute asked the engine to announce,
+	// for counting the updates the next one causes.
+	lastPaths map[string][]bgp.Path
 	// holdsInUse is set while some advertisement holds additions; only
 	// then do other nodes' status changes start a recompute.
 	holdsInUse atomic.Bool
@@ -63,7 +69,9 @@ type peerVersion struct {
 func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
 	next, err := r.recompute(ctx, start)
-	pace(ctx, time.Since(start))
+	took := time.Since(start)
+	reconcileDuration.Observe(took.Seconds())
+	pace(ctx, took)
 	if next.IsZero() {
 		return reconcile.Result{}, err
 	}
@@ -246,11 +254,9 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	in.Node.DrainSince = r.drain.observe(in.Node.Drain || cordonDrains, now)
 	result := announce.Compute(in)
 	r.drain.set(drainStatusOf(in, result))
+	r.events.report(now, &in, result, r.hold.heldSince, services.Items)
 	r.hold.update(result)
 	heldServices.Set(float64(len(result.Held)))
-	if r.status != nil {
-		r.status.set(nodeStatusOf(result), node.UID)
-	}
 	for name, err := range result.Errors {
 		problems["BGPAdvertisement/"+name] = err.Error()
 	}
@@ -259,6 +265,13 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 		warnings["BGPAdvertisement/"+name] = err.Error()
 	}
 	r.report(problems, warnings)
+	if r.status != nil {
+		addrs := make(map[string]string, len(enginePeers))
+		for name, p := range enginePeers {
+			addrs[name] = p.Address.String()
+		}
+		r.status.set(nodeStatusOf(result), node.UID, addrs, problems)
+	}
 
 	var wantPeers []bgp.Peer
 	wantPaths := map[string][]bgp.Path{}
@@ -284,6 +297,8 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 
 	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: wantPeers})
 	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})
+	countUpdates(r.lastPaths, wantPaths)
+	r.lastPaths = wantPaths
 	return result.NextChange, errors.Join(errPeers, errPaths)
 }
 

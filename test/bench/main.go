@@ -41,12 +41,13 @@ func main() {
 	binDir := flag.String("bin", ".cache/bin", "directory with the controller and speaker binaries")
 	disruptionConns := flag.Int("disruption-conns", 1000, "busy connections per disruption run; 0 skips the disruption table")
 	hashings := flag.String("disruption-hashing", lab.HashThreshold, "comma-separated router hashing modes of the disruption table: "+lab.HashThreshold+", "+lab.Resilient)
+	writes := flag.Int("writes-services", 1000, "Services in place while the speakers' API writes are counted, in steady state and under churn; 0 skips it")
 	reportDir := flag.String("disruption-out", "", "also write the disruption table and a chart of it into this directory")
 	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the controller and node-0's speaker, at the start of the latency run and of the last bulk run, to this directory")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
-	if *oneByOne > 0 || *bulk != "" {
-		if err := run(*binDir, *oneByOne, *bulk); err != nil {
+	if *oneByOne > 0 || *bulk != "" || *writes > 0 {
+		if err := run(*binDir, *oneByOne, *bulk, *writes); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
@@ -66,7 +67,7 @@ func main() {
 // profileDir, when set, receives CPU profiles of the last bulk run.
 var profileDir string
 
-func run(binDir string, oneByOne int, bulkSizes string) error {
+func run(binDir string, oneByOne int, bulkSizes string, writes int) error {
 	abs, err := filepath.Abs(binDir)
 	if err != nil {
 		return err
@@ -112,6 +113,11 @@ func run(binDir string, oneByOne int, bulkSizes string) error {
 			if err := profiled(); err != nil {
 				return err
 			}
+		}
+	}
+	if writes > 0 {
+		if err := writesRun(ctx, l, writes, 10, 30*time.Second); err != nil {
+			return err
 		}
 	}
 	fmt.Println("\nspeakers (whole run):")

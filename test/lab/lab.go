@@ -6,12 +6,15 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -526,13 +529,51 @@ func (l *Lab) pprofFlag() string {
 func (l *Lab) StartSpeaker(n *Node) error {
 	p, err := l.spawn("speaker-"+n.Name, "ip", "netns", "exec", n.NS,
 		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", l.Kubeconfig, "--node-name", n.Name,
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", l.pprofFlag())
+		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())
 	if err != nil {
 		return err
 	}
 	n.speaker = p
 	l.onClose(func() error { p.terminate(syscall.SIGTERM); return nil })
 	return nil
+}
+
+// SpeakerMetricsAddr is where each speaker serves its Prometheus metrics,
+// on the loopback interface of its node's namespace.
+const SpeakerMetricsAddr = "127.0.0.1:7474"
+
+// SpeakerMetrics scrapes a node's speaker and returns the metrics text.
+// The connection is made inside the node's namespace, on the thread that
+// entered it; the request goes over it by hand, because an HTTP client
+// would dial from another thread, in another namespace.
+func (l *Lab) SpeakerMetrics(n *Node) (string, error) {
+	var conn net.Conn
+	err := inNetns(n.NS, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp", SpeakerMetricsAddr, 5*time.Second)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", SpeakerMetricsAddr); err != nil {
+		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("HTTP %s", resp.Status)
+	}
+	if err != nil {
+		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
+	}
+	return string(body), nil
 }
 
 // StopSpeaker stops a node's speaker with sig (SIGTERM for a clean stop).

@@ -29,8 +29,8 @@ const (
 const (
 	serviceEventBurst = 3
 	serviceEventEvery = 30 * time.Second
-	nodeEventBurst    = 50
-	nodeEventRate     = 5
+	nodeEventBurst    = 20
+	nodeEventRate     = 1
 )
 
 // announcementEvents reports on Services when this node starts or stops

@@ -117,6 +117,7 @@ type serviceWrite struct {
 }
 
 func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	defer observeReconcile(time.Now())
 	logger := log.FromContext(ctx)
 
 	var poolList v1alpha1.IPPoolList
@@ -273,6 +274,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	err := errors.Join(r.applyWrites(ctx, writes))
 	r.flushEvents()
+	exportPoolUsage(r.alloc, pools)
 	later, poolErr := r.writePoolStatus(ctx, pools, poolErrors, time.Now())
 	err = errors.Join(err, poolErr)
 	if err == nil && later > 0 {
@@ -316,13 +318,14 @@ func (r *allocationReconciler) release(svc *corev1.Service, key string) (service
 	return w, true
 }
 
-// fail reports a failure once per distinct message.
+// fail reports and counts a failure once per distinct message.
 func (r *allocationReconciler) fail(svc *corev1.Service, key string, err error) {
 	msg := err.Error()
 	if r.failures[key] == msg {
 		return
 	}
 	r.failures[key] = msg
+	allocationFailures.Inc()
 	r.event(svc, corev1.EventTypeWarning, EventAllocationFailed, "Allocate", "%s", msg)
 }
 

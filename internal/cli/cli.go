@@ -28,14 +28,20 @@ const (
 // status: 0 on success, 1 when a command fails, 2 when it is called
 // wrongly (unknown command, bad flag or bad input).
 func Run(args []string, stdout, stderr io.Writer) int {
-	return root().run("", args, stdout, stderr)
+	return RunAs("bgplbctl", args, stdout, stderr)
 }
 
-func root() *command {
+// RunAs is Run under another name in messages and help, such as
+// "kubectl bgplb" for the kubectl plugin.
+func RunAs(name string, args []string, stdout, stderr io.Writer) int {
+	return root(name).run("", args, stdout, stderr)
+}
+
+func root(name string) *command {
 	return &command{
-		name:        "bgplbctl",
-		summary:     "bgplbctl inspects and plans bgplb's BGP load balancing.",
-		subcommands: []*command{ecmpCommand()},
+		name:        name,
+		summary:     name + " inspects and plans bgplb's BGP load balancing.",
+		subcommands: []*command{statusCommand(), ecmpCommand()},
 	}
 }
 

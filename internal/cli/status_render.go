@@ -1,0 +1,388 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"k8s.io/apimachinery/pkg/util/duration"
+)
+
+// ANSI colors of the text output.
+const (
+	colorNone   = ""
+	colorRed    = "31"
+	colorGreen  = "32"
+	colorYellow = "33"
+)
+
+// listLimit is how many nodes a text cell names before it counts the rest.
+const listLimit = 6
+
+// colorMode is --color.
+type colorMode string
+
+const (
+	colorAuto   colorMode = "auto"
+	colorAlways colorMode = "always"
+	colorNever  colorMode = "never"
+)
+
+// useColor decides --color auto: color only on a terminal, and not when
+// NO_COLOR is set (https://no-color.org) or TERM is dumb.
+func useColor(mode colorMode, w io.Writer) bool {
+	switch mode {
+	case colorAlways:
+		return true
+	case colorNever:
+		return false
+	}
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	return isTerminal(w)
+}
+
+// isTerminal tells whether w is a terminal (a character device; /dev/null
+// is one too, where color does no harm).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func writeStatusJSON(w io.Writer, r statusReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	return nil
+}
+
+// writeStatusText writes the report as three tables, then its problems.
+func writeStatusText(w io.Writer, r statusReport, color bool) error {
+	var b strings.Builder
+	p := painter(color)
+	writeSessions(&b, r, p)
+	b.WriteString("\n")
+	writeServices(&b, r, p)
+	b.WriteString("\n")
+	writePools(&b, r, p)
+	b.WriteString("\n")
+	writeProblems(&b, r, p)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// painter colors text when color output is on.
+type painter bool
+
+func (p painter) paint(text, color string) string {
+	if !p || color == colorNone || text == "" {
+		return text
+	}
+	return "\x1b[" + color + "m" + text + "\x1b[0m"
+}
+
+func writeSessions(b *strings.Builder, r statusReport, p painter) {
+	established := 0
+	for _, s := range r.Sessions {
+		if s.Established {
+			established++
+		}
+	}
+	fmt.Fprintf(b, "Sessions: %d of %d Established\n", established, len(r.Sessions))
+	if len(r.Sessions) > 0 {
+		t := table{header: []string{"NODE", "PEER", "ADDRESS", "STATE", "UP/DOWN", "PREFIXES", "BFD", "GR", "LAST ERROR"}}
+		for _, s := range r.Sessions {
+			stateColor := colorRed
+			if s.Established {
+				stateColor = colorGreen
+			}
+			gr := "-"
+			if s.Established {
+				gr = yesNo(s.GracefulRestart)
+			}
+			t.add(cell{text: s.Node}, cell{text: s.Peer}, cell{text: dash(s.PeerAddress)},
+				cell{text: dash(s.State), color: stateColor}, cell{text: upDown(s.Seconds)},
+				cell{text: strconv.Itoa(int(s.PrefixesSent))}, cell{text: dash(s.BFD), color: bfdColor(s.BFD)},
+				cell{text: gr}, cell{text: s.LastError})
+		}
+		t.write(b, p)
+	}
+	var noStatus []string
+	for _, n := range r.Nodes {
+		switch {
+		case !n.SpeakerStatus:
+			noStatus = append(noStatus, n.Name)
+		case n.Sessions == 0:
+			fmt.Fprintf(b, "%s: the speaker reports no BGP session (no BGPPeer selects the node?)\n", n.Name)
+		}
+		if n.NodeMissing {
+			fmt.Fprintf(b, "%s: BGPNodeStatus of a node that does not exist\n", n.Name)
+		}
+		if n.ConfigurationInvalid != "" {
+			fmt.Fprintf(b, "%s\n", p.paint(n.Name+": configuration invalid: "+n.ConfigurationInvalid, colorRed))
+		}
+	}
+	if len(noStatus) > 0 {
+		fmt.Fprintf(b, "no speaker status (no BGPNodeStatus) from: %s\n", nameList(noStatus))
+	}
+}
+
+func writeServices(b *strings.Builder, r statusReport, p painter) {
+	unannounced := 0
+	for _, s := range r.Services {
+		if !s.Announced {
+			unannounced++
+		}
+	}
+	scope := ""
+	if r.Namespace != "" {
+		scope = " in namespace " + r.Namespace
+	}
+	fmt.Fprintf(b, "Services%s: %d, %d announced by no node\n", scope, len(r.Services), unannounced)
+	if len(r.Services) == 0 {
+		return
+	}
+	t := table{header: []string{"SERVICE", "ADDRESSES", "POOL", "POLICY", "ANNOUNCED BY"}}
+	for _, s := range r.Services {
+		announced := cell{text: nameList(s.AnnouncedBy)}
+		if !s.Announced {
+			announced = cell{text: "NONE: not announced", color: colorRed}
+		}
+		t.add(cell{text: s.Name}, cell{text: dash(strings.Join(s.Addresses, ","))}, cell{text: dash(s.Pool)},
+			cell{text: s.ExternalTrafficPolicy}, announced)
+		if len(s.Held) > 0 {
+			held := make([]string, len(s.Held))
+			for i, h := range s.Held {
+				held[i] = h.Node + heldUntil(h.Until, r.GeneratedAt)
+			}
+			t.line(cell{text: "held: " + nameList(held), color: colorYellow})
+		}
+		if why := whyNotText(s); why != "" {
+			t.line(cell{text: "not announcing: " + why})
+		}
+		for _, warning := range s.Warnings {
+			t.line(cell{text: "warning: " + warning, color: colorYellow})
+		}
+	}
+	t.write(b, p)
+}
+
+// whyNotText groups the nodes that do not announce a Local Service by their
+// reasons, leaving out held nodes, which the held line shows.
+func whyNotText(s serviceReport) string {
+	if len(s.AnnouncedBy) == 0 && whyNotAll(s, reasonNoReadyEndpoint) {
+		return "no node has a ready endpoint"
+	}
+	var order []string
+	groups := map[string][]string{}
+	for _, n := range s.NotAnnouncing {
+		if len(n.Reasons) == 1 && n.Reasons[0] == reasonHeld {
+			continue
+		}
+		why := strings.Join(n.Reasons, ", ")
+		if _, ok := groups[why]; !ok {
+			order = append(order, why)
+		}
+		groups[why] = append(groups[why], n.Node)
+	}
+	parts := make([]string, len(order))
+	for i, why := range order {
+		parts[i] = nameList(groups[why]) + " (" + why + ")"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func writePools(b *strings.Builder, r statusReport, p painter) {
+	fmt.Fprintf(b, "Pools: %d\n", countPools(r.Pools))
+	if len(r.Pools) == 0 {
+		return
+	}
+	t := table{header: []string{"POOL", "FAMILY", "ASSIGNED", "USED", "STATUS"}}
+	for _, pl := range r.Pools {
+		assigned, used := "-", "-"
+		if pl.Family != "" {
+			assigned = formatCount(pl.Assigned) + "/" + formatCount(pl.Total)
+			used = strconv.FormatFloat(pl.UsedPercent, 'f', 1, 64) + "%"
+		}
+		status := cell{text: "Accepted"}
+		if !pl.Accepted {
+			status = cell{text: "not accepted: " + pl.Message, color: colorRed}
+		}
+		t.add(cell{text: pl.Name}, cell{text: dash(pl.Family)}, cell{text: assigned}, cell{text: used}, status)
+	}
+	t.write(b, p)
+}
+
+func countPools(pools []poolReport) int {
+	n := 0
+	for i := range pools {
+		if i == 0 || pools[i-1].Name != pools[i].Name {
+			n++
+		}
+	}
+	return n
+}
+
+func writeProblems(b *strings.Builder, r statusReport, p painter) {
+	if r.Healthy {
+		fmt.Fprintf(b, "%s\n", p.paint("No problems.", colorGreen))
+		return
+	}
+	fmt.Fprintf(b, "%s\n", p.paint(fmt.Sprintf("Problems (%d):", len(r.Problems)), colorRed))
+	for _, problem := range r.Problems {
+		fmt.Fprintf(b, "  - %s\n", problem)
+	}
+}
+
+// upDown is how long a session has been in its state, as kubectl writes
+// ages.
+func upDown(seconds *int64) string {
+	if seconds == nil {
+		return "-"
+	}
+	return duration.HumanDuration(time.Duration(*seconds) * time.Second)
+}
+
+// heldUntil writes " until TIME (in 12m)", or nothing without a time.
+func heldUntil(until *time.Time, now time.Time) string {
+	if until == nil {
+		return ""
+	}
+	rel := "in " + duration.HumanDuration(until.Sub(now))
+	if until.Before(now) {
+		rel = duration.HumanDuration(now.Sub(*until)) + " ago"
+	}
+	return " until " + until.UTC().Format(time.RFC3339) + " (" + rel + ")"
+}
+
+func bfdColor(state string) string {
+	switch state {
+	case "":
+		return colorNone
+	case "Up":
+		return colorGreen
+	}
+	return colorRed
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// nameList joins names, counting those past listLimit.
+func nameList(names []string) string {
+	if len(names) <= listLimit {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:listLimit], ", "), len(names)-listLimit)
+}
+
+// formatCount writes an address count exactly up to a million and with an
+// SI prefix beyond; a count saturated at the largest int64 (a large IPv6
+// pool) gets a ">".
+func formatCount(n int64) string {
+	if n < 1_000_000 {
+		return strconv.FormatInt(n, 10)
+	}
+	v, prefixes := float64(n), "kMGTPE"
+	i := -1
+	for v >= 1000 && i < len(prefixes)-1 {
+		v /= 1000
+		i++
+	}
+	s := strconv.FormatFloat(v, 'f', -1, 64)
+	if len(s) > 4 {
+		s = strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	s += prefixes[i : i+1]
+	if n == math.MaxInt64 {
+		s = ">" + s
+	}
+	return s
+}
+
+// cell is one cell of a table, with the color it gets on a terminal.
+type cell struct {
+	text, color string
+}
+
+// table aligns columns by their visible width, so colored cells line up
+// (text/tabwriter would count the escape sequences), and carries free
+// lines below rows that do not count for the widths.
+type table struct {
+	header []string
+	rows   []textRow
+}
+
+type textRow struct {
+	cells []cell
+	line  *cell // a free line instead of cells
+}
+
+// lineIndent starts a free line, setting it off from the rows.
+const lineIndent = "  "
+
+func (t *table) add(cells ...cell) { t.rows = append(t.rows, textRow{cells: cells}) }
+
+func (t *table) line(c cell) { t.rows = append(t.rows, textRow{line: &c}) }
+
+func (t *table) write(b *strings.Builder, p painter) {
+	widths := make([]int, len(t.header))
+	for i, h := range t.header {
+		widths[i] = utf8.RuneCountInString(h)
+	}
+	for _, r := range t.rows {
+		for i, c := range r.cells {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c.text))
+		}
+	}
+	writeRow := func(cells []cell) {
+		// The last non-empty cell ends the line, without padding.
+		last := len(cells) - 1
+		for last > 0 && cells[last].text == "" {
+			last--
+		}
+		for i, c := range cells[:last+1] {
+			b.WriteString(p.paint(c.text, c.color))
+			if i < last {
+				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c.text)+2))
+			}
+		}
+		b.WriteString("\n")
+	}
+	header := make([]cell, len(t.header))
+	for i, h := range t.header {
+		header[i] = cell{text: h}
+	}
+	writeRow(header)
+	for _, r := range t.rows {
+		if r.line != nil {
+			b.WriteString(lineIndent + p.paint(r.line.text, r.line.color) + "\n")
+			continue
+		}
+		writeRow(r.cells)
+	}
+}

@@ -1,0 +1,511 @@
+package cli
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
+)
+
+// statusInputs is everything status reads from the API server, as read.
+// buildReport turns it into a statusReport without further reads, so the
+// rules are tested on plain values.
+type statusInputs struct {
+	// Now is when the objects were read; durations are counted to it.
+	Now time.Time
+	// Namespace limits the Services (and their EndpointSlices) that were
+	// read; empty means every namespace.
+	Namespace      string
+	NodeStatuses   []v1alpha1.BGPNodeStatus
+	Nodes          []corev1.Node
+	Services       []corev1.Service
+	EndpointSlices []discoveryv1.EndpointSlice
+	Pools          []v1alpha1.IPPool
+}
+
+// statusReport is the result of status: -o json writes it as it is, and
+// the text output shows the same content as tables.
+type statusReport struct {
+	GeneratedAt time.Time `json:"generatedAt"`
+	// Namespace is the --namespace the Services were limited to.
+	Namespace string `json:"namespace,omitempty"`
+	// Healthy is true when Problems is empty.
+	Healthy bool `json:"healthy"`
+	// Problems lists, one sentence each, the sessions that are not
+	// Established, the nodes whose speaker refuses some configuration,
+	// the Services no node announces and the pools not accepted. Held
+	// additions, drains and exclusions are intended and not problems.
+	Problems []string        `json:"problems"`
+	Nodes    []nodeReport    `json:"nodes"`
+	Sessions []sessionReport `json:"sessions"`
+	Services []serviceReport `json:"services"`
+	Pools    []poolReport    `json:"pools"`
+}
+
+// nodeReport is one node, known from its Node object, its BGPNodeStatus
+// or both.
+type nodeReport struct {
+	Name string `json:"name"`
+	// SpeakerStatus tells whether the node has a BGPNodeStatus; without
+	// one, no speaker has reported from the node.
+	SpeakerStatus bool `json:"speakerStatus"`
+	// NodeMissing is set for a BGPNodeStatus whose Node does not exist
+	// (any more).
+	NodeMissing bool `json:"nodeMissing,omitempty"`
+	// Sessions counts the node's BGP sessions, Established those up.
+	Sessions    int `json:"sessions"`
+	Established int `json:"established"`
+	// ConfigurationInvalid holds the message of a ConfigurationValid
+	// condition that is False: the speaker keeps the last valid version
+	// of the objects it names.
+	ConfigurationInvalid string `json:"configurationInvalid,omitempty"`
+	// Excluded, Draining and Cordoned come from the Node: the
+	// exclude-from-external-load-balancers label, the bgplb.io/drain
+	// annotation and spec.unschedulable.
+	Excluded bool `json:"excluded,omitempty"`
+	Draining bool `json:"draining,omitempty"`
+	Cordoned bool `json:"cordoned,omitempty"`
+}
+
+// sessionReport is one BGP session of one node.
+type sessionReport struct {
+	Node        string `json:"node"`
+	Peer        string `json:"peer"`
+	PeerAddress string `json:"peerAddress,omitempty"`
+	State       string `json:"state"`
+	Established bool   `json:"established"`
+	// Since is when the session entered State, and Seconds how long
+	// before GeneratedAt that was: the uptime of an Established session.
+	Since           *time.Time `json:"since,omitempty"`
+	Seconds         *int64     `json:"secondsInState,omitempty"`
+	PrefixesSent    int32      `json:"prefixesSent"`
+	BFD             string     `json:"bfd,omitempty"`
+	GracefulRestart bool       `json:"gracefulRestart"`
+	LastError       string     `json:"lastError,omitempty"`
+}
+
+// serviceReport is one Service whose addresses the bgplb controller
+// assigned.
+type serviceReport struct {
+	// Name is namespace/name.
+	Name      string   `json:"name"`
+	Addresses []string `json:"addresses"`
+	Pool      string   `json:"pool"`
+	// ExternalTrafficPolicy is Cluster or Local.
+	ExternalTrafficPolicy string `json:"externalTrafficPolicy"`
+	// Announced is true when at least one node announces the Service.
+	Announced bool `json:"announced"`
+	// AnnouncedBy are the nodes reporting the Service Announced.
+	AnnouncedBy []string `json:"announcedBy"`
+	// Held are the nodes holding back an addition of the Service.
+	Held []heldReport `json:"held"`
+	// NotAnnouncing lists, for a Local Service, every other node with
+	// the reasons it does not announce; it is left out for Cluster
+	// Services and when every node announces.
+	NotAnnouncing []notAnnouncingReport `json:"notAnnouncing,omitempty"`
+	// Warnings are oddities that are not reasons, such as a node
+	// announcing a Local Service without an endpoint.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+type heldReport struct {
+	Node  string     `json:"node"`
+	Since *time.Time `json:"since,omitempty"`
+	// Until is when the node announces the Service unless released
+	// earlier; empty when the speaker gave no time.
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// Reasons a node does not announce a Local Service.
+const (
+	reasonHeld            = "held"
+	reasonNoReadyEndpoint = "no ready endpoint"
+	reasonNoSpeakerStatus = "no speaker status"
+	reasonExcluded        = "excluded"
+	reasonDraining        = "draining"
+	reasonCordoned        = "cordoned"
+	// The two below are given only when none of the above applies.
+	reasonNoSession   = "no BGP session established"
+	reasonNotReported = "its speaker does not announce it"
+)
+
+type notAnnouncingReport struct {
+	Node string `json:"node"`
+	// Reasons are every reason that applies, from the constants above:
+	// held alone, or any of the rest.
+	Reasons []string `json:"reasons"`
+	// HeldUntil goes with the reason held.
+	HeldUntil *time.Time `json:"heldUntil,omitempty"`
+}
+
+// poolReport is one IP family of one pool; a pool without usage in its
+// status yet has one report with an empty family.
+type poolReport struct {
+	Name   string `json:"name"`
+	Family string `json:"family"`
+	// Assigned, Available and Total (their sum, saturating like the
+	// pool's status at the largest int64) count addresses.
+	Assigned    int64   `json:"assigned"`
+	Available   int64   `json:"available"`
+	Total       int64   `json:"total"`
+	UsedPercent float64 `json:"usedPercent"`
+	// Accepted is the pool's Accepted condition; Message is its message
+	// when the condition is not True, or says that it is missing.
+	Accepted bool   `json:"accepted"`
+	Message  string `json:"message,omitempty"`
+}
+
+// buildReport applies status's rules to what was read. It reads nothing
+// else (not even the clock), so it is tested with plain values.
+func buildReport(in statusInputs) statusReport {
+	r := statusReport{
+		GeneratedAt: in.Now.UTC(),
+		Namespace:   in.Namespace,
+		Problems:    []string{},
+		Nodes:       []nodeReport{},
+		Sessions:    []sessionReport{},
+		Services:    []serviceReport{},
+		Pools:       []poolReport{},
+	}
+	nodes := nodeReports(in)
+	for _, name := range sortedKeys(nodes) {
+		r.Nodes = append(r.Nodes, *nodes[name])
+	}
+	r.Sessions = sessionReports(in, &r)
+	for _, n := range r.Nodes {
+		if n.ConfigurationInvalid != "" {
+			r.Problems = append(r.Problems, fmt.Sprintf("node %s: speaker configuration invalid: %s", n.Name, n.ConfigurationInvalid))
+		}
+	}
+	r.Services = serviceReports(in, nodes)
+	for _, s := range r.Services {
+		switch {
+		case s.Announced:
+		case len(s.Addresses) == 0:
+			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node: it has no address", s.Name))
+		case s.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyLocal) && whyNotAll(s, reasonNoReadyEndpoint):
+			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node: no node has a ready endpoint", s.Name))
+		default:
+			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node", s.Name))
+		}
+	}
+	r.Pools = poolReports(in.Pools)
+	for i, p := range r.Pools {
+		// A pool with two families is one problem.
+		if !p.Accepted && (i == 0 || r.Pools[i-1].Name != p.Name) {
+			r.Problems = append(r.Problems, fmt.Sprintf("IPPool %s is not accepted: %s", p.Name, p.Message))
+		}
+	}
+	r.Healthy = len(r.Problems) == 0
+	return r
+}
+
+// whyNotAll tells whether every node that does not announce the Service
+// gives reason, and there is at least one such node.
+func whyNotAll(s serviceReport, reason string) bool {
+	for _, n := range s.NotAnnouncing {
+		if !slices.Contains(n.Reasons, reason) {
+			return false
+		}
+	}
+	return len(s.NotAnnouncing) > 0
+}
+
+func nodeReports(in statusInputs) map[string]*nodeReport {
+	nodes := map[string]*nodeReport{}
+	for i := range in.Nodes {
+		n := &in.Nodes[i]
+		_, excluded := n.Labels[announce.ExcludeLabel]
+		_, draining := n.Annotations[v1alpha1.AnnotationDrain]
+		nodes[n.Name] = &nodeReport{Name: n.Name, Excluded: excluded, Draining: draining, Cordoned: n.Spec.Unschedulable}
+	}
+	for i := range in.NodeStatuses {
+		st := &in.NodeStatuses[i]
+		n, ok := nodes[st.Name]
+		if !ok {
+			n = &nodeReport{Name: st.Name, NodeMissing: true}
+			nodes[st.Name] = n
+		}
+		n.SpeakerStatus = true
+		n.Sessions = len(st.Status.Sessions)
+		for _, s := range st.Status.Sessions {
+			if s.State == stateEstablished {
+				n.Established++
+			}
+		}
+		if c := meta.FindStatusCondition(st.Status.Conditions, v1alpha1.ConditionConfigurationValid); c != nil && c.Status == metav1.ConditionFalse {
+			n.ConfigurationInvalid = c.Message
+			if n.ConfigurationInvalid == "" {
+				n.ConfigurationInvalid = c.Reason
+			}
+		}
+	}
+	return nodes
+}
+
+// stateEstablished is the BGP state of a session that is up.
+const stateEstablished = "Established"
+
+func sessionReports(in statusInputs, r *statusReport) []sessionReport {
+	out := []sessionReport{}
+	for i := range in.NodeStatuses {
+		st := &in.NodeStatuses[i]
+		for _, s := range st.Status.Sessions {
+			sr := sessionReport{
+				Node: st.Name, Peer: s.Peer, PeerAddress: s.PeerAddress, State: s.State,
+				Established: s.State == stateEstablished, PrefixesSent: s.PrefixesSent,
+				BFD: s.BFD, GracefulRestart: s.GracefulRestart, LastError: s.LastError,
+			}
+			if s.Since != nil {
+				since := s.Since.UTC()
+				seconds := int64(max(in.Now.Sub(since), 0) / time.Second)
+				sr.Since, sr.Seconds = &since, &seconds
+			}
+			out = append(out, sr)
+		}
+	}
+	slices.SortFunc(out, func(a, b sessionReport) int {
+		return cmpFirst(strings.Compare(a.Node, b.Node), strings.Compare(a.Peer, b.Peer))
+	})
+	for _, s := range out {
+		if !s.Established {
+			state := s.State
+			if state == "" {
+				state = "in no state"
+			}
+			r.Problems = append(r.Problems, fmt.Sprintf("session %s to %s is %s", s.Node, s.Peer, state))
+		}
+	}
+	return out
+}
+
+func cmpFirst(cmps ...int) int {
+	for _, c := range cmps {
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// ownService tells whether status reports the Service: a LoadBalancer
+// whose addresses the bgplb controller assigned, as its pool annotation
+// says. Other load balancers' Services are none of bgplb's business.
+func ownService(s *corev1.Service) bool {
+	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	_, ok := s.Annotations[v1alpha1.AnnotationAssignedPool]
+	return ok
+}
+
+func serviceReports(in statusInputs, nodes map[string]*nodeReport) []serviceReport {
+	// What each node says about each Service.
+	announcements := map[string]map[string]v1alpha1.ServiceAnnouncement{}
+	for i := range in.NodeStatuses {
+		st := &in.NodeStatuses[i]
+		for _, a := range st.Status.Services {
+			if announcements[a.Name] == nil {
+				announcements[a.Name] = map[string]v1alpha1.ServiceAnnouncement{}
+			}
+			announcements[a.Name][st.Name] = a
+		}
+	}
+	slicesOf := map[string][]*discoveryv1.EndpointSlice{}
+	for i := range in.EndpointSlices {
+		es := &in.EndpointSlices[i]
+		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
+			key := es.Namespace + "/" + name
+			slicesOf[key] = append(slicesOf[key], es)
+		}
+	}
+	out := []serviceReport{}
+	for i := range in.Services {
+		svc := &in.Services[i]
+		if !ownService(svc) || (in.Namespace != "" && svc.Namespace != in.Namespace) {
+			continue
+		}
+		key := svc.Namespace + "/" + svc.Name
+		sr := serviceReport{
+			Name:                  key,
+			Addresses:             []string{},
+			Pool:                  svc.Annotations[v1alpha1.AnnotationAssignedPool],
+			ExternalTrafficPolicy: string(corev1.ServiceExternalTrafficPolicyCluster),
+			AnnouncedBy:           []string{},
+			Held:                  []heldReport{},
+		}
+		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+		if local {
+			sr.ExternalTrafficPolicy = string(corev1.ServiceExternalTrafficPolicyLocal)
+		}
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			if ing.IP != "" {
+				sr.Addresses = append(sr.Addresses, ing.IP)
+			}
+		}
+		byNode := announcements[key]
+		for _, node := range sortedKeys(byNode) {
+			switch a := byNode[node]; a.State {
+			case v1alpha1.AnnouncementAnnounced:
+				sr.AnnouncedBy = append(sr.AnnouncedBy, node)
+			case v1alpha1.AnnouncementHeld:
+				sr.Held = append(sr.Held, heldReport{Node: node, Since: timeOf(a.HeldSince), Until: timeOf(a.HeldUntil)})
+			}
+		}
+		sr.Announced = len(sr.AnnouncedBy) > 0
+		if local {
+			endpointNodes := nodesWithEndpoints(slicesOf[key])
+			for _, node := range sr.AnnouncedBy {
+				if !endpointNodes[node] {
+					sr.Warnings = append(sr.Warnings, fmt.Sprintf("node %s announces the Local Service without a ready endpoint", node))
+				}
+			}
+			sr.NotAnnouncing = whyNot(nodes, byNode, endpointNodes)
+		}
+		out = append(out, sr)
+	}
+	slices.SortFunc(out, func(a, b serviceReport) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// nodesWithEndpoints returns the nodes that have an endpoint counting for
+// a Local Service the way the speakers count it: a ready endpoint, or,
+// while no endpoint anywhere is ready, a serving one. An endpoint without
+// conditions is ready.
+func nodesWithEndpoints(slices []*discoveryv1.EndpointSlice) map[string]bool {
+	ready, serving := map[string]bool{}, map[string]bool{}
+	for _, es := range slices {
+		for _, ep := range es.Endpoints {
+			if ep.NodeName == nil {
+				continue
+			}
+			isReady := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			isServing := (ep.Conditions.Serving == nil && isReady) || (ep.Conditions.Serving != nil && *ep.Conditions.Serving)
+			if isReady {
+				ready[*ep.NodeName] = true
+			}
+			if isServing {
+				serving[*ep.NodeName] = true
+			}
+		}
+	}
+	if len(ready) > 0 {
+		return ready
+	}
+	return serving
+}
+
+// whyNot lists every node that does not announce a Local Service, with
+// its reasons.
+func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnnouncement, endpointNodes map[string]bool) []notAnnouncingReport {
+	var out []notAnnouncingReport // nil when every node announces, as JSON leaves it out
+	for _, name := range sortedKeys(nodes) {
+		n := nodes[name]
+		a, reported := byNode[name]
+		if reported && a.State == v1alpha1.AnnouncementAnnounced {
+			continue
+		}
+		if reported && a.State == v1alpha1.AnnouncementHeld {
+			out = append(out, notAnnouncingReport{Node: name, Reasons: []string{reasonHeld}, HeldUntil: timeOf(a.HeldUntil)})
+			continue
+		}
+		var reasons []string
+		add := func(cond bool, reason string) {
+			if cond {
+				reasons = append(reasons, reason)
+			}
+		}
+		add(!endpointNodes[name], reasonNoReadyEndpoint)
+		add(!n.SpeakerStatus, reasonNoSpeakerStatus)
+		add(n.Excluded, reasonExcluded)
+		add(n.Draining, reasonDraining)
+		add(n.Cordoned, reasonCordoned)
+		if len(reasons) == 0 {
+			// A node with an endpoint and nothing against it: either it
+			// has no session to announce on, or no advertisement or peer
+			// selects it, which status does not work out.
+			if n.Established == 0 {
+				reasons = []string{reasonNoSession}
+			} else {
+				reasons = []string{reasonNotReported}
+			}
+		}
+		out = append(out, notAnnouncingReport{Node: name, Reasons: reasons})
+	}
+	return out
+}
+
+func poolReports(pools []v1alpha1.IPPool) []poolReport {
+	out := []poolReport{}
+	sorted := slices.Clone(pools)
+	slices.SortFunc(sorted, func(a, b v1alpha1.IPPool) int { return strings.Compare(a.Name, b.Name) })
+	for i := range sorted {
+		p := &sorted[i]
+		accepted, message := true, ""
+		switch c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionAccepted); {
+		case c == nil:
+			accepted, message = false, "no Accepted condition yet (is the controller running?)"
+		case c.Status != metav1.ConditionTrue:
+			accepted, message = false, c.Message
+			if message == "" {
+				message = c.Reason
+			}
+		}
+		base := poolReport{Name: p.Name, Accepted: accepted, Message: message}
+		families := []struct {
+			name  string
+			usage *v1alpha1.FamilyUsage
+		}{{"IPv4", p.Status.IPv4}, {"IPv6", p.Status.IPv6}}
+		added := false
+		for _, f := range families {
+			if f.usage == nil {
+				continue
+			}
+			pr := base
+			pr.Family, pr.Assigned, pr.Available = f.name, f.usage.Assigned, f.usage.Available
+			pr.Total = saturatingAdd(pr.Assigned, pr.Available)
+			if pr.Total > 0 {
+				pr.UsedPercent = math.Round(1000*float64(pr.Assigned)/float64(pr.Total)) / 10
+			}
+			out = append(out, pr)
+			added = true
+		}
+		if !added {
+			out = append(out, base)
+		}
+	}
+	return out
+}
+
+func saturatingAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func timeOf(t *metav1.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,433 @@
+package cli
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
+)
+
+var statusNow = time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC)
+
+func ago(d time.Duration) *metav1.Time {
+	t := metav1.NewTime(statusNow.Add(-d))
+	return &t
+}
+
+func later(d time.Duration) *metav1.Time { return ago(-d) }
+
+// nodeOpt changes a test Node.
+type nodeOpt func(*corev1.Node)
+
+func excluded(n *corev1.Node) { n.Labels = map[string]string{announce.ExcludeLabel: ""} }
+func draining(n *corev1.Node) { n.Annotations = map[string]string{v1alpha1.AnnotationDrain: "true"} }
+func cordoned(n *corev1.Node) { n.Spec.Unschedulable = true }
+
+func testNode(name string, opts ...nodeOpt) corev1.Node {
+	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	for _, o := range opts {
+		o(&n)
+	}
+	return n
+}
+
+// established is a session up for an hour.
+func established(peer string) v1alpha1.PeerSession {
+	return v1alpha1.PeerSession{Peer: peer, PeerAddress: "198.18.0.1", State: "Established", Since: ago(time.Hour),
+		PrefixesSent: 2, BFD: "Up", GracefulRestart: true}
+}
+
+func announced(svc string) v1alpha1.ServiceAnnouncement {
+	return v1alpha1.ServiceAnnouncement{Name: svc, State: v1alpha1.AnnouncementAnnounced}
+}
+
+func held(svc string, until *metav1.Time) v1alpha1.ServiceAnnouncement {
+	return v1alpha1.ServiceAnnouncement{Name: svc, State: v1alpha1.AnnouncementHeld, HeldSince: ago(time.Minute), HeldUntil: until}
+}
+
+func speakerStatus(node string, sessions []v1alpha1.PeerSession, services ...v1alpha1.ServiceAnnouncement) v1alpha1.BGPNodeStatus {
+	return v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: node},
+		Status: v1alpha1.BGPNodeStatusStatus{Sessions: sessions, Services: services}}
+}
+
+// lbService is a LoadBalancer Service that the controller gave addrs from
+// pool "public".
+func lbService(key string, policy corev1.ServiceExternalTrafficPolicy, addrs ...string) corev1.Service {
+	ns, name, _ := strings.Cut(key, "/")
+	s := corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{v1alpha1.AnnotationAssignedPool: "public"}},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: policy},
+	}
+	for _, a := range addrs {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: a})
+	}
+	return s
+}
+
+// ep is an endpoint on a node; ready and serving are its conditions.
+type ep struct {
+	node           string
+	ready, serving bool
+}
+
+func endpointSlice(key string, eps ...ep) discoveryv1.EndpointSlice {
+	ns, name, _ := strings.Cut(key, "/")
+	es := discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-x",
+		Labels: map[string]string{discoveryv1.LabelServiceName: name}}, AddressType: discoveryv1.AddressTypeIPv4}
+	for _, e := range eps {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.0.0.1"}, NodeName: &e.node,
+			Conditions: discoveryv1.EndpointConditions{Ready: &e.ready, Serving: &e.serving}})
+	}
+	return es
+}
+
+func ready(node string) ep { return ep{node: node, ready: true, serving: true} }
+
+func testPool(name string, v4, v6 *v1alpha1.FamilyUsage, accepted *metav1.Condition) v1alpha1.IPPool {
+	p := v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	p.Status.IPv4, p.Status.IPv6 = v4, v6
+	if accepted != nil {
+		p.Status.Conditions = []metav1.Condition{*accepted}
+	}
+	return p
+}
+
+var acceptedTrue = &metav1.Condition{Type: v1alpha1.ConditionAccepted, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAccepted}
+
+func notAnnouncing(r serviceReport) map[string]string {
+	out := map[string]string{}
+	for _, n := range r.NotAnnouncing {
+		out[n.Node] = strings.Join(n.Reasons, ", ")
+	}
+	return out
+}
+
+func findService(t *testing.T, r statusReport, name string) serviceReport {
+	t.Helper()
+	for _, s := range r.Services {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no Service %s in the report: %+v", name, r.Services)
+	return serviceReport{}
+}
+
+func hasProblem(r statusReport, substr string) bool {
+	return slices.ContainsFunc(r.Problems, func(p string) bool { return strings.Contains(p, substr) })
+}
+
+func TestBuildReport(t *testing.T) {
+	const web = "shop/web"
+	up := []v1alpha1.PeerSession{established("router-1")}
+	tests := []struct {
+		name  string
+		in    statusInputs
+		check func(t *testing.T, r statusReport)
+	}{
+		{
+			name: "a Local Service lists exactly the nodes with ready endpoints that report it Announced",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("b"), testNode("c"), testNode("d")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{
+					speakerStatus("a", up, announced(web)), speakerStatus("b", up, announced(web)),
+					speakerStatus("c", up), speakerStatus("d", up),
+				},
+				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"), ready("b"), ep{node: "c"})},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				if !reflect.DeepEqual(s.AnnouncedBy, []string{"a", "b"}) || !s.Announced {
+					t.Errorf("announced by %v (announced %v), want [a b]", s.AnnouncedBy, s.Announced)
+				}
+				want := map[string]string{"c": reasonNoReadyEndpoint, "d": reasonNoReadyEndpoint}
+				if got := notAnnouncing(s); !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+				if !r.Healthy || len(s.Warnings) > 0 {
+					t.Errorf("healthy %v, problems %v, warnings %v; want a healthy report", r.Healthy, r.Problems, s.Warnings)
+				}
+			},
+		},
+		{
+			name: "a node with a ready endpoint that holds the Service back shows held until its time",
+			in: statusInputs{
+				Nodes:          []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses:   []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)), speakerStatus("b", up, held(web, later(12*time.Minute)))},
+				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"), ready("b"))},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				until := statusNow.Add(12 * time.Minute)
+				since := statusNow.Add(-time.Minute)
+				if want := []heldReport{{Node: "b", Since: &since, Until: &until}}; !reflect.DeepEqual(s.Held, want) {
+					t.Errorf("held %+v, want %+v", s.Held, want)
+				}
+				if want := []notAnnouncingReport{{Node: "b", Reasons: []string{reasonHeld}, HeldUntil: &until}}; !reflect.DeepEqual(s.NotAnnouncing, want) {
+					t.Errorf("not announcing %+v, want %+v", s.NotAnnouncing, want)
+				}
+				if !r.Healthy {
+					t.Errorf("a held addition is intended, not a problem: %v", r.Problems)
+				}
+			},
+		},
+		{
+			name: "excluded, draining and cordoned nodes with ready endpoints say so",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("e", excluded), testNode("f", draining), testNode("g", cordoned),
+					testNode("h", excluded, draining)},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)), speakerStatus("e", up),
+					speakerStatus("f", up), speakerStatus("g", up), speakerStatus("h", up)},
+				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"), ready("e"), ready("f"), ready("g"), ready("h"))},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := map[string]string{"e": "excluded", "f": "draining", "g": "cordoned", "h": "excluded, draining"}
+				if got := notAnnouncing(findService(t, r, web)); !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "a node without speaker status says so, as does one whose speaker is not up",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("b"), testNode("c"), testNode("d")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)),
+					speakerStatus("c", []v1alpha1.PeerSession{{Peer: "router-1", State: "Active"}}), speakerStatus("d", up)},
+				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"), ready("b"), ready("c"), ready("d"))},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := map[string]string{"b": reasonNoSpeakerStatus, "c": reasonNoSession, "d": reasonNotReported}
+				if got := notAnnouncing(findService(t, r, web)); !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+				if r.Nodes[1].Name != "b" || r.Nodes[1].SpeakerStatus {
+					t.Errorf("nodes %+v: want b without speaker status", r.Nodes)
+				}
+			},
+		},
+		{
+			name: "a node without an endpoint gives every reason that applies",
+			in: statusInputs{
+				Nodes:          []corev1.Node{testNode("a"), testNode("b", draining)},
+				NodeStatuses:   []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web))},
+				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"))},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := map[string]string{"b": "no ready endpoint, no speaker status, draining"}
+				if got := notAnnouncing(findService(t, r, web)); !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "a Service nobody announces is flagged",
+			in: statusInputs{
+				Nodes:        []corev1.Node{testNode("a")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, held(web, later(time.Hour)))},
+				Services:     []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyCluster, "203.0.113.10")},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				if s.Announced || len(s.AnnouncedBy) != 0 {
+					t.Errorf("announced %v by %v, want by no node", s.Announced, s.AnnouncedBy)
+				}
+				if r.Healthy || !hasProblem(r, "Service shop/web is announced by no node") {
+					t.Errorf("problems %v, want the Service flagged", r.Problems)
+				}
+				if s.NotAnnouncing != nil {
+					t.Errorf("a Cluster Service gets no reasons, got %+v", s.NotAnnouncing)
+				}
+			},
+		},
+		{
+			name: "a Cluster Service lists the nodes announcing it and gives no reasons for the others",
+			in: statusInputs{
+				Nodes:        []corev1.Node{testNode("a"), testNode("b"), testNode("c", draining)},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("b", up, announced(web)), speakerStatus("a", up, announced(web)), speakerStatus("c", up)},
+				Services:     []corev1.Service{lbService(web, "", "203.0.113.10", "2001:db8:100::10")},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				if !reflect.DeepEqual(s.AnnouncedBy, []string{"a", "b"}) || s.ExternalTrafficPolicy != "Cluster" || s.NotAnnouncing != nil {
+					t.Errorf("got %+v, want a Cluster Service announced by a and b", s)
+				}
+				if !reflect.DeepEqual(s.Addresses, []string{"203.0.113.10", "2001:db8:100::10"}) || s.Pool != "public" {
+					t.Errorf("addresses %v from %q", s.Addresses, s.Pool)
+				}
+			},
+		},
+		{
+			name: "only LoadBalancer Services that bgplb assigned are reported, sorted",
+			in: func() statusInputs {
+				other := lbService("shop/other-lb", "", "198.51.100.1")
+				other.Annotations = nil
+				clusterIP := lbService("shop/internal", "")
+				clusterIP.Spec.Type = corev1.ServiceTypeClusterIP
+				return statusInputs{Services: []corev1.Service{lbService("shop/z", "", "203.0.113.2"), other, clusterIP,
+					lbService("dev/a", "", "203.0.113.1")}}
+			}(),
+			check: func(t *testing.T, r statusReport) {
+				var names []string
+				for _, s := range r.Services {
+					names = append(names, s.Name)
+				}
+				if want := []string{"dev/a", "shop/z"}; !reflect.DeepEqual(names, want) {
+					t.Errorf("Services %v, want %v", names, want)
+				}
+			},
+		},
+		{
+			name: "serving endpoints count while no endpoint of the Service is ready, as speakers count them",
+			in: statusInputs{
+				Nodes:          []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses:   []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)), speakerStatus("b", up)},
+				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ep{node: "a", serving: true}, ep{node: "b"})},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				if want := map[string]string{"b": reasonNoReadyEndpoint}; !reflect.DeepEqual(notAnnouncing(s), want) || len(s.Warnings) > 0 {
+					t.Errorf("not announcing %v, warnings %v; want b without endpoint and no warning", notAnnouncing(s), s.Warnings)
+				}
+			},
+		},
+		{
+			name: "endpoints of a Service of the same name in another namespace do not count",
+			in: statusInputs{
+				Nodes:          []corev1.Node{testNode("a")},
+				NodeStatuses:   []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web))},
+				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice("dev/web", ready("a"))},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "node a announces the Local Service without a ready endpoint") {
+					t.Errorf("warnings %v, want one about node a", s.Warnings)
+				}
+			},
+		},
+		{
+			name: "the namespace filter leaves out other namespaces' Services",
+			in: statusInputs{Namespace: "dev",
+				Services: []corev1.Service{lbService(web, "", "203.0.113.10"), lbService("dev/api", "", "203.0.113.11")}},
+			check: func(t *testing.T, r statusReport) {
+				if len(r.Services) != 1 || r.Services[0].Name != "dev/api" || r.Namespace != "dev" {
+					t.Errorf("Services %+v, want dev/api only", r.Services)
+				}
+			},
+		},
+		{
+			name: "sessions report their state, time in it and attributes, sorted by node and peer; only Established ones are healthy",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{
+					speakerStatus("b", []v1alpha1.PeerSession{{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: ago(5 * time.Minute),
+						BFD: "Down", LastError: "hold timer expired"}}),
+					speakerStatus("a", []v1alpha1.PeerSession{established("router-2"), {Peer: "router-1", State: "Idle"}}),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				hour, fiveMin := statusNow.Add(-time.Hour), statusNow.Add(-5*time.Minute)
+				s3600, s300 := int64(3600), int64(300)
+				want := []sessionReport{
+					{Node: "a", Peer: "router-1", State: "Idle"},
+					{Node: "a", Peer: "router-2", PeerAddress: "198.18.0.1", State: "Established", Established: true, Since: &hour, Seconds: &s3600,
+						PrefixesSent: 2, BFD: "Up", GracefulRestart: true},
+					{Node: "b", Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: &fiveMin, Seconds: &s300,
+						BFD: "Down", LastError: "hold timer expired"},
+				}
+				if !reflect.DeepEqual(r.Sessions, want) {
+					t.Errorf("sessions\n%+v\nwant\n%+v", r.Sessions, want)
+				}
+				wantProblems := []string{"session a to router-1 is Idle", "session b to router-2 is Active"}
+				if !reflect.DeepEqual(r.Problems, wantProblems) || r.Healthy {
+					t.Errorf("problems %q, want %q", r.Problems, wantProblems)
+				}
+				if r.Nodes[0].Sessions != 2 || r.Nodes[0].Established != 1 {
+					t.Errorf("node a: %+v, want 1 of 2 sessions Established", r.Nodes[0])
+				}
+			},
+		},
+		{
+			name: "a session whose state began after the objects were read has been in it for no time",
+			in:   statusInputs{NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", []v1alpha1.PeerSession{{Peer: "r", State: "Established", Since: later(2 * time.Second)}})}},
+			check: func(t *testing.T, r statusReport) {
+				if s := r.Sessions[0]; s.Seconds == nil || *s.Seconds != 0 {
+					t.Errorf("seconds %v, want 0", s.Seconds)
+				}
+			},
+		},
+		{
+			name: "a node whose speaker refuses some configuration is a problem quoting the condition",
+			in: statusInputs{NodeStatuses: []v1alpha1.BGPNodeStatus{func() v1alpha1.BGPNodeStatus {
+				st := speakerStatus("a", up)
+				st.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
+					Reason: v1alpha1.ReasonKeepingLastValid, Message: `BGPPeer "r1": spec.peerAddress: invalid address "x"`}}
+				return st
+			}()}},
+			check: func(t *testing.T, r statusReport) {
+				const msg = `BGPPeer "r1": spec.peerAddress: invalid address "x"`
+				if r.Nodes[0].ConfigurationInvalid != msg || !hasProblem(r, "node a: speaker configuration invalid: "+msg) {
+					t.Errorf("node %+v, problems %v", r.Nodes[0], r.Problems)
+				}
+				if !r.Nodes[0].NodeMissing {
+					t.Errorf("a status without its Node should say the node is missing")
+				}
+			},
+		},
+		{
+			name: "pools report each family's usage and whether they are accepted, one problem per pool",
+			in: statusInputs{Pools: []v1alpha1.IPPool{
+				testPool("public", &v1alpha1.FamilyUsage{Assigned: 2, Available: 254}, &v1alpha1.FamilyUsage{Assigned: 1, Available: 1<<63 - 1}, acceptedTrue),
+				testPool("broken", &v1alpha1.FamilyUsage{Assigned: 0, Available: 10}, &v1alpha1.FamilyUsage{Assigned: 0, Available: 10},
+					&metav1.Condition{Type: v1alpha1.ConditionAccepted, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonOverlap, Message: "overlaps pool public"}),
+				testPool("new", nil, nil, nil),
+			}},
+			check: func(t *testing.T, r statusReport) {
+				const unknown = "no Accepted condition yet (is the controller running?)"
+				want := []poolReport{
+					{Name: "broken", Family: "IPv4", Available: 10, Total: 10, Message: "overlaps pool public"},
+					{Name: "broken", Family: "IPv6", Available: 10, Total: 10, Message: "overlaps pool public"},
+					{Name: "new", Message: unknown},
+					{Name: "public", Family: "IPv4", Assigned: 2, Available: 254, Total: 256, UsedPercent: 0.8, Accepted: true},
+					{Name: "public", Family: "IPv6", Assigned: 1, Available: 1<<63 - 1, Total: 1<<63 - 1, Accepted: true},
+				}
+				if !reflect.DeepEqual(r.Pools, want) {
+					t.Errorf("pools\n%+v\nwant\n%+v", r.Pools, want)
+				}
+				wantProblems := []string{"IPPool broken is not accepted: overlaps pool public", "IPPool new is not accepted: " + unknown}
+				if !reflect.DeepEqual(r.Problems, wantProblems) {
+					t.Errorf("problems %q, want %q", r.Problems, wantProblems)
+				}
+			},
+		},
+		{
+			name: "an empty cluster is healthy and reports empty lists",
+			in:   statusInputs{},
+			check: func(t *testing.T, r statusReport) {
+				if !r.Healthy || r.Problems == nil || r.Sessions == nil || r.Services == nil || r.Pools == nil || r.Nodes == nil {
+					t.Errorf("got %+v, want healthy with empty, non-nil lists", r)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.Now = statusNow
+			tc.check(t, buildReport(tc.in))
+		})
+	}
+}

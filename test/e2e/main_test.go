@@ -17,7 +17,8 @@ import (
 	"github.com/bgplb/bgplb/test/lab"
 )
 
-// binDir holds the controller and speaker built for this test run.
+// binDir holds the controller, the speaker and bgplbctl built for this
+// test run.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	build := exec.Command("go", "build", "-o", dir+"/", "github.com/bgplb/bgplb/cmd/controller", "github.com/bgplb/bgplb/cmd/speaker")
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/bgplb/bgplb/cmd/controller", "github.com/bgplb/bgplb/cmd/speaker", "github.com/bgplb/bgplb/cmd/bgplbctl")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	code := 1
 	if err := build.Run(); err != nil {

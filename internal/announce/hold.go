@@ -1,6 +1,7 @@
 package announce
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -199,13 +200,5 @@ func (c *computation) held(svc *Service, ads []*active, in *Input) bool {
 
 // sortHeld orders held Services by key.
 func sortHeld(h []Held) {
-	slices.SortFunc(h, func(a, b Held) int {
-		switch {
-		case a.Service < b.Service:
-			return -1
-		case a.Service > b.Service:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(h, func(a, b Held) int { return cmp.Compare(a.Service, b.Service) })
 }

@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -245,15 +246,7 @@ func nodeStatusOf(res announce.Result) v1alpha1.BGPNodeStatusStatus {
 		st.Services = append(st.Services, v1alpha1.ServiceAnnouncement{Name: h.Service, State: v1alpha1.AnnouncementHeld,
 			HeldSince: &since, HeldUntil: &until})
 	}
-	slices.SortFunc(st.Services, func(a, b v1alpha1.ServiceAnnouncement) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(st.Services, func(a, b v1alpha1.ServiceAnnouncement) int { return cmp.Compare(a.Name, b.Name) })
 	return st
 }
 

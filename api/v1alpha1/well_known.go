@@ -41,6 +41,10 @@ const (
 	// when some are announced without, naming one of them, and Unknown
 	// while the advertisement is not accepted.
 	ConditionWeighted = "Weighted"
+	// ConditionSupported is set on a BFDProfile: True when the speakers'
+	// BFD engine honours every field of the profile, False naming the
+	// fields it ignores. The profile is used either way.
+	ConditionSupported = "Supported"
 
 	ReasonAccepted = "Accepted"
 	ReasonInvalid  = "Invalid"
@@ -51,4 +55,9 @@ const (
 	// selects Services with externalTrafficPolicy: Cluster, which are
 	// announced without weight.
 	ReasonClusterServices = "ClusterServices"
+	// ReasonSupported goes with Supported=True.
+	ReasonSupported = "Supported"
+	// ReasonUnsupported goes with Supported=False: the profile sets fields
+	// that the BFD engine does not implement, which have no effect.
+	ReasonUnsupported = "Unsupported"
 )

@@ -32,6 +32,9 @@ import (
 // +kubebuilder:rbac:groups=bgplb.io,resources=ippools/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgpadvertisements,verbs=get;list;watch
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgpadvertisements/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=bgplb.io,resources=bgppeers;bfdprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=bgplb.io,resources=bgppeers/status;bfdprofiles/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",namespace=bgplb-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
 
@@ -40,6 +43,12 @@ type Options struct {
 	// LoadBalancerClass is the spec.loadBalancerClass of the Services to
 	// serve; empty serves Services without a class.
 	LoadBalancerClass string
+
+	// SpeakerNamespace is where the speakers run and read peer password
+	// Secrets; the controller reads Secrets of this namespace only, to
+	// tell whether a peer's password Secret has its key. Default
+	// "bgplb-system", which the generated Role is for.
+	SpeakerNamespace string
 
 	// LeaderElection makes replicas elect one active controller through a
 	// Lease named LeaderElectionID in LeaderElectionNamespace.
@@ -65,7 +74,7 @@ type Options struct {
 }
 
 // NewManager builds a manager running the address controller and the
-// controller of advertisement conditions.
+// controllers of advertisement, peer and BFD profile conditions.
 func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	scheme, err := kubeutil.Scheme()
 	if err != nil {
@@ -80,6 +89,9 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.HealthAddr == "" {
 		opts.HealthAddr = "0"
 	}
+	if opts.SpeakerNamespace == "" {
+		opts.SpeakerNamespace = "bgplb-system"
+	}
 	mopts := manager.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
@@ -90,8 +102,11 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
 		// Managed fields are a large share of every cached object and are
-		// never read.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// never read. Secrets are read only in the speakers' namespace, and
+		// only which keys they have.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.SpeakerNamespace: {}}, Transform: secretKeysOnly},
+		}},
 	}
 	if opts.LeaseDuration > 0 {
 		mopts.LeaseDuration = &opts.LeaseDuration
@@ -143,6 +158,20 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Complete(newAdvertisementReconciler(mgr.GetClient()))
 	if err != nil {
 		return nil, fmt.Errorf("create advertisement status controller: %w", err)
+	}
+
+	// Peer conditions depend on the peers' specs, on which BFD profiles
+	// exist and on which keys the Secrets of the speakers' namespace have;
+	// profile conditions depend on the profiles' specs.
+	err = builder.ControllerManagedBy(mgr).
+		Named("peer-status").
+		Watches(&v1alpha1.BGPPeer{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.BFDProfile{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, recompute, builder.WithPredicates(secretKeysChanged())).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace))
+	if err != nil {
+		return nil, fmt.Errorf("create peer status controller: %w", err)
 	}
 	return mgr, nil
 }

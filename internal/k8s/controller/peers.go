@@ -1,0 +1,249 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
+)
+
+// defaultPasswordKey is the key of a password Secret read when a peer's
+// passwordSecret names none.
+const defaultPasswordKey = "password"
+
+// defaultMinimumTTL is the API's default for a BFDProfile's minimumTTL:
+// every stored profile has it, so only other values are reported.
+const defaultMinimumTTL = 254
+
+// peerReconciler keeps the conditions of every BGPPeer and BFDProfile
+// current in one level-triggered pass. A peer is Accepted unless the
+// speakers would refuse it on every node; a profile is always Accepted,
+// and Supported says whether the BFD engine honours all of its fields. It
+// writes an object's status only when it changed, so a steady cluster sees
+// no writes from it.
+type peerReconciler struct {
+	client client.Client
+	// speakerNamespace is where the speakers read password Secrets; the
+	// cache holds Secrets of this namespace only.
+	speakerNamespace string
+}
+
+func newPeerReconciler(c client.Client, speakerNamespace string) *peerReconciler {
+	return &peerReconciler{client: c, speakerNamespace: speakerNamespace}
+}
+
+func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	var profileList v1alpha1.BFDProfileList
+	if err := r.client.List(ctx, &profileList); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list BFD profiles: %w", err)
+	}
+	var peerList v1alpha1.BGPPeerList
+	if err := r.client.List(ctx, &peerList); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list peers: %w", err)
+	}
+	// Secrets from the cache are only read, so they are not copied.
+	var secretList corev1.SecretList
+	if err := r.client.List(ctx, &secretList, client.InNamespace(r.speakerNamespace), client.UnsafeDisableDeepCopy); err != nil {
+		return reconcile.Result{}, fmt.Errorf("list secrets: %w", err)
+	}
+	profiles := make(map[string]bool, len(profileList.Items))
+	for _, p := range profileList.Items {
+		profiles[p.Name] = true
+	}
+	secrets := make(map[string]*corev1.Secret, len(secretList.Items))
+	for i := range secretList.Items {
+		secrets[secretList.Items[i].Name] = &secretList.Items[i]
+	}
+
+	var errs []error
+	for i := range profileList.Items {
+		p := &profileList.Items[i]
+		status := profileStatus(p)
+		if equality.Semantic.DeepEqual(status, p.Status) {
+			continue
+		}
+		p.Status = status
+		if err := r.client.Status().Update(ctx, p); err != nil && !apierrors.IsNotFound(err) {
+			// A conflict means the cache is behind; the retry of this
+			// request computes again from the newer object.
+			errs = append(errs, fmt.Errorf("write status of BFD profile %s: %w", p.Name, err))
+		}
+	}
+	for i := range peerList.Items {
+		p := &peerList.Items[i]
+		status := peerStatus(p, r.speakerNamespace, profiles, secrets)
+		if equality.Semantic.DeepEqual(status, p.Status) {
+			continue
+		}
+		p.Status = status
+		if err := r.client.Status().Update(ctx, p); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("write status of peer %s: %w", p.Name, err))
+		}
+	}
+	return reconcile.Result{}, errors.Join(errs...)
+}
+
+// peerStatus returns the status a peer should show. Conditions whose
+// status stays the same keep their transition time, so the result equals
+// the current status when nothing changed.
+func peerStatus(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[string]bool, secrets map[string]*corev1.Secret) v1alpha1.ConfigStatus {
+	status := *p.Status.DeepCopy()
+	status.ObservedGeneration = p.Generation
+	accepted := metav1.Condition{
+		Type:               v1alpha1.ConditionAccepted,
+		Status:             metav1.ConditionTrue,
+		Reason:             v1alpha1.ReasonAccepted,
+		Message:            "the speakers use this peer",
+		ObservedGeneration: p.Generation,
+	}
+	if problems := peerProblems(p, speakerNamespace, profiles, secrets); len(problems) > 0 {
+		// The speakers fall back to the last version they could use; one
+		// that never saw such a version has no session with this peer.
+		accepted.Status = metav1.ConditionFalse
+		accepted.Reason = v1alpha1.ReasonInvalid
+		accepted.Message = strings.Join(problems, "; ") + "; the speakers keep using the last valid version of this peer they saw, if they saw one"
+	}
+	meta.SetStatusCondition(&status.Conditions, accepted)
+	return status
+}
+
+// peerProblems lists what makes the speakers refuse a peer on every node,
+// in the words the speakers use: each problem names its field and quotes
+// the value. Nothing read from a Secret goes into a problem.
+func peerProblems(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[string]bool, secrets map[string]*corev1.Secret) []string {
+	var problems []string
+	if _, err := kubeutil.Matchers[announce.LabelMatcher]("spec.nodeSelectors", p.Spec.NodeSelectors); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if _, err := netip.ParseAddr(p.Spec.PeerAddress); err != nil {
+		problems = append(problems, fmt.Sprintf("spec.peerAddress: invalid address %q", p.Spec.PeerAddress))
+	}
+	if p.Spec.RouterID != "" {
+		// Without a valid routerID a speaker falls back to its node's
+		// address; with an invalid one it refuses the peer.
+		id, err := netip.ParseAddr(p.Spec.RouterID)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("spec.routerID: invalid address %q", p.Spec.RouterID))
+		case !id.Is4():
+			problems = append(problems, fmt.Sprintf("spec.routerID: %q is not an IPv4 address", p.Spec.RouterID))
+		}
+	}
+	if p.Spec.SourceAddress != "" {
+		if _, err := netip.ParseAddr(p.Spec.SourceAddress); err != nil {
+			problems = append(problems, fmt.Sprintf("spec.sourceAddress: invalid address %q", p.Spec.SourceAddress))
+		}
+	}
+	if name := p.Spec.BFDProfile; name != "" && !profiles[name] {
+		problems = append(problems, fmt.Sprintf("spec.bfdProfile: BFDProfile %q not found", name))
+	}
+	if ref := p.Spec.PasswordSecret; ref != nil {
+		key := ref.Key
+		if key == "" {
+			key = defaultPasswordKey
+		}
+		secret := ref.Namespace + "/" + ref.Name
+		if ref.Namespace != speakerNamespace {
+			problems = append(problems, fmt.Sprintf("spec.passwordSecret.namespace: the speakers read Secrets only in namespace %q, not %q", speakerNamespace, ref.Namespace))
+		} else if s, ok := secrets[ref.Name]; !ok {
+			problems = append(problems, fmt.Sprintf("spec.passwordSecret: Secret %q not found", secret))
+		} else if _, ok := s.Data[key]; !ok {
+			// The cache keeps only the keys that hold a value (see
+			// secretKeysOnly), which is what the speakers need.
+			problems = append(problems, fmt.Sprintf("spec.passwordSecret.key: Secret %q has no value for key %q", secret, key))
+		}
+	}
+	return problems
+}
+
+// profileStatus returns the status a BFD profile should show, keeping the
+// transition times of conditions whose status stays the same.
+func profileStatus(p *v1alpha1.BFDProfile) v1alpha1.ConfigStatus {
+	status := *p.Status.DeepCopy()
+	status.ObservedGeneration = p.Generation
+	// The API server checks every field's range, and the speakers use
+	// every profile that it stored.
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type:               v1alpha1.ConditionAccepted,
+		Status:             metav1.ConditionTrue,
+		Reason:             v1alpha1.ReasonAccepted,
+		Message:            "the speakers use this profile",
+		ObservedGeneration: p.Generation,
+	})
+	supported := metav1.Condition{
+		Type:               v1alpha1.ConditionSupported,
+		Status:             metav1.ConditionTrue,
+		Reason:             v1alpha1.ReasonSupported,
+		Message:            "the BFD engine honours every field of this profile",
+		ObservedGeneration: p.Generation,
+	}
+	var ignored []string
+	if p.Spec.PassiveMode {
+		ignored = append(ignored, "spec.passiveMode: the BFD engine has no passive mode; sessions send from the start")
+	}
+	if ttl := p.Spec.MinimumTTL; ttl != nil && *ttl != defaultMinimumTTL {
+		ignored = append(ignored, fmt.Sprintf("spec.minimumTTL %d: the BFD engine does not check the TTL of received packets; minimumTTL has no effect", *ttl))
+	}
+	if len(ignored) > 0 {
+		supported.Status = metav1.ConditionFalse
+		supported.Reason = v1alpha1.ReasonUnsupported
+		supported.Message = strings.Join(ignored, "; ")
+	}
+	meta.SetStatusCondition(&status.Conditions, supported)
+	return status
+}
+
+// secretKeysOnly is the cache transform of Secrets. A peer's condition
+// depends only on which keys of a Secret hold a value, so the cache keeps
+// those keys, each with an empty value, and drops the values, the keys
+// without a value, the annotations (kubectl's last-applied-configuration
+// holds a copy of the data) and the managed fields. Passwords are thus
+// never kept in the controller's memory.
+func secretKeysOnly(in any) (any, error) {
+	s, ok := in.(*corev1.Secret)
+	if !ok {
+		return in, nil
+	}
+	keys := make(map[string][]byte, len(s.Data))
+	for k, v := range s.Data {
+		if len(v) > 0 {
+			keys[k] = []byte{}
+		}
+	}
+	s.Data = keys
+	s.StringData = nil
+	s.Annotations = nil
+	s.ManagedFields = nil
+	return s, nil
+}
+
+// secretKeysChanged passes Secret events that can change a peer's
+// condition: creation, deletion, and updates that change which keys hold a
+// value. The cache keeps only those keys (see secretKeysOnly), so comparing
+// key names is enough; values are never compared.
+func secretKeysChanged() predicate.Funcs {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		old, okOld := e.ObjectOld.(*corev1.Secret)
+		cur, okNew := e.ObjectNew.(*corev1.Secret)
+		if !okOld || !okNew {
+			return true
+		}
+		return !maps.EqualFunc(old.Data, cur.Data, func(_, _ []byte) bool { return true })
+	}}
+}

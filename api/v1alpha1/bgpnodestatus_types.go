@@ -53,9 +53,11 @@ type BGPNodeStatusStatus struct {
 	HeldServices int32 `json:"heldServices"`
 
 	// Services are the Services this node announces to at least one peer,
-	// or would announce but holds back, sorted by name.
-	// +listType=map
-	// +listMapKey=name
+	// or would announce but holds back, sorted by name. The list is
+	// replaced as a whole on every write: with thousands of Services, the
+	// API server's per-item bookkeeping of a keyed list would make each
+	// write expensive.
+	// +listType=atomic
 	// +optional
 	Services []ServiceAnnouncement `json:"services,omitempty"`
 }

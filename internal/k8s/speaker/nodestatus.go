@@ -29,8 +29,20 @@ import (
 // statusWriteInterval is the least time between two writes of a node's
 // status object: a change after a quiet time is written at once, but
 // during a burst of changes the writes coalesce, so the API server sees at
-// most one write a second per node, and none while nothing changes.
-const statusWriteInterval = time.Second
+// most one write a second per node, and none while nothing changes. A
+// status listing thousands of Services weighs hundreds of kilobytes, and
+// every speaker receives every write; such a status is written at most
+// once per second per thousand Services, up to maxStatusWriteInterval.
+const (
+	statusWriteInterval    = time.Second
+	maxStatusWriteInterval = 10 * time.Second
+)
+
+// writeInterval is the least time between two writes of a status listing
+// n Services.
+func writeInterval(n int) time.Duration {
+	return min(max(statusWriteInterval, time.Duration(n/1000)*time.Second), maxStatusWriteInterval)
+}
 
 // sessionRefresh is how often the writer looks at the engine's sessions
 // for changes that come with no event (BFD state, prefix counts).
@@ -86,6 +98,7 @@ func (w *nodeStatusWriter) Start(ctx context.Context) error {
 	refresh := time.NewTicker(sessionRefresh)
 	defer refresh.Stop()
 	var lastWrite time.Time
+	interval := statusWriteInterval
 	var pending *time.Timer
 	var due <-chan time.Time
 	for {
@@ -106,7 +119,7 @@ func (w *nodeStatusWriter) Start(ctx context.Context) error {
 		if due != nil {
 			continue // a write is already scheduled; it will see this change
 		}
-		if wait := time.Until(lastWrite.Add(statusWriteInterval)); wait > 0 {
+		if wait := time.Until(lastWrite.Add(interval)); wait > 0 {
 			pending = time.NewTimer(wait)
 			due = pending.C
 			continue
@@ -120,10 +133,11 @@ func (w *nodeStatusWriter) Start(ctx context.Context) error {
 		case err != nil && ctx.Err() == nil:
 			w.logger.Warn("cannot write the node's BGPNodeStatus; retrying", "error", err)
 			lastWrite = time.Now()
-			pending = time.NewTimer(statusWriteInterval)
+			pending = time.NewTimer(interval)
 			due = pending.C
 		case wrote:
 			lastWrite = time.Now()
+			interval = writeInterval(len(want.status.Services))
 		}
 	}
 }

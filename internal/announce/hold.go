@@ -80,14 +80,21 @@ func (w Window) next(t time.Time) time.Time {
 	local := t.In(loc)
 	y, mo, d := local.Date()
 	best := time.Time{}
+	// Whether the window crosses midnight follows from how it is written,
+	// not from the times a day gives it: on the day clocks spring forward,
+	// an opening inside the skipped hour moves past the closing.
+	crosses := w.End < w.Start
 	// The window of the day before may still be open (one that crosses
 	// midnight); the one of the day after is the latest that can matter.
 	for day := -1; day <= 1; day++ {
 		midnight := time.Date(y, mo, d+day, 0, 0, 0, 0, loc)
 		open := clockOn(midnight, w.Start)
 		shut := clockOn(midnight, w.End)
-		if !shut.After(open) {
+		if crosses {
 			shut = clockOn(midnight.AddDate(0, 0, 1), w.End)
+		}
+		if !shut.After(open) {
+			continue // the window falls into a skipped hour that day
 		}
 		var at time.Time
 		switch {
@@ -114,12 +121,18 @@ func clockOn(midnight time.Time, offset time.Duration) time.Time {
 	return time.Date(y, m, d, h, mi, 0, 0, midnight.Location())
 }
 
-// until returns when an addition held since since may happen: after the
-// minimum delay, inside a window if there are any.
-func (h *Hold) until(since time.Time) time.Time {
+// until returns when an addition held since since may happen, as seen at
+// now: after the minimum delay, and inside a window if there are any. A
+// window that opened and closed while nobody looked (the speaker was down)
+// is not taken for an open one: from now on, only a window open now or
+// later counts.
+func (h *Hold) until(since, now time.Time) time.Time {
 	at := since.Add(h.MinDelay)
 	if len(h.Windows) == 0 {
 		return at
+	}
+	if at.Before(now) {
+		at = now
 	}
 	best := time.Time{}
 	for _, w := range h.Windows {
@@ -187,7 +200,7 @@ func (c *computation) held(svc *Service, ads []*active, in *Input) bool {
 	if !svc.ReleasedAt.IsZero() && !svc.ReleasedAt.Before(since) {
 		return false
 	}
-	until := hold.until(since)
+	until := hold.until(since, in.Now)
 	if !in.Now.Before(until) {
 		return false
 	}

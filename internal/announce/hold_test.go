@@ -258,3 +258,34 @@ func TestInvalidHoldsAreErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAWindowOnTheDayClocksSpringForwardStaysShort(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// On 2026-03-29 Berlin skips from 02:00 to 03:00: the window falls
+	// into the skipped hour and does not open that day.
+	w := Window{Start: 2 * time.Hour, End: 3 * time.Hour, Location: berlin}
+	at := time.Date(2026, 3, 29, 10, 0, 0, 0, berlin)
+	want := time.Date(2026, 3, 30, 2, 0, 0, 0, berlin)
+	if got := w.next(at); !got.Equal(want) {
+		t.Errorf("next(%s) = %s, want the next day's opening %s", at, got, want)
+	}
+}
+
+func TestAWindowMissedWhileTheSpeakerWasDownWaitsForTheNextOne(t *testing.T) {
+	night := mustWindow(t, "02:00", "04:00", "UTC")
+	web := svc("web", "blue", "203.0.113.10")
+	web.AnnouncedElsewhere = true
+	in := input([]Service{web}, Advertisement{Name: "night", AdditionHold: &Hold{Windows: []Window{night}}})
+	// Held since the evening before; the speaker was down through the
+	// night's window and computes again at noon.
+	in.HeldSince = map[string]time.Time{web.Key: time.Date(2030, 1, 1, 20, 0, 0, 0, time.UTC)}
+	in.Now = time.Date(2030, 1, 2, 12, 0, 0, 0, time.UTC)
+	res := Compute(in)
+	want := time.Date(2030, 1, 3, 2, 0, 0, 0, time.UTC)
+	if len(res.Held) != 1 || !res.Held[0].Until.Equal(want) {
+		t.Fatalf("Held = %+v, want held until the next window at %s", res.Held, want)
+	}
+}

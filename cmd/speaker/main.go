@@ -3,6 +3,10 @@
 package main
 
 import (
+	// Change windows name IANA time zones; the binary carries the zone
+	// database, as container images often do not.
+	_ "time/tzdata"
+
 	"flag"
 	"fmt"
 	"log/slog"

@@ -138,7 +138,7 @@ func egressInterface(p bgp.Peer) (string, error) {
 // could not be started.
 func (ps *peerServer) bfdState(ctx context.Context) string {
 	ps.bfdMu.Lock()
-	wanted := ps.cfg.BFD != nil
+	wanted, addr := ps.cfg.BFD != nil, ps.cfg.Address
 	ps.bfdMu.Unlock()
 	if !wanted {
 		return ""
@@ -147,7 +147,7 @@ func (ps *peerServer) bfdState(ctx context.Context) string {
 		return bgp.BFDDown
 	}
 	state := bgp.BFDDown
-	err := ps.srv.ListPeer(ctx, &api.ListPeerRequest{Address: ps.cfg.Address.String()}, func(p *api.Peer) {
+	err := ps.srv.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
 		if st := p.GetState().GetBfdState(); st != nil {
 			switch st.SessionState {
 			case api.BfdSessionState_BFD_SESSION_STATE_UP:

@@ -139,7 +139,9 @@ func (a *announcementEvents) send(now time.Time, svc *corev1.Service, eventType,
 		se = &serviceEvents{limit: rate.NewLimiter(rate.Every(serviceEventEvery), serviceEventBurst)}
 		a.perSvc[key] = se
 	}
-	if !se.limit.AllowN(now, 1) || !a.all.AllowN(now, 1) {
+	// The node's budget is asked first, so that an event the node cannot
+	// afford does not use up the Service's.
+	if !a.all.AllowN(now, 1) || !se.limit.AllowN(now, 1) {
 		se.dropped++
 		return
 	}

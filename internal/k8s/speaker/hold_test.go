@@ -13,7 +13,8 @@ import (
 )
 
 // claimAnnounced makes a status object for another node that says it
-// announces the Service, as that node's speaker would.
+// announces the Service over an Established session, as that node's
+// speaker would.
 func claimAnnounced(t *testing.T, node, service string) {
 	t.Helper()
 	ctx := context.Background()
@@ -21,6 +22,7 @@ func claimAnnounced(t *testing.T, node, service string) {
 	must(t, k8sClient.Create(ctx, st))
 	st.Status.Services = []v1alpha1.ServiceAnnouncement{{Name: service, State: v1alpha1.AnnouncementAnnounced}}
 	st.Status.AnnouncedServices = 1
+	st.Status.Sessions = []v1alpha1.PeerSession{{Peer: "router", State: "Established"}}
 	must(t, k8sClient.Status().Update(ctx, st))
 }
 
@@ -146,4 +148,21 @@ func TestAnAdvertisementEditWithAnUnknownTimeZoneChangesNothing(t *testing.T) {
 	if got := prefixes(fake.Paths(peer)); len(got) != 1 || got[0] != "203.0.113.50/32" {
 		t.Errorf("after a broken advertisement edit the node announces %v, want what it announced before", got)
 	}
+}
+
+// A node whose sessions are all down carries no traffic, so its claim to
+// announce a Service holds back nobody.
+func TestANodeWithoutAnEstablishedSessionDoesNotHoldOthersBack(t *testing.T) {
+	fake, id := world(t, "router")
+	node, peer := id+"-node", id+"-router"
+	holdAdditions(t, id, time.Hour)
+	key := "default/" + id + "-web"
+	ctx := context.Background()
+	st := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: id + "-other"}}
+	must(t, k8sClient.Create(ctx, st))
+	st.Status.Services = []v1alpha1.ServiceAnnouncement{{Name: key, State: v1alpha1.AnnouncementAnnounced}}
+	st.Status.Sessions = []v1alpha1.PeerSession{{Peer: "router", State: "Active"}}
+	must(t, k8sClient.Status().Update(ctx, st))
+	announcedService(t, id, id+"-web", node, "203.0.113.70")
+	waitForPrefixes(t, fake, peer, "203.0.113.70/32")
 }

@@ -38,6 +38,10 @@ const (
 	maxStatusWriteInterval = 10 * time.Second
 )
 
+// statusWriteTimeout bounds one write of the status object, so that a
+// hung API server does not stop the writer for good.
+const statusWriteTimeout = 15 * time.Second
+
 // writeInterval is the least time between two writes of a status listing
 // n Services.
 func writeInterval(n int) time.Duration {
@@ -128,7 +132,9 @@ func (w *nodeStatusWriter) Start(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		wrote, err := w.write(ctx, want)
+		wctx, cancel := context.WithTimeout(ctx, statusWriteTimeout)
+		wrote, err := w.write(wctx, want)
+		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:
 			w.logger.Warn("cannot write the node's BGPNodeStatus; retrying", "error", err)
@@ -203,7 +209,10 @@ func configurationCondition(problems map[string]string) metav1.Condition {
 	slices.Sort(lines)
 	msg := strings.Join(lines, "; ")
 	if len(msg) > maxConditionMessage {
-		msg = msg[:maxConditionMessage-3] + "..."
+		// Cut on a character boundary: the API server would store a
+		// broken character as U+FFFD, and the status would never compare
+		// equal again.
+		msg = strings.ToValidUTF8(msg[:maxConditionMessage-3], "") + "..."
 	}
 	return metav1.Condition{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
 		Reason: v1alpha1.ReasonKeepingLastValid, Message: msg}
@@ -307,7 +316,9 @@ func (h *holdTracker) update(res announce.Result) {
 func announcers(statuses []v1alpha1.BGPNodeStatus, self string) map[string][]string {
 	out := map[string][]string{}
 	for _, st := range statuses {
-		if st.Name == self {
+		// A node without an Established session carries no traffic,
+		// whatever it would announce.
+		if st.Name == self || !anyEstablished(&st) {
 			continue
 		}
 		for _, s := range st.Status.Services {
@@ -317,6 +328,15 @@ func announcers(statuses []v1alpha1.BGPNodeStatus, self string) map[string][]str
 		}
 	}
 	return out
+}
+
+func anyEstablished(st *v1alpha1.BGPNodeStatus) bool {
+	for _, s := range st.Status.Sessions {
+		if s.State == string(bgp.StateEstablished) {
+			return true
+		}
+	}
+	return false
 }
 
 // announcedElsewhere tells whether another node announces svc. A node's

@@ -154,7 +154,15 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 		r.hold.load(own)
 	}
 	in.Admitted, in.HeldSince = r.hold.admitted, r.hold.heldSince
-	others := announcers(statuses.Items, r.nodeName)
+	// Who else announces what matters only to advertisements that hold
+	// additions, and costs a map of every node's Services to find out.
+	var others map[string][]string
+	for i := range adverts.Items {
+		if adverts.Items[i].Spec.AdditionHold != nil {
+			others = announcers(statuses.Items, r.nodeName)
+			break
+		}
+	}
 
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
 	for i := range endpoints.Items {

@@ -45,8 +45,8 @@ type BGPNodeStatusStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// AnnouncedServices and HeldServices count the entries of Services by
-	// state.
+	// AnnouncedServices and HeldServices count the entries of Services in
+	// state Announced and Held.
 	// +optional
 	AnnouncedServices int32 `json:"announcedServices"`
 	// +optional
@@ -106,14 +106,18 @@ const (
 const (
 	AnnouncementAnnounced = "Announced"
 	AnnouncementHeld      = "Held"
+	// AnnouncementDraining is a Service whose paths from the node all carry
+	// the graceful-shutdown community: routers no longer choose the node
+	// for it, so it does not count as a next hop other nodes join.
+	AnnouncementDraining = "Draining"
 )
 
 // ServiceAnnouncement is one Service on one node.
 type ServiceAnnouncement struct {
 	// Name is namespace/name.
 	Name string `json:"name"`
-	// State is Announced or Held.
-	// +kubebuilder:validation:Enum=Announced;Held
+	// State is Announced, Draining or Held.
+	// +kubebuilder:validation:Enum=Announced;Draining;Held
 	State string `json:"state"`
 	// HeldSince is when the node could first have announced a held
 	// Service.

@@ -254,6 +254,9 @@ type Result struct {
 	// Announced lists, sorted, the keys of the Services whose addresses
 	// this node announces to at least one peer.
 	Announced []string
+	// Draining lists, sorted, the Services of Announced whose paths all
+	// drain: routers no longer choose this node for them.
+	Draining []string
 	// Held lists, sorted by Service, the Services this node would announce
 	// but holds back.
 	Held []Held
@@ -288,7 +291,7 @@ func Compute(in Input) Result {
 	c.findConflicts(res.Errors)
 	c.build(res.Sessions)
 	res.NextChange = c.nextChange
-	res.Announced = c.announced(res.Sessions)
+	res.Announced, res.Draining = c.announced(res.Sessions)
 	sortHeld(c.heldServices)
 	res.Held = c.heldServices
 	return res
@@ -645,27 +648,36 @@ func (c *computation) collect(in *Input) {
 
 // announced returns the keys of the candidates with a prefix announced to
 // some peer, sorted.
-func (c *computation) announced(sessions map[string][]Path) []string {
+// It also returns, sorted, those of them whose every announced path is
+// draining.
+func (c *computation) announced(sessions map[string][]Path) (announced, draining []string) {
 	if len(c.candidates) == 0 {
-		return nil
+		return nil, nil
 	}
+	// sent maps each announced prefix to whether some path of it is not
+	// draining.
 	sent := map[netip.Prefix]bool{}
 	for _, paths := range sessions {
 		for _, p := range paths {
-			sent[p.Prefix] = true
+			sent[p.Prefix] = sent[p.Prefix] || !p.Draining
 		}
 	}
-	var keys []string
 	for _, cand := range c.candidates {
+		found, live := false, false
 		for _, p := range cand.prefixes {
-			if sent[p] {
-				keys = append(keys, cand.key)
-				break
+			l, ok := sent[p]
+			found, live = found || ok, live || l
+		}
+		if found {
+			announced = append(announced, cand.key)
+			if !live {
+				draining = append(draining, cand.key)
 			}
 		}
 	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
+	slices.Sort(announced)
+	slices.Sort(draining)
+	return slices.Compact(announced), slices.Compact(draining)
 }
 
 // addWeights hands each group the Local Services behind its prefix,

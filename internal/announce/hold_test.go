@@ -289,3 +289,18 @@ func TestAWindowMissedWhileTheSpeakerWasDownWaitsForTheNextOne(t *testing.T) {
 		t.Fatalf("Held = %+v, want held until the next window at %s", res.Held, want)
 	}
 }
+
+func TestAServiceWhosePathsAllDrainIsListedAsDraining(t *testing.T) {
+	drainer := Advertisement{Name: "drainer", DrainOnCordon: true, Peers: []string{"ibgp"}}
+	in := cordoned(input([]Service{svc("web", "blue", "203.0.113.10")}, drainer), time.Time{}, time.Minute)
+	res := Compute(in)
+	if !slices.Equal(res.Announced, []string{"default/web"}) || !slices.Equal(res.Draining, []string{"default/web"}) {
+		t.Fatalf("Announced = %v, Draining = %v; want web in both while its paths drain", res.Announced, res.Draining)
+	}
+	// Another advertisement, to another peer, that does not drain on
+	// cordon keeps a live path, so the Service is not draining.
+	in.Advertisements = append(in.Advertisements, Advertisement{Name: "steady", Peers: []string{"ebgp"}})
+	if res := Compute(in); len(res.Draining) != 0 {
+		t.Fatalf("Draining = %v with a path that does not drain", res.Draining)
+	}
+}

@@ -418,6 +418,12 @@ func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnno
 			out = append(out, notAnnouncingReport{Node: name, Reasons: []string{reasonHeld}, HeldUntil: timeOf(a.HeldUntil)})
 			continue
 		}
+		if reported && a.State == v1alpha1.AnnouncementDraining {
+			// Its paths carry the graceful-shutdown community until the
+			// drain time ends; routers no longer choose it.
+			out = append(out, notAnnouncingReport{Node: name, Reasons: []string{reasonDraining}})
+			continue
+		}
 		var reasons []string
 		add := func(cond bool, reason string) {
 			if cond {

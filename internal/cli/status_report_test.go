@@ -182,6 +182,24 @@ func TestBuildReport(t *testing.T) {
 			},
 		},
 		{
+			name: "a node whose paths drain is not counted as announcing",
+			in: statusInputs{
+				Nodes:          []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses:   []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)), speakerStatus("b", up, v1alpha1.ServiceAnnouncement{Name: web, State: v1alpha1.AnnouncementDraining})},
+				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"), ready("b"))},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				if !reflect.DeepEqual(s.AnnouncedBy, []string{"a"}) {
+					t.Errorf("announced by %v, want [a]", s.AnnouncedBy)
+				}
+				if got, want := notAnnouncing(s), map[string]string{"b": "draining"}; !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+			},
+		},
+		{
 			name: "excluded, draining and cordoned nodes with ready endpoints say so",
 			in: statusInputs{
 				Nodes: []corev1.Node{testNode("a"), testNode("e", excluded), testNode("f", draining), testNode("g", cordoned),

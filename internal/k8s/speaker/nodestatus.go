@@ -255,14 +255,22 @@ func (w *nodeStatusWriter) write(ctx context.Context, want nodeStatus) (bool, er
 // nodeStatusOf is what a recompute's result shows in the node's status.
 func nodeStatusOf(res announce.Result) v1alpha1.BGPNodeStatusStatus {
 	st := v1alpha1.BGPNodeStatusStatus{
-		AnnouncedServices: int32(len(res.Announced)),
+		AnnouncedServices: int32(len(res.Announced) - len(res.Draining)),
 		HeldServices:      int32(len(res.Held)),
 	}
 	if n := len(res.Announced) + len(res.Held); n > 0 {
 		st.Services = make([]v1alpha1.ServiceAnnouncement, 0, n)
 	}
+	draining := make(map[string]bool, len(res.Draining))
+	for _, key := range res.Draining {
+		draining[key] = true
+	}
 	for _, key := range res.Announced {
-		st.Services = append(st.Services, v1alpha1.ServiceAnnouncement{Name: key, State: v1alpha1.AnnouncementAnnounced})
+		state := v1alpha1.AnnouncementAnnounced
+		if draining[key] {
+			state = v1alpha1.AnnouncementDraining
+		}
+		st.Services = append(st.Services, v1alpha1.ServiceAnnouncement{Name: key, State: state})
 	}
 	for _, h := range res.Held {
 		since, until := metav1.NewTime(h.Since.Truncate(time.Second)), metav1.NewTime(h.Until.Truncate(time.Second))
@@ -292,7 +300,7 @@ func (h *holdTracker) load(own *v1alpha1.BGPNodeStatus) {
 	}
 	for _, s := range own.Status.Services {
 		switch {
-		case s.State == v1alpha1.AnnouncementAnnounced:
+		case s.State == v1alpha1.AnnouncementAnnounced || s.State == v1alpha1.AnnouncementDraining:
 			h.admitted[s.Name] = true
 		case s.State == v1alpha1.AnnouncementHeld && s.HeldSince != nil:
 			h.heldSince[s.Name] = s.HeldSince.Time

@@ -65,16 +65,7 @@ func (r *advertisementReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 	var errs []error
 	for i := range adList.Items {
 		ad := &adList.Items[i]
-		status := advertisementStatus(ad, pools, clusterServices)
-		if equality.Semantic.DeepEqual(status, ad.Status) {
-			continue
-		}
-		ad.Status = status
-		if err := r.client.Status().Update(ctx, ad); err != nil && !apierrors.IsNotFound(err) {
-			// A conflict means the cache is behind; the retry of this
-			// request computes again from the newer object.
-			errs = append(errs, fmt.Errorf("write status of advertisement %s: %w", ad.Name, err))
-		}
+		errs = append(errs, writeConfigStatus(ctx, r.client, ad, &ad.Status, advertisementStatus(ad, pools, clusterServices)))
 	}
 	return reconcile.Result{}, errors.Join(errs...)
 }
@@ -187,4 +178,19 @@ func serviceSelectionChanged() predicate.Funcs {
 			old.Annotations[v1alpha1.AnnotationAssignedPool] != cur.Annotations[v1alpha1.AnnotationAssignedPool] ||
 			(old.DeletionTimestamp == nil) != (cur.DeletionTimestamp == nil)
 	}}
+}
+
+// writeConfigStatus sets a configuration object's status to want and
+// writes it, unless it shows want already: a steady cluster sees no
+// writes. A conflict means the cache is behind; the next pass computes
+// again from the newer object.
+func writeConfigStatus(ctx context.Context, c client.Client, obj client.Object, status *v1alpha1.ConfigStatus, want v1alpha1.ConfigStatus) error {
+	if equality.Semantic.DeepEqual(want, *status) {
+		return nil
+	}
+	*status = want
+	if err := c.Status().Update(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("write status of %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -74,27 +72,11 @@ func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	var errs []error
 	for i := range profileList.Items {
 		p := &profileList.Items[i]
-		status := profileStatus(p)
-		if equality.Semantic.DeepEqual(status, p.Status) {
-			continue
-		}
-		p.Status = status
-		if err := r.client.Status().Update(ctx, p); err != nil && !apierrors.IsNotFound(err) {
-			// A conflict means the cache is behind; the retry of this
-			// request computes again from the newer object.
-			errs = append(errs, fmt.Errorf("write status of BFD profile %s: %w", p.Name, err))
-		}
+		errs = append(errs, writeConfigStatus(ctx, r.client, p, &p.Status, profileStatus(p)))
 	}
 	for i := range peerList.Items {
 		p := &peerList.Items[i]
-		status := peerStatus(p, r.speakerNamespace, profiles, secrets)
-		if equality.Semantic.DeepEqual(status, p.Status) {
-			continue
-		}
-		p.Status = status
-		if err := r.client.Status().Update(ctx, p); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("write status of peer %s: %w", p.Name, err))
-		}
+		errs = append(errs, writeConfigStatus(ctx, r.client, p, &p.Status, peerStatus(p, r.speakerNamespace, profiles, secrets)))
 	}
 	return reconcile.Result{}, errors.Join(errs...)
 }

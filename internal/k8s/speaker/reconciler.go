@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -156,12 +157,11 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	in.Admitted, in.HeldSince = r.hold.admitted, r.hold.heldSince
 	// Who else announces what matters only to advertisements that hold
 	// additions, and costs a map of every node's Services to find out.
+	holds := slices.ContainsFunc(adverts.Items, func(a v1alpha1.BGPAdvertisement) bool { return a.Spec.AdditionHold != nil })
+	r.holdsInUse.Store(holds)
 	var others map[string][]string
-	for i := range adverts.Items {
-		if adverts.Items[i].Spec.AdditionHold != nil {
-			others = announcers(statuses.Items, r.nodeName)
-			break
-		}
+	if holds {
+		others = announcers(statuses.Items, r.nodeName)
 	}
 
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
@@ -253,12 +253,10 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	// A cordon starts a drain only once some advertisement drains on
 	// cordon, so opting in on a node cordoned long ago still gives its
 	// paths the whole drain time.
-	cordonDrains, holds := false, false
+	cordonDrains := false
 	for _, a := range in.Advertisements {
 		cordonDrains = cordonDrains || (in.Node.Cordoned && a.DrainOnCordon)
-		holds = holds || a.AdditionHold != nil
 	}
-	r.holdsInUse.Store(holds)
 	in.Node.DrainSince = r.drain.observe(in.Node.Drain || cordonDrains, now)
 	result := announce.Compute(in)
 	r.drain.set(drainStatusOf(in, result))

@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/version"
 )
 
 func main() {
@@ -34,7 +35,12 @@ func main() {
 	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", "Go profiler listen address (keep it private); 0 turns it off")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 400, "burst of queries to the API server")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Get().Line("controller"))
+		return
+	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
@@ -48,7 +54,7 @@ func main() {
 	if err != nil {
 		fail(logger, err)
 	}
-	logger.Info("starting controller", "lbClass", opts.LoadBalancerClass, "leaderElection", opts.LeaderElection)
+	logger.Info("starting controller", "version", version.Get().Version, "lbClass", opts.LoadBalancerClass, "leaderElection", opts.LeaderElection)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		fail(logger, fmt.Errorf("run controller: %w", err))
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bgplb/bgplb/internal/bgp/gobgp"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
+	"github.com/bgplb/bgplb/internal/version"
 )
 
 func main() {
@@ -33,7 +34,12 @@ func main() {
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
 	var shutdownGrace time.Duration
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 60*time.Second, "on SIGTERM, how long a draining node may keep announcing before it withdraws everything (keep it below the pod's terminationGracePeriodSeconds)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Get().Line("speaker"))
+		return
+	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", opts.NodeName)
 	opts.Logger = logger
@@ -45,7 +51,7 @@ func main() {
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	engine := gobgp.New(logger)
-	logger.Info("starting speaker")
+	logger.Info("starting speaker", "version", version.Get().Version)
 	// Run ends the sessions on the way out: for graceful restart, or after
 	// finishing the drain of a draining node.
 	if err := speaker.Run(ctrl.SetupSignalHandler(), cfg, engine, opts, shutdownGrace); err != nil {

@@ -41,7 +41,7 @@ func root(name string) *command {
 	return &command{
 		name:        name,
 		summary:     name + " inspects and plans bgplb's BGP load balancing.",
-		subcommands: []*command{statusCommand(), ecmpCommand()},
+		subcommands: []*command{statusCommand(), ecmpCommand(), versionCommand(name)},
 	}
 }
 
@@ -71,15 +71,29 @@ func (c *command) run(parent string, args []string, stdout, stderr io.Writer) in
 	case "help", "-h", "-help", "--help":
 		c.usage(path, stdout)
 		return exitOK
-	}
-	for _, sub := range c.subcommands {
-		if sub.name == args[0] {
-			return sub.run(path, args[1:], stdout, stderr)
+	case "-version", "--version":
+		// Only the root has a version command; a group further down
+		// treats the flag as an unknown command.
+		if version := c.find("version"); version != nil {
+			return version.run(path, nil, stdout, stderr)
 		}
+	}
+	if sub := c.find(args[0]); sub != nil {
+		return sub.run(path, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "%s: unknown command %q\n\n", path, args[0])
 	c.usage(path, stderr)
 	return exitUsage
+}
+
+// find returns the subcommand with the name, or nil.
+func (c *command) find(name string) *command {
+	for _, sub := range c.subcommands {
+		if sub.name == name {
+			return sub
+		}
+	}
+	return nil
 }
 
 func (c *command) usage(path string, w io.Writer) {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/bgplb/bgplb/internal/version"
 )
 
 // run runs bgplbctl with the arguments as a shell would split them.
@@ -184,6 +186,8 @@ func TestHelp(t *testing.T) {
 		{name: "the top level lists its commands", cmdline: "--help", want: []string{"ecmp"}},
 		{name: "help is a word too", cmdline: "help", want: []string{"ecmp"}},
 		{name: "a group lists its commands", cmdline: "ecmp -h", want: []string{"what-if"}},
+		{name: "the top level lists version", cmdline: "--help", want: []string{"version"}},
+		{name: "version help", cmdline: "version --help", want: []string{"Usage: bgplbctl version"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -220,6 +224,8 @@ func TestUsageErrorsExitWithStatus2(t *testing.T) {
 		{name: "a bucket count that is not a number", cmdline: "ecmp what-if --buckets many --nexthops a --change add=b", want: []string{`"many"`}},
 		{name: "an unknown output format", cmdline: "ecmp what-if -o yaml --nexthops a --change add=b", want: []string{`"yaml"`, "text or json"}},
 		{name: "a stray argument", cmdline: "ecmp what-if --nexthops a b --change add=c", want: []string{`unexpected argument "b"`}},
+		{name: "an argument to version", cmdline: "version now", want: []string{`unexpected argument "now"`}},
+		{name: "--version below the top level", cmdline: "ecmp --version", want: []string{`unknown command "--version"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,5 +242,21 @@ func TestUsageErrorsExitWithStatus2(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVersion checks that the version command and the --version flag print
+// the same line, naming the binary the tool runs as.
+func TestVersion(t *testing.T) {
+	want := version.Get().Line("bgplbctl") + "\n"
+	for _, cmdline := range []string{"version", "--version", "-version"} {
+		stdout, stderr, status := run(t, cmdline)
+		if status != 0 || stderr != "" || stdout != want {
+			t.Errorf("%s: status %d, stdout %q, stderr %q; want status 0 and %q", cmdline, status, stdout, stderr, want)
+		}
+	}
+	var out bytes.Buffer
+	if status := RunAs("kubectl bgplb", []string{"version"}, &out, &out); status != 0 || !strings.HasPrefix(out.String(), "bgplb kubectl-bgplb ") {
+		t.Errorf("kubectl bgplb version: status %d, output %q; want the binary name kubectl-bgplb", status, out.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/version"
 )
 
 // The controller's metrics, served with controller-runtime's own on the
@@ -39,6 +40,9 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(poolAddresses, poolAssigned, allocationFailures, reconcileDuration)
+	if err := version.RegisterBuildInfo(metrics.Registry); err != nil {
+		panic(err)
+	}
 }
 
 // poolSeries is one series of the pool gauges.

@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/version"
 )
 
 // The speaker's metrics; docs/metrics.md lists them for operators. A
@@ -46,6 +47,9 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(sessionUp, sessionStateChanges, prefixesAnnounced, updatesSent, bfdUp, heldServices, reconcileDuration)
+	if err := version.RegisterBuildInfo(metrics.Registry); err != nil {
+		panic(err)
+	}
 }
 
 // sessionGauges sets the per-peer gauges from the engine's sessions and

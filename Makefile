@@ -6,6 +6,11 @@ BIN := $(CACHE)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
 GO_PACKAGES := ./...
 
+# The version stamped into every binary and image (internal/version).
+VERSION ?= $(shell git describe --tags --always --dirty)
+REVISION ?= $(shell git rev-parse HEAD)
+VERSION_LDFLAGS := -X github.com/bgplb/bgplb/internal/version.version=$(VERSION) -X github.com/bgplb/bgplb/internal/version.revision=$(REVISION)
+
 .PHONY: all build generate test bench disruption-report demo lab lab-down setup clean
 
 # Options of make lab.
@@ -27,7 +32,7 @@ generate: $(CONTROLLER_GEN)
 
 ## build: the controller, the speaker and the lab command into .cache/bin
 build:
-	go build -o $(BIN)/ ./cmd/...
+	go build -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 ## setup: install system packages and build the cached API server for tests
 setup:

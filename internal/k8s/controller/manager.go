@@ -36,7 +36,7 @@ import (
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgppeers/status;bfdprofiles/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups="",namespace=bgplb-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=bgplb-system
 
 // Options configures the controller.
 type Options struct {

@@ -23,12 +23,14 @@ all: build
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen
 
-## generate: deep-copy code and CRD/RBAC manifests from the API types
+## generate: deep-copy code, CRD/RBAC manifests, the chart's CRDs and its renderings
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd
 	$(CONTROLLER_GEN) rbac:roleName=bgplb-controller paths=./internal/k8s/controller/... output:rbac:artifacts:config=config/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=bgplb-speaker paths=./internal/k8s/speaker/... output:rbac:artifacts:config=config/rbac/speaker
+	rm -f charts/bgplb/crds/*.yaml && cp config/crd/bgplb.io_*.yaml charts/bgplb/crds/
+	go test ./charts -run 'Golden|Deploy' -update
 
 ## build: the controller, the speaker and the lab command into .cache/bin
 build:

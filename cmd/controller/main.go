@@ -30,8 +30,10 @@ func main() {
 	flag.DurationVar(&opts.LeaseDuration, "lease-duration", 0, "leader election lease duration (0: default 15s)")
 	flag.DurationVar(&opts.RenewDeadline, "renew-deadline", 0, "leader election renew deadline (0: default 10s)")
 	flag.DurationVar(&opts.RetryPeriod, "retry-period", 0, "leader election retry period (0: default 2s)")
-	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":7472", "metrics listen address; 0 turns it off")
-	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7473", "health probe listen address; 0 turns it off")
+	flag.StringVar(&opts.Metrics.Addr, "metrics-bind-address", ":7472", "metrics listen address; 0 turns it off")
+	metricsSecure := flag.Bool("metrics-secure", true, "serve metrics over HTTPS to clients whose token may get /metrics (role bgplb-metrics-reader); false serves plain HTTP to anyone")
+	flag.StringVar(&opts.Metrics.CertDir, "metrics-cert-dir", "", "directory with the metrics serving certificate and key as tls.crt and tls.key; empty generates a self-signed certificate at start")
+	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7473", "health probe listen address (plain HTTP without authentication, as kubelet probes it; never serves metrics); 0 turns it off")
 	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", "Go profiler listen address (keep it private); 0 turns it off")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 400, "burst of queries to the API server")
@@ -41,6 +43,7 @@ func main() {
 		fmt.Println(version.Get().Line("controller"))
 		return
 	}
+	opts.Metrics.Insecure = !*metricsSecure
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))

@@ -27,8 +27,10 @@ func main() {
 	var burst int
 	flag.StringVar(&opts.NodeName, "node-name", os.Getenv("NODE_NAME"), "name of this node (default $NODE_NAME)")
 	flag.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", "bgplb-system"), "namespace of the speaker, where peer password Secrets live")
-	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":7474", "metrics listen address; 0 turns it off")
-	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7475", "health probe listen address; 0 turns it off")
+	flag.StringVar(&opts.Metrics.Addr, "metrics-bind-address", ":7474", "metrics listen address; 0 turns it off")
+	metricsSecure := flag.Bool("metrics-secure", true, "serve metrics over HTTPS to clients whose token may get /metrics (role bgplb-metrics-reader); false serves plain HTTP to anyone")
+	flag.StringVar(&opts.Metrics.CertDir, "metrics-cert-dir", "", "directory with the metrics serving certificate and key as tls.crt and tls.key; empty generates a self-signed certificate at start")
+	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7475", "health probe listen address (plain HTTP without authentication, as kubelet probes it; never serves metrics); 0 turns it off")
 	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", "Go profiler listen address (keep it private); 0 turns it off")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
@@ -40,6 +42,7 @@ func main() {
 		fmt.Println(version.Get().Line("speaker"))
 		return
 	}
+	opts.Metrics.Insecure = !*metricsSecure
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", opts.NodeName)
 	opts.Logger = logger

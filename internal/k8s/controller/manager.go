@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -36,7 +35,9 @@ import (
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgppeers/status;bfdprofiles/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups="",namespace=bgplb-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=bgplb-system
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Options configures the controller.
 type Options struct {
@@ -61,9 +62,13 @@ type Options struct {
 	RenewDeadline time.Duration
 	RetryPeriod   time.Duration
 
-	// MetricsAddr and HealthAddr are listen addresses; "0" turns a server off.
-	MetricsAddr string
-	HealthAddr  string
+	// Metrics says where and how metrics are served; its zero value
+	// serves none.
+	Metrics kubeutil.MetricsServing
+	// HealthAddr is the listen address of the health probes; "0" turns
+	// them off. Kubelet probes them without credentials, so they are plain
+	// HTTP, unauthenticated, and never serve metrics.
+	HealthAddr string
 	// PprofAddr serves Go's profiler when set; empty or "0" is off.
 	PprofAddr string
 
@@ -83,18 +88,19 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.LeaderElectionID == "" {
 		opts.LeaderElectionID = "bgplb-controller"
 	}
-	if opts.MetricsAddr == "" {
-		opts.MetricsAddr = "0"
-	}
 	if opts.HealthAddr == "" {
 		opts.HealthAddr = "0"
 	}
 	if opts.SpeakerNamespace == "" {
 		opts.SpeakerNamespace = "bgplb-system"
 	}
+	metricsServer, err := opts.Metrics.ServerOptions()
+	if err != nil {
+		return nil, err
+	}
 	mopts := manager.Options{
 		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                       metricsServer,
 		HealthProbeBindAddress:        opts.HealthAddr,
 		PprofBindAddress:              opts.PprofAddr,
 		LeaderElection:                opts.LeaderElection,

@@ -1,6 +1,6 @@
 // Package kubeutil holds what the controller and the speaker both need to
-// talk to Kubernetes: the scheme of the objects they read and write, and
-// label selectors in the form the pure packages take.
+// talk to Kubernetes: the scheme of the objects they read and write, label
+// selectors in the form the pure packages take, and how they serve metrics.
 package kubeutil
 
 import (

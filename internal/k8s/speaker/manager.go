@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -38,6 +37,8 @@ import (
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgpnodestatuses,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgpnodestatuses/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Options configures the speaker.
 type Options struct {
@@ -45,9 +46,13 @@ type Options struct {
 	NodeName string
 	// Namespace is where the speaker runs and reads peer password Secrets.
 	Namespace string
-	// MetricsAddr and HealthAddr are listen addresses; "0" turns a server off.
-	MetricsAddr string
-	HealthAddr  string
+	// Metrics says where and how metrics are served; its zero value
+	// serves none.
+	Metrics kubeutil.MetricsServing
+	// HealthAddr is the listen address of the health probes; "0" turns
+	// them off. Kubelet probes them without credentials, so they are plain
+	// HTTP, unauthenticated, and never serve metrics.
+	HealthAddr string
 	// PprofAddr serves Go's profiler when set; empty or "0" is off.
 	PprofAddr string
 	// Logger receives the speaker's own log lines.
@@ -97,9 +102,6 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.MetricsAddr == "" {
-		opts.MetricsAddr = "0"
-	}
 	if opts.HealthAddr == "" {
 		opts.HealthAddr = "0"
 	}
@@ -107,9 +109,13 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err != nil {
 		return nil, nil, fmt.Errorf("build scheme: %w", err)
 	}
+	metricsServer, err := opts.Metrics.ServerOptions()
+	if err != nil {
+		return nil, nil, err
+	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                 s,
-		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                metricsServer,
 		HealthProbeBindAddress: opts.HealthAddr,
 		PprofBindAddress:       opts.PprofAddr,
 		// Watch only what this node needs: its own Node, and Secrets of

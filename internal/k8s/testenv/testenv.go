@@ -85,11 +85,14 @@ type Options struct {
 	// in other network namespaces; empty means 127.0.0.1. Its serving
 	// certificate names the address.
 	ListenAddress string
+	// WithoutCRDs starts the API server without bgplb's CRDs, for tests
+	// that install them the way users do.
+	WithoutCRDs bool
 }
 
 // Start runs etcd (data on tmpfs) and kube-apiserver with dual-stack
-// Service cluster IPs, installs the CRDs from config/crd and waits until
-// they are served.
+// Service cluster IPs and Node and RBAC authorization, installs the CRDs
+// from config/crd and waits until they are served.
 func Start() (*Env, error) { return StartWith(Options{}) }
 
 // StartWith is Start with options.
@@ -120,9 +123,10 @@ func StartWith(opts Options) (*Env, error) {
 		return nil, err
 	}
 
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd")},
-		ErrorIfCRDPathMissing: true,
+	env := &envtest.Environment{}
+	if !opts.WithoutCRDs {
+		env.CRDDirectoryPaths = []string{filepath.Join(root, "config", "crd")}
+		env.ErrorIfCRDPathMissing = true
 	}
 	env.ControlPlane.Etcd = &envtest.Etcd{Path: etcd, DataDir: dataDir}
 	// The API server's certificates live beside etcd's data, so that one
@@ -136,7 +140,11 @@ func StartWith(opts Options) (*Env, error) {
 		}
 		env.ControlPlane.APIServer.SecureServing.ListenAddr = envtest.ListenAddr{Address: opts.ListenAddress, Port: port}
 	}
+	// Authorization as in a real cluster: kubelets through the Node
+	// authorizer, everyone else through RBAC, so that bgplb's own roles are
+	// what its components are allowed to do.
 	env.ControlPlane.APIServer.Configure().
+		Set("authorization-mode", "Node,RBAC").
 		Set("service-cluster-ip-range", "10.96.0.0/16,fd10:96::/112").
 		Set("max-requests-inflight", "1600").
 		Set("max-mutating-requests-inflight", "800")

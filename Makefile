@@ -11,7 +11,19 @@ VERSION ?= $(shell git describe --tags --always --dirty)
 REVISION ?= $(shell git rev-parse HEAD)
 VERSION_LDFLAGS := -X github.com/bgplb/bgplb/internal/version.version=$(VERSION) -X github.com/bgplb/bgplb/internal/version.revision=$(REVISION)
 
-.PHONY: all build generate test bench disruption-report demo lab lab-down setup clean
+# Images: every timestamp in them is the commit's time, so one commit
+# always gives the same digests.
+IMAGES := $(CACHE)/images
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct)
+# Where make push sends the images and the chart (host/path). No default:
+# nothing is pushed anywhere unless asked.
+REGISTRY ?=
+# The registry the images are named after inside their archives (what a
+# container runtime calls an imported image): the one pushed to, else the
+# chart's default.
+IMAGE_REGISTRY := $(or $(REGISTRY),ghcr.io/bgplb)
+
+.PHONY: all build images push generate test bench disruption-report demo lab lab-down setup clean
 
 # Options of make lab.
 NODES ?= 3
@@ -35,6 +47,16 @@ generate: $(CONTROLLER_GEN)
 ## build: the controller, the speaker and the lab command into .cache/bin
 build:
 	go build -ldflags "$(VERSION_LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+## images: controller, speaker and bgplbctl images for linux/amd64 and arm64, and the packaged chart, into .cache/images (no Docker)
+images:
+	go run ./hack/images build -out $(IMAGES) -version $(VERSION) -revision $(REVISION) \
+		-source-date-epoch $(SOURCE_DATE_EPOCH) -image-registry $(IMAGE_REGISTRY)
+
+## push: the images and the chart to an OCI registry: make push REGISTRY=host/path
+push: images
+	@if [ -z "$(REGISTRY)" ]; then echo "make push needs REGISTRY=host/path" >&2; exit 2; fi
+	go run ./hack/images push -out $(IMAGES) -registry $(REGISTRY)
 
 ## setup: install system packages and build the cached API server for tests
 setup:

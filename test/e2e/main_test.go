@@ -52,7 +52,12 @@ func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg.BinDir, cfg.Logf = binDir, t.Logf
+	// A test may run binaries of its own (taken out of the images);
+	// every other test runs those built for this run.
+	if cfg.BinDir == "" {
+		cfg.BinDir = binDir
+	}
+	cfg.Logf = t.Logf
 	l, err := lab.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start lab: %v", err)

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-		"testing"
+	"testing"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"

@@ -8,8 +8,8 @@ package lab
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -143,10 +143,10 @@ type Lab struct {
 	controllerKubeconfig string
 	// scraperToken may read the speakers' metrics.
 	scraperToken string
-	mgmtBridge string
-	lanBridge  string
-	mu         sync.Mutex
-	cleanups   []func() error
+	mgmtBridge   string
+	lanBridge    string
+	mu           sync.Mutex
+	cleanups     []func() error
 }
 
 func (l *Lab) logf(format string, args ...any) {

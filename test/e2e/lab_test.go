@@ -77,10 +77,11 @@ func leftovers(t *testing.T, prefix, dir string, report bool) bool {
 	return found
 }
 
-// TestTheLabRunsEveryComponentAsItsChartServiceAccount asks the API
-// server who the running controller and speakers are, with the kubeconfig
-// each process was started with: the chart's ServiceAccounts, and for a
-// speaker a token bound to its own node, never the administrator.
+// TestTheLabRunsEveryComponentAsItsChartServiceAccount checks that the
+// running controller and speakers have no privilege on the machine, and
+// asks the API server who they are, with the kubeconfig each process was
+// started with: the chart's ServiceAccounts, and for a speaker a token
+// bound to its own node, never the administrator.
 func TestTheLabRunsEveryComponentAsItsChartServiceAccount(t *testing.T) {
 	l := startLab(t, 2)
 	whoami := func(pid int) (string, map[string]authenticationv1.ExtraValue) {
@@ -104,6 +105,24 @@ func TestTheLabRunsEveryComponentAsItsChartServiceAccount(t *testing.T) {
 			t.Fatalf("who is process %d: %v", pid, err)
 		}
 		return review.Status.UserInfo.Username, review.Status.UserInfo.Extra
+	}
+	// As the chart's securityContext says: user 65532, no capability. A
+	// process is checked once it runs the binary, after the tools that
+	// enter the node's namespace and drop privileges have exec'd it.
+	for _, pid := range append([]int{l.ControllerPID()}, l.SpeakerPID(l.Nodes[0]), l.SpeakerPID(l.Nodes[1])) {
+		eventually(t, 10*time.Second, fmt.Sprintf("process %d runs a bgplb binary", pid), func() (bool, string) {
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			return err == nil && strings.HasPrefix(exe, binDir+"/"), exe
+		})
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"Uid:\t65532\t65532\t65532\t65532\n", "CapPrm:\t0000000000000000\n", "CapEff:\t0000000000000000\n", "CapBnd:\t0000000000000000\n", "NoNewPrivs:\t1\n"} {
+			if !strings.Contains(string(status), want) {
+				t.Errorf("process %d: /proc status lacks %q", pid, want)
+			}
+		}
 	}
 	if user, _ := whoami(l.ControllerPID()); user != "system:serviceaccount:bgplb-system:bgplb-controller" {
 		t.Errorf("the controller runs as %q", user)

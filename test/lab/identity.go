@@ -29,6 +29,29 @@ const (
 	metricsReaderRole = "bgplb-metrics-reader"
 )
 
+// chartUID is the user and group the chart's containers run as.
+const chartUID = 65532
+
+// asChartUser returns the command line that runs argv the way the chart's
+// securityContext runs a container: as user and group 65532 without
+// supplementary groups, with every capability set empty, and unable to
+// gain privileges. The lab's components run so, which proves that they
+// need no privilege.
+func asChartUser(argv ...string) []string {
+	id := fmt.Sprint(chartUID)
+	return append([]string{"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups",
+		"--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs"}, argv...)
+}
+
+// writeKubeconfig writes a kubeconfig with the token, readable only by
+// the user the components run as.
+func (l *Lab) writeKubeconfig(path, token string) error {
+	if err := l.env.WriteTokenKubeconfig(path, token); err != nil {
+		return err
+	}
+	return os.Chown(path, chartUID, chartUID)
+}
+
 // accessKinds are the kinds of deploy/bgplb.yaml that say who may do what:
 // the lab installs these and runs the workloads itself, as there is no
 // kubelet to run the chart's Deployment and DaemonSet.
@@ -101,7 +124,7 @@ func (l *Lab) writeComponentKubeconfigs(ctx context.Context) error {
 		return err
 	}
 	l.controllerKubeconfig = filepath.Join(l.Dir, "controller.kubeconfig")
-	if err := l.env.WriteTokenKubeconfig(l.controllerKubeconfig, token); err != nil {
+	if err := l.writeKubeconfig(l.controllerKubeconfig, token); err != nil {
 		return err
 	}
 	for _, n := range l.Nodes {
@@ -110,7 +133,7 @@ func (l *Lab) writeComponentKubeconfigs(ctx context.Context) error {
 			return err
 		}
 		n.kubeconfig = filepath.Join(l.Dir, "speaker-"+n.Name+".kubeconfig")
-		if err := l.env.WriteTokenKubeconfig(n.kubeconfig, token); err != nil {
+		if err := l.writeKubeconfig(n.kubeconfig, token); err != nil {
 			return err
 		}
 	}

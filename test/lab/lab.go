@@ -172,6 +172,10 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
 			return nil, fmt.Errorf("lab needs the %s binary in %s (make build): %w", bin, cfg.BinDir, err)
 		}
+		check := asChartUser("test", "-x", filepath.Join(cfg.BinDir, bin))
+		if out, err := exec.Command(check[0], check[1:]...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("user %d cannot run %s in %s, as the lab's components run as that user: %v %s", chartUID, bin, cfg.BinDir, err, out)
+		}
 	}
 	suffix := make([]byte, 2)
 	_, _ = rand.Read(suffix)
@@ -182,6 +186,11 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		}
 	}()
 	if l.Dir, err = os.MkdirTemp("", "bgplb-lab-"+l.Prefix+"-"); err != nil {
+		return nil, err
+	}
+	// The components run as another user and read their kubeconfigs here;
+	// each file's own mode keeps the others' out.
+	if err := os.Chmod(l.Dir, 0o711); err != nil {
 		return nil, err
 	}
 	l.onClose(func() error { return os.RemoveAll(l.Dir) })
@@ -521,9 +530,9 @@ func (p *process) terminate(sig syscall.Signal) {
 }
 
 func (l *Lab) startController() error {
-	p, err := l.spawn("controller", filepath.Join(l.cfg.BinDir, "controller"),
+	p, err := l.spawn("controller", asChartUser(filepath.Join(l.cfg.BinDir, "controller"),
 		"--kubeconfig", l.controllerKubeconfig, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", l.pprofFlag())
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", l.pprofFlag())...)
 	if err != nil {
 		return err
 	}
@@ -542,9 +551,10 @@ func (l *Lab) pprofFlag() string {
 // StartSpeaker starts (or restarts) the speaker of a node inside its
 // namespace.
 func (l *Lab) StartSpeaker(n *Node) error {
-	p, err := l.spawn("speaker-"+n.Name, "ip", "netns", "exec", n.NS,
+	args := append([]string{"ip", "netns", "exec", n.NS}, asChartUser(
 		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", n.kubeconfig, "--node-name", n.Name,
-		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())
+		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())...)
+	p, err := l.spawn("speaker-"+n.Name, args...)
 	if err != nil {
 		return err
 	}

@@ -278,3 +278,53 @@ func TestTheWorkloadsRunWithoutPrivilege(t *testing.T) {
 		t.Error("the speaker must use the host's network: it announces the node's own addresses")
 	}
 }
+
+// TestEachServiceMonitorFindsItsMetricsService checks what Prometheus
+// Operator would do with the ServiceMonitors: each selects exactly one
+// rendered Service, which has the port it scrapes and selects the pods of
+// the same component.
+func TestEachServiceMonitorFindsItsMetricsService(t *testing.T) {
+	objs := objects(t, mustRender(t, valueSets["everything"]))
+	monitors := 0
+	for _, m := range objs {
+		if m.GetKind() != "ServiceMonitor" {
+			continue
+		}
+		monitors++
+		selector, _, _ := unstructured.NestedStringMap(m.Object, "spec", "selector", "matchLabels")
+		endpoints, _, _ := unstructured.NestedSlice(m.Object, "spec", "endpoints")
+		port := endpoints[0].(map[string]any)["port"]
+		var matched []*unstructured.Unstructured
+		for _, o := range objs {
+			if o.GetKind() == "Service" && o.GetNamespace() == m.GetNamespace() && hasLabels(o.GetLabels(), selector) {
+				matched = append(matched, o)
+			}
+		}
+		if len(matched) != 1 {
+			t.Errorf("ServiceMonitor %s selects %d Services, want 1", m.GetName(), len(matched))
+			continue
+		}
+		svc := matched[0]
+		ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+		if !slices.ContainsFunc(ports, func(p any) bool { return p.(map[string]any)["name"] == port }) {
+			t.Errorf("ServiceMonitor %s scrapes port %v, which Service %s lacks", m.GetName(), port, svc.GetName())
+		}
+		component := selector["app.kubernetes.io/component"]
+		podSelector, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+		if podSelector["app.kubernetes.io/component"] != component {
+			t.Errorf("Service %s selects pods %v, not the %s's", svc.GetName(), podSelector, component)
+		}
+	}
+	if monitors != 2 {
+		t.Errorf("rendered %d ServiceMonitors, want one per component", monitors)
+	}
+}
+
+func hasLabels(labels, want map[string]string) bool {
+	for k, v := range want {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(want) > 0
+}

@@ -14,7 +14,13 @@ if [ -z "$version" ]; then
   version="v1.${cg#v0.}"
 fi
 bin="$root/.cache/kube/$version"
-if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kubectl" ]; then
+# Binaries that report their release are done; older builds reported
+# none, which made Helm and the discovery API see a v0.0.0 cluster.
+built() {
+  [ -x "$1/kube-apiserver" ] && [ -x "$1/kubectl" ] &&
+    [ "$("$1/kube-apiserver" --version 2>/dev/null)" = "Kubernetes $version" ]
+}
+if built "$bin"; then
   echo "$bin"
   exit 0
 fi
@@ -55,10 +61,16 @@ go mod tidy -e >&2 || true
 # running at once never see a half-written binary.
 mkdir -p "$(dirname "$bin")"
 out=$(mktemp -d "$bin.tmp.XXXXXX")
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
+# The release's own build stamps its version into component-base; a module
+# build must do the same, or the API server reports v0.0.0.
+minor=${version#v1.}
+minor=${minor%%.*}
+pkg=k8s.io/component-base/version
+ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
+CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
 chmod 755 "$out"
-if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kubectl" ]; then
+if built "$bin"; then
   rm -rf "$out"   # another setup finished first
 else
   rm -rf "$bin"

@@ -24,7 +24,8 @@ func main() {
 	var qps float64
 	var burst int
 	flag.StringVar(&opts.LoadBalancerClass, "lb-class", "", "spec.loadBalancerClass of the Services to serve; empty serves Services without a class")
-	flag.StringVar(&opts.SpeakerNamespace, "speaker-namespace", "bgplb-system", "namespace of the speakers, where peer password Secrets live; the controller reads Secrets there only")
+	flag.StringVar(&opts.SpeakerNamespace, "speaker-namespace", "bgplb-system", "namespace of the speakers, where peer password Secrets live")
+	flag.BoolVar(&opts.CheckPasswordSecrets, "check-password-secrets", false, "read which keys the Secrets of the speakers' namespace have, to show a missing password Secret on the peer's condition (needs read access to those Secrets)")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect one active replica through a Lease")
 	flag.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "bgplb-system", "namespace of the leader election Lease")
 	flag.DurationVar(&opts.LeaseDuration, "lease-duration", 0, "leader election lease duration (0: default 15s)")

@@ -2,11 +2,18 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bgplb/bgplb/test/lab"
 )
@@ -68,4 +75,65 @@ func leftovers(t *testing.T, prefix, dir string, report bool) bool {
 		}
 	}
 	return found
+}
+
+// TestTheLabRunsEveryComponentAsItsChartServiceAccount checks that the
+// running controller and speakers have no privilege on the machine, and
+// asks the API server who they are, with the kubeconfig each process was
+// started with: the chart's ServiceAccounts, and for a speaker a token
+// bound to its own node, never the administrator.
+func TestTheLabRunsEveryComponentAsItsChartServiceAccount(t *testing.T) {
+	l := startLab(t, 2)
+	whoami := func(pid int) (string, map[string]authenticationv1.ExtraValue) {
+		t.Helper()
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		i := slices.Index(args, "--kubeconfig")
+		if i < 0 || i+1 >= len(args) {
+			t.Fatalf("process %d runs without --kubeconfig: %q", pid, args)
+		}
+		cfg, err := clientcmd.BuildConfigFromFlags("", args[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		review, err := kubernetes.NewForConfigOrDie(cfg).AuthenticationV1().SelfSubjectReviews().
+			Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("who is process %d: %v", pid, err)
+		}
+		return review.Status.UserInfo.Username, review.Status.UserInfo.Extra
+	}
+	// As the chart's securityContext says: user 65532, no capability. A
+	// process is checked once it runs the binary, after the tools that
+	// enter the node's namespace and drop privileges have exec'd it.
+	for _, pid := range append([]int{l.ControllerPID()}, l.SpeakerPID(l.Nodes[0]), l.SpeakerPID(l.Nodes[1])) {
+		eventually(t, 10*time.Second, fmt.Sprintf("process %d runs a bgplb binary", pid), func() (bool, string) {
+			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			return err == nil && strings.HasPrefix(exe, binDir+"/"), exe
+		})
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"Uid:\t65532\t65532\t65532\t65532\n", "CapPrm:\t0000000000000000\n", "CapEff:\t0000000000000000\n", "CapBnd:\t0000000000000000\n", "NoNewPrivs:\t1\n"} {
+			if !strings.Contains(string(status), want) {
+				t.Errorf("process %d: /proc status lacks %q", pid, want)
+			}
+		}
+	}
+	if user, _ := whoami(l.ControllerPID()); user != "system:serviceaccount:bgplb-system:bgplb-controller" {
+		t.Errorf("the controller runs as %q", user)
+	}
+	for _, n := range l.Nodes {
+		user, extra := whoami(l.SpeakerPID(n))
+		if user != "system:serviceaccount:bgplb-system:bgplb-speaker" {
+			t.Errorf("the speaker of %s runs as %q", n.Name, user)
+		}
+		if node := extra["authentication.kubernetes.io/node-name"]; !slices.Equal(node, authenticationv1.ExtraValue{n.Name}) {
+			t.Errorf("the speaker of %s holds a token of node %v", n.Name, node)
+		}
+	}
 }

@@ -29,6 +29,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// The lab runs the binaries as the chart's unprivileged user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	build := exec.Command("go", "build", "-o", dir+"/", "github.com/bgplb/bgplb/cmd/controller", "github.com/bgplb/bgplb/cmd/speaker", "github.com/bgplb/bgplb/cmd/bgplbctl")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	code := 1

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -119,6 +120,9 @@ type Node struct {
 	stop    func()
 	// lanPeer is the bridge side of the node's LAN link.
 	lanPeer string
+	// kubeconfig holds the speaker's identity: its ServiceAccount, bound
+	// to this node.
+	kubeconfig string
 }
 
 // Lab is a running lab.
@@ -134,10 +138,15 @@ type Lab struct {
 	cfg        Config
 	env        *testenv.Env
 	controller *process
-	mgmtBridge string
-	lanBridge  string
-	mu         sync.Mutex
-	cleanups   []func() error
+	// controllerKubeconfig holds the controller's identity; Kubeconfig
+	// is the administrator's, for tests and bgplbctl.
+	controllerKubeconfig string
+	// scraperToken may read the speakers' metrics.
+	scraperToken string
+	mgmtBridge   string
+	lanBridge    string
+	mu           sync.Mutex
+	cleanups     []func() error
 }
 
 func (l *Lab) logf(format string, args ...any) {
@@ -163,6 +172,10 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
 			return nil, fmt.Errorf("lab needs the %s binary in %s (make build): %w", bin, cfg.BinDir, err)
 		}
+		check := asChartUser("test", "-x", filepath.Join(cfg.BinDir, bin))
+		if out, err := exec.Command(check[0], check[1:]...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("user %d cannot run %s in %s, as the lab's components run as that user: %v %s", chartUID, bin, cfg.BinDir, err, out)
+		}
 	}
 	suffix := make([]byte, 2)
 	_, _ = rand.Read(suffix)
@@ -173,6 +186,11 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		}
 	}()
 	if l.Dir, err = os.MkdirTemp("", "bgplb-lab-"+l.Prefix+"-"); err != nil {
+		return nil, err
+	}
+	// The components run as another user and read their kubeconfigs here;
+	// each file's own mode keeps the others' out.
+	if err := os.Chmod(l.Dir, 0o711); err != nil {
 		return nil, err
 	}
 	l.onClose(func() error { return os.RemoveAll(l.Dir) })
@@ -213,6 +231,12 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, err
 	}
 	if err := l.registerNodes(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.installAccess(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.writeComponentKubeconfigs(ctx); err != nil {
 		return nil, err
 	}
 	if err := l.startController(); err != nil {
@@ -445,7 +469,7 @@ func (l *Lab) startAPIServer(listen netip.Addr) error {
 // registerNodes creates the Node objects a kubelet would, with the lab
 // addresses, and the speakers' namespace.
 func (l *Lab) registerNodes(ctx context.Context) error {
-	if err := l.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bgplb-system"}}); err != nil {
+	if err := l.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}); err != nil {
 		return err
 	}
 	for _, n := range l.Nodes {
@@ -506,9 +530,9 @@ func (p *process) terminate(sig syscall.Signal) {
 }
 
 func (l *Lab) startController() error {
-	p, err := l.spawn("controller", filepath.Join(l.cfg.BinDir, "controller"),
-		"--kubeconfig", l.Kubeconfig, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", l.pprofFlag())
+	p, err := l.spawn("controller", asChartUser(filepath.Join(l.cfg.BinDir, "controller"),
+		"--kubeconfig", l.controllerKubeconfig, "--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", l.pprofFlag())...)
 	if err != nil {
 		return err
 	}
@@ -527,9 +551,10 @@ func (l *Lab) pprofFlag() string {
 // StartSpeaker starts (or restarts) the speaker of a node inside its
 // namespace.
 func (l *Lab) StartSpeaker(n *Node) error {
-	p, err := l.spawn("speaker-"+n.Name, "ip", "netns", "exec", n.NS,
-		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", l.Kubeconfig, "--node-name", n.Name,
-		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())
+	args := append([]string{"ip", "netns", "exec", n.NS}, asChartUser(
+		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", n.kubeconfig, "--node-name", n.Name,
+		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())...)
+	p, err := l.spawn("speaker-"+n.Name, args...)
 	if err != nil {
 		return err
 	}
@@ -542,10 +567,12 @@ func (l *Lab) StartSpeaker(n *Node) error {
 // on the loopback interface of its node's namespace.
 const SpeakerMetricsAddr = "127.0.0.1:7474"
 
-// SpeakerMetrics scrapes a node's speaker and returns the metrics text.
-// The connection is made inside the node's namespace, on the thread that
-// entered it; the request goes over it by hand, because an HTTP client
-// would dial from another thread, in another namespace.
+// SpeakerMetrics scrapes a node's speaker over HTTPS with the token of a
+// ServiceAccount bound to the metrics-reader role, as Prometheus would,
+// and returns the metrics text. The connection is made inside the node's
+// namespace, on the thread that entered it; the request goes over it by
+// hand, because an HTTP client would dial from another thread, in another
+// namespace.
 func (l *Lab) SpeakerMetrics(n *Node) (string, error) {
 	var conn net.Conn
 	err := inNetns(n.NS, func() error {
@@ -556,12 +583,15 @@ func (l *Lab) SpeakerMetrics(n *Node) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(conn, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", SpeakerMetricsAddr); err != nil {
+	// The speaker's certificate is the self-signed one it makes at start;
+	// what the lab checks is that the token is asked for and honoured.
+	tlsConn := tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // lab-only scrape of a self-signed endpoint
+	defer tlsConn.Close()
+	_ = tlsConn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(tlsConn, "GET /metrics HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", SpeakerMetricsAddr, l.scraperToken); err != nil {
 		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(tlsConn), nil)
 	if err != nil {
 		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
 	}
@@ -581,6 +611,14 @@ func (l *Lab) StopSpeaker(n *Node, sig syscall.Signal) {
 	if n.speaker != nil {
 		n.speaker.terminate(sig)
 	}
+}
+
+// ControllerPID returns the process ID of the controller (0 if none runs).
+func (l *Lab) ControllerPID() int {
+	if l.controller == nil {
+		return 0
+	}
+	return l.controller.cmd.Process.Pid
 }
 
 // SpeakerPID returns the process ID of a node's speaker (0 if none runs).

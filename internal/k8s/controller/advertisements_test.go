@@ -45,7 +45,7 @@ func startControllerCountingWrites(t *testing.T, suffix string) *atomic.Int64 {
 	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
 		return countingTransport{next: next, suffix: suffix, count: count}
 	})
-	mgr, err := controller.NewManager(cfg, controller.Options{SeveralInProcess: true})
+	mgr, err := controller.NewManager(cfg, controller.Options{SeveralInProcess: true, CheckPasswordSecrets: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgpadvertisements/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgppeers;bfdprofiles,verbs=get;list;watch
 // +kubebuilder:rbac:groups=bgplb.io,resources=bgppeers/status;bfdprofiles/status,verbs=get;patch;update
+// Only with --check-password-secrets; the chart grants it only then.
 // +kubebuilder:rbac:groups="",namespace=bgplb-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=bgplb-system
@@ -46,10 +47,14 @@ type Options struct {
 	LoadBalancerClass string
 
 	// SpeakerNamespace is where the speakers run and read peer password
-	// Secrets; the controller reads Secrets of this namespace only, to
-	// tell whether a peer's password Secret has its key. Default
-	// "bgplb-system", which the generated Role is for.
+	// Secrets. Default "bgplb-system", which the generated Role is for.
 	SpeakerNamespace string
+	// CheckPasswordSecrets makes the controller read the Secrets of
+	// SpeakerNamespace (only which keys they have) to tell on a peer's
+	// condition whether its password Secret exists and has its key.
+	// Without it the controller needs no access to Secrets at all, and
+	// only the speakers, which read the password, report a missing one.
+	CheckPasswordSecrets bool
 
 	// LeaderElection makes replicas elect one active controller through a
 	// Lease named LeaderElectionID in LeaderElectionNamespace.
@@ -108,11 +113,15 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
 		// Managed fields are a large share of every cached object and are
-		// never read. Secrets are read only in the speakers' namespace, and
-		// only which keys they have.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{
+		// never read.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+	}
+	if opts.CheckPasswordSecrets {
+		// Secrets are read only in the speakers' namespace, and only which
+		// keys they have.
+		mopts.Cache.ByObject = map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.SpeakerNamespace: {}}, Transform: secretKeysOnly},
-		}},
+		}
 	}
 	if opts.LeaseDuration > 0 {
 		mopts.LeaseDuration = &opts.LeaseDuration
@@ -167,15 +176,18 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 
 	// Peer conditions depend on the peers' specs, on which BFD profiles
-	// exist and on which keys the Secrets of the speakers' namespace have;
-	// profile conditions depend on the profiles' specs.
-	err = builder.ControllerManagedBy(mgr).
+	// exist and, when checked, on which keys the Secrets of the speakers'
+	// namespace have; profile conditions depend on the profiles' specs.
+	peers := builder.ControllerManagedBy(mgr).
 		Named("peer-status").
 		Watches(&v1alpha1.BGPPeer{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&v1alpha1.BFDProfile{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Secret{}, recompute, builder.WithPredicates(secretKeysChanged())).
+		Watches(&v1alpha1.BFDProfile{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	if opts.CheckPasswordSecrets {
+		peers = peers.Watches(&corev1.Secret{}, recompute, builder.WithPredicates(secretKeysChanged()))
+	}
+	err = peers.
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
-		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace))
+		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace, opts.CheckPasswordSecrets))
 	if err != nil {
 		return nil, fmt.Errorf("create peer status controller: %w", err)
 	}

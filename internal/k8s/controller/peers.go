@@ -40,10 +40,12 @@ type peerReconciler struct {
 	// speakerNamespace is where the speakers read password Secrets; the
 	// cache holds Secrets of this namespace only.
 	speakerNamespace string
+	// checkSecrets says whether the controller reads those Secrets.
+	checkSecrets bool
 }
 
-func newPeerReconciler(c client.Client, speakerNamespace string) *peerReconciler {
-	return &peerReconciler{client: c, speakerNamespace: speakerNamespace}
+func newPeerReconciler(c client.Client, speakerNamespace string, checkSecrets bool) *peerReconciler {
+	return &peerReconciler{client: c, speakerNamespace: speakerNamespace, checkSecrets: checkSecrets}
 }
 
 func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
@@ -55,18 +57,13 @@ func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	if err := r.client.List(ctx, &peerList); err != nil {
 		return reconcile.Result{}, fmt.Errorf("list peers: %w", err)
 	}
-	// Secrets from the cache are only read, so they are not copied.
-	var secretList corev1.SecretList
-	if err := r.client.List(ctx, &secretList, client.InNamespace(r.speakerNamespace), client.UnsafeDisableDeepCopy); err != nil {
-		return reconcile.Result{}, fmt.Errorf("list secrets: %w", err)
+	secrets, err := r.passwordSecrets(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
 	profiles := make(map[string]bool, len(profileList.Items))
 	for _, p := range profileList.Items {
 		profiles[p.Name] = true
-	}
-	secrets := make(map[string]*corev1.Secret, len(secretList.Items))
-	for i := range secretList.Items {
-		secrets[secretList.Items[i].Name] = &secretList.Items[i]
 	}
 
 	var errs []error
@@ -79,6 +76,24 @@ func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 		errs = append(errs, writeConfigStatus(ctx, r.client, p, &p.Status, peerStatus(p, r.speakerNamespace, profiles, secrets)))
 	}
 	return reconcile.Result{}, errors.Join(errs...)
+}
+
+// passwordSecrets returns the Secrets of the speakers' namespace by name,
+// or nil when the controller does not check them.
+func (r *peerReconciler) passwordSecrets(ctx context.Context) (map[string]*corev1.Secret, error) {
+	if !r.checkSecrets {
+		return nil, nil
+	}
+	// Secrets from the cache are only read, so they are not copied.
+	var secretList corev1.SecretList
+	if err := r.client.List(ctx, &secretList, client.InNamespace(r.speakerNamespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list secrets: %w", err)
+	}
+	secrets := make(map[string]*corev1.Secret, len(secretList.Items))
+	for i := range secretList.Items {
+		secrets[secretList.Items[i].Name] = &secretList.Items[i]
+	}
+	return secrets, nil
 }
 
 // peerStatus returns the status a peer should show. Conditions whose
@@ -107,7 +122,8 @@ func peerStatus(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[strin
 
 // peerProblems lists what makes the speakers refuse a peer on every node,
 // in the words the speakers use: each problem names its field and quotes
-// the value. Nothing read from a Secret goes into a problem.
+// the value. Nothing read from a Secret goes into a problem; nil secrets
+// means they are not checked, and only the Secret's namespace is.
 func peerProblems(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[string]bool, secrets map[string]*corev1.Secret) []string {
 	var problems []string
 	if _, err := kubeutil.Matchers[announce.LabelMatcher]("spec.nodeSelectors", p.Spec.NodeSelectors); err != nil {
@@ -143,6 +159,9 @@ func peerProblems(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[str
 		secret := ref.Namespace + "/" + ref.Name
 		if ref.Namespace != speakerNamespace {
 			problems = append(problems, fmt.Sprintf("spec.passwordSecret.namespace: the speakers read Secrets only in namespace %q, not %q", speakerNamespace, ref.Namespace))
+		} else if secrets == nil {
+			// The speakers report a missing Secret or key on their node
+			// status.
 		} else if s, ok := secrets[ref.Name]; !ok {
 			problems = append(problems, fmt.Sprintf("spec.passwordSecret: Secret %q not found", secret))
 		} else if _, ok := s.Data[key]; !ok {

@@ -161,7 +161,7 @@ func TestAnUnknownBFDProfileIsRefusedUntilTheProfileIsCreated(t *testing.T) {
 // Each step of setting up a password shows in the condition, and the
 // password itself never does.
 func TestAPasswordSecretIsCheckedStepByStepWithoutShowingThePassword(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{SeveralInProcess: true, CheckPasswordSecrets: true})
 	ns := namespace(t, nil)
 	name := ns
 	secret := name + "-md5"
@@ -202,6 +202,22 @@ func TestAPasswordSecretIsCheckedStepByStepWithoutShowingThePassword(t *testing.
 		s.Data["password"] = []byte{}
 	})
 	noPassword(waitForPeerCondition(t, name, metav1.ConditionFalse, v1alpha1.ReasonInvalid, "spec.passwordSecret.key", `"password"`))
+}
+
+// Without CheckPasswordSecrets the controller reads no Secret: a peer whose
+// Secret is missing is accepted, since only the speakers can tell, but a
+// Secret outside the speakers' namespace is still refused.
+func TestWithoutSecretChecksOnlyThePasswordSecretsNamespaceIsChecked(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	spec := peerSpec()
+	spec.PasswordSecret = &v1alpha1.SecretKeyReference{Namespace: ns, Name: "absent"}
+	createPeer(t, ns, spec)
+	waitForPeerCondition(t, ns, metav1.ConditionFalse, v1alpha1.ReasonInvalid, "spec.passwordSecret.namespace", `"`+ns+`"`)
+	update(t, &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: ns}}, func(p *v1alpha1.BGPPeer) {
+		p.Spec.PasswordSecret.Namespace = speakerNamespace
+	})
+	waitForPeerCondition(t, ns, metav1.ConditionTrue, v1alpha1.ReasonAccepted, "the speakers use this peer")
 }
 
 func TestABFDProfileWithFieldsTheEngineIgnoresIsAcceptedButNotSupported(t *testing.T) {

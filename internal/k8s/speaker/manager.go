@@ -133,6 +133,11 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, nil, fmt.Errorf("add health check: %w", err)
 	}
+	// The DaemonSet's readiness probe asks /readyz; it answers once the
+	// manager serves, so that a rolling update waits for this node's speaker.
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return nil, nil, fmt.Errorf("add readiness check: %w", err)
+	}
 	recorder := mgr.GetEventRecorder("bgplb-speaker")
 	reader := mgr.GetClient()
 	watch := &sessionWatch{engine: engine, logger: opts.Logger, period: 5 * time.Second, node: opts.NodeName,

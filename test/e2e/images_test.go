@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -73,7 +74,17 @@ func TestImagesRunInTheLab(t *testing.T) {
 		t.FailNow()
 	}
 
-	fsRoot := t.TempDir()
+	// The unpacked filesystem stands for a container's root: readable by
+	// the unprivileged user the lab runs the binaries as, which a test's
+	// own temporary folder is not.
+	fsRoot, err := os.MkdirTemp("", "bgplb-image-root-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(fsRoot) })
+	if err := os.Chmod(fsRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	host := "linux/" + runtime.GOARCH
 	for _, program := range []string{"controller", "speaker", "bgplbctl"} {
 		img, ok := pulled[program][host]

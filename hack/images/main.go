@@ -94,7 +94,7 @@ func build(ctx context.Context, args []string, stdout io.Writer) error {
 			if platform == "" {
 				platform = "-"
 			}
-			fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\n", a.Name, a.Tag, platform, humanSize(s.Bytes), a.Digest)
+			fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\n", a.Repository, a.Tag, platform, humanSize(s.Bytes), a.Digest)
 		}
 	}
 	if err := tw.Flush(); err != nil {

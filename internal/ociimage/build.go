@@ -38,10 +38,12 @@ type Options struct {
 // Artifact is one thing a registry stores under one tag: an image index
 // or the chart.
 type Artifact struct {
-	// Name is the repository under the registry: the program's name, or
-	// the chart's.
+	// Name is the program's or the chart's.
 	Name string
-	Tag  string
+	// Repository is the path under the registry: the program's name, or
+	// charts/<chart name>, so that charts sit apart from images.
+	Repository string
+	Tag        string
 	// Digest and MediaType are those of the index or manifest the tag
 	// points to.
 	Digest    v1.Hash
@@ -69,6 +71,10 @@ type Result struct {
 	// ChartArchive is the packaged chart (.tgz), if any.
 	ChartArchive string
 }
+
+// chartRepositoryPrefix puts a chart at <registry>/charts/<name>, which
+// is what helm push oci://<registry>/charts does.
+const chartRepositoryPrefix = "charts/"
 
 // The folders under Options.OutDir.
 const (
@@ -103,8 +109,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 
 // Assemble makes each program's multi-platform image from binaries that
 // are already built (by platform, then program name) and packages the
-// chart. It replaces OutDir/oci (one OCI layout per artifact), OutDir/
-// archives (each layout as a tar file) and OutDir/chart (the .tgz).
+// chart. It replaces OutDir/oci (one OCI layout per artifact, at its
+// repository path), OutDir/archives (each layout as a tar file) and
+// OutDir/chart (the .tgz).
 func Assemble(opts Options, binaries map[string]map[string]string) (*Result, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -141,7 +148,7 @@ func Assemble(opts Options, binaries map[string]map[string]string) (*Result, err
 }
 
 func (opts Options) assembleProgram(p Program, base v1.Layer, binaries map[string]map[string]string) (*Artifact, error) {
-	artifact := &Artifact{Name: p.Name, Tag: opts.Source.Version, MediaType: types.OCIImageIndex}
+	artifact := &Artifact{Name: p.Name, Repository: p.Name, Tag: opts.Source.Version, MediaType: types.OCIImageIndex}
 	var images []platformImage
 	for _, platform := range opts.Platforms {
 		path, ok := binaries[platform.String()][p.Name]
@@ -186,12 +193,7 @@ func (opts Options) assembleChart() (*Artifact, string, error) {
 	if err := os.WriteFile(archive, chart.archive, 0o644); err != nil {
 		return nil, "", fmt.Errorf("write chart archive: %w", err)
 	}
-	for _, p := range opts.Programs {
-		if p.Name == chart.name {
-			return nil, "", fmt.Errorf("the chart %q has the name of a program: both would be pushed to one repository", chart.name)
-		}
-	}
-	artifact := &Artifact{Name: chart.name, Tag: chart.version, MediaType: types.OCIManifestSchema1}
+	artifact := &Artifact{Name: chart.name, Repository: chartRepositoryPrefix + chart.name, Tag: chart.version, MediaType: types.OCIManifestSchema1}
 	if artifact.Digest, err = chart.artifact.Digest(); err != nil {
 		return nil, "", fmt.Errorf("chart digest: %w", err)
 	}
@@ -210,11 +212,14 @@ func (opts Options) assembleChart() (*Artifact, string, error) {
 // write stores the artifact as a layout and as an archive and records
 // where.
 func (opts Options) write(artifact *Artifact, item mutate.Appendable) error {
-	artifact.Layout = filepath.Join(opts.OutDir, ociDir, artifact.Name)
-	artifact.Archive = filepath.Join(opts.OutDir, archivesDir, artifact.Name+".tar")
+	artifact.Layout = filepath.Join(opts.OutDir, ociDir, filepath.FromSlash(artifact.Repository))
+	artifact.Archive = filepath.Join(opts.OutDir, archivesDir, strings.ReplaceAll(artifact.Repository, "/", "-")+".tar")
+	if err := os.MkdirAll(filepath.Dir(artifact.Layout), 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
 	fullName := ""
 	if opts.ImageRegistry != "" {
-		fullName = strings.TrimSuffix(opts.ImageRegistry, "/") + "/" + artifact.Name + ":" + artifact.Tag
+		fullName = strings.TrimSuffix(opts.ImageRegistry, "/") + "/" + artifact.Repository + ":" + artifact.Tag
 	}
 	if err := writeLayout(artifact.Layout, item, artifact.Tag, fullName); err != nil {
 		return err
@@ -242,6 +247,9 @@ func (opts Options) validate() error {
 	for _, p := range opts.Programs {
 		if err := p.validate(); err != nil {
 			errs = append(errs, err)
+		}
+		if p.Name+"/" == chartRepositoryPrefix {
+			errs = append(errs, fmt.Errorf("program %q: the name is the folder of the charts' repositories", p.Name))
 		}
 		if seen[p.Name] {
 			errs = append(errs, fmt.Errorf("program %q is listed twice", p.Name))

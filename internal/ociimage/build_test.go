@@ -77,7 +77,7 @@ func TestPushedImagesAndChartPullBack(t *testing.T) {
 	for _, p := range pushed {
 		refs = append(refs, p.Reference)
 	}
-	want := registry + "/bgplb:0.1.0 " + registry + "/bgplbctl:v0.1.0-2-gabcdef0 " +
+	want := registry + "/bgplbctl:v0.1.0-2-gabcdef0 " + registry + "/charts/bgplb:0.1.0 " +
 		registry + "/controller:v0.1.0-2-gabcdef0 " + registry + "/speaker:v0.1.0-2-gabcdef0"
 	if got := strings.Join(refs, " "); got != want {
 		t.Errorf("pushed %s\nwant   %s", got, want)
@@ -166,17 +166,32 @@ func TestLayoutNamesTheImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	index, err := os.ReadFile(filepath.Join(result.Artifacts[0].Layout, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		`"org.opencontainers.image.ref.name": "v0.1.0-2-gabcdef0"`,
-		`"io.containerd.image.name": "registry.example.com/bgplb/controller:v0.1.0-2-gabcdef0"`,
+	chart := result.Artifacts[len(result.Artifacts)-1]
+	for _, tt := range []struct {
+		layout string
+		want   []string
+	}{
+		{result.Artifacts[0].Layout, []string{
+			`"org.opencontainers.image.ref.name": "v0.1.0-2-gabcdef0"`,
+			`"io.containerd.image.name": "registry.example.com/bgplb/controller:v0.1.0-2-gabcdef0"`,
+		}},
+		{chart.Layout, []string{
+			`"org.opencontainers.image.ref.name": "0.1.0"`,
+			`"io.containerd.image.name": "registry.example.com/bgplb/charts/bgplb:0.1.0"`,
+		}},
 	} {
-		if !strings.Contains(string(index), want) {
-			t.Errorf("index.json lacks %s:\n%s", want, index)
+		index, err := os.ReadFile(filepath.Join(tt.layout, "index.json"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, want := range tt.want {
+			if !strings.Contains(string(index), want) {
+				t.Errorf("%s/index.json lacks %s:\n%s", tt.layout, want, index)
+			}
+		}
+	}
+	if filepath.Base(chart.Archive) != "charts-bgplb.tar" {
+		t.Errorf("chart archive %s, want charts-bgplb.tar", chart.Archive)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ type Pushed struct {
 
 // Push sends every artifact of the build in outDir (the layouts under
 // OutDir/oci that Build wrote) to the registry, each under its name and
-// tag, and returns them in the order of their names. It pushes exactly
+// tag, and returns them in the order of their repositories. It pushes exactly
 // what was built, so the digests are those Build reported.
 func Push(ctx context.Context, outDir string, opts PushOptions) ([]Pushed, error) {
 	registry := strings.TrimSuffix(opts.Registry, "/")
@@ -50,21 +51,32 @@ func Push(ctx context.Context, outDir string, opts PushOptions) ([]Pushed, error
 	remoteOpts := append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}, opts.Remote...)
 
 	root := filepath.Join(outDir, ociDir)
-	entries, err := os.ReadDir(root)
-	if err != nil {
+	if _, err := os.Stat(root); err != nil {
 		return nil, fmt.Errorf("read the build in %q (make images first): %w", root, err)
 	}
 	var pushed []Pushed
-	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, ociLayoutFile)); err != nil {
-			continue
+	// Each layout sits at its repository's path; WalkDir's lexical order
+	// makes the order of pushing stable.
+	err := filepath.WalkDir(root, func(dir string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
 		}
-		p, err := pushLayout(dir, registry+"/"+e.Name(), nameOpts, remoteOpts)
+		if _, err := os.Stat(filepath.Join(dir, ociLayoutFile)); err != nil {
+			return nil
+		}
+		repository, err := filepath.Rel(root, dir)
 		if err != nil {
-			return pushed, err
+			return err
+		}
+		p, err := pushLayout(dir, registry+"/"+filepath.ToSlash(repository), nameOpts, remoteOpts)
+		if err != nil {
+			return err
 		}
 		pushed = append(pushed, *p)
+		return filepath.SkipDir
+	})
+	if err != nil {
+		return pushed, err
 	}
 	if len(pushed) == 0 {
 		return nil, fmt.Errorf("no OCI layout in %q (make images first)", root)

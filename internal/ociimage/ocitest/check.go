@@ -37,7 +37,7 @@ func CheckPulled(t *testing.T, registry string, opts ociimage.Options, result *o
 	t.Helper()
 	pulled := Pulled{}
 	for _, artifact := range result.Artifacts {
-		ref, err := name.NewTag(registry + "/" + artifact.Name + ":" + artifact.Tag)
+		ref, err := name.NewTag(registry + "/" + artifact.Repository + ":" + artifact.Tag)
 		if err != nil {
 			t.Fatalf("reference of %s: %v", artifact.Name, err)
 		}
@@ -183,7 +183,7 @@ func listFiles(t *testing.T, what string, img v1.Image) fileList {
 		}
 		files.kinds[h.Name] = fmt.Sprintf("%s %04o %d:%d", kind, h.Mode, h.Uid, h.Gid)
 		files.mtimes[h.Name] = h.ModTime
-		if strings.HasPrefix(h.Name, "etc") && h.Typeflag == tar.TypeReg {
+		if strings.HasPrefix(h.Name, "etc/") && h.Typeflag == tar.TypeReg {
 			data, err := io.ReadAll(tr)
 			if err != nil {
 				t.Fatalf("%s: read %s: %v", what, h.Name, err)

@@ -202,6 +202,7 @@ func TestBadOptionsAreRefusedWithTheValue(t *testing.T) {
 		want   string
 	}{
 		{"a version that is no tag", func(o *ociimage.Options, _ map[string]map[string]string) { o.Source.Version = "v1 beta" }, `"v1 beta"`},
+		{"a revision with a space", func(o *ociimage.Options, _ map[string]map[string]string) { o.Source.Revision = "abc def" }, `"abc def"`},
 		{"no creation time", func(o *ociimage.Options, _ map[string]map[string]string) { o.Source.Created = time.Time{} }, "SOURCE_DATE_EPOCH"},
 		{"a program named unlike its package", func(o *ociimage.Options, _ map[string]map[string]string) {
 			o.Programs = append(o.Programs, ociimage.Program{Name: "ctl", Package: "./cmd/bgplbctl"})

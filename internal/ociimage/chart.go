@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/static"
@@ -89,7 +90,7 @@ func chartArtifact(meta *chartv2.Metadata, archive []byte, src Source) (v1.Image
 	set("org.opencontainers.image.url", meta.Home)
 	set("org.opencontainers.image.source", src.URL)
 	set("org.opencontainers.image.revision", src.Revision)
-	set("org.opencontainers.image.created", src.created().Format("2006-01-02T15:04:05Z07:00"))
+	set("org.opencontainers.image.created", src.created().Format(time.RFC3339))
 	layer := static.NewLayer(bytes.Clone(archive), HelmChartMediaType)
 	return newArtifact(HelmConfigMediaType, config, []v1.Layer{layer}, annotations)
 }

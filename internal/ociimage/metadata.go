@@ -30,8 +30,9 @@ func (s Source) validate() error {
 	if !tagPattern.MatchString(s.Version) {
 		errs = append(errs, fmt.Errorf("version %q is not a valid image tag (letters, digits, '.', '_', '-'; at most 128)", s.Version))
 	}
-	if s.Revision == "" {
-		errs = append(errs, errors.New("the source revision is empty"))
+	// The revision goes into the linker's flags, which split at spaces.
+	if !tagPattern.MatchString(s.Revision) {
+		errs = append(errs, fmt.Errorf("revision %q is not a commit name (letters, digits, '.', '_', '-')", s.Revision))
 	}
 	if s.URL == "" {
 		errs = append(errs, errors.New("the source URL is empty"))

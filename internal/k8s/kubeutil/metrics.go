@@ -52,8 +52,9 @@ func (m MetricsServing) ServerOptions() (metricsserver.Options, error) {
 	opts.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	if m.CertDir != "" {
 		for _, name := range []string{MetricsCertName, MetricsKeyName} {
-			if _, err := os.Stat(filepath.Join(m.CertDir, name)); err != nil {
-				return metricsserver.Options{}, fmt.Errorf("metrics serving certificate: %w", err)
+			path := filepath.Join(m.CertDir, name)
+			if _, err := os.Stat(path); err != nil {
+				return metricsserver.Options{}, fmt.Errorf("metrics serving certificate: cannot use %q: %w", path, err)
 			}
 		}
 		opts.CertDir, opts.CertName, opts.KeyName = m.CertDir, MetricsCertName, MetricsKeyName

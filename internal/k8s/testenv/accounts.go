@@ -34,6 +34,21 @@ const tokenLifetime = 24 * time.Hour
 // a token of the account from the TokenRequest API. What already exists is
 // kept as it is.
 func (e *Env) ServiceAccountToken(ctx context.Context, namespace, name string, roleFiles ...string) (string, error) {
+	var roles []runtime.Object
+	for _, file := range roleFiles {
+		objects, err := ReadManifests(file)
+		if err != nil {
+			return "", err
+		}
+		roles = append(roles, objects...)
+	}
+	return e.ServiceAccountTokenWithRoles(ctx, namespace, name, roles...)
+}
+
+// ServiceAccountTokenWithRoles is ServiceAccountToken with the roles given
+// as *rbacv1.ClusterRole and *rbacv1.Role objects, for tests that grant
+// something else than a manifest file holds.
+func (e *Env) ServiceAccountTokenWithRoles(ctx context.Context, namespace, name string, roles ...runtime.Object) (string, error) {
 	clients, err := kubernetes.NewForConfig(e.Config)
 	if err != nil {
 		return "", fmt.Errorf("client for service account %s/%s: %w", namespace, name, err)
@@ -41,10 +56,8 @@ func (e *Env) ServiceAccountToken(ctx context.Context, namespace, name string, r
 	if err := createServiceAccount(ctx, clients, namespace, name); err != nil {
 		return "", err
 	}
-	for _, file := range roleFiles {
-		if err := grantRoles(ctx, clients, file, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: namespace, Name: name}); err != nil {
-			return "", fmt.Errorf("grant %s to service account %s/%s: %w", file, namespace, name, err)
-		}
+	if err := grantRoles(ctx, clients, roles, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: namespace, Name: name}); err != nil {
+		return "", fmt.Errorf("grant roles to service account %s/%s: %w", namespace, name, err)
 	}
 	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(tokenLifetime.Seconds()))}}
 	tok, err := clients.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, req, metav1.CreateOptions{})
@@ -74,13 +87,9 @@ func createServiceAccount(ctx context.Context, clients kubernetes.Interface, nam
 	return nil
 }
 
-// grantRoles creates every ClusterRole and Role of the manifest file and
-// binds it to subject: a ClusterRole cluster-wide, a Role in its namespace.
-func grantRoles(ctx context.Context, clients kubernetes.Interface, file string, subject rbacv1.Subject) error {
-	objects, err := readManifests(file)
-	if err != nil {
-		return err
-	}
+// grantRoles creates every ClusterRole and Role of objects and binds it to
+// subject: a ClusterRole cluster-wide, a Role in its namespace.
+func grantRoles(ctx context.Context, clients kubernetes.Interface, objects []runtime.Object, subject rbacv1.Subject) error {
 	rbac := clients.RbacV1()
 	for _, obj := range objects {
 		switch role := obj.(type) {
@@ -121,9 +130,9 @@ func bindingName(subject rbacv1.Subject, role string) string {
 	return subject.Namespace + "-" + subject.Name + "-" + role
 }
 
-// readManifests decodes the objects of a YAML file of one or more
+// ReadManifests decodes the objects of a YAML file of one or more
 // documents, relative to the repository root.
-func readManifests(file string) ([]runtime.Object, error) {
+func ReadManifests(file string) ([]runtime.Object, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err

@@ -33,6 +33,13 @@ type MetricsServing struct {
 	CertDir string
 }
 
+// Secure tells whether metrics are served at all, and only to scrapers the
+// API server authenticates and authorizes: the component then needs to
+// create TokenReviews and SubjectAccessReviews.
+func (m MetricsServing) Secure() bool {
+	return !m.Insecure && m.Addr != "" && m.Addr != "0"
+}
+
 // ServerOptions returns the options of controller-runtime's metrics server.
 // A CertDir without the certificate or the key is an error, not a silent
 // fallback to a self-signed certificate.

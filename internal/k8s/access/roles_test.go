@@ -31,7 +31,7 @@ var components = []struct {
 	rules func() []access.Rule
 }{
 	{"controller", func() []access.Rule {
-		return controller.Access(controller.Options{SpeakerNamespace: systemNamespace, LeaderElection: true,
+		return controller.Access(controller.Options{SpeakerNamespace: systemNamespace, CheckPasswordSecrets: true, LeaderElection: true,
 			LeaderElectionNamespace: systemNamespace, Metrics: kubeutil.MetricsServing{Addr: ":7472"}})
 	}},
 	{"speaker", func() []access.Rule {

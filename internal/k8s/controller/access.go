@@ -21,15 +21,20 @@ func Access(opts Options) []access.Rule {
 		{Group: "bgplb.io", Resources: []string{"ippools", "bgpadvertisements", "bgppeers", "bfdprofiles"}, Verbs: read, Role: role},
 		{Group: "bgplb.io", Resources: []string{"ippools/status", "bgpadvertisements/status", "bgppeers/status", "bfdprofiles/status"}, Verbs: writeStatus, Role: role},
 		{Group: "events.k8s.io", Resources: []string{"events"}, Verbs: []string{"create", "patch"}, Role: role},
+	}
+	if opts.CheckPasswordSecrets {
 		// Which keys the peer password Secrets have, in the speakers'
 		// namespace only.
-		{Group: "", Resources: []string{"secrets"}, Verbs: read, Namespace: opts.SpeakerNamespace, Role: "bgplb-controller-secrets"},
+		rules = append(rules, access.Rule{Group: "", Resources: []string{"secrets"}, Verbs: read, Namespace: opts.SpeakerNamespace, Role: "bgplb-controller-secrets"})
 	}
 	// Without a namespace controller-runtime takes the pod's own, which is
 	// not known here; such a lease goes unchecked.
 	if opts.LeaderElection && opts.LeaderElectionNamespace != "" {
-		rules = append(rules, access.Rule{Group: "coordination.k8s.io", Resources: []string{"leases"},
-			Verbs: []string{"get", "list", "watch", "create", "update", "patch"}, Namespace: opts.LeaderElectionNamespace, Role: "bgplb-controller-leader-election"})
+		rules = append(rules,
+			access.Rule{Group: "coordination.k8s.io", Resources: []string{"leases"},
+				Verbs: []string{"get", "list", "watch", "create", "update", "patch"}, Namespace: opts.LeaderElectionNamespace, Role: "bgplb-controller-leader-election"},
+			access.Rule{Group: "", Resources: []string{"events"}, Verbs: []string{"create", "patch"},
+				Namespace: opts.LeaderElectionNamespace, Role: "bgplb-controller-leader-election"})
 	}
 	if opts.Metrics.Secure() {
 		// Every scrape's token is checked with the API server.

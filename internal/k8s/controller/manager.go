@@ -40,6 +40,8 @@ import (
 // +kubebuilder:rbac:groups="",namespace=bgplb-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=bgplb-system
+// Leader election reports a change of leader as a core Event on the Lease.
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=bgplb-system
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 

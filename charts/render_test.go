@@ -17,7 +17,6 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
 )
@@ -98,32 +97,11 @@ func mustRender(t *testing.T, values map[string]any) string {
 // objects splits a manifest into its objects, skipping empty documents.
 func objects(t *testing.T, manifest string) []*unstructured.Unstructured {
 	t.Helper()
-	var out []*unstructured.Unstructured
-	for _, doc := range strings.Split(manifest, "\n---") {
-		doc = strings.TrimPrefix(doc, "\n")
-		if strings.TrimSpace(stripComments(doc)) == "" {
-			continue
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-			t.Fatalf("parse rendered document: %v\n%s", err, doc)
-		}
-		if m == nil {
-			continue
-		}
-		out = append(out, &unstructured.Unstructured{Object: m})
+	objs, err := testenv.Objects([]byte(manifest))
+	if err != nil {
+		t.Fatalf("parse rendered manifest: %v", err)
 	}
-	return out
-}
-
-func stripComments(doc string) string {
-	var b strings.Builder
-	for line := range strings.Lines(doc) {
-		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
-			b.WriteString(line)
-		}
-	}
-	return b.String()
+	return objs
 }
 
 // find returns the rendered object of a kind and name, or nil.

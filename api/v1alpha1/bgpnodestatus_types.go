@@ -39,7 +39,11 @@ type BGPNodeStatusStatus struct {
 	// Conditions: ConfigurationValid is False while the speaker cannot use
 	// some configuration object and keeps its last valid version (or, for
 	// one it never saw valid, leaves it out); the message names each
-	// object and quotes the problem.
+	// object and quotes the problem. PermissionsGranted is False while the
+	// speaker's identity lacks a permission it needs and the speaker waits
+	// for it before starting; the message names each missing permission
+	// and the role that grants it. It appears only after such a wait, and
+	// turns True once everything is granted.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -100,6 +104,16 @@ const ConditionConfigurationValid = "ConfigurationValid"
 const (
 	ReasonAllValid         = "AllValid"
 	ReasonKeepingLastValid = "KeepingLastValid"
+)
+
+// ConditionPermissionsGranted is the BGPNodeStatus condition saying
+// whether the speaker's identity has every permission the speaker needs.
+const ConditionPermissionsGranted = "PermissionsGranted"
+
+// Reasons of ConditionPermissionsGranted.
+const (
+	ReasonMissingPermissions = "MissingPermissions"
+	ReasonAllGranted         = "AllGranted"
 )
 
 // Announcement states of a Service on a node.

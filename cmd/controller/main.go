@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bgplb/bgplb/internal/k8s/controller"
@@ -36,6 +37,7 @@ func main() {
 	flag.StringVar(&opts.Metrics.CertDir, "metrics-cert-dir", "", "directory with the metrics serving certificate and key as tls.crt and tls.key; empty generates a self-signed certificate at start")
 	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":7473", "health probe listen address (plain HTTP without authentication, as kubelet probes it; never serves metrics); 0 turns it off")
 	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "0", "Go profiler listen address (keep it private); 0 turns it off")
+	flag.BoolVar(&opts.CheckPermissions, "check-permissions", true, "before starting, ask the API server whether this controller has every permission it needs, and wait (not ready, logging what is missing) until it has")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 400, "burst of queries to the API server")
 	showVersion := flag.Bool("version", false, "print the version and exit")
@@ -48,6 +50,10 @@ func main() {
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	opts.Logger = logger
+	// Events about missing permissions are about the controller's Pod,
+	// named through the downward API.
+	opts.PodNamespace, opts.PodName, opts.PodUID = os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME"), types.UID(os.Getenv("POD_UID"))
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bgplb/bgplb/internal/bgp/gobgp"
@@ -35,6 +36,7 @@ func main() {
 	flag.Float64Var(&qps, "kube-api-qps", 50, "queries per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 100, "burst of queries to the API server")
 	var shutdownGrace time.Duration
+	flag.BoolVar(&opts.CheckPermissions, "check-permissions", true, "before starting, ask the API server whether this speaker has every permission it needs, and wait (not ready, logging what is missing) until it has")
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 60*time.Second, "on SIGTERM, how long a draining node may keep announcing before it withdraws everything (keep it below the pod's terminationGracePeriodSeconds)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -43,6 +45,9 @@ func main() {
 		return
 	}
 	opts.Metrics.Insecure = !*metricsSecure
+	// Events about missing permissions are about the speaker's Pod, named
+	// through the downward API.
+	opts.PodName, opts.PodUID = os.Getenv("POD_NAME"), types.UID(os.Getenv("POD_UID"))
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", opts.NodeName)
 	opts.Logger = logger

@@ -5,9 +5,11 @@ package controller
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/k8s/access"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
 
@@ -37,6 +40,8 @@ import (
 // +kubebuilder:rbac:groups="",namespace=bgplb-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch,namespace=bgplb-system
+// Leader election reports a change of leader as a core Event on the Lease.
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=bgplb-system
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
@@ -81,6 +86,28 @@ type Options struct {
 	// tests of failover run them; controller-runtime otherwise refuses a
 	// second controller of the same name.
 	SeveralInProcess bool
+
+	// CheckPermissions makes the controller ask the API server, before it
+	// starts watching anything or takes part in leader election, whether
+	// its identity has every permission of Access. While one is missing
+	// it does not start: it logs one line naming every missing permission
+	// (again only when that changes), fails its readiness check, sends an
+	// Event about its Pod where it may, and asks again until everything is
+	// granted. Without it a missing permission makes a cache sync time
+	// out, which ends the process.
+	CheckPermissions bool
+	// PermissionRecheck is the longest wait between two checks while a
+	// permission is missing; zero means access.DefaultMaxInterval.
+	PermissionRecheck time.Duration
+	// PodNamespace, PodName and PodUID name the controller's own Pod,
+	// which Events about missing permissions are about; without a name no
+	// such Event is sent.
+	PodNamespace string
+	PodName      string
+	PodUID       types.UID
+	// Logger receives the lines about missing permissions; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // NewManager builds a manager running the address controller and the
@@ -99,11 +126,22 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.SpeakerNamespace == "" {
 		opts.SpeakerNamespace = "bgplb-system"
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	metricsServer, err := opts.Metrics.ServerOptions()
 	if err != nil {
 		return nil, err
 	}
+	var preflight *access.Preflight
+	var newCache cache.NewCacheFunc
+	if opts.CheckPermissions {
+		preflight = access.New("controller", Access(opts))
+		preflight.Logger, preflight.MaxInterval = opts.Logger, opts.PermissionRecheck
+		newCache = preflight.GateCache(nil)
+	}
 	mopts := manager.Options{
+		NewCache:                      newCache,
 		Scheme:                        scheme,
 		Metrics:                       metricsServer,
 		HealthProbeBindAddress:        opts.HealthAddr,
@@ -190,6 +228,13 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace, opts.CheckPasswordSecrets))
 	if err != nil {
 		return nil, fmt.Errorf("create peer status controller: %w", err)
+	}
+	if preflight != nil {
+		preflight.Recorder = mgr.GetEventRecorder("bgplb-controller")
+		if opts.PodName != "" && opts.PodNamespace != "" {
+			preflight.Regarding = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: opts.PodNamespace, Name: opts.PodName, UID: opts.PodUID}}
+		}
+		return preflight.Attach(mgr)
 	}
 	return mgr, nil
 }

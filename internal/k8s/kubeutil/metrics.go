@@ -33,6 +33,13 @@ type MetricsServing struct {
 	CertDir string
 }
 
+// Secure tells whether metrics are served at all, and only to scrapers the
+// API server authenticates and authorizes: the component then needs to
+// create TokenReviews and SubjectAccessReviews.
+func (m MetricsServing) Secure() bool {
+	return !m.Insecure && m.Addr != "" && m.Addr != "0"
+}
+
 // ServerOptions returns the options of controller-runtime's metrics server.
 // A CertDir without the certificate or the key is an error, not a silent
 // fallback to a self-signed certificate.
@@ -52,8 +59,9 @@ func (m MetricsServing) ServerOptions() (metricsserver.Options, error) {
 	opts.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	if m.CertDir != "" {
 		for _, name := range []string{MetricsCertName, MetricsKeyName} {
-			if _, err := os.Stat(filepath.Join(m.CertDir, name)); err != nil {
-				return metricsserver.Options{}, fmt.Errorf("metrics serving certificate: %w", err)
+			path := filepath.Join(m.CertDir, name)
+			if _, err := os.Stat(path); err != nil {
+				return metricsserver.Options{}, fmt.Errorf("metrics serving certificate: cannot use %q: %w", path, err)
 			}
 		}
 		opts.CertDir, opts.CertName, opts.KeyName = m.CertDir, MetricsCertName, MetricsKeyName

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/k8s/access"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
 
@@ -59,6 +61,24 @@ type Options struct {
 	Logger *slog.Logger
 	// SeveralInProcess allows more than one speaker in one process (tests).
 	SeveralInProcess bool
+
+	// CheckPermissions makes the speaker ask the API server, before it
+	// starts watching anything, whether its identity has every permission
+	// of Access. While one is missing it does not start: it logs one line
+	// naming every missing permission (again only when that changes),
+	// fails its readiness check, shows the PermissionsGranted condition on
+	// its BGPNodeStatus and sends an Event about its Pod where it may, and
+	// asks again until everything is granted. Without it a missing
+	// permission makes a cache sync time out, which ends the process.
+	CheckPermissions bool
+	// PermissionRecheck is the longest wait between two checks while a
+	// permission is missing; zero means access.DefaultMaxInterval.
+	PermissionRecheck time.Duration
+	// PodName and PodUID name the speaker's own Pod (in Namespace), which
+	// Events about missing permissions are about; without a name no such
+	// Event is sent.
+	PodName string
+	PodUID  types.UID
 }
 
 // NewManager builds a manager that runs the speaker's reconciler against
@@ -113,7 +133,15 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err != nil {
 		return nil, nil, err
 	}
+	var preflight *access.Preflight
+	var newCache cache.NewCacheFunc
+	if opts.CheckPermissions {
+		preflight = access.New("speaker", Access(opts))
+		preflight.Logger, preflight.MaxInterval = opts.Logger, opts.PermissionRecheck
+		newCache = preflight.GateCache(nil)
+	}
 	mgr, err := manager.New(cfg, manager.Options{
+		NewCache:               newCache,
 		Scheme:                 s,
 		Metrics:                metricsServer,
 		HealthProbeBindAddress: opts.HealthAddr,
@@ -190,6 +218,21 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	b = b.Watches(&v1alpha1.BGPNodeStatus{}, recompute, builder.WithPredicates(otherNodesChanged(opts.NodeName, &r.holdsInUse)))
 	if err := b.Complete(r); err != nil {
 		return nil, nil, fmt.Errorf("create speaker controller: %w", err)
+	}
+	if preflight != nil {
+		preflight.Recorder = recorder
+		if opts.PodName != "" {
+			preflight.Regarding = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: opts.Namespace, Name: opts.PodName, UID: opts.PodUID}}
+		}
+		writer, reader := mgr.GetClient(), mgr.GetAPIReader()
+		preflight.OnChange = func(ctx context.Context, rep access.Report) {
+			if err := showPermissions(ctx, writer, reader, opts.NodeName, rep); err != nil {
+				opts.Logger.Warn("cannot show the permission check on the node's BGPNodeStatus", "error", err)
+			}
+		}
+		if mgr, err = preflight.Attach(mgr); err != nil {
+			return nil, nil, err
+		}
 	}
 	return mgr, r, nil
 }

@@ -207,15 +207,18 @@ func configurationCondition(problems map[string]string) metav1.Condition {
 		lines = append(lines, obj+": "+msg)
 	}
 	slices.Sort(lines)
-	msg := strings.Join(lines, "; ")
+	return metav1.Condition{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.ReasonKeepingLastValid, Message: conditionMessage(strings.Join(lines, "; "))}
+}
+
+// conditionMessage cuts msg to the API's limit on a character boundary:
+// the API server would store a broken character as U+FFFD, and the status
+// would never compare equal again.
+func conditionMessage(msg string) string {
 	if len(msg) > maxConditionMessage {
-		// Cut on a character boundary: the API server would store a
-		// broken character as U+FFFD, and the status would never compare
-		// equal again.
 		msg = strings.ToValidUTF8(msg[:maxConditionMessage-3], "") + "..."
 	}
-	return metav1.Condition{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
-		Reason: v1alpha1.ReasonKeepingLastValid, Message: msg}
+	return msg
 }
 
 // write creates the status object if needed and updates its status if it
@@ -224,20 +227,12 @@ func (w *nodeStatusWriter) write(ctx context.Context, want nodeStatus) (bool, er
 	var cur v1alpha1.BGPNodeStatus
 	err := w.client.Get(ctx, client.ObjectKey{Name: w.node}, &cur)
 	if apierrors.IsNotFound(err) {
-		cur = v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: w.node}}
-		if want.uid != "" {
-			// The object goes when the Node goes, so a node removed for
-			// good leaves no claim to announce anything behind.
-			cur.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: w.node, UID: want.uid}}
-		}
-		if err := w.client.Create(ctx, &cur); err != nil && !apierrors.IsAlreadyExists(err) {
-			return false, fmt.Errorf("create BGPNodeStatus %s: %w", w.node, err)
-		}
-		if err := w.reader.Get(ctx, client.ObjectKey{Name: w.node}, &cur); err != nil {
-			return false, fmt.Errorf("read BGPNodeStatus %s: %w", w.node, err)
-		}
+		err = createNodeStatus(ctx, w.client, w.reader, w.node, want.uid, &cur)
 	} else if err != nil {
-		return false, fmt.Errorf("read BGPNodeStatus %s: %w", w.node, err)
+		err = fmt.Errorf("read BGPNodeStatus %s: %w", w.node, err)
+	}
+	if err != nil {
+		return false, err
 	}
 	status := want.status
 	status.Conditions = slices.Clone(cur.Status.Conditions)
@@ -250,6 +245,24 @@ func (w *nodeStatusWriter) write(ctx context.Context, want nodeStatus) (bool, er
 		return false, fmt.Errorf("write BGPNodeStatus %s: %w", w.node, err)
 	}
 	return true, nil
+}
+
+// createNodeStatus creates the node's status object, unless another
+// writer just did, and reads it into cur.
+func createNodeStatus(ctx context.Context, c client.Client, reader client.Reader, node string, nodeUID types.UID, cur *v1alpha1.BGPNodeStatus) error {
+	*cur = v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: node}}
+	if nodeUID != "" {
+		// The object goes when the Node goes, so a node removed for good
+		// leaves no claim to announce anything behind.
+		cur.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node, UID: nodeUID}}
+	}
+	if err := c.Create(ctx, cur); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create BGPNodeStatus %s: %w", node, err)
+	}
+	if err := reader.Get(ctx, client.ObjectKey{Name: node}, cur); err != nil {
+		return fmt.Errorf("read BGPNodeStatus %s: %w", node, err)
+	}
+	return nil
 }
 
 // nodeStatusOf is what a recompute's result shows in the node's status.

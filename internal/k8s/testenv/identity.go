@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -64,14 +63,6 @@ func (e *Env) PodToken(ctx context.Context, namespace, account, pod, node string
 		return "", fmt.Errorf("token of service account %s/%s for pod %s: %w", namespace, account, pod, err)
 	}
 	return tok.Status.Token, nil
-}
-
-// ConfigWithToken returns a config for the API server that authenticates with
-// the bearer token instead of the administrator's certificate.
-func (e *Env) ConfigWithToken(token string) *rest.Config {
-	cfg := rest.AnonymousClientConfig(e.Config)
-	cfg.BearerToken = token
-	return cfg
 }
 
 // WriteTokenKubeconfig writes a kubeconfig that authenticates with the

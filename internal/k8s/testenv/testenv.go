@@ -133,7 +133,7 @@ func StartWith(opts Options) (*Env, error) {
 	// directory names every process and file of this environment.
 	env.ControlPlane.APIServer = &envtest.APIServer{Path: apiserver, CertDir: filepath.Join(dir, "certs")}
 	if opts.ListenAddress != "" {
-		port, err := freePort(opts.ListenAddress)
+		port, err := FreePort(opts.ListenAddress)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
@@ -202,8 +202,8 @@ func (e *Env) WriteKubeconfig(path string) error {
 	return os.WriteFile(path, data, 0o600)
 }
 
-// freePort asks the kernel for a TCP port that is free on addr.
-func freePort(addr string) (string, error) {
+// FreePort asks the kernel for a TCP port that is free on addr.
+func FreePort(addr string) (string, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		return "", fmt.Errorf("find a free port on %s: %w", addr, err)

@@ -2,6 +2,7 @@ package charts
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +22,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // installDeployManifest applies deploy/bgplb.yaml as kubectl apply
@@ -103,9 +104,9 @@ func TestTheSpeakerMayDoNoMoreThanItsJob(t *testing.T) {
 
 	// The policy takes effect once the API server has loaded it; dry runs
 	// pass admission without leaving an object behind.
-	poll(t, "the admission policy refuses node-a's speaker node-b's status", func() bool {
+	testpoll.Until(t, 20*time.Second, "the admission policy refuses node-a's speaker node-b's status", func() (bool, string) {
 		err := speakerA.Create(ctx, &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "node-b"}}, client.DryRunAll)
-		return apierrors.IsForbidden(err)
+		return apierrors.IsForbidden(err), fmt.Sprint(err)
 	})
 	expectForbidden(t, "create node-b's BGPNodeStatus",
 		speakerA.Create(ctx, &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "node-b"}}), `belongs to node "node-a", not "node-b"`)
@@ -203,13 +204,4 @@ func clientFor(t *testing.T, cfg *rest.Config) client.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 20*time.Second, true,
-		func(context.Context) (bool, error) { return cond(), nil })
-	if err != nil {
-		t.Fatalf("%s: not within 20 s", what)
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -22,7 +23,7 @@ import (
 func waitForPaths(t *testing.T, l *lab.Lab, prefix netip.Prefix) []lab.RIBPath {
 	t.Helper()
 	var paths []lab.RIBPath
-	eventually(t, 20*time.Second, fmt.Sprintf("the router has %s from every node", prefix), func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("the router has %s from every node", prefix), func() (bool, string) {
 		var err error
 		paths, err = l.Router.BGPPaths(prefix)
 		return err == nil && len(paths) == len(l.Nodes), fmt.Sprintf("%+v %v", paths, err)
@@ -104,7 +105,7 @@ func TestTCPMD5PasswordsMustMatch(t *testing.T) {
 	if err := l.Client.Create(ctx, wrong); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the node with the right password is Established", func() (bool, string) {
+	testpoll.Until(t, 60*time.Second, "the node with the right password is Established", func() (bool, string) {
 		up, err := l.Router.Established()
 		return err == nil && slices.Contains(up, l.Nodes[0].Addr4.String()), fmt.Sprint(up, err)
 	})
@@ -119,7 +120,7 @@ func TestTCPMD5PasswordsMustMatch(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	// The speaker says why the session does not come up.
-	eventually(t, 60*time.Second, "node-1's speaker reports the session down and names TCP-MD5", func() (bool, string) {
+	testpoll.Until(t, 60*time.Second, "node-1's speaker reports the session down and names TCP-MD5", func() (bool, string) {
 		log := l.SpeakerLog(l.Nodes[1])
 		return strings.Contains(log, "BGP session not established") && strings.Contains(log, "TCP-MD5"), "no such log line"
 	})

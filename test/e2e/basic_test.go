@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -23,7 +24,7 @@ import (
 func configure(t *testing.T, l *lab.Lab, adv v1alpha1.BGPAdvertisementSpec) {
 	t.Helper()
 	configurePeer(t, l, adv, routerPeer(l))
-	eventually(t, 60*time.Second, "every node's session is Established at the router", func() (bool, string) {
+	testpoll.Until(t, 60*time.Second, "every node's session is Established at the router", func() (bool, string) {
 		up, err := l.Router.Established()
 		return err == nil && len(up) == len(l.Nodes), fmt.Sprint(up, err)
 	})
@@ -90,7 +91,7 @@ func serviceAddrs(t *testing.T, l *lab.Lab, svc *corev1.Service, n int) []netip.
 func serviceAddrsWithin(t *testing.T, l *lab.Lab, svc *corev1.Service, n int, timeout time.Duration) []netip.Addr {
 	t.Helper()
 	var addrs []netip.Addr
-	eventually(t, timeout, "the Service gets its addresses", func() (bool, string) {
+	testpoll.Until(t, timeout, "the Service gets its addresses", func() (bool, string) {
 		var s corev1.Service
 		if err := l.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), &s); err != nil {
 			return false, err.Error()
@@ -140,7 +141,7 @@ func waitForNextHops(t *testing.T, l *lab.Lab, addr netip.Addr, nodes ...string)
 func waitForNextHopsWithin(t *testing.T, l *lab.Lab, addr netip.Addr, timeout time.Duration, nodes ...string) {
 	t.Helper()
 	want := nodeAddrs(l, addr.Is6(), nodes...)
-	eventually(t, timeout, fmt.Sprintf("kernel next hops of %s are %v", addr, want), func() (bool, string) {
+	testpoll.Until(t, timeout, fmt.Sprintf("kernel next hops of %s are %v", addr, want), func() (bool, string) {
 		got, err := l.Router.KernelNextHops(hostPrefix(addr))
 		return err == nil && slices.Equal(got, want), fmt.Sprint(got, err)
 	})
@@ -162,7 +163,7 @@ func TestClusterServiceIsLoadBalancedAcrossEveryNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForNextHops(t, l, addr)
-	eventually(t, 20*time.Second, "the prefix leaves the router's BGP table", func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, "the prefix leaves the router's BGP table", func() (bool, string) {
 		paths, err := l.Router.BGPPaths(hostPrefix(addr))
 		return err == nil && len(paths) == 0, fmt.Sprint(paths, err)
 	})
@@ -219,7 +220,7 @@ func TestDualStackServiceIsReachableOverIPv6(t *testing.T) {
 // every node (each between 20% and 47%).
 func assertLoadBalancedAcrossEveryNode(t *testing.T, l *lab.Lab, addr netip.Addr) {
 	t.Helper()
-	eventually(t, 20*time.Second, "the router's BGP table has a multipath path from every node", func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, "the router's BGP table has a multipath path from every node", func() (bool, string) {
 		paths, err := l.Router.BGPPaths(hostPrefix(addr))
 		var hops []string
 		for _, p := range paths {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -62,7 +63,7 @@ func TestBFDRemovesADeadNodeWithinASecond(t *testing.T) {
 	if err := l.Client.Update(ctx, &current); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the router has no BFD sessions left", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "the router has no BFD sessions left", func() (bool, string) {
 		peers, err := frr.BFDPeers()
 		up := 0
 		for _, p := range peers {
@@ -123,7 +124,7 @@ func killAndRevive(t *testing.T, l *lab.Lab, victim *lab.Node, addr netip.Addr, 
 
 func waitForBFDUp(t *testing.T, l *lab.Lab, frr *lab.FRR, n int) {
 	t.Helper()
-	eventually(t, 30*time.Second, fmt.Sprintf("%d BFD sessions are up at the router", n), func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, fmt.Sprintf("%d BFD sessions are up at the router", n), func() (bool, string) {
 		peers, err := frr.BFDPeers()
 		up := 0
 		for _, p := range peers {

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -41,7 +42,7 @@ func TestClusterServiceAgainstBIRD(t *testing.T) {
 	if !v6.Is6() {
 		t.Fatalf("second address %s is not IPv6", v6)
 	}
-	eventually(t, 20*time.Second, "BIRD's table has three IPv6 multipath paths", func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, "BIRD's table has three IPv6 multipath paths", func() (bool, string) {
 		paths, err := l.Router.BGPPaths(hostPrefix(v6))
 		var hops []string
 		for _, p := range paths {
@@ -68,7 +69,7 @@ func TestClusterServiceAgainstBIRD(t *testing.T) {
 	}
 	for _, a := range []netip.Addr{addr, addrs[0], v6} {
 		waitForNextHops(t, l, a)
-		eventually(t, 20*time.Second, fmt.Sprintf("%s leaves BIRD's table", a), func() (bool, string) {
+		testpoll.Until(t, 20*time.Second, fmt.Sprintf("%s leaves BIRD's table", a), func() (bool, string) {
 			paths, err := l.Router.BGPPaths(hostPrefix(a))
 			return err == nil && len(paths) == 0, fmt.Sprint(paths, err)
 		})

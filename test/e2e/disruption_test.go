@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -119,7 +120,7 @@ func startDisruption(t *testing.T, l *lab.Lab, addr netip.Addr, conns int) *lab.
 func keepTraffic(t *testing.T, dis *lab.Disruption, d time.Duration) {
 	t.Helper()
 	want := dis.Progress().ProbeAttempts + int(d/disruptionProbeEvery)
-	eventually(t, 10*d+30*time.Second, fmt.Sprintf("the probe makes %d attempts", want), func() (bool, string) {
+	testpoll.Until(t, 10*d+30*time.Second, fmt.Sprintf("the probe makes %d attempts", want), func() (bool, string) {
 		p := dis.Progress()
 		return p.ProbeAttempts >= want, fmt.Sprintf("%+v", p)
 	})

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -40,7 +41,7 @@ func TestAPlannedDrainMovesTrafficAwayBeforeTheNodeStopsForwarding(t *testing.T)
 	if len(paths) != 1 || !strings.Contains(paths[0].Communities, "graceful-shutdown") || paths[0].Multipath {
 		t.Errorf("while draining, the router's path from %s = %+v; want one, with graceful-shutdown, out of the multipath set", victim.Name, paths)
 	}
-	eventually(t, 3*labDrainTime, "the router's path from "+victim.Name+" is withdrawn", func() (bool, string) {
+	testpoll.Until(t, 3*labDrainTime, "the router's path from "+victim.Name+" is withdrawn", func() (bool, string) {
 		p := routerPathsFrom(t, frr, addr, victim)
 		return len(p) == 0, fmt.Sprint(p)
 	})
@@ -87,7 +88,7 @@ func TestASpeakerStoppedWhileDrainingFinishesTheDrainFirst(t *testing.T) {
 		l.StopSpeaker(victim, syscall.SIGTERM)
 		stopped <- time.Now()
 	}()
-	eventually(t, 3*labDrainTime, "the router's path from "+victim.Name+" is withdrawn", func() (bool, string) {
+	testpoll.Until(t, 3*labDrainTime, "the router's path from "+victim.Name+" is withdrawn", func() (bool, string) {
 		p := routerPathsFrom(t, frr, addr, victim)
 		return len(p) == 0, fmt.Sprint(p)
 	})

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -97,7 +98,7 @@ func TestANodeJoiningOutsideTheChangeWindowIsHeldAndBreaksNothing(t *testing.T) 
 func waitForNodeState(t *testing.T, l *lab.Lab, node, service, state string) v1alpha1.ServiceAnnouncement {
 	t.Helper()
 	var found v1alpha1.ServiceAnnouncement
-	eventually(t, 20*time.Second, fmt.Sprintf("%s shows %s as %s", node, service, state), func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("%s shows %s as %s", node, service, state), func() (bool, string) {
 		var st v1alpha1.BGPNodeStatus
 		if err := l.Client.Get(context.Background(), client.ObjectKey{Name: node}, &st); err != nil {
 			return false, err.Error()

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -110,7 +111,7 @@ func TestTheLabRunsEveryComponentAsItsChartServiceAccount(t *testing.T) {
 	// process is checked once it runs the binary, after the tools that
 	// enter the node's namespace and drop privileges have exec'd it.
 	for _, pid := range append([]int{l.ControllerPID()}, l.SpeakerPID(l.Nodes[0]), l.SpeakerPID(l.Nodes[1])) {
-		eventually(t, 10*time.Second, fmt.Sprintf("process %d runs a bgplb binary", pid), func() (bool, string) {
+		testpoll.Until(t, 10*time.Second, fmt.Sprintf("process %d runs a bgplb binary", pid), func() (bool, string) {
 			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 			return err == nil && strings.HasPrefix(exe, binDir+"/"), exe
 		})

@@ -84,19 +84,3 @@ func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
 	})
 	return l
 }
-
-// eventually polls check until it returns true or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, seen := check()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s; last seen: %s", timeout, what, seen)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // make runs a make target in the repository and returns its output.
@@ -46,7 +47,7 @@ func TestMakeLabShowsTheServiceLoadBalancedAndMakeLabDownRemovesEverything(t *te
 	}
 	// The sample peer uses the sample BFD profile, and the lab's router
 	// runs BFD with every node.
-	eventually(t, 30*time.Second, "the router has 3 BFD sessions up", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "the router has 3 BFD sessions up", func() (bool, string) {
 		out, err := exec.Command("vtysh", "-N", prefix[1]+"-router", "-c", "show bfd peers json").Output()
 		var peers []struct {
 			Status string `json:"status"`

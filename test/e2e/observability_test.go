@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -93,7 +94,7 @@ func TestSessionsAndAnnouncersShowInStatusMetricsAndBgplbctl(t *testing.T) {
 	key := svc.Namespace + "/" + svc.Name
 	victim := l.Nodes[1]
 
-	eventually(t, 30*time.Second, "every session Established with BFD up in the status objects", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "every session Established with BFD up in the status objects", func() (bool, string) {
 		var seen []string
 		for _, n := range l.Nodes {
 			s, ok := nodeSession(t, l, n.Name)
@@ -125,12 +126,12 @@ func TestSessionsAndAnnouncersShowInStatusMetricsAndBgplbctl(t *testing.T) {
 		t.Fatal(err)
 	}
 	shutAt := time.Now()
-	eventually(t, 10*time.Second, victim.Name+"'s session not Established in its status object", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, victim.Name+"'s session not Established in its status object", func() (bool, string) {
 		s, ok := nodeSession(t, l, victim.Name)
 		return ok && s.State != "Established", fmt.Sprintf("%+v", s)
 	})
 	inStatus := time.Since(shutAt)
-	eventually(t, 10*time.Second, victim.Name+"'s session_up metric at 0", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, victim.Name+"'s session_up metric at 0", func() (bool, string) {
 		m, err := l.ScrapeSpeaker(victim)
 		if err != nil {
 			return false, err.Error()
@@ -138,7 +139,7 @@ func TestSessionsAndAnnouncersShowInStatusMetricsAndBgplbctl(t *testing.T) {
 		v, ok := m.Value("bgplb_speaker_session_up", map[string]string{"peer": "router"})
 		return ok && v == 0, fmt.Sprint(v, ok)
 	})
-	eventually(t, 10*time.Second, "bgplbctl status shows "+victim.Name+"'s session down", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "bgplbctl status shows "+victim.Name+"'s session down", func() (bool, string) {
 		r := bgplbctlStatus(t, l)
 		state := r.session(victim.Name)
 		return state != "" && state != "Established", state

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -52,7 +53,7 @@ func TestRoutesStayWhileTheAPIServerIsDown(t *testing.T) {
 	// A restarted API server refuses new Services until its Service CIDR
 	// allocator is ready again.
 	after := serviceObject("after-outage", false)
-	eventually(t, 60*time.Second, "the restarted API server accepts a new Service", func() (bool, string) {
+	testpoll.Until(t, 60*time.Second, "the restarted API server accepts a new Service", func() (bool, string) {
 		err := l.Client.Create(ctx, after)
 		return err == nil, fmt.Sprint(err)
 	})
@@ -99,7 +100,7 @@ func TestPeerNodeSelectorsAndTheExclusionLabelLimitWhoAnnounces(t *testing.T) {
 	if err := l.Client.Update(ctx, &peer); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "only node-2 keeps a session", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "only node-2 keeps a session", func() (bool, string) {
 		up, err := l.Router.Established()
 		return err == nil && slices.Equal(up, nodeAddrs(l, false, "node-2")), fmt.Sprint(up, err)
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -56,14 +57,14 @@ func TestASpeakerRestartBreaksNoConnectionWithGracefulRestart(t *testing.T) {
 				w := l.WatchNextHops(hostPrefix(addr), 20*time.Millisecond)
 				t.Cleanup(func() { w.Stop() })
 				l.StopSpeaker(victim, sig)
-				eventually(t, 30*time.Second, "the router sees the session to "+victim.Name+" end", func() (bool, string) {
+				testpoll.Until(t, 30*time.Second, "the router sees the session to "+victim.Name+" end", func() (bool, string) {
 					up, err := l.Router.Established()
 					return err == nil && !slices.Contains(up, victim.Addr4.String()), fmt.Sprint(up, err)
 				})
 				if err := l.StartSpeaker(victim); err != nil {
 					t.Fatal(err)
 				}
-				eventually(t, 60*time.Second, "the session to "+victim.Name+" is back", func() (bool, string) {
+				testpoll.Until(t, 60*time.Second, "the session to "+victim.Name+" is back", func() (bool, string) {
 					up, err := l.Router.Established()
 					return err == nil && slices.Contains(up, victim.Addr4.String()), fmt.Sprint(up, err)
 				})
@@ -103,7 +104,7 @@ func TestASpeakerRestartBreaksNoConnectionWithGracefulRestart(t *testing.T) {
 func TestARouterWithoutGracefulRestartIsReportedOnThePeer(t *testing.T) {
 	l := startLabWith(t, lab.Config{Nodes: 2, RouterWithoutGracefulRestart: true})
 	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
-	eventually(t, 30*time.Second, "every node reports the missing graceful restart on the BGPPeer", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "every node reports the missing graceful restart on the BGPPeer", func() (bool, string) {
 		nodes := map[string]bool{}
 		for _, e := range grEvents(t, l) {
 			for _, n := range l.Nodes {

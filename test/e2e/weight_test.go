@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -29,7 +30,7 @@ func TestWeightedNextHopsFollowReadyEndpoints(t *testing.T) {
 	}
 	addr := serviceAddrs(t, l, svc, 1)[0]
 	heavy, light := l.Nodes[0].Addr4.String(), l.Nodes[1].Addr4.String()
-	eventually(t, 30*time.Second, "kernel next-hop weights 3:1", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "kernel next-hop weights 3:1", func() (bool, string) {
 		w, err := frr.KernelNextHopWeights(hostPrefix(addr))
 		if err != nil || len(w) != 2 || w[light] == 0 {
 			return false, fmt.Sprint(w, err)
@@ -51,7 +52,7 @@ func TestWeightedNextHopsFollowReadyEndpoints(t *testing.T) {
 	if err := l.Client.Update(ctx, &adv); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "equal kernel next-hop weights", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "equal kernel next-hop weights", func() (bool, string) {
 		w, err := frr.KernelNextHopWeights(hostPrefix(addr))
 		return err == nil && len(w) == 2 && w[heavy] == w[light], fmt.Sprint(w, err)
 	})

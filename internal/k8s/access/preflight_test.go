@@ -32,6 +32,7 @@ import (
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 var (
@@ -234,7 +235,7 @@ func checks(l *logs) int { return len(l.matching(slog.LevelDebug, "permission ch
 // and that the line is not repeated while the component keeps checking.
 func waitForMissing(t *testing.T, l *logs, addr, account, want string, ended func() (bool, error)) {
 	t.Helper()
-	eventually(t, 30*time.Second, "the missing permission is logged", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "the missing permission is logged", func() (bool, string) {
 		if ok, err := ended(); ok {
 			t.Fatalf("the component ended while a permission is missing: %v", err)
 		}
@@ -249,7 +250,7 @@ func waitForMissing(t *testing.T, l *logs, addr, account, want string, ended fun
 	}
 	// Several more rounds of checks, then the line must still be alone.
 	after := checks(l)
-	eventually(t, 30*time.Second, "the preflight checks again", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "the preflight checks again", func() (bool, string) {
 		return checks(l) >= after+3, fmt.Sprintf("%d checks", checks(l))
 	})
 	if n := len(l.matching(slog.LevelError, "missing permission")); n != 1 {
@@ -269,7 +270,7 @@ func waitForMissing(t *testing.T, l *logs, addr, account, want string, ended fun
 // waitForEvent waits for an Event about the pod with the reason and note.
 func waitForEvent(t *testing.T, pod, reason, note string) {
 	t.Helper()
-	eventually(t, 30*time.Second, "Event "+reason+" about pod "+pod, func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "Event "+reason+" about pod "+pod, func() (bool, string) {
 		var list eventsv1.EventList
 		if err := k8sClient.List(context.Background(), &list, client.InNamespace(systemNamespace)); err != nil {
 			return false, err.Error()
@@ -324,7 +325,7 @@ func TestSpeakerWaitsForAMissingPermissionAndStartsOnceGranted(t *testing.T) {
 	}
 
 	grant()
-	eventually(t, 30*time.Second, "the speaker is ready once granted", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "the speaker is ready once granted", func() (bool, string) {
 		code := probe(addr, "/readyz")
 		return code == http.StatusOK, fmt.Sprintf("readyz %d", code)
 	})
@@ -379,11 +380,11 @@ func TestControllerWaitsForAMissingPermissionAndStartsOnceGranted(t *testing.T) 
 	}
 
 	grant()
-	eventually(t, 30*time.Second, "the Service gets an address once granted", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "the Service gets an address once granted", func() (bool, string) {
 		ingress := serviceIngress(t, svc)
 		return len(ingress) == 1, fmt.Sprintf("%v", ingress)
 	})
-	eventually(t, 30*time.Second, "the controller is ready", func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "the controller is ready", func() (bool, string) {
 		code := probe(addr, "/readyz")
 		return code == http.StatusOK, fmt.Sprintf("readyz %d", code)
 	})
@@ -415,7 +416,7 @@ func TestStoppingWhileAPermissionIsMissingEndsTheComponent(t *testing.T) {
 	waitForMissing(t, l, addr, account,
 		"missing permission: watch discovery.k8s.io/endpointslices cluster-wide; grant it through the chart's ClusterRole bgplb-speaker", ended)
 	stop()
-	eventually(t, 10*time.Second, "the speaker stops", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "the speaker stops", func() (bool, string) {
 		ok, err := ended()
 		return ok, fmt.Sprintf("ended %v, error %v", ok, err)
 	})
@@ -442,7 +443,7 @@ func serviceIngress(t *testing.T, svc *corev1.Service) []string {
 func waitForNodeStatus(t *testing.T, node, what string, check func(*v1alpha1.BGPNodeStatus) bool) *v1alpha1.BGPNodeStatus {
 	t.Helper()
 	var st v1alpha1.BGPNodeStatus
-	eventually(t, 30*time.Second, "BGPNodeStatus "+node+": "+what, func() (bool, string) {
+	testpoll.Until(t, 30*time.Second, "BGPNodeStatus "+node+": "+what, func() (bool, string) {
 		if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: node}, &st); err != nil {
 			return false, err.Error()
 		}
@@ -455,24 +456,5 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// eventually polls check until it returns true or the deadline passes; the
-// failure names what was last seen.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, seen := check()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s; last seen: %s", timeout, what, seen)
-		}
-		<-tick.C
 	}
 }

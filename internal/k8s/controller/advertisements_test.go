@@ -19,6 +19,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // countingTransport counts the requests other than reads whose path ends
@@ -128,7 +129,7 @@ func waitForAdvertisementCondition(t *testing.T, name, condType string, status m
 	t.Helper()
 	var ad *v1alpha1.BGPAdvertisement
 	what := fmt.Sprintf("advertisement %s shows %s=%s with reason %s mentioning %q", name, condType, status, reason, fragments)
-	eventually(t, 20*time.Second, what, func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, what, func() (bool, string) {
 		ad = getAdvertisement(t, name)
 		c := meta.FindStatusCondition(ad.Status.Conditions, condType)
 		seen := fmt.Sprintf("generation %d, observed %d, %s", ad.Generation, ad.Status.ObservedGeneration, showCondition(c))
@@ -259,7 +260,7 @@ func TestWeightByEndpointsReportsClusterServicesUntilTheyAreLocal(t *testing.T) 
 
 	// Without the option the condition goes away.
 	updateAdvertisement(t, name, func(a *v1alpha1.BGPAdvertisement) { a.Spec.WeightByEndpoints = false })
-	eventually(t, 20*time.Second, "the Weighted condition is removed", func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, "the Weighted condition is removed", func() (bool, string) {
 		ad := getAdvertisement(t, name)
 		c := meta.FindStatusCondition(ad.Status.Conditions, v1alpha1.ConditionWeighted)
 		return c == nil && ad.Status.ObservedGeneration == ad.Generation, showCondition(c)

@@ -17,6 +17,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/controller"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 func inRange(t *testing.T, ip, prefix string) bool {
@@ -159,7 +160,7 @@ func TestAnExhaustedPoolLeavesTheServicePendingUntilThePoolGrows(t *testing.T) {
 		got := ingressIPs(getService(t, ns, "three"))
 		return len(got) == 0, fmt.Sprint(got)
 	})
-	eventually(t, 10*time.Second, "pool status shows it full", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "pool status shows it full", func() (bool, string) {
 		var p v1alpha1.IPPool
 		_ = k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p)
 		u := p.Status.IPv4
@@ -173,7 +174,7 @@ func TestAnExhaustedPoolLeavesTheServicePendingUntilThePoolGrows(t *testing.T) {
 	waitForIPs(t, ns, "three", "198.51.100.58")
 	waitForIPs(t, ns, "one", one...)
 	waitForIPs(t, ns, "two", two...)
-	eventually(t, 10*time.Second, "pool status counts the growth", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "pool status counts the growth", func() (bool, string) {
 		_ = k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p)
 		u := p.Status.IPv4
 		return u != nil && u.Assigned == 3 && u.Available == 0, fmt.Sprintf("%+v", u)
@@ -201,7 +202,7 @@ func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
 			p.Spec.Addresses = append(p.Spec.Addresses, v1alpha1.AddressRange(m.Next().String()+"-"+last.String()))
 		}
 	})
-	eventually(t, 20*time.Second, "the Service outside the edited pool moves", func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, "the Service outside the edited pool moves", func() (bool, string) {
 		got := ingressIPs(getService(t, ns, "move"))
 		return len(got) == 1 && got[0] != moved && inRange(t, got[0], "198.51.100.64/29"), fmt.Sprint(got)
 	})
@@ -218,7 +219,7 @@ func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
 			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Sometimes"}},
 		}}}
 	})
-	eventually(t, 10*time.Second, "the broken edit is reported", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "the broken edit is reported", func() (bool, string) {
 		c := poolCondition(t, pool.Name)
 		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "Sometimes") && strings.Contains(c.Message, "previous version"), fmt.Sprintf("%+v", c)
 	})
@@ -259,7 +260,7 @@ func TestAddressesAreReleasedOnDeleteAndTypeChange(t *testing.T) {
 	}
 	waitForEvent(t, ns, "second", controller.EventIPReleased, "198.51.100.80")
 	waitForIPs(t, ns, "third", "198.51.100.80")
-	eventually(t, 10*time.Second, "the former LoadBalancer loses status and pool annotation", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "the former LoadBalancer loses status and pool annotation", func() (bool, string) {
 		s := getService(t, ns, "second")
 		_, annotated := s.Annotations[v1alpha1.AnnotationAssignedPool]
 		return len(s.Status.LoadBalancer.Ingress) == 0 && !annotated, fmt.Sprint(ingressIPs(s), s.Annotations)
@@ -309,7 +310,7 @@ func TestInvalidAndOverlappingPoolsAreReportedAndUnused(t *testing.T) {
 	startController(t, controller.Options{SeveralInProcess: true})
 	ns := namespace(t, nil)
 	older := createPool(t, ns+"-older", []string{"198.51.100.96/29"}, onlyNamespaces(ns))
-	eventually(t, 10*time.Second, "the older pool is accepted", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "the older pool is accepted", func() (bool, string) {
 		return poolAccepted(t, older.Name) == metav1.ConditionTrue, ""
 	})
 	newer := createPool(t, ns+"-newer", []string{"198.51.100.100/30"}, onlyNamespaces(ns))
@@ -318,11 +319,11 @@ func TestInvalidAndOverlappingPoolsAreReportedAndUnused(t *testing.T) {
 			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Maybe"}},
 		}}}
 	})
-	eventually(t, 10*time.Second, "the overlapping pool is refused and names the older one", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "the overlapping pool is refused and names the older one", func() (bool, string) {
 		c := poolCondition(t, newer.Name)
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonOverlap && strings.Contains(c.Message, older.Name), fmt.Sprintf("%+v", c)
 	})
-	eventually(t, 10*time.Second, "the pool with a bad selector is refused, quoting it", func() (bool, string) {
+	testpoll.Until(t, 10*time.Second, "the pool with a bad selector is refused, quoting it", func() (bool, string) {
 		c := poolCondition(t, badSelector.Name)
 		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "Maybe"), fmt.Sprintf("%+v", c)
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/bgplb/bgplb/internal/k8s/controller"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 var (
@@ -209,23 +210,6 @@ func createService(t *testing.T, ns, name string, opts ...serviceOption) *corev1
 	return s
 }
 
-// eventually polls check until it returns true or the deadline passes; the
-// failure names what was last seen.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, seen := check()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s; last seen: %s", timeout, what, seen)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func getService(t *testing.T, ns, name string) *corev1.Service {
 	t.Helper()
 	var s corev1.Service
@@ -246,7 +230,7 @@ func ingressIPs(s *corev1.Service) []string {
 // waitForIPs waits until the Service's status shows exactly want.
 func waitForIPs(t *testing.T, ns, name string, want ...string) {
 	t.Helper()
-	eventually(t, 20*time.Second, fmt.Sprintf("service %s/%s gets %v", ns, name, want), func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("service %s/%s gets %v", ns, name, want), func() (bool, string) {
 		got := ingressIPs(getService(t, ns, name))
 		return slices.Equal(got, want), fmt.Sprint(got)
 	})
@@ -257,7 +241,7 @@ func waitForIPs(t *testing.T, ns, name string, want ...string) {
 func waitForAnyIPs(t *testing.T, ns, name string, n int) []string {
 	t.Helper()
 	var got []string
-	eventually(t, 20*time.Second, fmt.Sprintf("service %s/%s gets %d addresses", ns, name, n), func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("service %s/%s gets %d addresses", ns, name, n), func() (bool, string) {
 		got = ingressIPs(getService(t, ns, name))
 		return len(got) == n, fmt.Sprint(got)
 	})
@@ -268,7 +252,7 @@ func waitForAnyIPs(t *testing.T, ns, name string, n int) []string {
 // note containing every fragment.
 func waitForEvent(t *testing.T, ns, name, reason string, fragments ...string) {
 	t.Helper()
-	eventually(t, 20*time.Second, fmt.Sprintf("event %s on %s/%s mentioning %q", reason, ns, name, fragments), func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("event %s on %s/%s mentioning %q", reason, ns, name, fragments), func() (bool, string) {
 		var list eventsv1.EventList
 		if err := k8sClient.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 			return false, err.Error()

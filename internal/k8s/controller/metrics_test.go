@@ -13,6 +13,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // scrape gathers the metrics registry the manager serves and returns every
@@ -72,7 +73,7 @@ func poolSamples(samples map[string]float64, pool string) []string {
 // waitForSamples waits until every sample in want has its value.
 func waitForSamples(t *testing.T, what string, want map[string]float64) {
 	t.Helper()
-	eventually(t, 20*time.Second, what, func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, what, func() (bool, string) {
 		got := scrape(t)
 		var diff []string
 		for key, v := range want {
@@ -141,7 +142,7 @@ func TestPoolGaugesFollowAssignmentsAndDeletedPoolsLeaveNoSeries(t *testing.T) {
 	if err := k8sClient.Delete(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the deleted pool's series are removed", func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, "the deleted pool's series are removed", func() (bool, string) {
 		got := poolSamples(scrape(t), extra)
 		return len(got) == 0, strings.Join(got, ", ")
 	})

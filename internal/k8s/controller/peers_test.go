@@ -15,6 +15,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // speakerNamespace is the controller's default namespace of the speakers,
@@ -76,7 +77,7 @@ func waitForConfigCondition(t *testing.T, obj client.Object, statusOf func() v1a
 	t.Helper()
 	name := obj.GetName()
 	what := fmt.Sprintf("%T %s shows %s=%s with reason %s mentioning %q", obj, name, condType, status, reason, fragments)
-	eventually(t, 20*time.Second, what, func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, what, func() (bool, string) {
 		if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: name}, obj); err != nil {
 			return false, err.Error()
 		}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // createServices creates n Services named prefix-i with the given number
@@ -60,7 +61,7 @@ func addressesIn(t *testing.T, ns string) (map[string][]string, map[string]strin
 func waitAllAssigned(t *testing.T, ns string, n int, timeout time.Duration) map[string][]string {
 	t.Helper()
 	var ips map[string][]string
-	eventually(t, timeout, fmt.Sprintf("all %d Services get an address", n), func() (bool, string) {
+	testpoll.Until(t, timeout, fmt.Sprintf("all %d Services get an address", n), func() (bool, string) {
 		ips, _ = addressesIn(t, ns)
 		assigned := 0
 		for _, a := range ips {

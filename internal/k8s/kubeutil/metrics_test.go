@@ -31,6 +31,7 @@ import (
 
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // env is the API server that authenticates and authorizes scrapers.
@@ -94,7 +95,7 @@ func startManager(t *testing.T, cfg *rest.Config, m kubeutil.MetricsServing) str
 	if m.Insecure {
 		url = "http://" + m.Addr + "/metrics"
 	}
-	eventually(t, 20*time.Second, "the metrics server answers on "+m.Addr, func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, "the metrics server answers on "+m.Addr, func() (bool, string) {
 		select {
 		case err := <-done:
 			t.Fatalf("manager ended before serving metrics: %v", err)
@@ -313,24 +314,5 @@ func TestCertDirWithoutCertificateOrKeyIsRefused(t *testing.T) {
 	// Plain HTTP needs no certificate, so an empty cert dir is no error.
 	if _, err := (kubeutil.MetricsServing{Addr: ":0", Insecure: true, CertDir: t.TempDir()}).ServerOptions(); err != nil {
 		t.Errorf("insecure serving with an empty cert dir: %v", err)
-	}
-}
-
-// eventually polls check until it returns true or the deadline passes; the
-// failure names what was last seen.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, seen := check()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s; last seen: %s", timeout, what, seen)
-		}
-		<-tick.C
 	}
 }

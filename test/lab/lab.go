@@ -62,8 +62,14 @@ type Config struct {
 	// RouterPassword, if set, is the TCP-MD5 password the router expects
 	// from every node.
 	RouterPassword string
-	// Router is "frr" (the default) or "bird".
+	// Router is "frr" (the default), "bird" or "gobgp".
 	Router string
+	// Neighbours is how the router knows the nodes: StaticNeighbours (the
+	// default) names each node's address; DynamicNeighbours accepts a
+	// session from any address of the LAN, as most users configure their
+	// routers (FRR's bgp listen range, BIRD's neighbor range, GoBGP's
+	// dynamic neighbours).
+	Neighbours string
 	// LogUpdates makes FRR log every received prefix with a microsecond
 	// timestamp, for latency measurements.
 	LogUpdates bool
@@ -84,6 +90,12 @@ type Config struct {
 	RouterHashing string
 	Resilient     ResilientOptions
 }
+
+// Values of Config.Neighbours.
+const (
+	StaticNeighbours  = "static"
+	DynamicNeighbours = "dynamic"
+)
 
 // PprofAddr is where the lab's daemons serve Go's profiler when
 // Config.Pprof is set.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"text/template"
 	"time"
 )
@@ -46,8 +47,12 @@ router bgp {{.ASN}}
 {{- if .BFD}}
  neighbor NODES bfd profile bgplb
 {{- end}}
+{{- if .ListenRange}}
+ bgp listen range {{.ListenRange}} peer-group NODES
+{{- else}}
 {{- range .Nodes}}
  neighbor {{.}} peer-group NODES
+{{- end}}
 {{- end}}
  address-family ipv4 unicast
   maximum-paths 16
@@ -107,7 +112,7 @@ func startFRR(l *Lab) (*FRR, error) {
 	err = bgpdConfig.Execute(out, map[string]any{
 		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": l.NodeASN(), "RouterID": RouterLAN4, "Nodes": nodes,
 		"Password": l.cfg.RouterPassword, "DebugUpdates": l.cfg.LogUpdates, "BFD": l.cfg.BFD,
-		"NoGracefulRestart": l.cfg.RouterWithoutGracefulRestart,
+		"NoGracefulRestart": l.cfg.RouterWithoutGracefulRestart, "ListenRange": listenRange(l.cfg.Neighbours),
 	})
 	out.Close()
 	if err != nil {
@@ -152,11 +157,57 @@ func startFRR(l *Lab) (*FRR, error) {
 	}
 }
 
+// listenRange is the range of addresses the router accepts sessions from
+// with dynamic neighbours, or empty for static ones.
+func listenRange(neighbours string) string {
+	if neighbours == DynamicNeighbours {
+		return NodeLAN4
+	}
+	return ""
+}
+
 func (f *FRR) stop() error {
 	for _, d := range []string{"bgpd", "bfdd", "zebra"} {
 		stopPIDFile(filepath.Join("/var/run/frr", f.pathspace, d+".pid"))
 	}
 	return nil
+}
+
+// BGPDAlive tells whether the router's bgpd process is still running: a
+// crash leaves its pid file behind with no process.
+func (f *FRR) BGPDAlive() (bool, error) {
+	path := filepath.Join("/var/run/frr", f.pathspace, "bgpd.pid")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("bgpd pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return false, fmt.Errorf("bgpd pid file %s holds %q", path, data)
+	}
+	return processAlive(pid), nil
+}
+
+// Session is what the router knows of one neighbour's session.
+type Session struct {
+	State string `json:"bgpState"`
+	// Dropped counts the times an Established session of this neighbour
+	// went down.
+	Dropped int `json:"connectionsDropped"`
+}
+
+// Sessions returns the router's sessions by neighbour address; with
+// dynamic neighbours, only those that exist at the moment.
+func (f *FRR) Sessions() (map[string]Session, error) {
+	out, err := f.Vtysh("show bgp neighbors json")
+	if err != nil {
+		return nil, err
+	}
+	var sessions map[string]Session
+	if err := json.Unmarshal([]byte(out), &sessions); err != nil {
+		return nil, fmt.Errorf("parse neighbors: %w", err)
+	}
+	return sessions, nil
 }
 
 // LogPath is bgpd's log file; with Config.LogUpdates it has a line, with
@@ -170,18 +221,12 @@ func (f *FRR) Vtysh(command string) (string, error) {
 
 // Established returns the neighbours whose session is Established.
 func (f *FRR) Established() ([]string, error) {
-	out, err := f.Vtysh("show bgp neighbors json")
+	sessions, err := f.Sessions()
 	if err != nil {
 		return nil, err
 	}
-	var neighbors map[string]struct {
-		State string `json:"bgpState"`
-	}
-	if err := json.Unmarshal([]byte(out), &neighbors); err != nil {
-		return nil, fmt.Errorf("parse neighbors: %w", err)
-	}
 	var up []string
-	for addr, n := range neighbors {
+	for addr, n := range sessions {
 		if n.State == "Established" {
 			up = append(up, addr)
 		}

@@ -39,6 +39,9 @@ const (
 	// NodeASN is the nodes' AS for eBGP labs; see Lab.NodeASN.
 	NodeASN    = 64512
 	RouterLAN4 = "198.18.0.1"
+	// NodeLAN4 is the LAN the nodes peer from, which a router with
+	// dynamic neighbours accepts sessions from.
+	NodeLAN4   = "198.18.0.0/24"
 	RouterLAN6 = "2001:db8:1::1"
 	ClientAddr = "198.18.2.2"
 	ClientV6   = "2001:db8:2::2"
@@ -179,6 +182,11 @@ func (l *Lab) onClose(fn func() error) {
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 3
+	}
+	switch cfg.Neighbours {
+	case "", StaticNeighbours, DynamicNeighbours:
+	default:
+		return nil, fmt.Errorf("unknown kind of neighbours %q (want %s or %s)", cfg.Neighbours, StaticNeighbours, DynamicNeighbours)
 	}
 	for _, bin := range []string{"controller", "speaker"} {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {

@@ -152,9 +152,10 @@ type ReconcilePathsResponse struct {
 
 // StopRequest says how to end every session.
 type StopRequest struct {
-	// KeepRoutes ends sessions without a Cease NOTIFICATION, so that peers
-	// with graceful restart keep this node's routes until it is back.
-	// Otherwise each session is closed with a Cease NOTIFICATION.
+	// KeepRoutes ends sessions that carry paths without a Cease
+	// NOTIFICATION, so that peers with graceful restart keep this node's
+	// routes until it is back. Sessions that carry no path, and every
+	// session without KeepRoutes, are closed with a Cease NOTIFICATION.
 	KeepRoutes bool
 }
 

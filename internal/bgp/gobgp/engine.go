@@ -237,10 +237,11 @@ func (e *Engine) Sessions(ctx context.Context) ([]bgp.Session, error) {
 func (e *Engine) SessionChanges() <-chan bgp.Session { return e.feed.C() }
 
 // Stop implements bgp.Engine. All servers stop in parallel. With
-// KeepRoutes, a session on which graceful restart was negotiated is closed
-// without a NOTIFICATION, so that the peer keeps the routes as stale; a
-// session without graceful restart is closed with a Cease NOTIFICATION
-// either way, since its peer would drop the routes anyway. If ctx ends
+// KeepRoutes, a session that carries paths and on which graceful restart
+// was negotiated is closed without a NOTIFICATION, so that the peer keeps
+// the routes as stale; any other session is closed with a Cease
+// NOTIFICATION, since its peer has nothing to keep or would drop the
+// routes anyway. If ctx ends
 // first, Stop returns its error and the servers finish stopping in the
 // background. A second Stop does nothing.
 func (e *Engine) Stop(ctx context.Context, req bgp.StopRequest) error {
@@ -254,8 +255,13 @@ func (e *Engine) Stop(ctx context.Context, req bgp.StopRequest) error {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, ps := range e.peers {
+		// A session without paths gains nothing from graceful restart,
+		// and its restart timer is what crashes FRR 8.4's bgpd when the
+		// router knows this node as a dynamic neighbour (the timer fires
+		// on a peer the router has already freed).
+		keep := req.KeepRoutes && len(ps.announced) > 0
 		wg.Go(func() {
-			if req.KeepRoutes {
+			if keep {
 				ps.stopKeepingRoutes()
 			} else {
 				ps.stop()

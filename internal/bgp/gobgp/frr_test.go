@@ -624,6 +624,55 @@ func TestStopKeepingRoutesLeavesThemStaleAtTheRouter(t *testing.T) {
 	})
 }
 
+// A session that carries no path has nothing for graceful restart to
+// keep: even when asked to keep routes, Stop closes it with a Cease, while
+// a session with paths to another router is left stale as before.
+func TestStopKeepingRoutesCeasesSessionsWithoutPaths(t *testing.T) {
+	t.Parallel()
+	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{
+		{speaker: 1, asn: speakerASN},
+		{speaker: 2, asn: speakerASN},
+	}})
+	e, _ := newEngine(t)
+	quiet, busy := labPeer(r, "quiet", 1), labPeer(r, "busy", 2)
+	quiet.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: 30 * time.Second}
+	busy.GracefulRestart = quiet.GracefulRestart
+	reconcilePeers(t, e, quiet, busy)
+	// The quiet peer's RIB is complete and empty, which opens its session.
+	reconcilePaths(t, e, map[string][]bgp.Path{"busy": {{Prefix: webV4}}, "quiet": {}})
+	waitRouterEstablished(t, r, r.speakerV4)
+	waitRouterEstablished(t, r, r.speaker2V4)
+	waitPath(t, r, webV4, r.speaker2V4)
+
+	if err := e.Stop(context.Background(), bgp.StopRequest{KeepRoutes: true}); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	eventually(t, routeTimeout, func() error {
+		n, err := r.neighbor(r.speakerV4)
+		if err != nil {
+			return err
+		}
+		if n.BGPState == "Established" || !strings.Contains(n.LastNotificationReason, "Cease") {
+			return fmt.Errorf("the quiet session: %s, last notification %q; want down with a Cease", n.BGPState, n.LastNotificationReason)
+		}
+		return nil
+	})
+	eventually(t, routeTimeout, func() error {
+		n, err := r.neighbor(r.speaker2V4)
+		if err != nil {
+			return err
+		}
+		if n.BGPState == "Established" || n.MessageStats.NotificationsRcv != 0 {
+			return fmt.Errorf("the busy session: %s after %d notifications; want down without one", n.BGPState, n.MessageStats.NotificationsRcv)
+		}
+		path, ok, err := pathFrom(r, webV4, r.speaker2V4)
+		if err != nil || !ok || !path.Stale {
+			return fmt.Errorf("the busy session's path: present %v, stale %v (%v); want a stale path", ok, path.Stale, err)
+		}
+		return nil
+	})
+}
+
 // assertClosed checks that ch is closed, draining what is left in it.
 func assertClosed(t *testing.T, ch <-chan bgp.Session) {
 	t.Helper()

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/testpoll"
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+// routerRestartTime is the graceful-restart time the speakers ask routers
+// for in the router-safety tests: short, so that the router's restart
+// timer ends within the test.
+const routerRestartTime = 5 * time.Second
+
+// TestAQuietSpeakerStoppingLeavesADynamicNeighbourFRRRunning stops, as a
+// rolling update does, the speaker of a node that announces nothing while
+// it is peered with an FRR that knows the nodes as dynamic neighbours. FRR
+// 8.4 frees such a peer and then uses it when the graceful-restart timer
+// of the session ends, which kills bgpd with every session of the router.
+// The router's bgpd must outlive that timer, and the other node's session
+// must never drop.
+func TestAQuietSpeakerStoppingLeavesADynamicNeighbourFRRRunning(t *testing.T) {
+	l, addr := quietNodeLab(t)
+	quiet := l.Nodes[1]
+	l.StopSpeaker(quiet, syscall.SIGTERM)
+	expectRouterUnharmed(t, l, addr, quiet)
+}
+
+// quietNodeLab starts two nodes peered with a dynamic-neighbour FRR with
+// graceful restart, where node-0 announces a Local Service and node-1,
+// with no endpoint of it, announces nothing.
+func quietNodeLab(t *testing.T) (*lab.Lab, string) {
+	t.Helper()
+	l := startLabWith(t, lab.Config{Nodes: 2, Neighbours: lab.DynamicNeighbours})
+	peer := routerPeer(l)
+	peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(true), RestartTime: &metav1.Duration{Duration: routerRestartTime}}
+	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
+	svc := createService(t, l, "busy", true)
+	if err := l.SetEndpoints(context.Background(), svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+	waitForNextHops(t, l, addr, "node-0")
+	// A dynamic-neighbour router only answers: each session is up once its
+	// speaker's connection got through.
+	testpoll.Until(t, 60*time.Second, "the router has an Established session with every node", func() (bool, string) {
+		up, err := l.Router.Established()
+		return err == nil && len(up) == len(l.Nodes), fmt.Sprint(up, err)
+	})
+	return l, addr.String()
+}
+
+// expectRouterUnharmed waits until the router has seen the session of
+// gone end, then watches for the restart time and 10 s more: bgpd must
+// keep running, the other nodes' sessions must stay up without a drop,
+// and the Service's route must keep its next hop.
+func expectRouterUnharmed(t *testing.T, l *lab.Lab, addr string, gone *lab.Node) {
+	t.Helper()
+	frr := l.Router.(*lab.FRR)
+	before, err := frr.Sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testpoll.Until(t, 30*time.Second, "the router sees the session of "+gone.Name+" end", func() (bool, string) {
+		s, err := frr.Sessions()
+		return err == nil && s[gone.Addr4.String()].State != "Established", fmt.Sprint(s[gone.Addr4.String()], err)
+	})
+	// Watching for a time is the test itself: nothing should happen.
+	end := time.Now().Add(routerRestartTime + 10*time.Second)
+	for time.Now().Before(end) {
+		if alive, err := frr.BGPDAlive(); err != nil || !alive {
+			log, _ := os.ReadFile(frr.LogPath())
+			t.Fatalf("the router's bgpd died after %s's speaker stopped (%v); its log ends:\n%s", gone.Name, err, tail(log, 3000))
+		}
+		after, err := frr.Sessions()
+		if err != nil {
+			if alive, _ := frr.BGPDAlive(); !alive {
+				continue // reported above, with the log
+			}
+			t.Fatal(err)
+		}
+		for _, n := range l.Nodes {
+			if n == gone {
+				continue
+			}
+			a := n.Addr4.String()
+			if after[a].State != "Established" || after[a].Dropped != before[a].Dropped {
+				t.Fatalf("the session of %s was touched: %+v, before %+v", n.Name, after[a], before[a])
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	hops, err := l.Router.KernelNextHops(hostPrefix(netip.MustParseAddr(addr)))
+	if err != nil || len(hops) != 1 {
+		t.Errorf("the Service's route has next hops %v (%v), want node-0's only", hops, err)
+	}
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

@@ -30,20 +30,44 @@ const routerRestartTime = 5 * time.Second
 // The router's bgpd must outlive that timer, and the other node's session
 // must never drop.
 func TestAQuietSpeakerStoppingLeavesADynamicNeighbourFRRRunning(t *testing.T) {
-	l, addr := quietNodeLab(t)
+	l, addr := quietNodeLab(t, lab.DynamicNeighbours, true)
 	quiet := l.Nodes[1]
 	l.StopSpeaker(quiet, syscall.SIGTERM)
 	expectRouterUnharmed(t, l, addr, quiet)
 }
 
-// quietNodeLab starts two nodes peered with a dynamic-neighbour FRR with
-// graceful restart, where node-0 announces a Local Service and node-1,
-// with no endpoint of it, announces nothing.
-func quietNodeLab(t *testing.T) (*lab.Lab, string) {
+// A speaker that dies (SIGKILL here; a power loss is the same to the
+// router once the session ends) can send nothing, so the router-side
+// settings docs/routers.md gives for FRR 8.4 must keep bgpd alive: static
+// neighbours, or, with dynamic neighbours, graceful restart turned off on
+// the BGPPeer for that router.
+func TestAQuietSpeakerDyingLeavesFRRRunningWithTheDocumentedSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		neighbours      string
+		gracefulRestart bool
+	}{
+		{"static neighbours", lab.StaticNeighbours, true},
+		{"dynamic neighbours, graceful restart off on the BGPPeer", lab.DynamicNeighbours, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, addr := quietNodeLab(t, tc.neighbours, tc.gracefulRestart)
+			quiet := l.Nodes[1]
+			l.StopSpeaker(quiet, syscall.SIGKILL)
+			expectRouterUnharmed(t, l, addr, quiet)
+		})
+	}
+}
+
+// quietNodeLab starts two nodes peered with an FRR that knows them as
+// neighbours of the given kind, with or without graceful restart, where
+// node-0 announces a Local Service and node-1, with no endpoint of it,
+// announces nothing.
+func quietNodeLab(t *testing.T, neighbours string, gracefulRestart bool) (*lab.Lab, string) {
 	t.Helper()
-	l := startLabWith(t, lab.Config{Nodes: 2, Neighbours: lab.DynamicNeighbours})
+	l := startLabWith(t, lab.Config{Nodes: 2, Neighbours: neighbours})
 	peer := routerPeer(l)
-	peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(true), RestartTime: &metav1.Duration{Duration: routerRestartTime}}
+	peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(gracefulRestart), RestartTime: &metav1.Duration{Duration: routerRestartTime}}
 	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
 	svc := createService(t, l, "busy", true)
 	if err := l.SetEndpoints(context.Background(), svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {

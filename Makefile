@@ -28,6 +28,7 @@ IMAGE_REGISTRY := $(or $(REGISTRY),ghcr.io/bgplb)
 # Options of make lab.
 NODES ?= 3
 ROUTER ?= frr
+NEIGHBOURS ?= dynamic
 IPV6 ?= true
 
 all: build
@@ -77,7 +78,7 @@ disruption-report: setup build
 
 ## lab: a running lab (router, nodes with speakers, client, API server, controller) and its summary
 lab: setup build
-	$(BIN)/bgplb-lab up -nodes $(NODES) -router $(ROUTER) -ipv6=$(IPV6)
+	$(BIN)/bgplb-lab up -nodes $(NODES) -router $(ROUTER) -neighbours $(NEIGHBOURS) -ipv6=$(IPV6)
 
 ## lab-down: remove every namespace, link, process and file of the lab
 lab-down:

@@ -23,6 +23,9 @@ func main() {
 	opts := lab.SessionOptions{}
 	flags.IntVar(&opts.Nodes, "nodes", 3, "number of nodes")
 	flags.StringVar(&opts.Router, "router", "frr", "router: frr or bird")
+	// Most users' routers accept the nodes as dynamic neighbours, so the
+	// lab's does too unless asked.
+	flags.StringVar(&opts.Neighbours, "neighbours", lab.DynamicNeighbours, "how the router knows the nodes: "+lab.DynamicNeighbours+" (a listen range) or "+lab.StaticNeighbours+" (one neighbour per node)")
 	flags.BoolVar(&opts.IPv6, "ipv6", true, "give the sample Service an IPv6 address too")
 	flags.StringVar(&opts.Samples, "samples", "config/samples", "folder of sample objects to apply")
 	_ = flags.Parse(os.Args[2:])
@@ -43,7 +46,10 @@ func main() {
 		if opts.Router != "frr" && opts.Router != "bird" {
 			fail(fmt.Errorf("-router %q: want frr or bird", opts.Router))
 		}
-		serve := []string{self, "serve", "-nodes", fmt.Sprint(opts.Nodes), "-router", opts.Router,
+		if opts.Neighbours != lab.DynamicNeighbours && opts.Neighbours != lab.StaticNeighbours {
+			fail(fmt.Errorf("-neighbours %q: want %s or %s", opts.Neighbours, lab.DynamicNeighbours, lab.StaticNeighbours))
+		}
+		serve := []string{self, "serve", "-nodes", fmt.Sprint(opts.Nodes), "-router", opts.Router, "-neighbours", opts.Neighbours,
 			fmt.Sprintf("-ipv6=%t", opts.IPv6), "-samples", opts.Samples}
 		summary, err := lab.Up(serve, filepath.Join(os.TempDir(), "bgplb-lab.log"))
 		if err != nil {

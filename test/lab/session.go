@@ -35,6 +35,8 @@ const StateDir = "/run/bgplb-lab"
 type SessionOptions struct {
 	Nodes   int
 	Router  string // frr or bird
+	// Neighbours is how the router knows the nodes (Config.Neighbours).
+	Neighbours string
 	IPv6    bool   // give the sample Service an IPv6 address too
 	BinDir  string // controller and speaker
 	Samples string // folder of sample objects to apply
@@ -205,7 +207,7 @@ func Serve(opts SessionOptions) (err error) {
 	// The sample BGPPeer uses the sample BFD profile, so an FRR router
 	// runs bfdd; the BIRD lab router has no BFD, and the nodes' BFD then
 	// simply stays down beside working sessions.
-	cfg := Config{Nodes: opts.Nodes, BinDir: opts.BinDir, Router: opts.Router, BFD: opts.Router != "bird",
+	cfg := Config{Nodes: opts.Nodes, BinDir: opts.BinDir, Router: opts.Router, Neighbours: opts.Neighbours, BFD: opts.Router != "bird",
 		Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }}
 	l, err := Start(ctx, cfg)
 	if err != nil {

@@ -147,8 +147,17 @@ func waitForNextHopsWithin(t *testing.T, l *lab.Lab, addr netip.Addr, timeout ti
 	})
 }
 
+// The main scenario runs against the router knowing the nodes both ways
+// users configure it: one neighbour per node, and a listen range.
 func TestClusterServiceIsLoadBalancedAcrossEveryNode(t *testing.T) {
-	l := startLab(t, 3)
+	for _, neighbours := range []string{lab.StaticNeighbours, lab.DynamicNeighbours} {
+		t.Run(neighbours+" neighbours", func(t *testing.T) {
+			clusterServiceIsLoadBalancedAcrossEveryNode(t, startLabWith(t, lab.Config{Nodes: 3, Neighbours: neighbours}))
+		})
+	}
+}
+
+func clusterServiceIsLoadBalancedAcrossEveryNode(t *testing.T, l *lab.Lab) {
 	configure(t, l, v1alpha1.BGPAdvertisementSpec{Communities: []v1alpha1.Community{"64512:100"}})
 	ctx := context.Background()
 	svc := createService(t, l, "web", false)

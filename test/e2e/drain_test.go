@@ -28,7 +28,7 @@ const labDrainTime = 6 * time.Second
 // choosing the node while it still forwards, and withdraws them only after
 // the drain time; the session stays up and no new connection fails.
 func TestAPlannedDrainMovesTrafficAwayBeforeTheNodeStopsForwarding(t *testing.T) {
-	l, addr := drainLab(t, 3, "drain")
+	l, addr := drainLab(t, lab.Config{Nodes: 3}, "drain")
 	frr := l.Router.(*lab.FRR)
 	victim := l.Nodes[1]
 
@@ -75,7 +75,9 @@ func TestAPlannedDrainMovesTrafficAwayBeforeTheNodeStopsForwarding(t *testing.T)
 // keeps announcing until the drain time ends, withdraws, and says goodbye
 // with a Cease instead of leaving stale routes for a graceful restart.
 func TestASpeakerStoppedWhileDrainingFinishesTheDrainFirst(t *testing.T) {
-	l, addr := drainLab(t, 2, "drain-stop")
+	// The router's record of how a session ended lasts only as long as
+	// the neighbour: with static neighbours.
+	l, addr := drainLab(t, lab.Config{Nodes: 2, Neighbours: lab.StaticNeighbours}, "drain-stop")
 	frr := l.Router.(*lab.FRR)
 	victim := l.Nodes[1]
 
@@ -111,9 +113,9 @@ func TestASpeakerStoppedWhileDrainingFinishesTheDrainFirst(t *testing.T) {
 
 // drainLab starts a lab whose peers drain for labDrainTime, with a
 // Service announced from every node, and returns the lab and its address.
-func drainLab(t *testing.T, nodes int, service string) (*lab.Lab, netip.Addr) {
+func drainLab(t *testing.T, cfg lab.Config, service string) (*lab.Lab, netip.Addr) {
 	t.Helper()
-	l := startLab(t, nodes)
+	l := startLabWith(t, cfg)
 	peer := routerPeer(l)
 	peer.Spec.DrainTime = &metav1.Duration{Duration: labDrainTime}
 	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)

@@ -63,6 +63,12 @@ func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
 		cfg.BinDir = binDir
 	}
 	cfg.Logf = t.Logf
+	// The suite meets the router as most users configure it: accepting
+	// the nodes as dynamic neighbours. Tests that need one neighbour per
+	// node say so.
+	if cfg.Neighbours == "" {
+		cfg.Neighbours = lab.DynamicNeighbours
+	}
 	l, err := lab.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start lab: %v", err)

@@ -80,7 +80,9 @@ func nodeSession(t *testing.T, l *lab.Lab, node string) (v1alpha1.PeerSession, b
 // node's status object, in its speaker's metrics and in bgplbctl status;
 // and sees exactly the nodes with endpoints announce a Local Service.
 func TestSessionsAndAnnouncersShowInStatusMetricsAndBgplbctl(t *testing.T) {
-	l := startLabWith(t, lab.Config{Nodes: 3, BFD: true})
+	// The router shuts one neighbour down by its address, which needs it
+	// configured as a static neighbour.
+	l := startLabWith(t, lab.Config{Nodes: 3, BFD: true, Neighbours: lab.StaticNeighbours})
 	createFastBFDProfile(t, l)
 	peer := routerPeer(l)
 	peer.Spec.BFDProfile = "fast"

@@ -125,7 +125,9 @@ func setNodeLabel(t *testing.T, l *lab.Lab, node, key, value string) {
 }
 
 func TestASpeakerStopWithoutGracefulRestartClosesTheSessionWithACease(t *testing.T) {
-	l := startLab(t, 2)
+	// The router forgets a dynamic neighbour, and how its session ended,
+	// once the session is down: with static neighbours.
+	l := startLabWith(t, lab.Config{Nodes: 2, Neighbours: lab.StaticNeighbours})
 	peer := routerPeer(l)
 	peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(false)}
 	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)

@@ -33,13 +33,13 @@ const StateDir = "/run/bgplb-lab"
 
 // SessionOptions configure a long-lived lab.
 type SessionOptions struct {
-	Nodes   int
-	Router  string // frr or bird
+	Nodes  int
+	Router string // frr or bird
 	// Neighbours is how the router knows the nodes (Config.Neighbours).
 	Neighbours string
-	IPv6    bool   // give the sample Service an IPv6 address too
-	BinDir  string // controller and speaker
-	Samples string // folder of sample objects to apply
+	IPv6       bool   // give the sample Service an IPv6 address too
+	BinDir     string // controller and speaker
+	Samples    string // folder of sample objects to apply
 }
 
 // state is what a running lab records about itself.

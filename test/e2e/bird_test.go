@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,11 +17,75 @@ import (
 )
 
 // TestClusterServiceAgainstBIRD runs the basic scenario through a BIRD 2
-// router instead of FRR: an IPv4 Service load-balanced across every node by
-// the router's kernel ECMP, and a dual-stack Service whose IPv6 address
-// (announced over the IPv4 session) is reachable over IPv6.
+// router instead of FRR, configured with a protocol per node (static) and
+// with one neighbor range (dynamic, as users most often configure it).
 func TestClusterServiceAgainstBIRD(t *testing.T) {
-	l := startLabWith(t, lab.Config{Nodes: 3, Router: "bird"})
+	for _, neighbours := range []string{lab.StaticNeighbours, lab.DynamicNeighbours} {
+		t.Run(neighbours, func(t *testing.T) {
+			l := startLabWith(t, lab.Config{Nodes: 3, Router: "bird", Neighbours: neighbours})
+			bird := l.Router.(*lab.BIRD)
+			if neighbours == lab.DynamicNeighbours {
+				assertBIRDHasOnlyARange(t, bird)
+			}
+			clusterServiceScenario(t, l)
+			if neighbours == lab.DynamicNeighbours {
+				assertBIRDSessionsAreSpawned(t, l, bird)
+			}
+		})
+	}
+}
+
+// assertBIRDHasOnlyARange checks, before any node peers, that BIRD knows
+// the nodes by the LAN's range only: its one BGP protocol has a neighbor
+// range and no neighbour address.
+func assertBIRDHasOnlyARange(t *testing.T, bird *lab.BIRD) {
+	t.Helper()
+	protocols, err := bird.Protocols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bgp []lab.BIRDProtocol
+	for _, p := range protocols {
+		if p.Proto == "BGP" {
+			bgp = append(bgp, p)
+		}
+	}
+	if len(bgp) != 1 || bgp[0].Range != "198.18.0.0/24" || bgp[0].Neighbour != "" {
+		t.Fatalf("before the nodes peer, BIRD's BGP protocols are %+v; want one, with neighbor range 198.18.0.0/24", bgp)
+	}
+}
+
+// assertBIRDSessionsAreSpawned checks that every node's session is a
+// protocol that BIRD spawned from the range protocol, not one configured
+// for the node.
+func assertBIRDSessionsAreSpawned(t *testing.T, l *lab.Lab, bird *lab.BIRD) {
+	t.Helper()
+	protocols, err := bird.Protocols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []string
+	for _, p := range protocols {
+		if p.Proto == "BGP" && p.Info == "Established" {
+			if !strings.HasPrefix(p.Name, "peer") {
+				t.Errorf("BIRD protocol %s (neighbour %s) is not one spawned for a dynamic neighbour", p.Name, p.Neighbour)
+			}
+			peers = append(peers, p.Neighbour)
+		}
+	}
+	slices.Sort(peers)
+	if want := nodeAddrs(l, false, allNodes(l)...); !slices.Equal(peers, want) {
+		t.Errorf("BIRD's established protocols have neighbours %v, want %v", peers, want)
+	}
+}
+
+// clusterServiceScenario is the basic scenario for a router other than
+// the default one: an IPv4 Service load-balanced across every node by the
+// router's kernel ECMP, a dual-stack Service whose IPv6 address (announced
+// over the IPv4 sessions) is reachable over IPv6, and the routes' removal
+// when the Services go.
+func clusterServiceScenario(t *testing.T, l *lab.Lab) {
+	t.Helper()
 	configure(t, l, v1alpha1.BGPAdvertisementSpec{Communities: []v1alpha1.Community{"64512:100"}})
 	ctx := context.Background()
 	svc := createService(t, l, "web", false)
@@ -42,7 +107,7 @@ func TestClusterServiceAgainstBIRD(t *testing.T) {
 	if !v6.Is6() {
 		t.Fatalf("second address %s is not IPv6", v6)
 	}
-	testpoll.Until(t, 20*time.Second, "BIRD's table has three IPv6 multipath paths", func() (bool, string) {
+	testpoll.Until(t, 20*time.Second, "the router's table has three IPv6 multipath paths", func() (bool, string) {
 		paths, err := l.Router.BGPPaths(hostPrefix(v6))
 		var hops []string
 		for _, p := range paths {
@@ -69,7 +134,7 @@ func TestClusterServiceAgainstBIRD(t *testing.T) {
 	}
 	for _, a := range []netip.Addr{addr, addrs[0], v6} {
 		waitForNextHops(t, l, a)
-		testpoll.Until(t, 20*time.Second, fmt.Sprintf("%s leaves BIRD's table", a), func() (bool, string) {
+		testpoll.Until(t, 20*time.Second, fmt.Sprintf("%s leaves the router's table", a), func() (bool, string) {
 			paths, err := l.Router.BGPPaths(hostPrefix(a))
 			return err == nil && len(paths) == 0, fmt.Sprint(paths, err)
 		})

@@ -18,15 +18,15 @@ import (
 
 // BIRD is the lab's router as BIRD 2: one bird daemon in the router
 // namespace, with a BGP session per node, and its kernel protocols merging
-// equal paths into ECMP kernel routes.
+// equal paths into ECMP kernel routes. With static neighbours each node has
+// a protocol of its own; with dynamic ones a single protocol with a
+// neighbor range spawns one protocol per node that connects.
 type BIRD struct {
 	NS      string
 	dir     string
 	sock    string
 	pidfile string
 	proc    *process
-	// neighbours maps each BGP protocol's name to its neighbour address.
-	neighbours map[string]string
 }
 
 const (
@@ -85,11 +85,64 @@ template bgp nodes {
 	ipv4 { import filter honour_graceful_shutdown; export none; gateway direct; };
 	ipv6 { import filter honour_graceful_shutdown; export none; gateway direct; };
 }
-{{range .Neighbours}}
+{{if .Range}}
+# Dynamic neighbours: a session from any address of the range spawns a
+# protocol from this one, named {{.DynamicName}}1, {{.DynamicName}}2, ... in
+# the order the nodes connect, so "show protocols all" is what maps a
+# protocol to its node's address.
+protocol bgp nodes_range from nodes {
+	neighbor range {{.Range}} as {{.NodeASN}};
+	dynamic name "{{.DynamicName}}";
+}
+{{else}}
+{{- range .Neighbours}}
 protocol bgp {{.Name}} from nodes {
 	neighbor {{.Addr}} as {{$.NodeASN}};
 }
-{{end}}`))
+{{end}}
+{{- end}}`))
+
+// birdDynamicName is the prefix of the names BIRD gives the protocols it
+// spawns for dynamic neighbours. It differs from the static protocols'
+// names (node0, ...) because its numbers follow the order of connection,
+// not the nodes' numbers.
+const birdDynamicName = "peer"
+
+// birdConf renders the router's configuration for the lab's nodes and
+// kind of neighbours.
+func (l *Lab) birdConf(ns string) (string, error) {
+	if strings.ContainsAny(l.cfg.RouterPassword, "\"\\\n") {
+		return "", fmt.Errorf("the BIRD lab router cannot quote password %q", l.cfg.RouterPassword)
+	}
+	// The template shared by both kinds of neighbours carries everything
+	// but the neighbours themselves.
+	data := map[string]any{
+		"NS": ns, "RouterID": RouterLAN4, "ASN": RouterASN, "NodeASN": l.NodeASN(),
+		"Password": l.cfg.RouterPassword,
+	}
+	switch l.cfg.Neighbours {
+	case "", StaticNeighbours:
+		type neighbour struct{ Name, Addr string }
+		var neighbours []neighbour
+		for i, n := range l.Nodes {
+			neighbours = append(neighbours, neighbour{Name: fmt.Sprintf("node%d", i), Addr: n.Addr4.String()})
+		}
+		data["Neighbours"] = neighbours
+	case DynamicNeighbours:
+		// The nodes peer from their IPv4 LAN addresses only (the IPv6
+		// paths travel over those sessions), so one IPv4 range is all
+		// the router needs.
+		data["Range"] = NodeLAN4
+		data["DynamicName"] = birdDynamicName
+	default:
+		return "", fmt.Errorf("unknown kind of neighbours %q (want %q or %q)", l.cfg.Neighbours, StaticNeighbours, DynamicNeighbours)
+	}
+	var b strings.Builder
+	if err := birdConfig.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("render the BIRD configuration: %w", err)
+	}
+	return b.String(), nil
+}
 
 func startBIRD(l *Lab) (Router, error) {
 	for _, bin := range []string{birdBin, birdcBin} {
@@ -97,35 +150,18 @@ func startBIRD(l *Lab) (Router, error) {
 			return nil, fmt.Errorf("BIRD is not installed (apt-get install bird2): %w", err)
 		}
 	}
-	if strings.ContainsAny(l.cfg.RouterPassword, "\"\\\n") {
-		return nil, fmt.Errorf("the BIRD lab router cannot quote password %q", l.cfg.RouterPassword)
+	b := &BIRD{NS: l.Prefix + "-router", dir: filepath.Join(l.Dir, "bird")}
+	conf, err := l.birdConf(b.NS)
+	if err != nil {
+		return nil, err
 	}
-	b := &BIRD{NS: l.Prefix + "-router", dir: filepath.Join(l.Dir, "bird"), neighbours: map[string]string{}}
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return nil, err
 	}
 	b.sock = filepath.Join(b.dir, "bird.ctl")
 	b.pidfile = filepath.Join(b.dir, "bird.pid")
-	type neighbour struct{ Name, Addr string }
-	var neighbours []neighbour
-	for i, n := range l.Nodes {
-		nb := neighbour{Name: fmt.Sprintf("node%d", i), Addr: n.Addr4.String()}
-		neighbours = append(neighbours, nb)
-		b.neighbours[nb.Name] = nb.Addr
-	}
 	confPath := filepath.Join(b.dir, "bird.conf")
-	out, err := os.Create(confPath)
-	if err != nil {
-		return nil, err
-	}
-	err = birdConfig.Execute(out, map[string]any{
-		"NS": b.NS, "RouterID": RouterLAN4, "ASN": RouterASN, "NodeASN": l.NodeASN(),
-		"Password": l.cfg.RouterPassword, "Neighbours": neighbours,
-	})
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
 	// In the foreground (-f) bird is the lab's child: it logs to the lab's
@@ -184,25 +220,88 @@ func (b *BIRD) Birdc(command string) (string, error) {
 	return out, nil
 }
 
-// Established returns the neighbours whose session is Established.
+// Established returns the neighbours whose session is Established. It
+// reads each BGP protocol's neighbour address from "show protocols all",
+// which serves static protocols and those spawned for dynamic neighbours
+// alike.
 func (b *BIRD) Established() ([]string, error) {
-	out, err := b.Birdc("show protocols")
+	protocols, err := b.Protocols()
 	if err != nil {
 		return nil, err
 	}
-	var up []string
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 || f[1] != "BGP" {
-			continue
-		}
-		addr, ok := b.neighbours[f[0]]
-		if ok && f[3] == "up" && slices.Contains(f[4:], "Established") {
-			up = append(up, addr)
+	up := []string{}
+	for _, p := range protocols {
+		if p.Proto == "BGP" && p.State == "up" && p.Info == "Established" && p.Neighbour != "" {
+			up = append(up, p.Neighbour)
 		}
 	}
 	slices.Sort(up)
 	return up, nil
+}
+
+// Protocols returns the router's protocols as "show protocols all" shows
+// them.
+func (b *BIRD) Protocols() ([]BIRDProtocol, error) {
+	out, err := b.Birdc("show protocols all")
+	if err != nil {
+		return nil, err
+	}
+	protocols, err := parseBIRDProtocols(out)
+	if err != nil {
+		return nil, fmt.Errorf("parse %q: %w", out, err)
+	}
+	return protocols, nil
+}
+
+// BIRDProtocol is one protocol of BIRD's "show protocols all".
+type BIRDProtocol struct {
+	// Name is the protocol's name; State is BIRD's (up, start, ...), Info
+	// the protocol's own, such as a BGP session's "Established".
+	Name, Proto, State, Info string
+	// Neighbour is a BGP protocol's neighbour address; a protocol with a
+	// neighbor range has Range instead.
+	Neighbour, Range string
+}
+
+// parseBIRDProtocols reads "show protocols all": a header line, then per
+// protocol a line like
+//
+//	peer1      BGP        ---        up     10:47:18.012  Established
+//
+// followed by indented detail lines, among them a BGP protocol's
+// "Neighbor address: 198.18.0.10", and an empty line.
+func parseBIRDProtocols(out string) ([]BIRDProtocol, error) {
+	var protocols []BIRDProtocol
+	for _, line := range strings.Split(out, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "" || strings.HasPrefix(line, "Name "):
+		case !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "\t"):
+			f := strings.Fields(line)
+			if len(f) < 4 {
+				return nil, fmt.Errorf("protocol line %q has %d fields, want at least 4", line, len(f))
+			}
+			p := BIRDProtocol{Name: f[0], Proto: f[1], State: f[3]}
+			// The fifth field is the time since the last state change;
+			// what follows it is the protocol's own state, such as
+			// "Established" or "Passive", perhaps with a reason.
+			if len(f) > 5 {
+				p.Info = strings.Join(f[5:], " ")
+			}
+			protocols = append(protocols, p)
+		case len(protocols) == 0:
+			return nil, fmt.Errorf("detail line %q before any protocol", line)
+		default:
+			p := &protocols[len(protocols)-1]
+			if addr, ok := strings.CutPrefix(trimmed, "Neighbor address:"); ok {
+				p.Neighbour = strings.TrimSpace(addr)
+			}
+			if r, ok := strings.CutPrefix(trimmed, "Neighbor range:"); ok {
+				p.Range = strings.TrimSpace(r)
+			}
+		}
+	}
+	return protocols, nil
 }
 
 // birdPath is one route of "show route ... all" with what BIRD needs to

@@ -16,15 +16,16 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v sysctl >/dev/null && command -v pkill >/dev/null || need+=(procps)
 [ -x /usr/lib/frr/bgpd ] || need+=(frr)
 [ -x /usr/sbin/bird ] || need+=(bird2)
+[ -x /usr/bin/gobgpd ] || need+=(gobgpd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Debian's packages may start etcd, FRR and BIRD as services; bgplb runs its
-# own instances in network namespaces.
-for service in etcd frr bird; do
+# Debian's packages may start etcd, FRR, BIRD and GoBGP as services; bgplb
+# runs its own instances in network namespaces.
+for service in etcd frr bird gobgpd; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl disable --now "$service" >/dev/null 2>&1 || true
   fi

@@ -19,25 +19,31 @@ import (
 	"github.com/bgplb/bgplb/test/lab"
 )
 
+// Closing a lab removes everything it made, whatever its router: the
+// router's daemons and helpers (GoBGP's route monitor) included.
 func TestTheLabLeavesNothingBehind(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	l, err := lab.Start(ctx, lab.Config{Nodes: 2, BinDir: binDir, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if up, err := l.Router.Established(); err != nil {
-		t.Fatalf("the router does not answer: %v (%v)", up, err)
-	}
-	apiserver := l.APIServerDir()
-	if !leftovers(t, l.Prefix, l.Dir, false) || !leftovers(t, apiserver, apiserver, false) {
-		t.Fatal("the running lab is not visible to the leftover check, so the check proves nothing")
-	}
-	if err := l.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	if leftovers(t, l.Prefix, l.Dir, true) || leftovers(t, apiserver, apiserver, true) {
-		t.Error("the lab left something behind")
+	for _, router := range []string{"frr", "bird", "gobgp"} {
+		t.Run(router, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			l, err := lab.Start(ctx, lab.Config{Nodes: 2, BinDir: binDir, Logf: t.Logf, Router: router, Neighbours: lab.DynamicNeighbours})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if up, err := l.Router.Established(); err != nil {
+				t.Fatalf("the router does not answer: %v (%v)", up, err)
+			}
+			apiserver := l.APIServerDir()
+			if !leftovers(t, l.Prefix, l.Dir, false) || !leftovers(t, apiserver, apiserver, false) {
+				t.Fatal("the running lab is not visible to the leftover check, so the check proves nothing")
+			}
+			if err := l.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			if leftovers(t, l.Prefix, l.Dir, true) || leftovers(t, apiserver, apiserver, true) {
+				t.Error("the lab left something behind")
+			}
+		})
 	}
 }
 

@@ -1,7 +1,8 @@
-// Package lab builds a BGP load-balancing lab from network namespaces: an
-// FRR router, nodes running the real speaker binary, a client, the API
-// server and the real controller on a management network, and on each node
-// a responder that answers on Service addresses with the node's name.
+// Package lab builds a BGP load-balancing lab from network namespaces: a
+// router (FRR, BIRD or GoBGP), nodes running the real speaker binary, a
+// client, the API server and the real controller on a management network,
+// and on each node a responder that answers on Service addresses with the
+// node's name.
 // Everything it creates carries a per-run prefix and is removed by Close.
 package lab
 
@@ -233,8 +234,10 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		l.Router, err = startFRR(l)
 	case "bird":
 		l.Router, err = startBIRD(l)
+	case "gobgp":
+		l.Router, err = startGoBGP(l)
 	default:
-		err = fmt.Errorf("unknown router %q (want frr or bird)", cfg.Router)
+		err = fmt.Errorf("unknown router %q (want frr, bird or gobgp)", cfg.Router)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start router: %w", err)

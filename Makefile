@@ -76,7 +76,7 @@ bench: setup build
 disruption-report: setup build
 	go run ./test/bench -bin $(BIN) -latency-services 0 -bulk "" -disruption-hashing hash-threshold,resilient -disruption-out docs/disruption
 
-## lab: a running lab (router, nodes with speakers, client, API server, controller) and its summary
+## lab: a running lab (router, nodes with speakers, client, API server, controller) and its summary; ROUTER=frr|bird|gobgp NEIGHBOURS=dynamic|static
 lab: setup build
 	$(BIN)/bgplb-lab up -nodes $(NODES) -router $(ROUTER) -neighbours $(NEIGHBOURS) -ipv6=$(IPV6)
 

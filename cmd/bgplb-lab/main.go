@@ -1,8 +1,8 @@
 // Command bgplb-lab brings up a bgplb lab on this machine (network
-// namespaces with an FRR or BIRD router, nodes running the speaker, a
+// namespaces with an FRR, BIRD or GoBGP router, nodes running the speaker, a
 // client, an API server and the controller) and takes it down again.
 //
-//	bgplb-lab up [-nodes 3] [-router frr|bird] [-ipv6=true]
+//	bgplb-lab up [-nodes 3] [-router frr|bird|gobgp] [-neighbours dynamic|static] [-ipv6=true]
 //	bgplb-lab down
 package main
 
@@ -22,7 +22,7 @@ func main() {
 	flags := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	opts := lab.SessionOptions{}
 	flags.IntVar(&opts.Nodes, "nodes", 3, "number of nodes")
-	flags.StringVar(&opts.Router, "router", "frr", "router: frr or bird")
+	flags.StringVar(&opts.Router, "router", "frr", "router: frr, bird or gobgp")
 	// Most users' routers accept the nodes as dynamic neighbours, so the
 	// lab's does too unless asked.
 	flags.StringVar(&opts.Neighbours, "neighbours", lab.DynamicNeighbours, "how the router knows the nodes: "+lab.DynamicNeighbours+" (a listen range) or "+lab.StaticNeighbours+" (one neighbour per node)")
@@ -43,8 +43,8 @@ func main() {
 		if opts.Nodes < 1 || opts.Nodes > 8 {
 			fail(fmt.Errorf("-nodes %d: want 1 to 8", opts.Nodes))
 		}
-		if opts.Router != "frr" && opts.Router != "bird" {
-			fail(fmt.Errorf("-router %q: want frr or bird", opts.Router))
+		if opts.Router != "frr" && opts.Router != "bird" && opts.Router != "gobgp" {
+			fail(fmt.Errorf("-router %q: want frr, bird or gobgp", opts.Router))
 		}
 		if opts.Neighbours != lab.DynamicNeighbours && opts.Neighbours != lab.StaticNeighbours {
 			fail(fmt.Errorf("-neighbours %q: want %s or %s", opts.Neighbours, lab.DynamicNeighbours, lab.StaticNeighbours))
@@ -72,7 +72,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bgplb-lab up [-nodes N] [-router frr|bird] [-ipv6=true|false] | down")
+	fmt.Fprintln(os.Stderr, "usage: bgplb-lab up [-nodes N] [-router frr|bird|gobgp] [-neighbours dynamic|static] [-ipv6=true|false] | down")
 	os.Exit(2)
 }
 

@@ -34,7 +34,7 @@ const StateDir = "/run/bgplb-lab"
 // SessionOptions configure a long-lived lab.
 type SessionOptions struct {
 	Nodes  int
-	Router string // frr or bird
+	Router string // frr, bird or gobgp
 	// Neighbours is how the router knows the nodes (Config.Neighbours).
 	Neighbours string
 	IPv6       bool   // give the sample Service an IPv6 address too
@@ -205,9 +205,10 @@ func Serve(opts SessionOptions) (err error) {
 		}
 	}()
 	// The sample BGPPeer uses the sample BFD profile, so an FRR router
-	// runs bfdd; the BIRD lab router has no BFD, and the nodes' BFD then
-	// simply stays down beside working sessions.
-	cfg := Config{Nodes: opts.Nodes, BinDir: opts.BinDir, Router: opts.Router, Neighbours: opts.Neighbours, BFD: opts.Router != "bird",
+	// runs bfdd; the BIRD and GoBGP lab routers have no BFD, and the
+	// nodes' BFD then simply stays down beside working sessions.
+	cfg := Config{Nodes: opts.Nodes, BinDir: opts.BinDir, Router: opts.Router, Neighbours: opts.Neighbours,
+		BFD:  opts.Router == "" || opts.Router == "frr",
 		Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }}
 	l, err := Start(ctx, cfg)
 	if err != nil {
@@ -306,7 +307,11 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "Service default/web (type LoadBalancer): external addresses %s\n\n", joinAddrs(addrs))
-	fmt.Fprintf(&b, "Router BGP sessions (%s):\n", opts.Router)
+	neighbours := opts.Neighbours
+	if neighbours == "" {
+		neighbours = StaticNeighbours
+	}
+	fmt.Fprintf(&b, "Router BGP sessions (%s, %s neighbours):\n", opts.Router, neighbours)
 	up, _ := l.Router.Established()
 	for _, n := range l.Nodes {
 		state := "not established"
@@ -350,9 +355,12 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 	}
 	fmt.Fprintf(&b, "\nLook further:\n")
 	fmt.Fprintf(&b, "  %s --kubeconfig %s get svc,ippools,bgppeers -A\n", st.Kubectl, l.Kubeconfig)
-	if opts.Router == "bird" {
+	switch opts.Router {
+	case "bird":
 		fmt.Fprintf(&b, "  birdc -s %s show route all\n", filepath.Join(l.Dir, "bird", "bird.ctl"))
-	} else {
+	case "gobgp":
+		fmt.Fprintf(&b, "  ip netns exec %s gobgp global rib\n", st.RouterNS)
+	default:
 		fmt.Fprintf(&b, "  ip netns exec %s vtysh -N %s -c 'show bgp ipv4 unicast'\n", st.RouterNS, st.RouterNS)
 	}
 	fmt.Fprintf(&b, "  ip -n %s route\n", st.RouterNS)

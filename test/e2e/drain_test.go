@@ -144,9 +144,9 @@ func setNodeAnnotation(t *testing.T, l *lab.Lab, node, key, value string) {
 
 // routerPathsFrom returns the router's BGP paths for addr whose next hop
 // is the node.
-func routerPathsFrom(t *testing.T, frr *lab.FRR, addr netip.Addr, n *lab.Node) []lab.RIBPath {
+func routerPathsFrom(t *testing.T, router lab.Router, addr netip.Addr, n *lab.Node) []lab.RIBPath {
 	t.Helper()
-	paths, err := frr.BGPPaths(hostPrefix(addr))
+	paths, err := router.BGPPaths(hostPrefix(addr))
 	if err != nil {
 		// No route at all reads as an error for some FRR versions.
 		return nil

@@ -17,18 +17,33 @@ import (
 	"github.com/bgplb/bgplb/test/lab"
 )
 
-// A speaker restart, clean (SIGTERM) or not (SIGKILL), changes nothing at
-// a GoBGP or BIRD router with dynamic neighbours: the router, as
-// graceful-restart helper, keeps the node's paths while the speaker is
-// away, so the router's kernel next hops stay the same at every poll and
-// no busy connection breaks.
+// A speaker restart, clean (SIGTERM) or not (SIGKILL), at a GoBGP or BIRD
+// router with dynamic neighbours: the router, as graceful-restart helper,
+// keeps the node's path, in the multipath set and the kernel route, while
+// the speaker is away. With GoBGP the restart changes nothing: the kernel
+// next hops stay the same at every poll and no busy connection breaks.
+//
+// BIRD 2.0.12 is not hitless: when the restarted speaker's session comes
+// back, BIRD takes the node out of the kernel's ECMP route and puts it back
+// within a millisecond (ip monitor route showed the removal and re-adding
+// 0.4 to 0.8 ms apart on each of 6 restarts, with static and with dynamic
+// neighbours), presumably as the old paths turn stale for the new session
+// and stale and fresh paths are not merged. Busy connections of the node
+// that send in that window are reset (0 to 7 of 300 per restart in our
+// runs), so for BIRD the test asks only for the helper's part.
 func TestASpeakerRestartKeepsItsRoutesAtGoBGPAndBIRDRouters(t *testing.T) {
-	for _, router := range []string{"gobgp", "bird"} {
-		t.Run(router, func(t *testing.T) { speakerRestartKeepsRoutes(t, router) })
+	for _, tc := range []struct {
+		router      string
+		wantHitless bool
+	}{
+		{"gobgp", true},
+		{"bird", false},
+	} {
+		t.Run(tc.router, func(t *testing.T) { speakerRestartKeepsRoutes(t, tc.router, tc.wantHitless) })
 	}
 }
 
-func speakerRestartKeepsRoutes(t *testing.T, router string) {
+func speakerRestartKeepsRoutes(t *testing.T, router string, wantHitless bool) {
 	l := startLabWith(t, lab.Config{Nodes: 3, Router: router, Neighbours: lab.DynamicNeighbours})
 	peer := routerPeer(l)
 	peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(true)}
@@ -57,6 +72,9 @@ func speakerRestartKeepsRoutes(t *testing.T, router string) {
 		if !slices.ContainsFunc(paths, func(p lab.RIBPath) bool { return p.NextHop == victim.Addr4.String() && p.Multipath }) {
 			t.Errorf("%s: with the speaker of %s stopped, the router's paths are %+v; want its path kept in the multipath set", sig, victim.Name, paths)
 		}
+		if hops, err := l.Router.KernelNextHops(hostPrefix(addr)); err != nil || !slices.Equal(hops, nodeAddrs(l, false, allNodes(l)...)) {
+			t.Errorf("%s: with the speaker of %s stopped, the router's kernel next hops are %v (%v); want every node's", sig, victim.Name, hops, err)
+		}
 		if err := l.StartSpeaker(victim); err != nil {
 			t.Fatal(err)
 		}
@@ -71,6 +89,9 @@ func speakerRestartKeepsRoutes(t *testing.T, router string) {
 		history := w.Stop()
 		report := d.Stop()
 		t.Logf("%s of %s: next hops changed %d times in %d polls\n%s", sig, victim.Name, len(history.Changes), history.Polls, report)
+		if !wantHitless {
+			continue
+		}
 		if report.Broken() != 0 || report.Probe.Failures != 0 {
 			t.Errorf("%s: %d of %d connections broke and %d of %d new connections failed; want none",
 				sig, report.Broken(), report.Total.Conns, report.Probe.Failures, report.Probe.Attempts)

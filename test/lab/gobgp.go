@@ -146,6 +146,13 @@ func (l *Lab) gobgpConf(ns string) (string, error) {
 		}
 		data["Neighbours"] = neighbours
 	case DynamicNeighbours:
+		// gobgpd 3.10 sets TCP-MD5 keys for configured neighbours only:
+		// with a password on the peer group, a node of the range with the
+		// right password never got Established (seen in the lab, while
+		// the same password worked with static neighbours).
+		if l.cfg.RouterPassword != "" {
+			return "", fmt.Errorf("the GoBGP lab router has no TCP-MD5 password for dynamic neighbours (gobgpd 3.10 sets keys for configured neighbours only); use static neighbours")
+		}
 		data["Range"] = NodeLAN4
 	default:
 		return "", fmt.Errorf("unknown kind of neighbours %q (want %q or %q)", l.cfg.Neighbours, StaticNeighbours, DynamicNeighbours)

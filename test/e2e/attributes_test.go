@@ -35,7 +35,12 @@ func waitForPaths(t *testing.T, l *lab.Lab, prefix netip.Prefix) []lab.RIBPath {
 // on eBGP sessions anyway (RFC 4271 5.1.5), so the announce table tests
 // check that it is never sent.
 func TestCommunitiesAggregationAndMEDReachTheRouter(t *testing.T) {
-	l := startLab(t, 2)
+	forEachRouter(t, func(t *testing.T, router string) {
+		communitiesAggregationAndMEDReachTheRouter(t, startLabWith(t, lab.Config{Nodes: 2, Router: router}))
+	})
+}
+
+func communitiesAggregationAndMEDReachTheRouter(t *testing.T, l *lab.Lab) {
 	configure(t, l, v1alpha1.BGPAdvertisementSpec{
 		AggregationLength: ptr.To[int32](28),
 		Communities:       []v1alpha1.Community{"64512:100", "4200000000:1:2", "no-export"},

@@ -179,7 +179,12 @@ func clusterServiceIsLoadBalancedAcrossEveryNode(t *testing.T, l *lab.Lab) {
 }
 
 func TestLocalServiceIsAnnouncedOnlyFromNodesWithEndpoints(t *testing.T) {
-	l := startLab(t, 3)
+	forEachRouter(t, func(t *testing.T, router string) {
+		localServiceIsAnnouncedOnlyFromNodesWithEndpoints(t, startLabWith(t, lab.Config{Nodes: 3, Router: router}))
+	})
+}
+
+func localServiceIsAnnouncedOnlyFromNodesWithEndpoints(t *testing.T, l *lab.Lab) {
 	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
 	ctx := context.Background()
 	svc := createService(t, l, "local", true)

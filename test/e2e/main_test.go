@@ -53,6 +53,18 @@ func startLab(t *testing.T, nodes int) *lab.Lab {
 	return startLabWith(t, lab.Config{Nodes: nodes})
 }
 
+// routerKinds are the routers the suite runs its families against where
+// the router supports them; docs/routers.md lists which ran where.
+var routerKinds = []string{"frr", "bird", "gobgp"}
+
+// forEachRouter runs test once per router kind, as a subtest named after
+// it.
+func forEachRouter(t *testing.T, test func(t *testing.T, router string)) {
+	for _, router := range routerKinds {
+		t.Run(router, func(t *testing.T) { test(t, router) })
+	}
+}
+
 func startLabWith(t *testing.T, cfg lab.Config) *lab.Lab {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

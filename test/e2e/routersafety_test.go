@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ const routerRestartTime = 5 * time.Second
 // The router's bgpd must outlive that timer, and the other node's session
 // must never drop.
 func TestAQuietSpeakerStoppingLeavesADynamicNeighbourFRRRunning(t *testing.T) {
-	l, addr := quietNodeLab(t, lab.DynamicNeighbours, true)
+	l, addr := quietNodeLab(t, lab.Config{Neighbours: lab.DynamicNeighbours}, true)
 	quiet := l.Nodes[1]
 	l.StopSpeaker(quiet, syscall.SIGTERM)
 	expectRouterUnharmed(t, l, addr, quiet)
@@ -51,7 +52,7 @@ func TestAQuietSpeakerDyingLeavesFRRRunningWithTheDocumentedSettings(t *testing.
 		{"dynamic neighbours, graceful restart off on the BGPPeer", lab.DynamicNeighbours, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, addr := quietNodeLab(t, tc.neighbours, tc.gracefulRestart)
+			l, addr := quietNodeLab(t, lab.Config{Neighbours: tc.neighbours}, tc.gracefulRestart)
 			quiet := l.Nodes[1]
 			l.StopSpeaker(quiet, syscall.SIGKILL)
 			expectRouterUnharmed(t, l, addr, quiet)
@@ -59,13 +60,13 @@ func TestAQuietSpeakerDyingLeavesFRRRunningWithTheDocumentedSettings(t *testing.
 	}
 }
 
-// quietNodeLab starts two nodes peered with an FRR that knows them as
-// neighbours of the given kind, with or without graceful restart, where
-// node-0 announces a Local Service and node-1, with no endpoint of it,
-// announces nothing.
-func quietNodeLab(t *testing.T, neighbours string, gracefulRestart bool) (*lab.Lab, string) {
+// quietNodeLab starts two nodes peered with the router of cfg, with or
+// without graceful restart, where node-0 announces a Local Service and
+// node-1, with no endpoint of it, announces nothing.
+func quietNodeLab(t *testing.T, cfg lab.Config, gracefulRestart bool) (*lab.Lab, string) {
 	t.Helper()
-	l := startLabWith(t, lab.Config{Nodes: 2, Neighbours: neighbours})
+	cfg.Nodes = 2
+	l := startLabWith(t, cfg)
 	peer := routerPeer(l)
 	peer.Spec.GracefulRestart = &v1alpha1.GracefulRestart{Enabled: ptr.To(gracefulRestart), RestartTime: &metav1.Duration{Duration: routerRestartTime}}
 	configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
@@ -127,6 +128,39 @@ func expectRouterUnharmed(t *testing.T, l *lab.Lab, addr string, gone *lab.Node)
 	hops, err := l.Router.KernelNextHops(hostPrefix(netip.MustParseAddr(addr)))
 	if err != nil || len(hops) != 1 {
 		t.Errorf("the Service's route has next hops %v (%v), want node-0's only", hops, err)
+	}
+}
+
+// BIRD and GoBGP with dynamic neighbours outlive a quiet node's speaker
+// that dies with graceful restart negotiated, the case bgplb cannot soften
+// with a Cease: the other node's session stays Established throughout the
+// restart time and 10 s more.
+func TestAQuietSpeakerDyingLeavesBIRDAndGoBGPRunning(t *testing.T) {
+	for _, router := range []string{"bird", "gobgp"} {
+		for _, sig := range []syscall.Signal{syscall.SIGKILL} {
+			t.Run(fmt.Sprintf("%s %s", router, sig), func(t *testing.T) {
+				l, addr := quietNodeLab(t, lab.Config{Router: router, Neighbours: lab.DynamicNeighbours}, true)
+				quiet := l.Nodes[1]
+				l.StopSpeaker(quiet, sig)
+				testpoll.Until(t, 30*time.Second, "the router sees the session of "+quiet.Name+" end", func() (bool, string) {
+					up, err := l.Router.Established()
+					return err == nil && !slices.Contains(up, quiet.Addr4.String()), fmt.Sprint(up, err)
+				})
+				// Watching for a time is the test itself: nothing should
+				// happen. A dead router answers no query.
+				want := []string{l.Nodes[0].Addr4.String()}
+				end := time.Now().Add(routerRestartTime + 10*time.Second)
+				for time.Now().Before(end) {
+					if up, err := l.Router.Established(); err != nil || !slices.Equal(up, want) {
+						t.Fatalf("after %s's speaker went, the router's Established sessions are %v (%v), want %v", quiet.Name, up, err, want)
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				if hops, err := l.Router.KernelNextHops(hostPrefix(netip.MustParseAddr(addr))); err != nil || len(hops) != 1 {
+					t.Errorf("the Service's route has next hops %v (%v), want node-0's only", hops, err)
+				}
+			})
+		}
 	}
 }
 

@@ -209,13 +209,10 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if l.Dir, err = os.MkdirTemp("", "bgplb-lab-"+l.Prefix+"-"); err != nil {
 		return nil, err
 	}
-	// The components run as another user and read their kubeconfigs here;
-	// each file's own mode keeps the others' out.
-	if err := os.Chmod(l.Dir, 0o711); err != nil {
-		return nil, err
-	}
 	l.onClose(func() error { return os.RemoveAll(l.Dir) })
-	// FRR's daemons run as the frr user and read their files from here.
+	// FRR's daemons run as the frr user, and the controller and speakers
+	// as the chart's user, and read their files from here; each file's own
+	// mode keeps the others' kubeconfigs out.
 	if err := os.Chmod(l.Dir, 0o755); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,8 @@ command -v sysctl >/dev/null && command -v pkill >/dev/null || need+=(procps)
 [ -x /usr/lib/frr/bgpd ] || need+=(frr)
 [ -x /usr/sbin/bird ] || need+=(bird2)
 [ -x /usr/bin/gobgpd ] || need+=(gobgpd)
+# The lab runs bgplb's binaries as an unprivileged user through setpriv.
+command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

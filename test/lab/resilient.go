@@ -288,10 +288,9 @@ type resilientMirror struct {
 	logf      func(format string, args ...any)
 
 	// Only the sync goroutine uses these after start.
-	nextID  uint32
-	hops    map[mirrorHop]*mirrorHopObj
-	routes  map[string]*mirroredRoute
-	lastErr string
+	nextID uint32
+	hops   map[mirrorHop]*mirrorHopObj
+	routes map[string]*mirroredRoute
 
 	monitor  *exec.Cmd
 	kick     chan struct{}
@@ -336,27 +335,7 @@ func (k kicker) Write(p []byte) (int, error) {
 }
 
 func (m *resilientMirror) loop() {
-	defer close(m.done)
-	poll := time.NewTicker(mirrorPoll)
-	defer poll.Stop()
-	for {
-		select {
-		case <-m.stopCh:
-			return
-		case <-m.kick:
-		case <-poll.C:
-		}
-		err := m.sync()
-		// Report each distinct failure once, and the recovery.
-		switch msg := fmt.Sprint(err); {
-		case err != nil && msg != m.lastErr:
-			m.logf("resilient mirror in %s: %v (retrying)", m.ns, err)
-			m.lastErr = msg
-		case err == nil && m.lastErr != "":
-			m.logf("resilient mirror in %s: in sync again", m.ns)
-			m.lastErr = ""
-		}
-	}
+	syncLoop("resilient mirror in "+m.ns, m.sync, m.logf, m.kick, mirrorPoll, m.stopCh, m.done)
 }
 
 // stop ends the mirror and removes everything it installed. It is safe to

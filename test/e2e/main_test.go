@@ -60,7 +60,13 @@ var routerKinds = []string{"frr", "bird", "gobgp"}
 // forEachRouter runs test once per router kind, as a subtest named after
 // it.
 func forEachRouter(t *testing.T, test func(t *testing.T, router string)) {
-	for _, router := range routerKinds {
+	forRouters(t, routerKinds, test)
+}
+
+// forRouters runs test once per router kind of routers, the ones that
+// support what it tests.
+func forRouters(t *testing.T, routers []string, test func(t *testing.T, router string)) {
+	for _, router := range routers {
 		t.Run(router, func(t *testing.T) { test(t, router) })
 	}
 }

@@ -45,7 +45,7 @@ func TestASpeakerRestartBreaksNoConnectionWithGracefulRestart(t *testing.T) {
 			configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
 			addr := announcedEverywhere(t, l, "restart")
 			if tc.bfd {
-				waitForBFDUp(t, l, l.Router.(*lab.FRR), len(l.Nodes))
+				waitForBFDUp(t, l, len(l.Nodes))
 			}
 
 			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {

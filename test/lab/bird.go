@@ -68,7 +68,17 @@ filter honour_graceful_shutdown {
 	if (65535, 0) ~ bgp_community then bgp_local_pref = 0;
 	accept;
 }
-
+{{if .BFD}}
+# BFD sessions start when a BGP protocol asks for one ("bfd on" below);
+# the timers are the lab's 3 x 100 ms.
+protocol bfd {
+	interface "*" {
+		min rx interval 100 ms;
+		min tx interval 100 ms;
+		multiplier 3;
+	};
+}
+{{end}}
 template bgp nodes {
 	local {{.RouterID}} as {{.ASN}};
 	direct;
@@ -82,6 +92,9 @@ template bgp nodes {
 	password "{{.Password}}";
 {{- end}}
 	graceful restart aware;
+{{- if .BFD}}
+	bfd on;
+{{- end}}
 	ipv4 { import filter honour_graceful_shutdown; export none; gateway direct; };
 	ipv6 { import filter honour_graceful_shutdown; export none; gateway direct; };
 }
@@ -118,7 +131,7 @@ func (l *Lab) birdConf(ns string) (string, error) {
 	// but the neighbours themselves.
 	data := map[string]any{
 		"NS": ns, "RouterID": RouterLAN4, "ASN": RouterASN, "NodeASN": l.NodeASN(),
-		"Password": l.cfg.RouterPassword,
+		"Password": l.cfg.RouterPassword, "BFD": l.cfg.BFD,
 	}
 	switch l.cfg.Neighbours {
 	case "", StaticNeighbours:

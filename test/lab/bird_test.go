@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The testdata files are real output of BIRD 2.0.12 and gobgp 3.10.0
@@ -67,5 +68,36 @@ func TestParseBIRDProtocolsQuotesWhatItCannotRead(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), strings.TrimSpace(bad)) {
 			t.Errorf("parse %q: error %v, want one quoting the line", bad, err)
 		}
+	}
+}
+
+// bird-bfd-sessions.txt joins lines of two captures: a session up with
+// the lab's 3 x 100 ms timers, and one down while its node was away.
+func TestParseBIRDBFDSessionsReadsStateAndNegotiatedTimers(t *testing.T) {
+	got, err := parseBIRDBFDSessions(readTestdata(t, "bird-bfd-sessions.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []BFDSession{
+		{Peer: "198.18.0.10", Up: true, TransmitInterval: 100 * time.Millisecond, DetectionTime: 300 * time.Millisecond},
+		{Peer: "198.18.0.11", Up: false, TransmitInterval: time.Second, DetectionTime: 0},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestParseBIRDBFDSessionsQuotesWhatItCannotRead(t *testing.T) {
+	for _, out := range []string{
+		"bfd1:\n198.18.0.10 lan Up\n",
+		"bfd1:\n198.18.0.10 lan Up 14:28:58.263 fast 0.300\n",
+	} {
+		_, err := parseBIRDBFDSessions(out)
+		if err == nil || !strings.Contains(err.Error(), "198.18.0.10 lan Up") {
+			t.Errorf("parse %q: error %v, want one quoting the line", out, err)
+		}
+	}
+	if got, err := parseBIRDBFDSessions("bfd1:\nIP address                Interface  State      Since         Interval  Timeout\n"); err != nil || len(got) != 0 {
+		t.Errorf("no sessions: got %+v, %v", got, err)
 	}
 }

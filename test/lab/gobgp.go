@@ -2,6 +2,7 @@ package lab
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -128,6 +129,9 @@ var gobgpConfig = template.Must(template.New("gobgpd").Parse(`# bgplb lab router
 // gobgpConf renders the router's configuration for the lab's nodes and
 // kind of neighbours.
 func (l *Lab) gobgpConf(ns string) (string, error) {
+	if l.cfg.BFD {
+		return "", errors.New("the GoBGP lab router cannot run BFD: gobgpd 3.10 has none")
+	}
 	if strings.ContainsAny(l.cfg.RouterPassword, "\"\\\n") {
 		return "", fmt.Errorf("the GoBGP lab router cannot quote password %q", l.cfg.RouterPassword)
 	}

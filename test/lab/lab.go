@@ -80,8 +80,8 @@ type Config struct {
 	// RouterWithoutGracefulRestart makes the FRR router offer no
 	// graceful restart capability.
 	RouterWithoutGracefulRestart bool
-	// BFD runs FRR's bfdd on the router with a 3 x 100 ms profile for
-	// every node.
+	// BFD runs BFD on the router (FRR's bfdd, BIRD's bfd protocol) with
+	// 3 x 100 ms timers for every node; gobgpd has no BFD.
 	BFD bool
 	// Pprof makes the controller and every speaker serve Go's profiler on
 	// PprofAddr, the controller in the root namespace and each speaker in

@@ -71,7 +71,12 @@ func communitiesAggregationAndMEDReachTheRouter(t *testing.T, l *lab.Lab) {
 }
 
 func TestLocalPrefReachesAnIBGPRouter(t *testing.T) {
-	l := startLabWith(t, lab.Config{Nodes: 2, IBGP: true})
+	forEachRouter(t, func(t *testing.T, router string) {
+		localPrefReachesAnIBGPRouter(t, startLabWith(t, lab.Config{Nodes: 2, IBGP: true, Router: router}))
+	})
+}
+
+func localPrefReachesAnIBGPRouter(t *testing.T, l *lab.Lab) {
 	configure(t, l, v1alpha1.BGPAdvertisementSpec{LocalPref: ptr.To[int64](300)})
 	ctx := context.Background()
 	svc := createService(t, l, "preferred", false)
@@ -89,7 +94,18 @@ func TestLocalPrefReachesAnIBGPRouter(t *testing.T) {
 
 func TestTCPMD5PasswordsMustMatch(t *testing.T) {
 	const password = "lab-md5-secret"
-	l := startLabWith(t, lab.Config{Nodes: 2, RouterPassword: password})
+	forEachRouter(t, func(t *testing.T, router string) {
+		cfg := lab.Config{Nodes: 2, RouterPassword: password, Router: router}
+		if router == "gobgp" {
+			// gobgpd 3.10 sets TCP-MD5 keys for configured neighbours
+			// only (test/lab/gobgp.go).
+			cfg.Neighbours = lab.StaticNeighbours
+		}
+		tcpMD5PasswordsMustMatch(t, startLabWith(t, cfg), password)
+	})
+}
+
+func tcpMD5PasswordsMustMatch(t *testing.T, l *lab.Lab, password string) {
 	ctx := context.Background()
 	for name, value := range map[string]string{"right": password, "wrong": "not-the-password"} {
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "bgplb-system", Name: name}, StringData: map[string]string{"password": value}}

@@ -3,6 +3,7 @@
 // client, an API server and the controller) and takes it down again.
 //
 //	bgplb-lab up [-nodes 3] [-router frr|bird|gobgp] [-neighbours dynamic|static] [-ipv6=true]
+//	eval "$(bgplb-lab env)"
 //	bgplb-lab down
 package main
 
@@ -51,7 +52,7 @@ func main() {
 		}
 		serve := []string{self, "serve", "-nodes", fmt.Sprint(opts.Nodes), "-router", opts.Router, "-neighbours", opts.Neighbours,
 			fmt.Sprintf("-ipv6=%t", opts.IPv6), "-samples", opts.Samples}
-		summary, err := lab.Up(serve, filepath.Join(os.TempDir(), "bgplb-lab.log"))
+		summary, err := lab.Up(opts, serve)
 		if err != nil {
 			fail(err)
 		}
@@ -60,6 +61,12 @@ func main() {
 		if err := lab.Serve(opts); err != nil {
 			fail(err)
 		}
+	case "env":
+		env, err := lab.Env()
+		if err != nil {
+			fail(err)
+		}
+		fmt.Print(env)
 	case "down":
 		msg, err := lab.Down()
 		if err != nil {
@@ -72,7 +79,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bgplb-lab up [-nodes N] [-router frr|bird|gobgp] [-neighbours dynamic|static] [-ipv6=true|false] | down")
+	fmt.Fprintln(os.Stderr, "usage: bgplb-lab up [-nodes N] [-router frr|bird|gobgp] [-neighbours dynamic|static] [-ipv6=true|false] | env | down")
 	os.Exit(2)
 }
 

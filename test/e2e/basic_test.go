@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -167,6 +168,7 @@ func clusterServiceIsLoadBalancedAcrossEveryNode(t *testing.T, l *lab.Lab) {
 	addr := serviceAddrs(t, l, svc, 1)[0]
 
 	assertLoadBalancedAcrossEveryNode(t, l, addr)
+	assertTheRouterNamesEveryNode(t, l)
 
 	if err := l.Client.Delete(ctx, svc); err != nil {
 		t.Fatal(err)
@@ -270,4 +272,27 @@ func servedBy(t *testing.T, l *lab.Lab, addr netip.Addr, n int) map[string]int {
 		served[node]++
 	}
 	return served
+}
+
+// assertTheRouterNamesEveryNode checks that FRR shows each node's session
+// under the node's own name, as on a real cluster where each node has its
+// host name, and that vtysh answers a person without warnings.
+func assertTheRouterNamesEveryNode(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	frr := l.Router.(*lab.FRR)
+	sessions, err := frr.Sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range l.Nodes {
+		if got := sessions[n.Addr4.String()].Hostname; got != n.Name {
+			t.Errorf("the router names the session from %s %q, want %q", n.Addr4, got, n.Name)
+		}
+	}
+	var stderr strings.Builder
+	cmd := exec.Command("ip", "netns", "exec", frr.NS, "vtysh", "-N", frr.NS, "-c", "show bgp summary")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil || stderr.Len() != 0 {
+		t.Errorf("vtysh -N %s: %v, and on stderr: %q", frr.NS, err, stderr.String())
+	}
 }

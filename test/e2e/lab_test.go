@@ -73,7 +73,7 @@ func leftovers(t *testing.T, prefix, dir string, report bool) bool {
 		}
 		found = true
 	}
-	for _, path := range []string{dir, "/var/run/frr/" + prefix + "-router"} {
+	for _, path := range []string{dir, "/var/run/frr/" + prefix + "-router", "/etc/frr/" + prefix + "-router"} {
 		if _, err := os.Stat(path); err == nil {
 			if report {
 				t.Logf("file: %s", path)

@@ -95,6 +95,17 @@ func startFRR(l *Lab) (*FRR, error) {
 		return nil, err
 	}
 	l.onClose(func() error { return os.RemoveAll(runDir) })
+	// vtysh -N reads its own configuration from a folder named after the
+	// pathspace and warns on every call when there is none; an empty one
+	// keeps its output (the lab's and a person's) to the answer.
+	vtyshDir := frrConfDir(f.pathspace)
+	if err := os.MkdirAll(vtyshDir, 0o755); err != nil {
+		return nil, err
+	}
+	l.onClose(func() error { return os.RemoveAll(vtyshDir) })
+	if err := os.WriteFile(filepath.Join(vtyshDir, "vtysh.conf"), nil, 0o644); err != nil {
+		return nil, err
+	}
 	// The daemons drop privileges to the frr user, which must be able to
 	// write their sockets, pid files and log.
 	if err := chownFRR(runDir, f.dir); err != nil {
@@ -157,6 +168,10 @@ func startFRR(l *Lab) (*FRR, error) {
 	}
 }
 
+// frrConfDir is where FRR's tools look for the configuration of a
+// pathspace (vtysh -N).
+func frrConfDir(pathspace string) string { return filepath.Join("/etc/frr", pathspace) }
+
 // listenRange is the range of addresses the router accepts sessions from
 // with dynamic neighbours, or empty for static ones.
 func listenRange(neighbours string) string {
@@ -194,6 +209,9 @@ type Session struct {
 	// Dropped counts the times an Established session of this neighbour
 	// went down.
 	Dropped int `json:"connectionsDropped"`
+	// Hostname is the host name the neighbour sent in its hostname
+	// capability; FRR shows it in its tables and logs.
+	Hostname string `json:"hostname"`
 }
 
 // Sessions returns the router's sessions by neighbour address; with

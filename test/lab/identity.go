@@ -43,6 +43,14 @@ func asChartUser(argv ...string) []string {
 		"--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs"}, argv...)
 }
 
+// withHostname runs argv with its own hostname, in a UTS namespace of its
+// own. A node's speaker sends its host name to the router in the BGP
+// hostname capability, as GoBGP takes it from the system; on a real node
+// that is the node's name, while the lab's nodes share the machine's.
+func withHostname(name string, argv ...string) []string {
+	return append([]string{"unshare", "--uts", "sh", "-c", `hostname "$0" && exec "$@"`, name}, argv...)
+}
+
 // writeKubeconfig writes a kubeconfig with the token, readable only by
 // the user the components run as.
 func (l *Lab) writeKubeconfig(path, token string) error {

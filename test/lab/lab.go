@@ -7,16 +7,12 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -157,12 +153,14 @@ type Lab struct {
 	// controllerKubeconfig holds the controller's identity; Kubeconfig
 	// is the administrator's, for tests and bgplbctl.
 	controllerKubeconfig string
-	// scraperToken may read the speakers' metrics.
+	// scraperToken may read the speakers' and the controller's metrics.
 	scraperToken string
-	mgmtBridge   string
-	lanBridge    string
-	mu           sync.Mutex
-	cleanups     []func() error
+	// controllerMetricsAddr is where the controller serves its metrics.
+	controllerMetricsAddr string
+	mgmtBridge            string
+	lanBridge             string
+	mu                    sync.Mutex
+	cleanups              []func() error
 }
 
 func (l *Lab) logf(format string, args ...any) {
@@ -244,6 +242,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, fmt.Errorf("router hashing: %w", err)
 	}
 
+	l.controllerMetricsAddr = netip.AddrPortFrom(mgmt.Addr().Next(), ControllerMetricsPort).String()
 	if err := l.startAPIServer(mgmt.Addr().Next()); err != nil {
 		return nil, err
 	}
@@ -552,7 +551,7 @@ func (p *process) terminate(sig syscall.Signal) {
 func (l *Lab) startController() error {
 	p, err := l.spawn("controller", asChartUser(filepath.Join(l.cfg.BinDir, "controller"),
 		"--kubeconfig", l.controllerKubeconfig, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", l.pprofFlag())...)
+		"--metrics-bind-address="+l.controllerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())...)
 	if err != nil {
 		return err
 	}
@@ -571,9 +570,9 @@ func (l *Lab) pprofFlag() string {
 // StartSpeaker starts (or restarts) the speaker of a node inside its
 // namespace.
 func (l *Lab) StartSpeaker(n *Node) error {
-	args := append([]string{"ip", "netns", "exec", n.NS}, asChartUser(
+	args := append([]string{"ip", "netns", "exec", n.NS}, withHostname(n.Name, asChartUser(
 		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", n.kubeconfig, "--node-name", n.Name,
-		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())...)
+		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())...)...)
 	p, err := l.spawn("speaker-"+n.Name, args...)
 	if err != nil {
 		return err
@@ -581,49 +580,6 @@ func (l *Lab) StartSpeaker(n *Node) error {
 	n.speaker = p
 	l.onClose(func() error { p.terminate(syscall.SIGTERM); return nil })
 	return nil
-}
-
-// SpeakerMetricsAddr is where each speaker serves its Prometheus metrics,
-// on the loopback interface of its node's namespace.
-const SpeakerMetricsAddr = "127.0.0.1:7474"
-
-// SpeakerMetrics scrapes a node's speaker over HTTPS with the token of a
-// ServiceAccount bound to the metrics-reader role, as Prometheus would,
-// and returns the metrics text. The connection is made inside the node's
-// namespace, on the thread that entered it; the request goes over it by
-// hand, because an HTTP client would dial from another thread, in another
-// namespace.
-func (l *Lab) SpeakerMetrics(n *Node) (string, error) {
-	var conn net.Conn
-	err := inNetns(n.NS, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp", SpeakerMetricsAddr, 5*time.Second)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
-	}
-	// The speaker's certificate is the self-signed one it makes at start;
-	// what the lab checks is that the token is asked for and honoured.
-	tlsConn := tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // lab-only scrape of a self-signed endpoint
-	defer tlsConn.Close()
-	_ = tlsConn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(tlsConn, "GET /metrics HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", SpeakerMetricsAddr, l.scraperToken); err != nil {
-		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(tlsConn), nil)
-	if err != nil {
-		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("HTTP %s", resp.Status)
-	}
-	if err != nil {
-		return "", fmt.Errorf("metrics of %s: %w", n.Name, err)
-	}
-	return string(body), nil
 }
 
 // StopSpeaker stops a node's speaker with sig (SIGTERM for a clean stop).

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
 )
 
@@ -33,31 +34,57 @@ const StateDir = "/run/bgplb-lab"
 
 // SessionOptions configure a long-lived lab.
 type SessionOptions struct {
-	Nodes  int
-	Router string // frr, bird or gobgp
+	Nodes  int    `json:"nodes"`
+	Router string `json:"router"` // frr, bird or gobgp
 	// Neighbours is how the router knows the nodes (Config.Neighbours).
-	Neighbours string
-	IPv6       bool   // give the sample Service an IPv6 address too
-	BinDir     string // controller and speaker
-	Samples    string // folder of sample objects to apply
+	Neighbours string `json:"neighbours"`
+	IPv6       bool   `json:"ipv6"`    // give the sample Service an IPv6 address too
+	BinDir     string `json:"binDir"`  // controller, speaker, bgplbctl and this command
+	Samples    string `json:"samples"` // folder of sample objects to apply
+}
+
+// differences names the options in which want differs from o, as the
+// command line's flags, for a person who asked for want.
+func (o SessionOptions) differences(want SessionOptions) []string {
+	var diffs []string
+	add := func(flag string, have, asked any) {
+		if have != asked {
+			diffs = append(diffs, fmt.Sprintf("-%s %v (you asked for %v)", flag, have, asked))
+		}
+	}
+	add("nodes", o.Nodes, want.Nodes)
+	add("router", o.Router, want.Router)
+	add("neighbours", o.Neighbours, want.Neighbours)
+	add("ipv6", o.IPv6, want.IPv6)
+	return diffs
 }
 
 // state is what a running lab records about itself.
 type state struct {
-	PID        int    `json:"pid"`
-	Prefix     string `json:"prefix"`
-	Dir        string `json:"dir"`
-	Kubeconfig string `json:"kubeconfig"`
-	Kubectl    string `json:"kubectl"`
-	RouterNS   string `json:"routerNS"`
-	Router     string `json:"router"`
-	APIServer  string `json:"apiServerDir"`
-	Ready      bool   `json:"ready"`
-	Error      string `json:"error,omitempty"`
+	PID        int            `json:"pid"`
+	Options    SessionOptions `json:"options"`
+	Prefix     string         `json:"prefix"`
+	Dir        string         `json:"dir"`
+	Kubeconfig string         `json:"kubeconfig"`
+	Kubectl    string         `json:"kubectl"`
+	RouterNS   string         `json:"routerNS"`
+	ClientNS   string         `json:"clientNS"`
+	NodeNS     []string       `json:"nodeNS"`
+	// MetricsToken may read the speakers' and the controller's metrics.
+	MetricsToken string `json:"metricsToken"`
+	// ControllerMetrics is where the controller serves its metrics.
+	ControllerMetrics string `json:"controllerMetrics"`
+	APIServer         string `json:"apiServerDir"`
+	Ready             bool   `json:"ready"`
+	Error             string `json:"error,omitempty"`
 }
 
 func statePath() string   { return filepath.Join(StateDir, "state.json") }
 func summaryPath() string { return filepath.Join(StateDir, "summary.txt") }
+
+// LogPath is where the lab process writes its progress; it goes with the
+// rest of the lab's state when the lab is removed.
+func LogPath() string { return filepath.Join(StateDir, "lab.log") }
 
 func readState() (state, bool) {
 	var s state
@@ -87,17 +114,24 @@ func writeState(s state) error {
 	if err != nil {
 		return err
 	}
+	// The state holds a token that may read metrics: root's only.
 	tmp := statePath() + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, statePath())
 }
 
-// Up starts a lab in the background, or finds the one already running, and
-// returns its summary. self is the command line that runs Serve.
-func Up(self []string, logPath string) (string, error) {
+// Up starts a lab with opts in the background, or finds the one already
+// running with the same options, and returns its summary. A running lab
+// with other options is an error: the person asked for a lab it is not.
+// serve is the command line that runs Serve.
+func Up(opts SessionOptions, serve []string) (string, error) {
 	if s, alive := readState(); alive {
+		if diffs := s.Options.differences(opts); len(diffs) > 0 {
+			return "", fmt.Errorf("a lab is already running with other options: %s; remove it first with make lab-down (bgplb-lab down)",
+				strings.Join(diffs, "; "))
+		}
 		summary, err := os.ReadFile(summaryPath())
 		if err != nil {
 			return "", fmt.Errorf("a lab is running (pid %d) but has no summary yet: %w", s.PID, err)
@@ -115,12 +149,13 @@ func Up(self []string, logPath string) (string, error) {
 	}
 	os.Remove(statePath())
 	os.Remove(summaryPath())
+	logPath := LogPath()
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return "", err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(self[0], self[1:]...)
+	cmd := exec.Command(serve[0], serve[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -194,7 +229,7 @@ func Down() (string, error) {
 func Serve(opts SessionOptions) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	st := state{PID: os.Getpid(), Router: opts.Router}
+	st := state{PID: os.Getpid(), Options: opts}
 	if err := writeState(st); err != nil {
 		return err
 	}
@@ -204,11 +239,10 @@ func Serve(opts SessionOptions) (err error) {
 			_ = writeState(st)
 		}
 	}()
-	// The sample BGPPeer uses the sample BFD profile, so an FRR router
-	// runs bfdd; the BIRD and GoBGP lab routers have no BFD, and the
-	// nodes' BFD then simply stays down beside working sessions.
+	// The sample BGPPeer uses the sample BFD profile, so the router runs
+	// BFD; gobgpd has none, and demo takes the profile off the peer.
 	cfg := Config{Nodes: opts.Nodes, BinDir: opts.BinDir, Router: opts.Router, Neighbours: opts.Neighbours,
-		BFD:  opts.Router == "" || opts.Router == "frr",
+		BFD:  opts.Router != "gobgp",
 		Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }}
 	l, err := Start(ctx, cfg)
 	if err != nil {
@@ -223,7 +257,11 @@ func Serve(opts SessionOptions) (err error) {
 		return err
 	}
 	st.Prefix, st.Dir, st.Kubeconfig, st.Kubectl = l.Prefix, l.Dir, l.Kubeconfig, filepath.Join(kubeBin, "kubectl")
-	st.RouterNS = l.Prefix + "-router"
+	st.RouterNS, st.ClientNS = l.Prefix+"-router", l.ClientNS
+	for _, n := range l.Nodes {
+		st.NodeNS = append(st.NodeNS, n.NS)
+	}
+	st.MetricsToken, st.ControllerMetrics = l.scraperToken, l.controllerMetricsAddr
 	st.APIServer = l.APIServerDir()
 	if err := writeState(st); err != nil {
 		return err
@@ -250,6 +288,11 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 	out, err := exec.Command(st.Kubectl, "--kubeconfig", l.Kubeconfig, "apply", "-f", opts.Samples).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("apply samples: %w: %s", err, out)
+	}
+	if opts.Router == "gobgp" {
+		if err := l.dropBFD(ctx); err != nil {
+			return "", err
+		}
 	}
 	var svc corev1.Service
 	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
@@ -353,21 +396,87 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 			fmt.Fprintf(&b, "  failed   %3d\n", failed)
 		}
 	}
-	fmt.Fprintf(&b, "\nLook further:\n")
-	fmt.Fprintf(&b, "  %s --kubeconfig %s get svc,ippools,bgppeers -A\n", st.Kubectl, l.Kubeconfig)
-	switch opts.Router {
-	case "bird":
-		fmt.Fprintf(&b, "  birdc -s %s show route all\n", filepath.Join(l.Dir, "bird", "bird.ctl"))
-	case "gobgp":
-		fmt.Fprintf(&b, "  ip netns exec %s gobgp global rib\n", st.RouterNS)
-	default:
-		fmt.Fprintf(&b, "  ip netns exec %s vtysh -N %s -c 'show bgp ipv4 unicast'\n", st.RouterNS, st.RouterNS)
-	}
-	fmt.Fprintf(&b, "  ip -n %s route\n", st.RouterNS)
-	fmt.Fprintf(&b, "  ip netns exec %s bash -c 'head -1 < /dev/tcp/%s/%d'   (which node answers?)\n", l.ClientNS, addrs[0], ResponderPort)
-	fmt.Fprintf(&b, "  logs: %s\n", l.Dir)
+	fmt.Fprintf(&b, "\nUse the lab from your shell: this points kubectl, bgplbctl and kubectl bgplb at it,\n")
+	fmt.Fprintf(&b, "and names its namespaces $LAB_ROUTER, $LAB_CLIENT, $LAB_NODE0... and its folder $LAB_DIR:\n")
+	fmt.Fprintf(&b, "  eval \"$(%s env)\"\n", filepath.Join(opts.BinDir, "bgplb-lab"))
+	fmt.Fprintf(&b, "Then, for example:\n")
+	fmt.Fprintf(&b, "  bgplbctl status\n")
+	fmt.Fprintf(&b, "  kubectl get svc,ippools,bgppeers -A\n")
+	fmt.Fprintf(&b, "  %s\n", routerShowCommand(opts.Router))
+	fmt.Fprintf(&b, "  ip -n $LAB_ROUTER route\n")
+	fmt.Fprintf(&b, "  ip netns exec $LAB_CLIENT bash -c 'head -1 < /dev/tcp/%s/%d'   (which node answers?)\n", addrs[0], ResponderPort)
+	fmt.Fprintf(&b, "Logs and the router's configuration: %s\n", l.Dir)
 	fmt.Fprintf(&b, "Stop and remove everything: make lab-down\n")
 	return b.String(), nil
+}
+
+// dropBFD takes the BFD profile off every BGPPeer, for a router without
+// BFD: a peer that asks for BFD which never comes up is a problem that
+// bgplbctl status rightly lists.
+func (l *Lab) dropBFD(ctx context.Context) error {
+	var peers v1alpha1.BGPPeerList
+	if err := l.Client.List(ctx, &peers); err != nil {
+		return fmt.Errorf("list BGPPeers: %w", err)
+	}
+	for i := range peers.Items {
+		p := &peers.Items[i]
+		if p.Spec.BFDProfile == "" {
+			continue
+		}
+		p.Spec.BFDProfile = ""
+		if err := l.Client.Update(ctx, p); err != nil {
+			return fmt.Errorf("take the BFD profile off BGPPeer %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// routerShowCommand is the command that shows a router's BGP table, in
+// the environment Env sets.
+func routerShowCommand(router string) string {
+	switch router {
+	case "bird":
+		return "birdc -s $LAB_DIR/bird/bird.ctl show route all"
+	case "gobgp":
+		return "ip netns exec $LAB_ROUTER gobgp global rib"
+	default:
+		return "ip netns exec $LAB_ROUTER vtysh -N $LAB_ROUTER -c 'show bgp ipv4 unicast'"
+	}
+}
+
+// Env returns the shell commands (for eval) that point a shell at the
+// running lab: KUBECONFIG, a PATH with the lab's kubectl, bgplbctl and
+// the kubectl plugin first, and variables naming its namespaces, folder
+// and a token that may read the metrics.
+func Env() (string, error) {
+	s, alive := readState()
+	if !alive || !s.Ready {
+		return "", errors.New("no lab is running; start one with make lab")
+	}
+	vars := [][2]string{
+		{"KUBECONFIG", shellQuote(s.Kubeconfig)},
+		{"PATH", shellQuote(s.Options.BinDir+":"+filepath.Dir(s.Kubectl)) + `:"$PATH"`},
+		{"LAB_ROUTER", shellQuote(s.RouterNS)},
+		{"LAB_CLIENT", shellQuote(s.ClientNS)},
+	}
+	for i, ns := range s.NodeNS {
+		vars = append(vars, [2]string{fmt.Sprintf("LAB_NODE%d", i), shellQuote(ns)})
+	}
+	vars = append(vars,
+		[2]string{"LAB_DIR", shellQuote(s.Dir)},
+		[2]string{"LAB_CONTROLLER_METRICS", shellQuote("https://" + s.ControllerMetrics + "/metrics")},
+		[2]string{"LAB_METRICS_TOKEN", shellQuote(s.MetricsToken)},
+	)
+	var b strings.Builder
+	for _, v := range vars {
+		fmt.Fprintf(&b, "export %s=%s\n", v[0], v[1])
+	}
+	return b.String(), nil
+}
+
+// shellQuote quotes s as one word for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func joinAddrs(addrs []netip.Addr) string {
@@ -437,7 +546,7 @@ func sweep(prefix string, dirs ...string) error {
 			}
 		}
 	}
-	errs = append(errs, os.RemoveAll(filepath.Join("/var/run/frr", prefix+"-router")))
+	errs = append(errs, os.RemoveAll(filepath.Join("/var/run/frr", prefix+"-router")), os.RemoveAll(frrConfDir(prefix+"-router")))
 	for _, dir := range dirs {
 		if dir != "" {
 			errs = append(errs, os.RemoveAll(dir))

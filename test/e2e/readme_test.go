@@ -1,0 +1,153 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/test/transcript"
+)
+
+// TestTheREADMEWorksAsWritten follows README.md as a newcomer would: it
+// runs every command of the README's console blocks, in order, from the
+// repository's folder, starting with `make lab` on a machine with no lab,
+// and checks that each prints what the README shows. A command that
+// changes the shell (eval, export) applies to every later one. A command
+// whose output does not match yet is run again for a while, as a person
+// would look again, since the lab converges in moments rather than at
+// once.
+func TestTheREADMEWorksAsWritten(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := transcript.Parse(string(doc))
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	if len(steps) == 0 || steps[0].Command != "make lab" {
+		t.Fatalf("README.md's first console command is %+v, want make lab", steps[:min(1, len(steps))])
+	}
+	runMake(t, "lab-down") // a clean state, whatever an earlier run left
+	t.Cleanup(func() { runMake(t, "lab-down") })
+
+	shell := newReadmeShell(root)
+	for _, step := range steps {
+		out := shell.runUntilMatch(t, step)
+		if step.Command == "make lab" {
+			shell.prefix = labPrefix(t, out)
+		}
+	}
+
+	// The README ends with make lab-down, which must leave nothing.
+	if shell.prefix == "" {
+		t.Fatal("make lab printed no lab prefix")
+	}
+	if out := runMake(t, "lab-down"); !strings.Contains(out, "No lab is running") {
+		t.Errorf("make lab-down after the README's own said:\n%s", out)
+	}
+	if leftovers(t, shell.prefix, "/nonexistent", true) {
+		t.Error("make lab-down left something behind")
+	}
+	if _, err := os.Stat("/run/bgplb-lab/lab.log"); err == nil {
+		t.Error("make lab-down left the lab's log behind")
+	}
+}
+
+// readmeShell runs the README's commands one by one in bash, carrying the
+// commands that set up the shell (eval, export) to every later one.
+type readmeShell struct {
+	dir     string
+	prelude []string
+	// prefix is the running lab's, once make lab has printed it.
+	prefix string
+}
+
+func newReadmeShell(dir string) *readmeShell { return &readmeShell{dir: dir} }
+
+// runUntilMatch runs step until its output shows every line the README
+// wants, and returns the output. make runs once; other commands run again
+// for up to 60 s.
+func (s *readmeShell) runUntilMatch(t *testing.T, step transcript.Step) string {
+	t.Helper()
+	setsUp := strings.HasPrefix(step.Command, "eval ") || strings.HasPrefix(step.Command, "export ")
+	deadline := time.Now().Add(60 * time.Second)
+	for attempt := 1; ; attempt++ {
+		out, err := s.run(step.Command)
+		missing, ok := transcript.Match(step.Want, out)
+		// A command the README shows no output for must succeed; one
+		// with output is judged by it (bgplbctl status exits non-zero
+		// when it lists problems).
+		if len(step.Want) == 0 && err != nil {
+			ok, missing = false, fmt.Sprintf("(exit status: %v)", err)
+		}
+		if ok {
+			if setsUp {
+				s.prelude = append(s.prelude, step.Command)
+			}
+			t.Logf("README.md:%d $ %s (attempt %d)", step.Line, step.Command, attempt)
+			return out
+		}
+		if strings.HasPrefix(step.Command, "make ") || time.Now().After(deadline) {
+			t.Fatalf("README.md:%d $ %s\nprinted nothing matching the README's line\n  %s\noutput (%v):\n%s",
+				step.Line, step.Command, missing, err, out)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// run runs one command in bash after the set-up commands so far, and
+// returns its output and error.
+func (s *readmeShell) run(command string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	script := strings.Join(append(append([]string{"set -e"}, s.prelude...), "set +e", command), "\n")
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.Dir = s.dir
+	// The README's reader has a plain root shell: none of the lab's
+	// variables that the test's own environment may hold.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "LAB_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// labPrefix finds the lab's prefix in make lab's output.
+func labPrefix(t *testing.T, out string) string {
+	t.Helper()
+	m := regexp.MustCompile(`/tmp/bgplb-lab-(bl[0-9a-f]{4})-`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("make lab printed no lab folder:\n%s", out)
+	}
+	return m[1]
+}
+
+// runMake runs a make target in the repository and returns its output.
+func runMake(t *testing.T, target string) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "--no-print-directory", target)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make %s: %v\n%s", target, err, out)
+	}
+	return string(out)
+}

@@ -109,8 +109,12 @@ type Session struct {
 	State SessionState
 	// Since is when the session entered State.
 	Since time.Time
-	// LastError says why the session last went down, if it did; it never
-	// contains the password.
+	// LastError says why the session last went down or failed to come
+	// up, if it did; it never contains the password. A NOTIFICATION sent
+	// or received is named in words with its code and subcode, such as
+	// "sent NOTIFICATION: OPEN message error, bad peer AS (code 2,
+	// subcode 2)", also when it leaves the session in the same state, as
+	// the answer to a router's OPEN with an unexpected AS does.
 	LastError string
 	// Announced is how many prefixes are announced to the peer.
 	Announced int

@@ -359,6 +359,21 @@ func (e *Engine) sessionEvent(ps *peerServer, state bgp.SessionState, at time.Ti
 	e.feed.Publish(ps.cfg.Name, rec.session)
 }
 
+// sessionError makes lastError the last error of the session of ps, and
+// delivers the change, without a change of state: a NOTIFICATION sent or
+// received while the session opens leaves it in Active. Errors of a
+// server that is no longer the peer's current one are ignored.
+func (e *Engine) sessionError(ps *peerServer, lastError string) {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	rec, ok := e.sessions[ps.cfg.Name]
+	if !ok || rec.server != ps || rec.session.LastError == lastError {
+		return
+	}
+	rec.session.LastError = lastError
+	e.feed.Publish(ps.cfg.Name, rec.session)
+}
+
 func sortedPaths[M ~map[K]bgp.Path, K comparable](paths M) []bgp.Path {
 	out := make([]bgp.Path, 0, len(paths))
 	for _, p := range paths {

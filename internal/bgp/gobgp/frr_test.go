@@ -15,6 +15,7 @@ import (
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // These tests run the engine in the root namespace against a real FRR
@@ -352,6 +353,11 @@ func TestWithdrawalAndResetTouchOnlyTheirPeer(t *testing.T) {
 	})
 	// The new session announces a's paths again.
 	waitPath(t, r, dbV4, r.speakerV4)
+	// The Cease that closed the old session was bgplb's own doing, not a
+	// failure.
+	if s := sessionOf(t, e, "a"); s.LastError != "" {
+		t.Errorf("after the reset, session a has last error %q, want none", s.LastError)
+	}
 	bAfter, err := r.neighbor(r.speaker2V4)
 	if err != nil {
 		t.Fatal(err)
@@ -710,9 +716,59 @@ func TestASessionTheRouterClosesIsReportedWithItsReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := nextChange(t, e, routeTimeout, func(s bgp.Session) bool { return s.State != bgp.StateEstablished })
-	if !strings.Contains(s.LastError, "notification-received") || !strings.Contains(s.LastError, "cease") {
-		t.Errorf("session went %s with last error %q, want the received Cease", s.State, s.LastError)
+	if want := "received NOTIFICATION: cease, administrative shutdown (code 6, subcode 2)"; !strings.HasPrefix(s.LastError, want) {
+		t.Errorf("session went %s with last error %q, want %q", s.State, s.LastError, want)
 	}
+}
+
+// A peer ASN that is not the router's AS is the commonest mistake. GoBGP
+// answers the router's OPEN with a NOTIFICATION and the session stays in
+// Active without a state change; the NOTIFICATION must still reach the
+// session's last error, and stay there while the session stays down.
+func TestAWrongPeerASNIsReportedAsBadPeerAS(t *testing.T) {
+	t.Parallel()
+	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{{speaker: 1, asn: speakerASN}}})
+	e, logs := newEngine(t)
+	p := labPeer(r, "a", 1)
+	p.PeerASN = routerASN + 1
+	reconcilePeers(t, e, p)
+	reconcilePaths(t, e, map[string][]bgp.Path{"a": nil})
+
+	const want = "sent NOTIFICATION: OPEN message error, bad peer AS (code 2, subcode 2)"
+	lastError := func() (bool, string) {
+		s := sessionOf(t, e, "a")
+		return s.LastError == want && s.State != bgp.StateEstablished, fmt.Sprintf("%s with last error %q", s.State, s.LastError)
+	}
+	testpoll.Until(t, establishTimeout, "session a to report the bad peer AS", lastError)
+	// The node status is written on session changes, so the error must be
+	// delivered as one.
+	nextChange(t, e, routeTimeout, func(s bgp.Session) bool { return s.LastError == want })
+
+	// GoBGP tries again every few seconds; the error stays.
+	testpoll.Until(t, establishTimeout, "GoBGP to send a second NOTIFICATION", func() (bool, string) {
+		n := strings.Count(logs.String(), `msg="sent notification"`)
+		return n >= 2, fmt.Sprintf("%d NOTIFICATIONs logged", n)
+	})
+	if ok, seen := lastError(); !ok {
+		t.Errorf("after a second attempt session a is %s, want the bad peer AS still", seen)
+	}
+}
+
+// sessionOf returns the engine's session of peer, failing the test if
+// there is none.
+func sessionOf(t *testing.T, e *Engine, peer string) bgp.Session {
+	t.Helper()
+	sessions, err := e.Sessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions {
+		if s.Peer == peer {
+			return s
+		}
+	}
+	t.Fatalf("no session for peer %q in %+v", peer, sessions)
+	return bgp.Session{}
 }
 
 // nextChange reads session changes of peer a until one satisfies ok and

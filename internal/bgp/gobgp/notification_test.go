@@ -1,6 +1,12 @@
 package gobgp
 
-import "testing"
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestNotificationText(t *testing.T) {
 	tests := []struct {
@@ -84,5 +90,83 @@ func TestNotificationQuotesTheShutdownCommunication(t *testing.T) {
 	want := `received NOTIFICATION: cease, administrative shutdown (code 6, subcode 2): "maintenance \"window\"\n"`
 	if got := n.String(); got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// gobgpLike returns a logger built like the one GoBGP gives a neighbor's
+// state machine, over a notificationHandler that appends what it reports
+// to got and passes records on to a text handler at level.
+func gobgpLike(level slog.Level, got *[]notification) (*slog.Logger, *bytes.Buffer) {
+	var out bytes.Buffer
+	h := newNotificationHandler(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: level}), func(n notification) {
+		*got = append(*got, n)
+	})
+	logger := slog.New(h).With("component", "gobgp").With(slog.String("Topic", "Peer"), slog.String("Key", "198.18.0.1"))
+	return logger, &out
+}
+
+func TestNotificationHandlerReportsGoBGPsNotifications(t *testing.T) {
+	var got []notification
+	logger, out := gobgpLike(slog.LevelInfo, &got)
+	// As GoBGP v4.8.0's fsm.sendNotification and its receive loop log them.
+	logger.Info("sent notification", slog.String("State", "BGP_FSM_ACTIVE"), slog.Int("Code", 2), slog.Int("Subcode", 2), slog.Any("Data", []byte{}))
+	logger.Info("received notification", slog.Int("Code", 6), slog.Int("Subcode", 4), slog.String("Communicated-Reason", "BFD is down"), slog.Any("Data", []byte{}))
+	logger.Info("Peer Up")
+	logger.Info("sent notification", slog.Int("Code", 300), slog.Int("Subcode", 1))
+	logger.Info("sent notification", slog.Int("Code", 2))
+
+	want := []notification{
+		{dir: sent, code: 2, subcode: 2},
+		{dir: received, code: 6, subcode: 4, communication: "BFD is down"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("reported %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("notification %d is %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for _, line := range []string{`msg="sent notification"`, `msg="received notification"`, `msg="Peer Up"`, "Key=198.18.0.1"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("the log lacks %s:\n%s", line, out.String())
+		}
+	}
+}
+
+func TestNotificationHandlerReportsWhatTheEngineDoesNotLog(t *testing.T) {
+	var got []notification
+	logger, out := gobgpLike(slog.LevelWarn, &got)
+	logger.Info("sent notification", slog.Int("Code", 2), slog.Int("Subcode", 2))
+	logger.Warn("hold timer expired")
+	if len(got) != 1 || got[0] != (notification{dir: sent, code: 2, subcode: 2}) {
+		t.Errorf("reported %+v, want the sent bad peer AS", got)
+	}
+	if strings.Contains(out.String(), "sent notification") || !strings.Contains(out.String(), "hold timer expired") {
+		t.Errorf("a Warn-level log got:\n%s\nwant only the warning", out.String())
+	}
+	if logger.Enabled(t.Context(), slog.LevelDebug) {
+		t.Error("debug records are enabled although neither the engine nor the notifications need them")
+	}
+}
+
+func TestNotificationMemoryNamesOnlyTheNotificationBeforeTheEvent(t *testing.T) {
+	var m notificationMemory
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+
+	if got := m.forEvent(at(1)); got != "" {
+		t.Errorf("with nothing logged, the event got %q", got)
+	}
+	m.record("sent NOTIFICATION: OPEN message error, bad peer AS (code 2, subcode 2)", at(2))
+	if got := m.forEvent(at(3)); got == "" {
+		t.Error("the event after the NOTIFICATION did not get it")
+	}
+	if got := m.forEvent(at(4)); got != "" {
+		t.Errorf("a second event got %q, which the first event had already used", got)
+	}
+	m.record("received NOTIFICATION: cease (code 6, subcode 0)", at(6))
+	if got := m.forEvent(at(5)); got != "" {
+		t.Errorf("an event stamped before the NOTIFICATION got %q", got)
 	}
 }

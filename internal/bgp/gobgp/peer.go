@@ -75,6 +75,12 @@ type peerServer struct {
 	// bfdMu guards effective.BFD and bfdProblem against startBFD, which
 	// runs from the server's event callback.
 	bfdMu sync.Mutex
+	// closing is set when bgplb closes the session itself, so that the
+	// Cease it sends is not taken for the session's failure.
+	closing atomic.Bool
+	// notifications remembers what GoBGP logged last (see
+	// notificationHandler).
+	notifications notificationMemory
 }
 
 // startPeer starts a server for p with no paths and, as yet, no neighbor:
@@ -94,7 +100,10 @@ func (e *Engine) startPeer(ctx context.Context, p bgp.Peer) (*peerServer, error)
 	dev, devErr := egressInterface(p)
 	ps.bfdDevice = dev
 	e.chooseBFD(ps, devErr)
-	ps.srv = server.NewBgpServer(server.LoggerOption(logger.With("component", "gobgp"), nil))
+	gobgpLog := newNotificationHandler(logger.With("component", "gobgp").Handler(), func(n notification) {
+		e.notificationLogged(ps, n)
+	})
+	ps.srv = server.NewBgpServer(server.LoggerOption(slog.New(gobgpLog), nil))
 	go ps.srv.Serve()
 	ok := false
 	defer func() {
@@ -186,6 +195,7 @@ func (ps *peerServer) startBFD() {
 // stop ends the peer's session with a Cease NOTIFICATION (if it is up) and
 // releases the server.
 func (ps *peerServer) stop() {
+	ps.closing.Store(true)
 	ps.srv.Stop()
 	if ps.stopWatch != nil {
 		ps.stopWatch()
@@ -203,6 +213,7 @@ func (ps *peerServer) stop() {
 // idle BFD goroutine is left behind; this is only done when the process is
 // about to exit.
 func (ps *peerServer) stopKeepingRoutes() {
+	ps.closing.Store(true)
 	if err := ps.srv.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: true}); err != nil {
 		ps.logger.Warn("stopping BGP while keeping routes failed", "error", err)
 	}
@@ -225,9 +236,13 @@ func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEve
 		ps.startBFD()
 		gracefulRestart = ps.effective.GracefulRestart.Enabled && offersGracefulRestart(ev.Peer.State.RemoteCap)
 	}
+	// Every state event, failure or not, closes the window in which a
+	// logged NOTIFICATION explains the next one, so that a NOTIFICATION
+	// only ever explains the change it caused.
+	notified := ps.notifications.forEvent(at)
 	lastError := ""
 	if isFailure(ev.Peer.State.DisconnectReason) {
-		lastError = ev.Peer.State.DisconnectMessage
+		lastError = cmp.Or(notified, ev.Peer.State.DisconnectMessage)
 	}
 	attrs := []any{"state", state}
 	if msg := ev.Peer.State.DisconnectMessage; msg != "" {
@@ -239,6 +254,20 @@ func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEve
 		ps.logger.Debug("BGP session changed state", attrs...)
 	}
 	e.sessionEvent(ps, state, at, lastError, gracefulRestart)
+}
+
+// notificationLogged records a NOTIFICATION that the peer's server logged
+// as the session's last error. The NOTIFICATION that answers the router's
+// OPEN with a wrong AS changes no session state, so this is the only way
+// it reaches the session. The Cease that bgplb's own closing of the
+// session sends is ignored.
+func (e *Engine) notificationLogged(ps *peerServer, n notification) {
+	if ps.closing.Load() {
+		return
+	}
+	text := n.String()
+	ps.notifications.record(text, time.Now())
+	e.sessionError(ps, text)
 }
 
 // offersGracefulRestart tells whether the peer's OPEN carried the graceful

@@ -754,6 +754,23 @@ func TestAWrongPeerASNIsReportedAsBadPeerAS(t *testing.T) {
 	}
 }
 
+// A router that expects another AS from this node refuses its OPEN with a
+// NOTIFICATION after sending its own OPEN, so GoBGP receives it in
+// OpenConfirm, where it does not report it; the last error must still say
+// that the router sent one, so that the user looks at the router.
+func TestARouterThatRefusesTheSessionIsReportedAsANotification(t *testing.T) {
+	t.Parallel()
+	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{{speaker: 1, asn: speakerASN + 1}}})
+	e, _ := newEngine(t)
+	reconcilePeers(t, e, labPeer(r, "a", 1))
+	reconcilePaths(t, e, map[string][]bgp.Path{"a": nil})
+
+	testpoll.Until(t, establishTimeout, "session a to report the router's NOTIFICATION", func() (bool, string) {
+		s := sessionOf(t, e, "a")
+		return s.LastError == unloggedNotification && s.State != bgp.StateEstablished, fmt.Sprintf("%s with last error %q", s.State, s.LastError)
+	})
+}
+
 // sessionOf returns the engine's session of peer, failing the test if
 // there is none.
 func sessionOf(t *testing.T, e *Engine, peer string) bgp.Session {

@@ -296,18 +296,38 @@ func octet(v slog.Value) (uint8, bool) {
 // before that goroutine reports the state change and stamps its event,
 // so the NOTIFICATION that caused a change is the one logged after the
 // previous event and before the event of the change.
+//
+// It also counts the NOTIFICATIONs received that GoBGP logged, or that
+// were reported without their code (see unloggedReceived).
 type notificationMemory struct {
 	mu        sync.Mutex
 	text      string
 	at        time.Time
 	lastEvent time.Time
+	received  uint64
 }
 
-// record remembers the NOTIFICATION described by text, logged at at.
-func (m *notificationMemory) record(text string, at time.Time) {
+// record remembers n, logged at at.
+func (m *notificationMemory) record(n notification, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.text, m.at = text, at
+	m.text, m.at = n.String(), at
+	if n.dir == received {
+		m.received++
+	}
+}
+
+// unloggedReceived reports whether total, GoBGP's count of the
+// NOTIFICATIONs received from the neighbor, includes one that was neither
+// logged nor reported by an earlier call.
+func (m *notificationMemory) unloggedReceived(total uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if total <= m.received {
+		return false
+	}
+	m.received = total
+	return true
 }
 
 // forEvent returns the NOTIFICATION logged between the previous event and

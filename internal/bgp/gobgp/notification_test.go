@@ -158,15 +158,33 @@ func TestNotificationMemoryNamesOnlyTheNotificationBeforeTheEvent(t *testing.T) 
 	if got := m.forEvent(at(1)); got != "" {
 		t.Errorf("with nothing logged, the event got %q", got)
 	}
-	m.record("sent NOTIFICATION: OPEN message error, bad peer AS (code 2, subcode 2)", at(2))
+	m.record(notification{dir: sent, code: 2, subcode: 2}, at(2))
 	if got := m.forEvent(at(3)); got == "" {
 		t.Error("the event after the NOTIFICATION did not get it")
 	}
 	if got := m.forEvent(at(4)); got != "" {
 		t.Errorf("a second event got %q, which the first event had already used", got)
 	}
-	m.record("received NOTIFICATION: cease (code 6, subcode 0)", at(6))
+	m.record(notification{dir: received, code: 6}, at(6))
 	if got := m.forEvent(at(5)); got != "" {
 		t.Errorf("an event stamped before the NOTIFICATION got %q", got)
+	}
+}
+
+func TestNotificationMemoryTellsUnloggedReceivedNotifications(t *testing.T) {
+	var m notificationMemory
+	if m.unloggedReceived(0) {
+		t.Error("no NOTIFICATION received, yet one is unlogged")
+	}
+	m.record(notification{dir: received, code: 6, subcode: 2}, time.Now())
+	m.record(notification{dir: sent, code: 2, subcode: 2}, time.Now())
+	if m.unloggedReceived(1) {
+		t.Error("the one NOTIFICATION received was logged, yet one is unlogged")
+	}
+	if !m.unloggedReceived(2) {
+		t.Error("GoBGP counts a second NOTIFICATION received that was not logged, and it was not found")
+	}
+	if m.unloggedReceived(2) {
+		t.Error("the unlogged NOTIFICATION was reported twice")
 	}
 }

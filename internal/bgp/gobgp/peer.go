@@ -241,7 +241,11 @@ func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEve
 	// only ever explains the change it caused.
 	notified := ps.notifications.forEvent(at)
 	lastError := ""
-	if isFailure(ev.Peer.State.DisconnectReason) {
+	switch reason := ev.Peer.State.DisconnectReason; {
+	case reason == api.PeerState_DISCONNECT_REASON_INVALID_MSG && notified == "":
+		// The last error waits for what the unexpected message was.
+		go e.explainInvalidMessage(ps, ev.Peer.State.DisconnectMessage)
+	case isFailure(reason):
 		lastError = cmp.Or(notified, ev.Peer.State.DisconnectMessage)
 	}
 	attrs := []any{"state", state}
@@ -265,9 +269,36 @@ func (e *Engine) notificationLogged(ps *peerServer, n notification) {
 	if ps.closing.Load() {
 		return
 	}
-	text := n.String()
-	ps.notifications.record(text, time.Now())
-	e.sessionError(ps, text)
+	ps.notifications.record(n, time.Now())
+	e.sessionError(ps, n.String())
+}
+
+// unloggedNotification is the last error of a session that the router
+// refused with a NOTIFICATION that GoBGP did not report.
+const unloggedNotification = "received NOTIFICATION before the session was established (GoBGP does not report its code; the router's log has it)"
+
+// explainInvalidMessage sets the last error of a session that GoBGP closed
+// because of an unexpected message while it opened. GoBGP v4.8.0 neither
+// logs nor passes on a NOTIFICATION that the router sends in OpenConfirm,
+// which is where a router that refuses this node's AS or router ID sends
+// it: it only reports the message as invalid. It does count it, so the
+// count tells whether the message was a NOTIFICATION, which is what a user
+// needs to know to look at the router. It runs in its own goroutine, since
+// the event callback must not wait for the server it reports from.
+func (e *Engine) explainInvalidMessage(ps *peerServer, gobgpReason string) {
+	var total uint64
+	err := ps.srv.ListPeer(context.Background(), &api.ListPeerRequest{Address: ps.cfg.Address.String()}, func(p *api.Peer) {
+		total = p.GetState().GetMessages().GetReceived().GetNotification()
+	})
+	if ps.closing.Load() {
+		return
+	}
+	if err != nil || !ps.notifications.unloggedReceived(total) {
+		e.sessionError(ps, gobgpReason)
+		return
+	}
+	ps.logger.Info("the router sent a NOTIFICATION while the session was opening; GoBGP does not report its code")
+	e.sessionError(ps, unloggedNotification)
 }
 
 // offersGracefulRestart tells whether the peer's OPEN carried the graceful

@@ -37,10 +37,12 @@ Reads bgplb's state from the API server and prints three tables:
 
 Sessions  every BGP session of every node (from the BGPNodeStatus objects
           the speakers write): state, time in that state (UP/DOWN, the
-          uptime of an Established session), prefixes sent, BFD state,
-          whether graceful restart was negotiated (GR) and the last error;
-          then nodes whose speaker refuses some configuration, and nodes
-          with no speaker status at all.
+          uptime of an Established session), prefixes sent and BFD state
+          (both "-" while the session is down), whether graceful restart
+          was negotiated (GR) and the last error; then nodes whose speaker
+          refuses some configuration, and nodes with no speaker status at
+          all. An Established session whose peer asks for BFD and whose
+          BFD session is not Up is a problem.
 Services  every LoadBalancer Service whose addresses bgplb assigned: its
           addresses, pool, externalTrafficPolicy and the nodes announcing
           it; nodes holding back an addition, with the time they will
@@ -175,6 +177,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 		services     corev1.ServiceList
 		slices       discoveryv1.EndpointSliceList
 		pools        v1alpha1.IPPoolList
+		peers        v1alpha1.BGPPeerList
 	)
 	reads := []struct {
 		what string
@@ -186,6 +189,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 		{"Services", &services, []client.ListOption{client.InNamespace(namespace)}},
 		{"EndpointSlices", &slices, []client.ListOption{client.InNamespace(namespace), client.HasLabels{discoveryv1.LabelServiceName}}},
 		{"IPPools", &pools, nil},
+		{"BGPPeers", &peers, nil},
 	}
 	for _, r := range reads {
 		if err := c.List(ctx, r.list, r.opts...); err != nil {
@@ -194,6 +198,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 	}
 	in.Now = time.Now()
 	in.NodeStatuses, in.Nodes, in.Services, in.EndpointSlices, in.Pools = nodeStatuses.Items, nodes.Items, services.Items, slices.Items, pools.Items
+	in.Peers = peers.Items
 	return in, nil
 }
 
@@ -203,7 +208,7 @@ func listError(what string, err error) error {
 	case meta.IsNoMatchError(err):
 		return fmt.Errorf("list %s: the API server does not serve them (are bgplb's CRDs installed?): %w", what, err)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("list %s: not allowed (status needs to list BGPNodeStatuses, IPPools, Nodes, Services and EndpointSlices): %w", what, err)
+		return fmt.Errorf("list %s: not allowed (status needs to list BGPNodeStatuses, IPPools, BGPPeers, Nodes, Services and EndpointSlices): %w", what, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("list %s: the credentials were refused: %w", what, err)
 	}

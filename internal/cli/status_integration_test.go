@@ -67,15 +67,22 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 	nodeStatus := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}
 	create(nodeStatus)
 	nodeStatus.Status = v1alpha1.BGPNodeStatusStatus{
-		SessionsEstablished: "1/2",
+		SessionsEstablished: "2/3",
 		Sessions: []v1alpha1.PeerSession{
 			{Peer: "router-1", PeerAddress: "198.18.0.1", State: "Established", Since: &since, PrefixesSent: 1, BFD: "Up", GracefulRestart: true},
-			{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Connect", Since: &since, LastError: "connection refused"},
+			// The speaker's last figures of a session that went down.
+			{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Connect", Since: &since, PrefixesSent: 4, BFD: "Up", LastError: "connection refused"},
+			{Peer: "router-3", PeerAddress: "198.18.0.3", State: "Established", Since: &since, PrefixesSent: 1, BFD: "Down", GracefulRestart: true},
 		},
 		AnnouncedServices: 1,
 		Services:          []v1alpha1.ServiceAnnouncement{{Name: "shop/web", State: v1alpha1.AnnouncementAnnounced}},
 	}
 	updateStatus(nodeStatus)
+
+	for _, name := range []string{"router-1", "router-3"} {
+		create(&v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: v1alpha1.BGPPeerSpec{MyASN: 64512, PeerASN: 64513, PeerAddress: "198.18.0.1", BFDProfile: "fast"}})
+	}
 
 	newService := func(name string, policy corev1.ServiceExternalTrafficPolicy, addr string) {
 		t.Helper()
@@ -119,7 +126,8 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 	}
 	for _, row := range [][]string{
 		{"node-a", "router-1", "198.18.0.1", "Established", "90m", "1", "Up", "yes"},
-		{"node-a", "router-2", "198.18.0.2", "Connect", "90m", "0", "-", "-", "connection", "refused"},
+		{"node-a", "router-2", "198.18.0.2", "Connect", "90m", "-", "-", "-", "connection", "refused"},
+		{"node-a", "router-3", "198.18.0.3", "Established", "90m", "1", "Down", "yes"},
 		{"shop/web", "203.0.113.10", "public", "Local", "node-a"},
 		{"shop/idle", "203.0.113.11", "public", "Cluster", "NONE:", "not", "announced"},
 		{"public", "IPv4", "2/256", "0.8%", "Accepted"},
@@ -129,11 +137,12 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"Sessions: 1 of 2 Established",
+		"Sessions: 2 of 3 Established",
 		"no speaker status (no BGPNodeStatus) from: node-b",
 		"not announcing: node-b (no speaker status, draining)",
-		"Problems (2):",
+		"Problems (3):",
 		"session node-a to router-2 is Connect",
+		"session node-a to router-3: BFD is Down although the peer asks for BFD profile fast",
 		"Service shop/idle is announced by no node",
 	} {
 		if !strings.Contains(stdout, want) {

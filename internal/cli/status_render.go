@@ -109,13 +109,16 @@ func writeSessions(b *strings.Builder, r statusReport, p painter) {
 			if s.Established {
 				stateColor = colorGreen
 			}
-			gr := "-"
+			gr, prefixes := "-", "-"
 			if s.Established {
 				gr = yesNo(s.GracefulRestart)
 			}
+			if s.PrefixesSent != nil {
+				prefixes = strconv.Itoa(int(*s.PrefixesSent))
+			}
 			t.add(cell{text: s.Node}, cell{text: s.Peer}, cell{text: dash(s.PeerAddress)},
 				cell{text: dash(s.State), color: stateColor}, cell{text: upDown(s.Seconds)},
-				cell{text: strconv.Itoa(int(s.PrefixesSent))}, cell{text: dash(s.BFD), color: bfdColor(s.BFD)},
+				cell{text: prefixes}, cell{text: dash(s.BFD), color: bfdColor(s.BFD)},
 				cell{text: gr}, cell{text: s.LastError})
 		}
 		t.write(b, p)
@@ -272,7 +275,7 @@ func bfdColor(state string) string {
 	switch state {
 	case "":
 		return colorNone
-	case "Up":
+	case bfdUp:
 		return colorGreen
 	}
 	return colorRed

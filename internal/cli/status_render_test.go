@@ -26,7 +26,10 @@ func sampleReport() statusReport {
 	const web, api, db = "shop/web", "shop/api", "shop/db"
 	bad := speakerStatus("node-b", []v1alpha1.PeerSession{
 		established("router-1"),
-		{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: ago(5*time.Minute + 3*time.Second), BFD: "Down", LastError: "hold timer expired"},
+		// A session that went down keeps its speaker's last prefix count
+		// and BFD state, which the output must not show as live.
+		{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: ago(5*time.Minute + 3*time.Second), PrefixesSent: 3, BFD: "Up",
+			LastError: "hold timer expired"},
 	}, held(web, later(12*time.Minute)), announced(api))
 	bad.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
 		Reason: v1alpha1.ReasonKeepingLastValid, Message: `BGPAdvertisement "weird": spec.communities[0]: invalid community "x"`}}
@@ -39,7 +42,7 @@ func sampleReport() statusReport {
 		NodeStatuses: []v1alpha1.BGPNodeStatus{
 			speakerStatus("node-a", []v1alpha1.PeerSession{long, established("router-2")}, announced(web), announced(api)),
 			bad,
-			speakerStatus("node-c", []v1alpha1.PeerSession{established("router-1")}),
+			speakerStatus("node-c", []v1alpha1.PeerSession{withBFD(established("router-1"), "Down")}),
 			speakerStatus("node-e", []v1alpha1.PeerSession{established("router-1")}, announced(api)),
 		},
 		Services: []corev1.Service{
@@ -48,6 +51,7 @@ func sampleReport() statusReport {
 			lbService(db, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.12"),
 		},
 		EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("node-a"), ready("node-b"), ready("node-c"))},
+		Peers:          []v1alpha1.BGPPeer{bgpPeer("router-1", "fast"), bgpPeer("router-2", "")},
 		Pools: []v1alpha1.IPPool{
 			testPool("public", &v1alpha1.FamilyUsage{Assigned: 3, Available: 253}, &v1alpha1.FamilyUsage{Assigned: 1, Available: 1<<63 - 1}, acceptedTrue),
 			testPool("spare", &v1alpha1.FamilyUsage{Assigned: 0, Available: 16}, nil,
@@ -62,8 +66,8 @@ NODE    PEER      ADDRESS     STATE        UP/DOWN  PREFIXES  BFD   GR   LAST ER
 node-a  router-1  198.18.0.1  Established  2d2h     2         Up    yes
 node-a  router-2  198.18.0.1  Established  60m      2         Up    yes
 node-b  router-1  198.18.0.1  Established  60m      2         Up    yes
-node-b  router-2  198.18.0.2  Active       5m3s     0         Down  -    hold timer expired
-node-c  router-1  198.18.0.1  Established  60m      2         Up    yes
+node-b  router-2  198.18.0.2  Active       5m3s     -         -     -    hold timer expired
+node-c  router-1  198.18.0.1  Established  60m      2         Down  yes
 node-e  router-1  198.18.0.1  Established  60m      2         Up    yes
 node-b: configuration invalid: BGPAdvertisement "weird": spec.communities[0]: invalid community "x"
 no speaker status (no BGPNodeStatus) from: node-d
@@ -83,8 +87,9 @@ public  IPv4    3/256     1.2%  Accepted
 public  IPv6    1/>9.22E  0.0%  Accepted
 spare   IPv4    0/16      0.0%  not accepted: 203.0.113.0/28 overlaps IPPool public
 
-Problems (4):
+Problems (5):
   - session node-b to router-2 is Active
+  - session node-c to router-1: BFD is Down although the peer asks for BFD profile fast
   - node node-b: speaker configuration invalid: BGPAdvertisement "weird": spec.communities[0]: invalid community "x"
   - Service shop/db is announced by no node: no node has a ready endpoint
   - IPPool spare is not accepted: 203.0.113.0/28 overlaps IPPool public
@@ -154,7 +159,7 @@ func TestStatusTextColorsStatesAndKeepsColumnsAligned(t *testing.T) {
 		"  \x1b[33mheld: node-b until 2026-11-24T07:12:00Z (in 12m)\x1b[0m",
 		"\x1b[31mnode-b: configuration invalid:",
 		"\x1b[31mnot accepted: 203.0.113.0/28 overlaps IPPool public\x1b[0m",
-		"\x1b[31mProblems (4):\x1b[0m",
+		"\x1b[31mProblems (5):\x1b[0m",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("colored output lacks %q:\n%s", want, out)
@@ -213,7 +218,16 @@ func TestStatusJSONRoundTrips(t *testing.T) {
 			t.Errorf("JSON lacks %q", key)
 		}
 	}
-	for _, want := range []string{`"notAnnouncing": [`, `"reasons": [`, `"heldUntil": "2026-11-24T07:12:00Z"`, `"announcedBy": [`,
+	// A session that is down has no live prefix count or BFD state.
+	for _, s := range doc["sessions"].([]any) {
+		session := s.(map[string]any)
+		_, prefixes := session["prefixesSent"]
+		_, bfd := session["bfd"]
+		if established := session["established"].(bool); prefixes != established || bfd != established {
+			t.Errorf("JSON session %v: want prefixesSent and bfd exactly when Established", session)
+		}
+	}
+	for _, want := range []string{`"bfdProfile": "fast"`, `"notAnnouncing": [`, `"reasons": [`, `"heldUntil": "2026-11-24T07:12:00Z"`, `"announcedBy": [`,
 		`"externalTrafficPolicy": "Local"`, `"usedPercent": 1.2`, `"secondsInState": 180000`, `"state": "Active"`} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("JSON lacks %s:\n%s", want, b.String())

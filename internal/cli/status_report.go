@@ -30,6 +30,8 @@ type statusInputs struct {
 	Services       []corev1.Service
 	EndpointSlices []discoveryv1.EndpointSlice
 	Pools          []v1alpha1.IPPool
+	// Peers tell which BFD profile each session's peer asks for.
+	Peers []v1alpha1.BGPPeer
 }
 
 // statusReport is the result of status: -o json writes it as it is, and
@@ -85,12 +87,17 @@ type sessionReport struct {
 	Established bool   `json:"established"`
 	// Since is when the session entered State, and Seconds how long
 	// before GeneratedAt that was: the uptime of an Established session.
-	Since           *time.Time `json:"since,omitempty"`
-	Seconds         *int64     `json:"secondsInState,omitempty"`
-	PrefixesSent    int32      `json:"prefixesSent"`
-	BFD             string     `json:"bfd,omitempty"`
-	GracefulRestart bool       `json:"gracefulRestart"`
-	LastError       string     `json:"lastError,omitempty"`
+	Since   *time.Time `json:"since,omitempty"`
+	Seconds *int64     `json:"secondsInState,omitempty"`
+	// PrefixesSent and BFD (the BFD session's state, empty without BFD)
+	// are given for an Established session only: a session that is down
+	// sends nothing, and its speaker's last figures would read as live.
+	PrefixesSent *int32 `json:"prefixesSent,omitempty"`
+	BFD          string `json:"bfd,omitempty"`
+	// BFDProfile is the BFD profile the session's BGPPeer asks for.
+	BFDProfile      string `json:"bfdProfile,omitempty"`
+	GracefulRestart bool   `json:"gracefulRestart"`
+	LastError       string `json:"lastError,omitempty"`
 }
 
 // serviceReport is one Service whose addresses the bgplb controller
@@ -180,7 +187,8 @@ func buildReport(in statusInputs) statusReport {
 	for _, name := range sortedKeys(nodes) {
 		r.Nodes = append(r.Nodes, *nodes[name])
 	}
-	r.Sessions = sessionReports(in, &r)
+	r.Sessions = sessionReports(in)
+	r.Problems = append(r.Problems, sessionProblems(r.Sessions)...)
 	for _, n := range r.Nodes {
 		if n.ConfigurationInvalid != "" {
 			r.Problems = append(r.Problems, fmt.Sprintf("node %s: speaker configuration invalid: %s", n.Name, n.ConfigurationInvalid))
@@ -252,37 +260,72 @@ func nodeReports(in statusInputs) map[string]*nodeReport {
 	return nodes
 }
 
-// stateEstablished is the BGP state of a session that is up.
-const stateEstablished = "Established"
+// stateEstablished is the BGP state of a session that is up, and bfdUp
+// the BFD state of a BFD session that is.
+const (
+	stateEstablished = "Established"
+	bfdUp            = "Up"
+)
 
-func sessionReports(in statusInputs, r *statusReport) []sessionReport {
+func sessionReports(in statusInputs) []sessionReport {
+	bfdProfiles := map[string]string{}
+	for i := range in.Peers {
+		bfdProfiles[in.Peers[i].Name] = in.Peers[i].Spec.BFDProfile
+	}
 	out := []sessionReport{}
 	for i := range in.NodeStatuses {
 		st := &in.NodeStatuses[i]
 		for _, s := range st.Status.Sessions {
-			sr := sessionReport{
-				Node: st.Name, Peer: s.Peer, PeerAddress: s.PeerAddress, State: s.State,
-				Established: s.State == stateEstablished, PrefixesSent: s.PrefixesSent,
-				BFD: s.BFD, GracefulRestart: s.GracefulRestart, LastError: s.LastError,
-			}
-			if s.Since != nil {
-				since := s.Since.UTC()
-				seconds := int64(max(in.Now.Sub(since), 0) / time.Second)
-				sr.Since, sr.Seconds = &since, &seconds
-			}
-			out = append(out, sr)
+			out = append(out, sessionReportOf(st.Name, s, bfdProfiles[s.Peer], in.Now))
 		}
 	}
 	slices.SortFunc(out, func(a, b sessionReport) int {
 		return cmpFirst(strings.Compare(a.Node, b.Node), strings.Compare(a.Peer, b.Peer))
 	})
-	for _, s := range out {
-		if !s.Established {
+	return out
+}
+
+// sessionReportOf is the report of one session of node, whose peer asks
+// for bfdProfile.
+func sessionReportOf(node string, s v1alpha1.PeerSession, bfdProfile string, now time.Time) sessionReport {
+	sr := sessionReport{
+		Node: node, Peer: s.Peer, PeerAddress: s.PeerAddress, State: s.State, Established: s.State == stateEstablished,
+		BFDProfile: bfdProfile, GracefulRestart: s.GracefulRestart, LastError: s.LastError,
+	}
+	if sr.Established {
+		prefixes := s.PrefixesSent
+		sr.PrefixesSent, sr.BFD = &prefixes, s.BFD
+	}
+	if s.Since != nil {
+		since := s.Since.UTC()
+		seconds := int64(max(now.Sub(since), 0) / time.Second)
+		sr.Since, sr.Seconds = &since, &seconds
+	}
+	return sr
+}
+
+// sessionProblems lists the sessions that are down, and the Established
+// ones whose BFD session is not Up: BFD is what detects a dead link in
+// well under a second, so a peer that asks for it and goes without it
+// falls back to the BGP hold time unnoticed.
+func sessionProblems(sessions []sessionReport) []string {
+	var out []string
+	for _, s := range sessions {
+		switch {
+		case !s.Established:
 			state := s.State
 			if state == "" {
 				state = "in no state"
 			}
-			r.Problems = append(r.Problems, fmt.Sprintf("session %s to %s is %s", s.Node, s.Peer, state))
+			out = append(out, fmt.Sprintf("session %s to %s is %s", s.Node, s.Peer, state))
+		case s.BFD != "" && s.BFD != bfdUp:
+			// The speaker reports a BFD state only for a peer that asks
+			// for BFD; the profile's name comes from the BGPPeer.
+			asks := "BFD"
+			if s.BFDProfile != "" {
+				asks = "BFD profile " + s.BFDProfile
+			}
+			out = append(out, fmt.Sprintf("session %s to %s: BFD is %s although the peer asks for %s", s.Node, s.Peer, s.BFD, asks))
 		}
 	}
 	return out

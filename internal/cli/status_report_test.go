@@ -45,6 +45,17 @@ func established(peer string) v1alpha1.PeerSession {
 		PrefixesSent: 2, BFD: "Up", GracefulRestart: true}
 }
 
+// withBFD sets a session's BFD state.
+func withBFD(s v1alpha1.PeerSession, state string) v1alpha1.PeerSession {
+	s.BFD = state
+	return s
+}
+
+// bgpPeer is a BGPPeer asking for bfdProfile, or for no BFD when empty.
+func bgpPeer(name, bfdProfile string) v1alpha1.BGPPeer {
+	return v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.BGPPeerSpec{BFDProfile: bfdProfile}}
+}
+
 func announced(svc string) v1alpha1.ServiceAnnouncement {
 	return v1alpha1.ServiceAnnouncement{Name: svc, State: v1alpha1.AnnouncementAnnounced}
 }
@@ -363,9 +374,9 @@ func TestBuildReport(t *testing.T) {
 				want := []sessionReport{
 					{Node: "a", Peer: "router-1", State: "Idle"},
 					{Node: "a", Peer: "router-2", PeerAddress: "198.18.0.1", State: "Established", Established: true, Since: &hour, Seconds: &s3600,
-						PrefixesSent: 2, BFD: "Up", GracefulRestart: true},
+						PrefixesSent: ptr(int32(2)), BFD: "Up", GracefulRestart: true},
 					{Node: "b", Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: &fiveMin, Seconds: &s300,
-						BFD: "Down", LastError: "hold timer expired"},
+						LastError: "hold timer expired"},
 				}
 				if !reflect.DeepEqual(r.Sessions, want) {
 					t.Errorf("sessions\n%+v\nwant\n%+v", r.Sessions, want)
@@ -376,6 +387,51 @@ func TestBuildReport(t *testing.T) {
 				}
 				if r.Nodes[0].Sessions != 2 || r.Nodes[0].Established != 1 {
 					t.Errorf("node a: %+v, want 1 of 2 sessions Established", r.Nodes[0])
+				}
+			},
+		},
+		{
+			name: "a session that is down shows no prefix count and no BFD state, whatever its speaker last saw",
+			in: statusInputs{
+				Peers: []v1alpha1.BGPPeer{bgpPeer("router-1", "fast")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", []v1alpha1.PeerSession{{Peer: "router-1", State: "Idle",
+					Since: ago(time.Minute), PrefixesSent: 7, BFD: "Up", GracefulRestart: true, LastError: "hold timer expired"}})},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := r.Sessions[0]
+				if s.PrefixesSent != nil || s.BFD != "" || s.Established {
+					t.Errorf("session %+v: want no prefix count and no BFD state while Idle", s)
+				}
+				if s.BFDProfile != "fast" || s.LastError != "hold timer expired" {
+					t.Errorf("session %+v: want the peer's BFD profile and the last error kept", s)
+				}
+				if want := []string{"session a to router-1 is Idle"}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q: a down session is one problem, not a BFD one too", r.Problems, want)
+				}
+			},
+		},
+		{
+			name: "an Established session whose peer asks for BFD and whose BFD session is not Up is a problem naming the profile",
+			in: statusInputs{
+				Peers: []v1alpha1.BGPPeer{bgpPeer("router-1", "fast"), bgpPeer("router-2", "slow"), bgpPeer("router-3", "")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{
+					speakerStatus("node-0", []v1alpha1.PeerSession{
+						withBFD(established("router-1"), "Down"), withBFD(established("router-2"), "Up"), withBFD(established("router-3"), ""),
+					}),
+					speakerStatus("node-1", []v1alpha1.PeerSession{withBFD(established("router-1"), "Init"), withBFD(established("gone"), "AdminDown")}),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := []string{
+					"session node-0 to router-1: BFD is Down although the peer asks for BFD profile fast",
+					"session node-1 to gone: BFD is AdminDown although the peer asks for BFD",
+					"session node-1 to router-1: BFD is Init although the peer asks for BFD profile fast",
+				}
+				if !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems\n%q\nwant\n%q", r.Problems, want)
+				}
+				if s := r.Sessions[0]; s.BFD != "Down" || s.BFDProfile != "fast" || s.PrefixesSent == nil || *s.PrefixesSent != 2 {
+					t.Errorf("session %+v: want BFD Down under profile fast and 2 prefixes sent", s)
 				}
 			},
 		},

@@ -39,9 +39,9 @@ Sessions  every BGP session of every node (from the BGPNodeStatus objects
           the speakers write): state, time in that state (UP/DOWN, the
           uptime of an Established session), prefixes sent and BFD state
           (both "-" while the session is down), whether graceful restart
-          was negotiated (GR) and the last error; then nodes whose speaker
-          refuses some configuration, and nodes with no speaker status at
-          all. An Established session whose peer asks for BFD and whose
+          was negotiated (GR) and the last error; then each configuration
+          object the speakers refuse, once, with the nodes refusing it (or
+          "every node"), and nodes with no speaker status at all. An Established session whose peer asks for BFD and whose
           BFD session is not Up is a problem.
 Services  every LoadBalancer Service whose addresses bgplb assigned: its
           addresses, pool, externalTrafficPolicy and the nodes announcing

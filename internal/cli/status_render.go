@@ -134,9 +134,9 @@ func writeSessions(b *strings.Builder, r statusReport, p painter) {
 		if n.NodeMissing {
 			fmt.Fprintf(b, "%s: BGPNodeStatus of a node that does not exist\n", n.Name)
 		}
-		if n.ConfigurationInvalid != "" {
-			fmt.Fprintf(b, "%s\n", p.paint(n.Name+": configuration invalid: "+n.ConfigurationInvalid, colorRed))
-		}
+	}
+	for _, problem := range r.ConfigurationProblems {
+		fmt.Fprintf(b, "%s\n", p.paint(problem.text(), colorRed))
 	}
 	if len(noStatus) > 0 {
 		fmt.Fprintf(b, "no speaker status (no BGPNodeStatus) from: %s\n", nameList(noStatus))

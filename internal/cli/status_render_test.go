@@ -24,6 +24,7 @@ import (
 // held, excluded and endpoint-less nodes, an unannounced Service and pools.
 func sampleReport() statusReport {
 	const web, api, db = "shop/web", "shop/api", "shop/db"
+	const weird = `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"`
 	bad := speakerStatus("node-b", []v1alpha1.PeerSession{
 		established("router-1"),
 		// A session that went down keeps its speaker's last prefix count
@@ -31,8 +32,7 @@ func sampleReport() statusReport {
 		{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: ago(5*time.Minute + 3*time.Second), PrefixesSent: 3, BFD: "Up",
 			LastError: "hold timer expired"},
 	}, held(web, later(12*time.Minute)), announced(api))
-	bad.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
-		Reason: v1alpha1.ReasonKeepingLastValid, Message: `BGPAdvertisement "weird": spec.communities[0]: invalid community "x"`}}
+	bad = refusing(bad, weird+`; BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"`)
 	long := established("router-1")
 	long.Since = ago(50 * time.Hour)
 	return buildReport(statusInputs{
@@ -40,10 +40,10 @@ func sampleReport() statusReport {
 		Nodes: []corev1.Node{testNode("node-a"), testNode("node-b"), testNode("node-c", excluded), testNode("node-d"),
 			testNode("node-e", draining)},
 		NodeStatuses: []v1alpha1.BGPNodeStatus{
-			speakerStatus("node-a", []v1alpha1.PeerSession{long, established("router-2")}, announced(web), announced(api)),
+			refusing(speakerStatus("node-a", []v1alpha1.PeerSession{long, established("router-2")}, announced(web), announced(api)), weird),
 			bad,
-			speakerStatus("node-c", []v1alpha1.PeerSession{withBFD(established("router-1"), "Down")}),
-			speakerStatus("node-e", []v1alpha1.PeerSession{established("router-1")}, announced(api)),
+			refusing(speakerStatus("node-c", []v1alpha1.PeerSession{withBFD(established("router-1"), "Down")}), weird),
+			refusing(speakerStatus("node-e", []v1alpha1.PeerSession{established("router-1")}, announced(api)), weird),
 		},
 		Services: []corev1.Service{
 			lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10", "2001:db8:100::10"),
@@ -69,7 +69,8 @@ node-b  router-1  198.18.0.1  Established  60m      2         Up    yes
 node-b  router-2  198.18.0.2  Active       5m3s     -         -     -    hold timer expired
 node-c  router-1  198.18.0.1  Established  60m      2         Down  yes
 node-e  router-1  198.18.0.1  Established  60m      2         Up    yes
-node-b: configuration invalid: BGPAdvertisement "weird": spec.communities[0]: invalid community "x"
+speaker configuration invalid on every node: BGPAdvertisement/weird: spec.communities[0]: invalid community "x"
+speaker configuration invalid on node node-b: BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"
 no speaker status (no BGPNodeStatus) from: node-d
 
 Services: 3, 1 announced by no node
@@ -87,10 +88,11 @@ public  IPv4    3/256     1.2%  Accepted
 public  IPv6    1/>9.22E  0.0%  Accepted
 spare   IPv4    0/16      0.0%  not accepted: 203.0.113.0/28 overlaps IPPool public
 
-Problems (5):
+Problems (6):
   - session node-b to router-2 is Active
   - session node-c to router-1: BFD is Down although the peer asks for BFD profile fast
-  - node node-b: speaker configuration invalid: BGPAdvertisement "weird": spec.communities[0]: invalid community "x"
+  - speaker configuration invalid on every node: BGPAdvertisement/weird: spec.communities[0]: invalid community "x"
+  - speaker configuration invalid on node node-b: BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"
   - Service shop/db is announced by no node: no node has a ready endpoint
   - IPPool spare is not accepted: 203.0.113.0/28 overlaps IPPool public
 `
@@ -157,9 +159,9 @@ func TestStatusTextColorsStatesAndKeepsColumnsAligned(t *testing.T) {
 		"\x1b[32mEstablished\x1b[0m", "\x1b[31mActive\x1b[0m",
 		"\x1b[31mNONE: not announced\x1b[0m",
 		"  \x1b[33mheld: node-b until 2026-11-24T07:12:00Z (in 12m)\x1b[0m",
-		"\x1b[31mnode-b: configuration invalid:",
+		"\x1b[31mspeaker configuration invalid on every node: BGPAdvertisement/weird:",
 		"\x1b[31mnot accepted: 203.0.113.0/28 overlaps IPPool public\x1b[0m",
-		"\x1b[31mProblems (5):\x1b[0m",
+		"\x1b[31mProblems (6):\x1b[0m",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("colored output lacks %q:\n%s", want, out)

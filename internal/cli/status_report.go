@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -46,11 +47,15 @@ type statusReport struct {
 	// Established, the nodes whose speaker refuses some configuration,
 	// the Services no node announces and the pools not accepted. Held
 	// additions, drains and exclusions are intended and not problems.
-	Problems []string        `json:"problems"`
-	Nodes    []nodeReport    `json:"nodes"`
-	Sessions []sessionReport `json:"sessions"`
-	Services []serviceReport `json:"services"`
-	Pools    []poolReport    `json:"pools"`
+	Problems []string     `json:"problems"`
+	Nodes    []nodeReport `json:"nodes"`
+	// ConfigurationProblems lists each configuration object some speaker
+	// refuses once, with the nodes whose speakers refuse it: an invalid
+	// advertisement is refused by every node alike.
+	ConfigurationProblems []configurationProblem `json:"configurationProblems"`
+	Sessions              []sessionReport        `json:"sessions"`
+	Services              []serviceReport        `json:"services"`
+	Pools                 []poolReport           `json:"pools"`
 }
 
 // nodeReport is one node, known from its Node object, its BGPNodeStatus
@@ -76,6 +81,29 @@ type nodeReport struct {
 	Excluded bool `json:"excluded,omitempty"`
 	Draining bool `json:"draining,omitempty"`
 	Cordoned bool `json:"cordoned,omitempty"`
+}
+
+// configurationProblem is one entry of the speakers' ConfigurationValid
+// conditions, such as `BGPAdvertisement/public: spec.communities[0]:
+// invalid community "x"`, and the nodes reporting it.
+type configurationProblem struct {
+	Problem string   `json:"problem"`
+	Nodes   []string `json:"nodes"`
+	// EveryNode is set when every node with a speaker status (two or
+	// more) reports the problem.
+	EveryNode bool `json:"everyNode"`
+}
+
+// text is the problem as status lists it.
+func (p configurationProblem) text() string {
+	where := "node " + p.Nodes[0]
+	switch {
+	case p.EveryNode:
+		where = "every node"
+	case len(p.Nodes) > 1:
+		where = "nodes " + nameList(p.Nodes)
+	}
+	return fmt.Sprintf("speaker configuration invalid on %s: %s", where, p.Problem)
 }
 
 // sessionReport is one BGP session of one node.
@@ -180,8 +208,10 @@ func buildReport(in statusInputs) statusReport {
 		Problems:    []string{},
 		Nodes:       []nodeReport{},
 		Sessions:    []sessionReport{},
-		Services:    []serviceReport{},
-		Pools:       []poolReport{},
+		// Filled in below; empty rather than null in the JSON.
+		ConfigurationProblems: []configurationProblem{},
+		Services:              []serviceReport{},
+		Pools:                 []poolReport{},
 	}
 	nodes := nodeReports(in)
 	for _, name := range sortedKeys(nodes) {
@@ -189,10 +219,9 @@ func buildReport(in statusInputs) statusReport {
 	}
 	r.Sessions = sessionReports(in)
 	r.Problems = append(r.Problems, sessionProblems(r.Sessions)...)
-	for _, n := range r.Nodes {
-		if n.ConfigurationInvalid != "" {
-			r.Problems = append(r.Problems, fmt.Sprintf("node %s: speaker configuration invalid: %s", n.Name, n.ConfigurationInvalid))
-		}
+	r.ConfigurationProblems = configurationProblems(r.Nodes)
+	for _, p := range r.ConfigurationProblems {
+		r.Problems = append(r.Problems, p.text())
 	}
 	r.Services = serviceReports(in, nodes)
 	for _, s := range r.Services {
@@ -258,6 +287,57 @@ func nodeReports(in statusInputs) map[string]*nodeReport {
 		}
 	}
 	return nodes
+}
+
+// configurationProblems groups the entries of the nodes' ConfigurationValid
+// messages by their text, sorted by it.
+func configurationProblems(nodes []nodeReport) []configurationProblem {
+	speakers := 0
+	reporters := map[string][]string{}
+	for _, n := range nodes {
+		if n.SpeakerStatus {
+			speakers++
+		}
+		for _, entry := range configurationEntries(n.ConfigurationInvalid) {
+			reporters[entry] = append(reporters[entry], n.Name)
+		}
+	}
+	out := []configurationProblem{}
+	for _, entry := range sortedKeys(reporters) {
+		names := reporters[entry]
+		out = append(out, configurationProblem{Problem: entry, Nodes: names, EveryNode: speakers > 1 && len(names) == speakers})
+	}
+	return out
+}
+
+// configurationEntries splits a speaker's ConfigurationValid message into
+// its entries. The speaker joins entries of the form "Kind/name: why" with
+// "; ", and a why may itself contain "; " (such as "; keeping the previous
+// version"), so a piece starts a new entry only if it names an object.
+func configurationEntries(message string) []string {
+	if message == "" {
+		return nil
+	}
+	var entries []string
+	for i, piece := range strings.Split(message, "; ") {
+		if i > 0 && !namesObject(piece) {
+			entries[len(entries)-1] += "; " + piece
+			continue
+		}
+		entries = append(entries, piece)
+	}
+	return entries
+}
+
+// namesObject tells whether an entry starts with "Kind/name: ", Kind being
+// letters starting with a capital and name holding no space.
+func namesObject(entry string) bool {
+	kind, rest, ok := strings.Cut(entry, "/")
+	if !ok || kind == "" || kind[0] < 'A' || kind[0] > 'Z' || strings.ContainsFunc(kind, func(r rune) bool { return !unicode.IsLetter(r) }) {
+		return false
+	}
+	name, _, ok := strings.Cut(rest, ": ")
+	return ok && name != "" && !strings.ContainsAny(name, " \t")
 }
 
 // stateEstablished is the BGP state of a session that is up, and bfdUp

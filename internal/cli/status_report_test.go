@@ -45,6 +45,14 @@ func established(peer string) v1alpha1.PeerSession {
 		PrefixesSent: 2, BFD: "Up", GracefulRestart: true}
 }
 
+// refusing gives a speaker status a ConfigurationValid condition that is
+// False with message.
+func refusing(st v1alpha1.BGPNodeStatus, message string) v1alpha1.BGPNodeStatus {
+	st.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.ReasonKeepingLastValid, Message: message}}
+	return st
+}
+
 // withBFD sets a session's BFD state.
 func withBFD(s v1alpha1.PeerSession, state string) v1alpha1.PeerSession {
 	s.BFD = state
@@ -446,19 +454,57 @@ func TestBuildReport(t *testing.T) {
 		},
 		{
 			name: "a node whose speaker refuses some configuration is a problem quoting the condition",
-			in: statusInputs{NodeStatuses: []v1alpha1.BGPNodeStatus{func() v1alpha1.BGPNodeStatus {
-				st := speakerStatus("a", up)
-				st.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
-					Reason: v1alpha1.ReasonKeepingLastValid, Message: `BGPPeer "r1": spec.peerAddress: invalid address "x"`}}
-				return st
-			}()}},
+			in:   statusInputs{NodeStatuses: []v1alpha1.BGPNodeStatus{refusing(speakerStatus("a", up), `BGPPeer/r1: spec.peerAddress: invalid address "x"`)}},
 			check: func(t *testing.T, r statusReport) {
-				const msg = `BGPPeer "r1": spec.peerAddress: invalid address "x"`
-				if r.Nodes[0].ConfigurationInvalid != msg || !hasProblem(r, "node a: speaker configuration invalid: "+msg) {
-					t.Errorf("node %+v, problems %v", r.Nodes[0], r.Problems)
+				const msg = `BGPPeer/r1: spec.peerAddress: invalid address "x"`
+				if r.Nodes[0].ConfigurationInvalid != msg {
+					t.Errorf("node %+v, want the condition's message", r.Nodes[0])
+				}
+				if want := []string{"speaker configuration invalid on node a: " + msg}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
 				}
 				if !r.Nodes[0].NodeMissing {
 					t.Errorf("a status without its Node should say the node is missing")
+				}
+			},
+		},
+		{
+			name: "a configuration problem that several nodes report is listed once, naming the nodes or every node",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("b"), testNode("c"), testNode("d")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{
+					refusing(speakerStatus("a", up), `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"; keeping the previous version`),
+					refusing(speakerStatus("b", up), `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"; keeping the previous version; `+
+						`BGPPeer/r2: spec.passwordSecret: Secret "s" has no key "k"`),
+					refusing(speakerStatus("c", up), `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"; keeping the previous version; `+
+						`BGPPeer/r2: spec.passwordSecret: Secret "s" has no key "k"`),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				const adv = `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"; keeping the previous version`
+				const peer = `BGPPeer/r2: spec.passwordSecret: Secret "s" has no key "k"`
+				want := []configurationProblem{
+					{Problem: adv, Nodes: []string{"a", "b", "c"}, EveryNode: true},
+					{Problem: peer, Nodes: []string{"b", "c"}},
+				}
+				if !reflect.DeepEqual(r.ConfigurationProblems, want) {
+					t.Errorf("configuration problems\n%+v\nwant\n%+v", r.ConfigurationProblems, want)
+				}
+				wantProblems := []string{"speaker configuration invalid on every node: " + adv, "speaker configuration invalid on nodes b, c: " + peer}
+				if !reflect.DeepEqual(r.Problems, wantProblems) {
+					t.Errorf("problems\n%q\nwant\n%q", r.Problems, wantProblems)
+				}
+			},
+		},
+		{
+			name: "a problem that the only speaker reports is not said to be every node's",
+			in: statusInputs{
+				Nodes:        []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{refusing(speakerStatus("a", up), `BFDProfile/fast: spec.passiveMode: no passive mode`)},
+			},
+			check: func(t *testing.T, r statusReport) {
+				if want := []string{"speaker configuration invalid on node a: BFDProfile/fast: spec.passiveMode: no passive mode"}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
 				}
 			},
 		},

@@ -33,26 +33,37 @@ func statusCommand() *command {
 
 const statusHelp = `Usage: %[1]s [flags]
 
-Reads bgplb's state from the API server and prints three tables:
+Reads bgplb's state from the API server and prints four tables:
 
+Nodes     every node: its Established BGP sessions and, in NOTES, what
+          keeps it from announcing as usual: no speaker status (no
+          BGPNodeStatus from the node), no BGP session, and the drains
+          that take it out on purpose, which are not problems:
+            excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
+            draining (annotation bgplb.io/drain)
+            cordoned (advertisement A drains on cordon): spec.unschedulable
+                drains the paths of the BGPAdvertisements with
+                drainOnCordon that apply to the node; without one a
+                cordon changes nothing, and NOTES says so.
 Sessions  every BGP session of every node (from the BGPNodeStatus objects
           the speakers write): state, time in that state (UP/DOWN, the
           uptime of an Established session), prefixes sent and BFD state
           (both "-" while the session is down), whether graceful restart
           was negotiated (GR) and the last error; then each configuration
           object the speakers refuse, once, with the nodes refusing it (or
-          "every node"), and nodes with no speaker status at all. An Established session whose peer asks for BFD and whose
-          BFD session is not Up is a problem.
+          "every node"). An Established session whose peer asks for BFD
+          and whose BFD session is not Up is a problem.
 Services  every LoadBalancer Service whose addresses bgplb assigned: its
           addresses, pool, externalTrafficPolicy and the nodes announcing
           it; nodes holding back an addition, with the time they will
-          announce; for Local Services, every other node and why it does
-          not announce:
-            no ready endpoint   no ready endpoint of the Service on the node
-            excluded            node.kubernetes.io/exclude-from-external-load-balancers
-            draining            the bgplb.io/drain annotation
-            cordoned            spec.unschedulable (drains advertisements
-                                with drainOnCordon)
+          announce; every other node and why it does not announce:
+            no ready endpoint   for a Local Service, no ready endpoint of
+                                the Service on the node; for a Cluster
+                                Service, none anywhere
+            excluded, draining, cordoned
+                                the drains of the Nodes table; a cordon
+                                only when an advertisement that drains on
+                                cordon announces the Service
             no speaker status   no BGPNodeStatus from the node
             held until TIME     an addition held back by additionHold
           A Service that no node announces is flagged.
@@ -178,6 +189,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 		slices       discoveryv1.EndpointSliceList
 		pools        v1alpha1.IPPoolList
 		peers        v1alpha1.BGPPeerList
+		ads          v1alpha1.BGPAdvertisementList
 	)
 	reads := []struct {
 		what string
@@ -190,6 +202,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 		{"EndpointSlices", &slices, []client.ListOption{client.InNamespace(namespace), client.HasLabels{discoveryv1.LabelServiceName}}},
 		{"IPPools", &pools, nil},
 		{"BGPPeers", &peers, nil},
+		{"BGPAdvertisements", &ads, nil},
 	}
 	for _, r := range reads {
 		if err := c.List(ctx, r.list, r.opts...); err != nil {
@@ -198,7 +211,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 	}
 	in.Now = time.Now()
 	in.NodeStatuses, in.Nodes, in.Services, in.EndpointSlices, in.Pools = nodeStatuses.Items, nodes.Items, services.Items, slices.Items, pools.Items
-	in.Peers = peers.Items
+	in.Peers, in.Advertisements = peers.Items, ads.Items
 	return in, nil
 }
 
@@ -208,7 +221,7 @@ func listError(what string, err error) error {
 	case meta.IsNoMatchError(err):
 		return fmt.Errorf("list %s: the API server does not serve them (are bgplb's CRDs installed?): %w", what, err)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("list %s: not allowed (status needs to list BGPNodeStatuses, IPPools, BGPPeers, Nodes, Services and EndpointSlices): %w", what, err)
+		return fmt.Errorf("list %s: not allowed (status needs to list BGPNodeStatuses, IPPools, BGPPeers, BGPAdvertisements, Nodes, Services and EndpointSlices): %w", what, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("list %s: the credentials were refused: %w", what, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,8 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 
 	create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}})
 	create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-b", Annotations: map[string]string{v1alpha1.AnnotationDrain: ""}}})
+	create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-c"}, Spec: corev1.NodeSpec{Unschedulable: true}})
+	create(&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "maintenance"}, Spec: v1alpha1.BGPAdvertisementSpec{DrainOnCordon: true}})
 	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})
 
 	since := metav1.NewTime(time.Now().Add(-90 * time.Minute).Truncate(time.Second))
@@ -78,6 +81,11 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		Services:          []v1alpha1.ServiceAnnouncement{{Name: "shop/web", State: v1alpha1.AnnouncementAnnounced}},
 	}
 	updateStatus(nodeStatus)
+	cordonedStatus := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "node-c"}}
+	create(cordonedStatus)
+	cordonedStatus.Status = v1alpha1.BGPNodeStatusStatus{SessionsEstablished: "1/1", Sessions: []v1alpha1.PeerSession{
+		{Peer: "router-1", PeerAddress: "198.18.0.1", State: "Established", Since: &since, GracefulRestart: true}}}
+	updateStatus(cordonedStatus)
 
 	for _, name := range []string{"router-1", "router-3"} {
 		create(&v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -105,6 +113,7 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		Endpoints: []discoveryv1.Endpoint{
 			{Addresses: []string{"10.1.0.1"}, NodeName: ptr("node-a"), Conditions: discoveryv1.EndpointConditions{Ready: &yes}},
 			{Addresses: []string{"10.1.0.2"}, NodeName: ptr("node-b"), Conditions: discoveryv1.EndpointConditions{Ready: &yes}},
+			{Addresses: []string{"10.1.0.3"}, NodeName: ptr("node-c"), Conditions: discoveryv1.EndpointConditions{Ready: &yes}},
 		},
 	})
 
@@ -131,15 +140,19 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		{"shop/web", "203.0.113.10", "public", "Local", "node-a"},
 		{"shop/idle", "203.0.113.11", "public", "Cluster", "NONE:", "not", "announced"},
 		{"public", "IPv4", "2/256", "0.8%", "Accepted"},
+		{"node-a", "2/3"},
+		{"node-b", "-", "no", "speaker", "status", "(no", "BGPNodeStatus);", "draining", "(annotation", "bgplb.io/drain)"},
+		{"node-c", "1/1", "cordoned", "(advertisement", "maintenance", "drains", "on", "cordon)"},
 	} {
 		if got := statusRow(t, stdout, row[0], row[1]); strings.Join(got, " ") != strings.Join(row, " ") {
 			t.Errorf("row %q, want %q", got, row)
 		}
 	}
 	for _, want := range []string{
-		"Sessions: 2 of 3 Established",
-		"no speaker status (no BGPNodeStatus) from: node-b",
-		"not announcing: node-b (no speaker status, draining)",
+		"Nodes: 3, 2 draining",
+		"Sessions: 3 of 4 Established",
+		"not announced by node-b: no speaker status, draining (annotation bgplb.io/drain)",
+		"not announced by node-c: cordoned (advertisement maintenance drains on cordon)",
 		"Problems (3):",
 		"session node-a to router-2 is Connect",
 		"session node-a to router-3: BFD is Down although the peer asks for BFD profile fast",
@@ -159,8 +172,11 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		t.Fatalf("decode %s: %v", stdout, err)
 	}
 	if report.Healthy || len(report.Services) != 2 || report.Services[1].Name != "shop/web" ||
-		len(report.Services[1].NotAnnouncing) != 1 || report.Services[1].NotAnnouncing[0].Node != "node-b" {
+		len(report.Services[1].NotAnnouncing) != 2 || report.Services[1].NotAnnouncing[0].Node != "node-b" {
 		t.Errorf("JSON report: %+v", report)
+	}
+	if c := report.Nodes[2]; c.Name != "node-c" || !c.Draining || !reflect.DeepEqual(c.DrainOnCordonBy, []string{"maintenance"}) {
+		t.Errorf("JSON node %+v, want node-c draining on the cordon by advertisement maintenance", c)
 	}
 	if s := report.Sessions[0]; s.Seconds == nil || *s.Seconds < 90*60 || *s.Seconds > 95*60 {
 		t.Errorf("session uptime %v, want about 90 minutes", s.Seconds)

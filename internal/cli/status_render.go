@@ -12,6 +12,9 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
 )
 
 // ANSI colors of the text output.
@@ -69,10 +72,12 @@ func writeStatusJSON(w io.Writer, r statusReport) error {
 	return nil
 }
 
-// writeStatusText writes the report as three tables, then its problems.
+// writeStatusText writes the report as four tables, then its problems.
 func writeStatusText(w io.Writer, r statusReport, color bool) error {
 	var b strings.Builder
 	p := painter(color)
+	writeNodes(&b, r, p)
+	b.WriteString("\n")
 	writeSessions(&b, r, p)
 	b.WriteString("\n")
 	writeServices(&b, r, p)
@@ -92,6 +97,77 @@ func (p painter) paint(text, color string) string {
 		return text
 	}
 	return "\x1b[" + color + "m" + text + "\x1b[0m"
+}
+
+func writeNodes(b *strings.Builder, r statusReport, p painter) {
+	draining := 0
+	for _, n := range r.Nodes {
+		if n.Draining {
+			draining++
+		}
+	}
+	fmt.Fprintf(b, "Nodes: %d, %d draining\n", len(r.Nodes), draining)
+	if len(r.Nodes) == 0 {
+		return
+	}
+	t := table{header: []string{"NODE", "ESTABLISHED", "NOTES"}}
+	for _, n := range r.Nodes {
+		established := "-"
+		if n.SpeakerStatus {
+			established = fmt.Sprintf("%d/%d", n.Established, n.Sessions)
+		}
+		notes := nodeNotes(n)
+		color := colorNone
+		if len(notes) > 0 {
+			color = colorYellow
+		}
+		t.add(cell{text: n.Name}, cell{text: established}, cell{text: strings.Join(notes, "; "), color: color})
+	}
+	t.write(b, p)
+}
+
+// nodeNotes says what is special about a node: a missing speaker status or
+// Node, no sessions, and why it drains or why its cordon does not.
+func nodeNotes(n nodeReport) []string {
+	var notes []string
+	switch {
+	case !n.SpeakerStatus:
+		notes = append(notes, "no speaker status (no BGPNodeStatus)")
+	case n.Sessions == 0:
+		notes = append(notes, "the speaker reports no BGP session (no BGPPeer selects the node?)")
+	}
+	if n.NodeMissing {
+		notes = append(notes, "BGPNodeStatus of a node that does not exist")
+	}
+	if n.Excluded {
+		notes = append(notes, excludedText)
+	}
+	if n.DrainAnnotation {
+		notes = append(notes, drainAnnotationText)
+	}
+	if n.Cordoned {
+		notes = append(notes, cordonText(n.DrainOnCordonBy))
+	}
+	return notes
+}
+
+// How the text output words the causes of a drain, for nodes and for the
+// Services they do not announce alike.
+const (
+	excludedText        = "excluded (label " + announce.ExcludeLabel + ")"
+	drainAnnotationText = "draining (annotation " + v1alpha1.AnnotationDrain + ")"
+)
+
+// cordonText says whether a cordon drains, naming the advertisements that
+// drain on it.
+func cordonText(drainOnCordonBy []string) string {
+	switch len(drainOnCordonBy) {
+	case 0:
+		return "cordoned (no advertisement drains on cordon, so it announces as usual)"
+	case 1:
+		return "cordoned (advertisement " + drainOnCordonBy[0] + " drains on cordon)"
+	}
+	return "cordoned (advertisements " + nameList(drainOnCordonBy) + " drain on cordon)"
 }
 
 func writeSessions(b *strings.Builder, r statusReport, p painter) {
@@ -123,23 +199,8 @@ func writeSessions(b *strings.Builder, r statusReport, p painter) {
 		}
 		t.write(b, p)
 	}
-	var noStatus []string
-	for _, n := range r.Nodes {
-		switch {
-		case !n.SpeakerStatus:
-			noStatus = append(noStatus, n.Name)
-		case n.Sessions == 0:
-			fmt.Fprintf(b, "%s: the speaker reports no BGP session (no BGPPeer selects the node?)\n", n.Name)
-		}
-		if n.NodeMissing {
-			fmt.Fprintf(b, "%s: BGPNodeStatus of a node that does not exist\n", n.Name)
-		}
-	}
 	for _, problem := range r.ConfigurationProblems {
 		fmt.Fprintf(b, "%s\n", p.paint(problem.text(), colorRed))
-	}
-	if len(noStatus) > 0 {
-		fmt.Fprintf(b, "no speaker status (no BGPNodeStatus) from: %s\n", nameList(noStatus))
 	}
 }
 
@@ -173,8 +234,8 @@ func writeServices(b *strings.Builder, r statusReport, p painter) {
 			}
 			t.line(cell{text: "held: " + nameList(held), color: colorYellow})
 		}
-		if why := whyNotText(s); why != "" {
-			t.line(cell{text: "not announcing: " + why})
+		for _, why := range whyNotLines(s, r.Nodes) {
+			t.line(cell{text: why})
 		}
 		for _, warning := range s.Warnings {
 			t.line(cell{text: "warning: " + warning, color: colorYellow})
@@ -183,11 +244,16 @@ func writeServices(b *strings.Builder, r statusReport, p painter) {
 	t.write(b, p)
 }
 
-// whyNotText groups the nodes that do not announce a Local Service by their
-// reasons, leaving out held nodes, which the held line shows.
-func whyNotText(s serviceReport) string {
+// whyNotLines groups the nodes that do not announce a Service by their
+// reasons, a line per group, leaving out held nodes, which the held line
+// shows.
+func whyNotLines(s serviceReport, nodes []nodeReport) []string {
 	if len(s.AnnouncedBy) == 0 && whyNotAll(s, reasonNoReadyEndpoint) {
-		return "no node has a ready endpoint"
+		return []string{"not announced" + unannouncedBecause(s)}
+	}
+	annotated := map[string]bool{}
+	for _, n := range nodes {
+		annotated[n.Name] = n.DrainAnnotation
 	}
 	var order []string
 	groups := map[string][]string{}
@@ -195,17 +261,39 @@ func whyNotText(s serviceReport) string {
 		if len(n.Reasons) == 1 && n.Reasons[0] == reasonHeld {
 			continue
 		}
-		why := strings.Join(n.Reasons, ", ")
+		texts := make([]string, len(n.Reasons))
+		for i, reason := range n.Reasons {
+			texts[i] = reasonText(reason, n, annotated[n.Node])
+		}
+		why := strings.Join(texts, ", ")
 		if _, ok := groups[why]; !ok {
 			order = append(order, why)
 		}
 		groups[why] = append(groups[why], n.Node)
 	}
-	parts := make([]string, len(order))
+	lines := make([]string, len(order))
 	for i, why := range order {
-		parts[i] = nameList(groups[why]) + " (" + why + ")"
+		lines[i] = "not announced by " + nameList(groups[why]) + ": " + why
 	}
-	return strings.Join(parts, "; ")
+	return lines
+}
+
+// reasonText words a reason a node does not announce a Service, with the
+// cause of a drain; annotated tells whether the node carries the drain
+// annotation.
+func reasonText(reason string, n notAnnouncingReport, annotated bool) string {
+	switch reason {
+	case reasonExcluded:
+		return excludedText
+	case reasonDraining:
+		if annotated {
+			return drainAnnotationText
+		}
+		return "draining (its speaker says so)"
+	case reasonCordoned:
+		return cordonText(n.DrainOnCordonBy)
+	}
+	return reason
 }
 
 func writePools(b *strings.Builder, r statusReport, p painter) {

@@ -19,9 +19,11 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 )
 
-// sampleReport has a bit of everything: sessions up and down, an invalid
-// configuration, a node without speaker, Local and Cluster Services with
-// held, excluded and endpoint-less nodes, an unannounced Service and pools.
+// sampleReport has a bit of everything: sessions up and down, one without
+// the BFD its peer asks for, configuration refused by every node and by
+// one, a node without speaker, excluded, annotated and cordoned nodes,
+// Local and Cluster Services with held, draining and endpoint-less nodes,
+// an unannounced Service and pools.
 func sampleReport() statusReport {
 	const web, api, db = "shop/web", "shop/api", "shop/db"
 	const weird = `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"`
@@ -38,12 +40,14 @@ func sampleReport() statusReport {
 	return buildReport(statusInputs{
 		Now: statusNow,
 		Nodes: []corev1.Node{testNode("node-a"), testNode("node-b"), testNode("node-c", excluded), testNode("node-d"),
-			testNode("node-e", draining)},
+			testNode("node-e", draining), testNode("node-f", cordoned, labelled("rack", "a")), testNode("node-g", cordoned)},
 		NodeStatuses: []v1alpha1.BGPNodeStatus{
 			refusing(speakerStatus("node-a", []v1alpha1.PeerSession{long, established("router-2")}, announced(web), announced(api)), weird),
 			bad,
 			refusing(speakerStatus("node-c", []v1alpha1.PeerSession{withBFD(established("router-1"), "Down")}), weird),
-			refusing(speakerStatus("node-e", []v1alpha1.PeerSession{established("router-1")}, announced(api)), weird),
+			refusing(speakerStatus("node-e", []v1alpha1.PeerSession{established("router-1")}), weird),
+			refusing(speakerStatus("node-f", []v1alpha1.PeerSession{established("router-1")}), weird),
+			refusing(speakerStatus("node-g", []v1alpha1.PeerSession{established("router-1")}, announced(api)), weird),
 		},
 		Services: []corev1.Service{
 			lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10", "2001:db8:100::10"),
@@ -52,6 +56,8 @@ func sampleReport() statusReport {
 		},
 		EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("node-a"), ready("node-b"), ready("node-c"))},
 		Peers:          []v1alpha1.BGPPeer{bgpPeer("router-1", "fast"), bgpPeer("router-2", "")},
+		// Cordoned nodes of rack a drain.
+		Advertisements: []v1alpha1.BGPAdvertisement{advertisement("default", false), advertisement("maintenance", true, "rack", "a")},
 		Pools: []v1alpha1.IPPool{
 			testPool("public", &v1alpha1.FamilyUsage{Assigned: 3, Available: 253}, &v1alpha1.FamilyUsage{Assigned: 1, Available: 1<<63 - 1}, acceptedTrue),
 			testPool("spare", &v1alpha1.FamilyUsage{Assigned: 0, Available: 16}, nil,
@@ -61,7 +67,17 @@ func sampleReport() statusReport {
 }
 
 // The plain text of sampleReport, as a pipe or a file gets it.
-const samplePlain = `Sessions: 5 of 6 Established
+const samplePlain = `Nodes: 7, 3 draining
+NODE    ESTABLISHED  NOTES
+node-a  2/2
+node-b  1/2
+node-c  1/1          excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
+node-d  -            no speaker status (no BGPNodeStatus)
+node-e  1/1          draining (annotation bgplb.io/drain)
+node-f  1/1          cordoned (advertisement maintenance drains on cordon)
+node-g  1/1          cordoned (no advertisement drains on cordon, so it announces as usual)
+
+Sessions: 7 of 8 Established
 NODE    PEER      ADDRESS     STATE        UP/DOWN  PREFIXES  BFD   GR   LAST ERROR
 node-a  router-1  198.18.0.1  Established  2d2h     2         Up    yes
 node-a  router-2  198.18.0.1  Established  60m      2         Up    yes
@@ -69,18 +85,27 @@ node-b  router-1  198.18.0.1  Established  60m      2         Up    yes
 node-b  router-2  198.18.0.2  Active       5m3s     -         -     -    hold timer expired
 node-c  router-1  198.18.0.1  Established  60m      2         Down  yes
 node-e  router-1  198.18.0.1  Established  60m      2         Up    yes
+node-f  router-1  198.18.0.1  Established  60m      2         Up    yes
+node-g  router-1  198.18.0.1  Established  60m      2         Up    yes
 speaker configuration invalid on every node: BGPAdvertisement/weird: spec.communities[0]: invalid community "x"
 speaker configuration invalid on node node-b: BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"
-no speaker status (no BGPNodeStatus) from: node-d
 
 Services: 3, 1 announced by no node
 SERVICE   ADDRESSES                      POOL    POLICY   ANNOUNCED BY
-shop/api  203.0.113.11                   public  Cluster  node-a, node-b, node-e
+shop/api  203.0.113.11                   public  Cluster  node-a, node-b, node-g
+  not announced by node-c: excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
+  not announced by node-d: no speaker status
+  not announced by node-e: draining (annotation bgplb.io/drain)
+  not announced by node-f: cordoned (advertisement maintenance drains on cordon)
 shop/db   203.0.113.12                   public  Local    NONE: not announced
-  not announcing: no node has a ready endpoint
+  not announced: no node has a ready endpoint
 shop/web  203.0.113.10,2001:db8:100::10  public  Local    node-a
   held: node-b until 2026-11-24T07:12:00Z (in 12m)
-  not announcing: node-c (excluded); node-d (no ready endpoint, no speaker status); node-e (no ready endpoint, draining)
+  not announced by node-c: excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
+  not announced by node-d: no ready endpoint, no speaker status
+  not announced by node-e: no ready endpoint, draining (annotation bgplb.io/drain)
+  not announced by node-f: no ready endpoint, cordoned (advertisement maintenance drains on cordon)
+  not announced by node-g: no ready endpoint
 
 Pools: 2
 POOL    FAMILY  ASSIGNED  USED  STATUS
@@ -157,6 +182,7 @@ func TestStatusTextColorsStatesAndKeepsColumnsAligned(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"\x1b[32mEstablished\x1b[0m", "\x1b[31mActive\x1b[0m",
+		"\x1b[33mdraining (annotation bgplb.io/drain)\x1b[0m",
 		"\x1b[31mNONE: not announced\x1b[0m",
 		"  \x1b[33mheld: node-b until 2026-11-24T07:12:00Z (in 12m)\x1b[0m",
 		"\x1b[31mspeaker configuration invalid on every node: BGPAdvertisement/weird:",
@@ -178,7 +204,7 @@ func TestStatusHealthyTextSaysSo(t *testing.T) {
 	if err := writeStatusText(&b, r, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Sessions: 0 of 0 Established\n", "Services: 0, 0 announced by no node\n", "Pools: 0\n", "No problems.\n"} {
+	for _, want := range []string{"Nodes: 0, 0 draining\n", "Sessions: 0 of 0 Established\n", "Services: 0, 0 announced by no node\n", "Pools: 0\n", "No problems.\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // statusInputs is everything status reads from the API server, as read.
@@ -33,6 +34,8 @@ type statusInputs struct {
 	Pools          []v1alpha1.IPPool
 	// Peers tell which BFD profile each session's peer asks for.
 	Peers []v1alpha1.BGPPeer
+	// Advertisements tell which nodes a cordon drains.
+	Advertisements []v1alpha1.BGPAdvertisement
 }
 
 // statusReport is the result of status: -o json writes it as it is, and
@@ -44,9 +47,10 @@ type statusReport struct {
 	// Healthy is true when Problems is empty.
 	Healthy bool `json:"healthy"`
 	// Problems lists, one sentence each, the sessions that are not
-	// Established, the nodes whose speaker refuses some configuration,
-	// the Services no node announces and the pools not accepted. Held
-	// additions, drains and exclusions are intended and not problems.
+	// Established or go without the BFD their peer asks for, the
+	// configuration the speakers refuse, the Services no node announces
+	// and the pools not accepted. Held additions, drains, cordons and
+	// exclusions are intended and not problems.
 	Problems []string     `json:"problems"`
 	Nodes    []nodeReport `json:"nodes"`
 	// ConfigurationProblems lists each configuration object some speaker
@@ -75,12 +79,21 @@ type nodeReport struct {
 	// condition that is False: the speaker keeps the last valid version
 	// of the objects it names.
 	ConfigurationInvalid string `json:"configurationInvalid,omitempty"`
-	// Excluded, Draining and Cordoned come from the Node: the
+	// Excluded, DrainAnnotation and Cordoned come from the Node: the
 	// exclude-from-external-load-balancers label, the bgplb.io/drain
 	// annotation and spec.unschedulable.
-	Excluded bool `json:"excluded,omitempty"`
-	Draining bool `json:"draining,omitempty"`
-	Cordoned bool `json:"cordoned,omitempty"`
+	Excluded        bool `json:"excluded,omitempty"`
+	DrainAnnotation bool `json:"drainAnnotation,omitempty"`
+	Cordoned        bool `json:"cordoned,omitempty"`
+	// DrainOnCordonBy names, for a cordoned node, the BGPAdvertisements
+	// that apply to the node and set drainOnCordon: the cordon drains
+	// their paths. Without any, a cordon changes nothing announced.
+	DrainOnCordonBy []string `json:"drainOnCordonBy,omitempty"`
+	// Draining says that the node's speaker drains paths: all of them
+	// when the node is excluded or carries the drain annotation, those of
+	// DrainOnCordonBy when it is cordoned. Draining is intended, not a
+	// problem.
+	Draining bool `json:"draining"`
 }
 
 // configurationProblem is one entry of the speakers' ConfigurationValid
@@ -143,9 +156,8 @@ type serviceReport struct {
 	AnnouncedBy []string `json:"announcedBy"`
 	// Held are the nodes holding back an addition of the Service.
 	Held []heldReport `json:"held"`
-	// NotAnnouncing lists, for a Local Service, every other node with
-	// the reasons it does not announce; it is left out for Cluster
-	// Services and when every node announces.
+	// NotAnnouncing lists every node that does not announce the Service
+	// with the reasons; it is left out when every node announces.
 	NotAnnouncing []notAnnouncingReport `json:"notAnnouncing,omitempty"`
 	// Warnings are oddities that are not reasons, such as a node
 	// announcing a Local Service without an endpoint.
@@ -160,14 +172,18 @@ type heldReport struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
-// Reasons a node does not announce a Local Service.
+// Reasons a node does not announce a Service.
 const (
 	reasonHeld            = "held"
 	reasonNoReadyEndpoint = "no ready endpoint"
 	reasonNoSpeakerStatus = "no speaker status"
 	reasonExcluded        = "excluded"
-	reasonDraining        = "draining"
-	reasonCordoned        = "cordoned"
+	// reasonDraining is the drain annotation, or a speaker reporting the
+	// Service Draining for a reason status cannot see.
+	reasonDraining = "draining"
+	// reasonCordoned is a cordon that drains the Service: some
+	// advertisement announcing it from the node drains on cordon.
+	reasonCordoned = "cordoned"
 	// The two below are given only when none of the above applies.
 	reasonNoSession   = "no BGP session established"
 	reasonNotReported = "its speaker does not announce it"
@@ -180,6 +196,9 @@ type notAnnouncingReport struct {
 	Reasons []string `json:"reasons"`
 	// HeldUntil goes with the reason held.
 	HeldUntil *time.Time `json:"heldUntil,omitempty"`
+	// DrainOnCordonBy goes with the reason cordoned: the advertisements
+	// announcing the Service from the node that drain on cordon.
+	DrainOnCordonBy []string `json:"drainOnCordonBy,omitempty"`
 }
 
 // poolReport is one IP family of one pool; a pool without usage in its
@@ -213,7 +232,8 @@ func buildReport(in statusInputs) statusReport {
 		Services:              []serviceReport{},
 		Pools:                 []poolReport{},
 	}
-	nodes := nodeReports(in)
+	ads := usableAdvertisements(in.Advertisements)
+	nodes := nodeReports(in, ads)
 	for _, name := range sortedKeys(nodes) {
 		r.Nodes = append(r.Nodes, *nodes[name])
 	}
@@ -223,16 +243,10 @@ func buildReport(in statusInputs) statusReport {
 	for _, p := range r.ConfigurationProblems {
 		r.Problems = append(r.Problems, p.text())
 	}
-	r.Services = serviceReports(in, nodes)
+	r.Services = serviceReports(in, nodes, ads)
 	for _, s := range r.Services {
-		switch {
-		case s.Announced:
-		case len(s.Addresses) == 0:
-			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node: it has no address", s.Name))
-		case s.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyLocal) && whyNotAll(s, reasonNoReadyEndpoint):
-			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node: no node has a ready endpoint", s.Name))
-		default:
-			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node", s.Name))
+		if !s.Announced {
+			r.Problems = append(r.Problems, "Service "+s.Name+" is announced by no node"+unannouncedBecause(s))
 		}
 	}
 	r.Pools = poolReports(in.Pools)
@@ -246,6 +260,20 @@ func buildReport(in statusInputs) statusReport {
 	return r
 }
 
+// unannouncedBecause gives the reason no node announces a Service, as
+// ": reason", when one reason explains it.
+func unannouncedBecause(s serviceReport) string {
+	switch {
+	case len(s.Addresses) == 0:
+		return ": it has no address"
+	case !whyNotAll(s, reasonNoReadyEndpoint):
+		return ""
+	case s.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyLocal):
+		return ": no node has a ready endpoint"
+	}
+	return ": it has no ready endpoint"
+}
+
 // whyNotAll tells whether every node that does not announce the Service
 // gives reason, and there is at least one such node.
 func whyNotAll(s serviceReport, reason string) bool {
@@ -257,13 +285,28 @@ func whyNotAll(s serviceReport, reason string) bool {
 	return len(s.NotAnnouncing) > 0
 }
 
-func nodeReports(in statusInputs) map[string]*nodeReport {
+// usableAdvertisements translates the advertisements the speakers can use.
+// The speakers keep the last valid version of one that an edit broke,
+// which status cannot see, and report it; status leaves it out.
+func usableAdvertisements(items []v1alpha1.BGPAdvertisement) []announce.Advertisement {
+	var out []announce.Advertisement
+	for i := range items {
+		ad, err := translate.Advertisement(&items[i])
+		if err == nil {
+			err = announce.Validate(ad)
+		}
+		if err == nil {
+			out = append(out, ad)
+		}
+	}
+	slices.SortFunc(out, func(a, b announce.Advertisement) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func nodeReports(in statusInputs, ads []announce.Advertisement) map[string]*nodeReport {
 	nodes := map[string]*nodeReport{}
 	for i := range in.Nodes {
-		n := &in.Nodes[i]
-		_, excluded := n.Labels[announce.ExcludeLabel]
-		_, draining := n.Annotations[v1alpha1.AnnotationDrain]
-		nodes[n.Name] = &nodeReport{Name: n.Name, Excluded: excluded, Draining: draining, Cordoned: n.Spec.Unschedulable}
+		nodes[in.Nodes[i].Name] = nodeReportOf(&in.Nodes[i], ads)
 	}
 	for i := range in.NodeStatuses {
 		st := &in.NodeStatuses[i]
@@ -338,6 +381,25 @@ func namesObject(entry string) bool {
 	}
 	name, _, ok := strings.Cut(rest, ": ")
 	return ok && name != "" && !strings.ContainsAny(name, " \t")
+}
+
+// nodeReportOf is what a Node says about announcing from it. The speaker
+// drains every path of a node that is excluded or carries the drain
+// annotation, and on a cordoned node the paths of the advertisements that
+// apply to it and drain on cordon.
+func nodeReportOf(n *corev1.Node, ads []announce.Advertisement) *nodeReport {
+	_, excluded := n.Labels[announce.ExcludeLabel]
+	_, annotated := n.Annotations[v1alpha1.AnnotationDrain]
+	r := &nodeReport{Name: n.Name, Excluded: excluded, DrainAnnotation: annotated, Cordoned: n.Spec.Unschedulable}
+	if r.Cordoned {
+		for _, ad := range ads {
+			if ad.DrainOnCordon && announce.AppliesToNode(ad, n.Labels) {
+				r.DrainOnCordonBy = append(r.DrainOnCordonBy, ad.Name)
+			}
+		}
+	}
+	r.Draining = excluded || annotated || len(r.DrainOnCordonBy) > 0
+	return r
 }
 
 // stateEstablished is the BGP state of a session that is up, and bfdUp
@@ -431,25 +493,16 @@ func ownService(s *corev1.Service) bool {
 	return ok
 }
 
-func serviceReports(in statusInputs, nodes map[string]*nodeReport) []serviceReport {
-	// What each node says about each Service.
-	announcements := map[string]map[string]v1alpha1.ServiceAnnouncement{}
-	for i := range in.NodeStatuses {
-		st := &in.NodeStatuses[i]
-		for _, a := range st.Status.Services {
-			if announcements[a.Name] == nil {
-				announcements[a.Name] = map[string]v1alpha1.ServiceAnnouncement{}
-			}
-			announcements[a.Name][st.Name] = a
-		}
+func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announce.Advertisement) []serviceReport {
+	announcements := announcementsByService(in.NodeStatuses)
+	slicesOf := endpointSlicesByService(in.EndpointSlices)
+	adsByName := map[string]announce.Advertisement{}
+	for _, ad := range ads {
+		adsByName[ad.Name] = ad
 	}
-	slicesOf := map[string][]*discoveryv1.EndpointSlice{}
-	for i := range in.EndpointSlices {
-		es := &in.EndpointSlices[i]
-		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
-			key := es.Namespace + "/" + name
-			slicesOf[key] = append(slicesOf[key], es)
-		}
+	pools := make([]announce.Pool, 0, len(in.Pools))
+	for _, p := range in.Pools {
+		pools = append(pools, announce.Pool{Name: p.Name, Labels: p.Labels})
 	}
 	out := []serviceReport{}
 	for i := range in.Services {
@@ -458,46 +511,115 @@ func serviceReports(in statusInputs, nodes map[string]*nodeReport) []serviceRepo
 			continue
 		}
 		key := svc.Namespace + "/" + svc.Name
-		sr := serviceReport{
-			Name:                  key,
-			Addresses:             []string{},
-			Pool:                  svc.Annotations[v1alpha1.AnnotationAssignedPool],
-			ExternalTrafficPolicy: string(corev1.ServiceExternalTrafficPolicyCluster),
-			AnnouncedBy:           []string{},
-			Held:                  []heldReport{},
-		}
-		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
-		if local {
-			sr.ExternalTrafficPolicy = string(corev1.ServiceExternalTrafficPolicyLocal)
-		}
-		for _, ing := range svc.Status.LoadBalancer.Ingress {
-			if ing.IP != "" {
-				sr.Addresses = append(sr.Addresses, ing.IP)
-			}
-		}
-		byNode := announcements[key]
-		for _, node := range sortedKeys(byNode) {
-			switch a := byNode[node]; a.State {
-			case v1alpha1.AnnouncementAnnounced:
-				sr.AnnouncedBy = append(sr.AnnouncedBy, node)
-			case v1alpha1.AnnouncementHeld:
-				sr.Held = append(sr.Held, heldReport{Node: node, Since: timeOf(a.HeldSince), Until: timeOf(a.HeldUntil)})
-			}
-		}
-		sr.Announced = len(sr.AnnouncedBy) > 0
-		if local {
-			endpointNodes := nodesWithEndpoints(slicesOf[key])
-			for _, node := range sr.AnnouncedBy {
-				if !endpointNodes[node] {
-					sr.Warnings = append(sr.Warnings, fmt.Sprintf("node %s announces the Local Service without a ready endpoint", node))
+		// drainsOnCordon names the advertisements that drain the Service
+		// from a cordoned node: those of the node that select it.
+		selector := announce.Service{Key: key, Labels: svc.Labels, Pool: svc.Annotations[v1alpha1.AnnotationAssignedPool]}
+		drainsOnCordon := func(n *nodeReport) []string {
+			var names []string
+			for _, name := range n.DrainOnCordonBy {
+				if announce.Selects(adsByName[name], pools, selector) {
+					names = append(names, name)
 				}
 			}
-			sr.NotAnnouncing = whyNot(nodes, byNode, endpointNodes)
+			return names
 		}
-		out = append(out, sr)
+		out = append(out, serviceReportOf(svc, announcements[key], slicesOf[key], nodes, drainsOnCordon))
 	}
 	slices.SortFunc(out, func(a, b serviceReport) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// announcementsByService indexes what each node says about each Service:
+// Service, then node.
+func announcementsByService(statuses []v1alpha1.BGPNodeStatus) map[string]map[string]v1alpha1.ServiceAnnouncement {
+	out := map[string]map[string]v1alpha1.ServiceAnnouncement{}
+	for i := range statuses {
+		st := &statuses[i]
+		for _, a := range st.Status.Services {
+			if out[a.Name] == nil {
+				out[a.Name] = map[string]v1alpha1.ServiceAnnouncement{}
+			}
+			out[a.Name][st.Name] = a
+		}
+	}
+	return out
+}
+
+// endpointSlicesByService indexes EndpointSlices by their Service's
+// namespace/name.
+func endpointSlicesByService(items []discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
+	out := map[string][]*discoveryv1.EndpointSlice{}
+	for i := range items {
+		es := &items[i]
+		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
+			key := es.Namespace + "/" + name
+			out[key] = append(out[key], es)
+		}
+	}
+	return out
+}
+
+// serviceReportOf reports one Service from its announcements by node and
+// its EndpointSlices.
+func serviceReportOf(svc *corev1.Service, byNode map[string]v1alpha1.ServiceAnnouncement, endpointSlices []*discoveryv1.EndpointSlice,
+	nodes map[string]*nodeReport, drainsOnCordon func(*nodeReport) []string) serviceReport {
+	sr := serviceReport{
+		Name:                  svc.Namespace + "/" + svc.Name,
+		Addresses:             []string{},
+		Pool:                  svc.Annotations[v1alpha1.AnnotationAssignedPool],
+		ExternalTrafficPolicy: string(corev1.ServiceExternalTrafficPolicyCluster),
+		AnnouncedBy:           []string{},
+		Held:                  []heldReport{},
+	}
+	local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	if local {
+		sr.ExternalTrafficPolicy = string(corev1.ServiceExternalTrafficPolicyLocal)
+	}
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		if ing.IP != "" {
+			sr.Addresses = append(sr.Addresses, ing.IP)
+		}
+	}
+	for _, node := range sortedKeys(byNode) {
+		switch a := byNode[node]; a.State {
+		case v1alpha1.AnnouncementAnnounced:
+			sr.AnnouncedBy = append(sr.AnnouncedBy, node)
+		case v1alpha1.AnnouncementHeld:
+			sr.Held = append(sr.Held, heldReport{Node: node, Since: timeOf(a.HeldSince), Until: timeOf(a.HeldUntil)})
+		}
+	}
+	sr.Announced = len(sr.AnnouncedBy) > 0
+	endpointNodes := nodesWithEndpoints(endpointSlices)
+	hasEndpoint := func(node string) bool { return endpointNodes[node] }
+	if local {
+		for _, node := range sr.AnnouncedBy {
+			if !endpointNodes[node] {
+				sr.Warnings = append(sr.Warnings, fmt.Sprintf("node %s announces the Local Service without a ready endpoint", node))
+			}
+		}
+	} else {
+		// A Cluster Service is announced from every node while it has an
+		// endpoint anywhere, and from none without; a node announcing it
+		// shows that the speakers see one, whatever was read here.
+		anywhere := sr.Announced || hasAnyEndpoint(endpointSlices)
+		hasEndpoint = func(string) bool { return anywhere }
+	}
+	sr.NotAnnouncing = whyNot(nodes, byNode, hasEndpoint, drainsOnCordon)
+	return sr
+}
+
+// hasAnyEndpoint tells whether a Cluster Service has an endpoint the
+// speakers count, on a node or not: a ready one, or a serving one.
+func hasAnyEndpoint(endpointSlices []*discoveryv1.EndpointSlice) bool {
+	for _, es := range endpointSlices {
+		for _, ep := range es.Endpoints {
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			if ready || (ep.Conditions.Serving != nil && *ep.Conditions.Serving) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // nodesWithEndpoints returns the nodes that have an endpoint counting for
@@ -527,9 +649,12 @@ func nodesWithEndpoints(slices []*discoveryv1.EndpointSlice) map[string]bool {
 	return serving
 }
 
-// whyNot lists every node that does not announce a Local Service, with
-// its reasons.
-func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnnouncement, endpointNodes map[string]bool) []notAnnouncingReport {
+// whyNot lists every node that does not announce a Service, with its
+// reasons. hasEndpoint tells whether the node has an endpoint that lets it
+// announce the Service, and drainsOnCordon which advertisements drain the
+// Service from the node if it is cordoned.
+func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnnouncement, hasEndpoint func(string) bool,
+	drainsOnCordon func(*nodeReport) []string) []notAnnouncingReport {
 	var out []notAnnouncingReport // nil when every node announces, as JSON leaves it out
 	for _, name := range sortedKeys(nodes) {
 		n := nodes[name]
@@ -541,34 +666,44 @@ func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnno
 			out = append(out, notAnnouncingReport{Node: name, Reasons: []string{reasonHeld}, HeldUntil: timeOf(a.HeldUntil)})
 			continue
 		}
-		if reported && a.State == v1alpha1.AnnouncementDraining {
-			// Its paths carry the graceful-shutdown community until the
-			// drain time ends; routers no longer choose it.
-			out = append(out, notAnnouncingReport{Node: name, Reasons: []string{reasonDraining}})
-			continue
-		}
-		var reasons []string
+		why := notAnnouncingReport{Node: name}
 		add := func(cond bool, reason string) {
 			if cond {
-				reasons = append(reasons, reason)
+				why.Reasons = append(why.Reasons, reason)
 			}
 		}
-		add(!endpointNodes[name], reasonNoReadyEndpoint)
+		cordonDrains := []string(nil)
+		if n.Cordoned {
+			cordonDrains = drainsOnCordon(n)
+		}
+		if reported && a.State == v1alpha1.AnnouncementDraining {
+			// Its paths carry the graceful-shutdown community until the
+			// drain time ends; routers no longer choose it. The Node says
+			// why, unless it changed since.
+			add(n.Excluded, reasonExcluded)
+			add(n.DrainAnnotation || (!n.Excluded && len(cordonDrains) == 0), reasonDraining)
+			add(len(cordonDrains) > 0, reasonCordoned)
+			why.DrainOnCordonBy = cordonDrains
+			out = append(out, why)
+			continue
+		}
+		add(!hasEndpoint(name), reasonNoReadyEndpoint)
 		add(!n.SpeakerStatus, reasonNoSpeakerStatus)
 		add(n.Excluded, reasonExcluded)
-		add(n.Draining, reasonDraining)
-		add(n.Cordoned, reasonCordoned)
-		if len(reasons) == 0 {
+		add(n.DrainAnnotation, reasonDraining)
+		add(len(cordonDrains) > 0, reasonCordoned)
+		why.DrainOnCordonBy = cordonDrains
+		if len(why.Reasons) == 0 {
 			// A node with an endpoint and nothing against it: either it
 			// has no session to announce on, or no advertisement or peer
 			// selects it, which status does not work out.
 			if n.Established == 0 {
-				reasons = []string{reasonNoSession}
+				why.Reasons = []string{reasonNoSession}
 			} else {
-				reasons = []string{reasonNotReported}
+				why.Reasons = []string{reasonNotReported}
 			}
 		}
-		out = append(out, notAnnouncingReport{Node: name, Reasons: reasons})
+		out = append(out, why)
 	}
 	return out
 }

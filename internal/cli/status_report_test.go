@@ -31,6 +31,26 @@ func excluded(n *corev1.Node) { n.Labels = map[string]string{announce.ExcludeLab
 func draining(n *corev1.Node) { n.Annotations = map[string]string{v1alpha1.AnnotationDrain: "true"} }
 func cordoned(n *corev1.Node) { n.Spec.Unschedulable = true }
 
+// labelled gives a test Node a label.
+func labelled(key, value string) nodeOpt {
+	return func(n *corev1.Node) {
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		n.Labels[key] = value
+	}
+}
+
+// advertisement is a BGPAdvertisement of every pool, draining on cordon or
+// not, and limited to nodes with the label key=value when they are given.
+func advertisement(name string, drainOnCordon bool, keyValue ...string) v1alpha1.BGPAdvertisement {
+	a := v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.BGPAdvertisementSpec{DrainOnCordon: drainOnCordon}}
+	if len(keyValue) == 2 {
+		a.Spec.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{keyValue[0]: keyValue[1]}}}
+	}
+	return a
+}
+
 func testNode(name string, opts ...nodeOpt) corev1.Node {
 	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	for _, o := range opts {
@@ -66,6 +86,10 @@ func bgpPeer(name, bfdProfile string) v1alpha1.BGPPeer {
 
 func announced(svc string) v1alpha1.ServiceAnnouncement {
 	return v1alpha1.ServiceAnnouncement{Name: svc, State: v1alpha1.AnnouncementAnnounced}
+}
+
+func drainingService(svc string) v1alpha1.ServiceAnnouncement {
+	return v1alpha1.ServiceAnnouncement{Name: svc, State: v1alpha1.AnnouncementDraining}
 }
 
 func held(svc string, until *metav1.Time) v1alpha1.ServiceAnnouncement {
@@ -221,17 +245,120 @@ func TestBuildReport(t *testing.T) {
 		{
 			name: "excluded, draining and cordoned nodes with ready endpoints say so",
 			in: statusInputs{
-				Nodes: []corev1.Node{testNode("a"), testNode("e", excluded), testNode("f", draining), testNode("g", cordoned),
+				Nodes: []corev1.Node{testNode("a"), testNode("e", excluded), testNode("f", draining), testNode("g", cordoned, labelled("rack", "1")),
 					testNode("h", excluded, draining)},
 				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)), speakerStatus("e", up),
 					speakerStatus("f", up), speakerStatus("g", up), speakerStatus("h", up)},
 				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
 				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"), ready("e"), ready("f"), ready("g"), ready("h"))},
+				Advertisements: []v1alpha1.BGPAdvertisement{advertisement("maintenance", true)},
 			},
 			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
 				want := map[string]string{"e": "excluded", "f": "draining", "g": "cordoned", "h": "excluded, draining"}
+				if got := notAnnouncing(s); !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+				if g := s.NotAnnouncing[2]; g.Node != "g" || !reflect.DeepEqual(g.DrainOnCordonBy, []string{"maintenance"}) {
+					t.Errorf("node g: %+v, want it drained on cordon by advertisement maintenance", g)
+				}
+				if !r.Healthy {
+					t.Errorf("drains are intended, not problems: %q", r.Problems)
+				}
+			},
+		},
+		{
+			name: "a node drains for the exclude label, the drain annotation, or a cordon that an advertisement applying to it drains on",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("plain"), testNode("excluded", excluded), testNode("annotated", draining),
+					testNode("cordoned-rack-1", cordoned, labelled("rack", "1")), testNode("cordoned-rack-2", cordoned, labelled("rack", "2"))},
+				Advertisements: []v1alpha1.BGPAdvertisement{
+					advertisement("everywhere", false), advertisement("rack-1", true, "rack", "1"), advertisement("all-racks", true),
+					func() v1alpha1.BGPAdvertisement {
+						// The speakers cannot use it, so it drains nothing.
+						a := advertisement("broken", true)
+						a.Spec.Communities = []v1alpha1.Community{"not-a-community"}
+						return a
+					}(),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				type drain struct {
+					draining bool
+					by       []string
+				}
+				got := map[string]drain{}
+				for _, n := range r.Nodes {
+					got[n.Name] = drain{n.Draining, n.DrainOnCordonBy}
+				}
+				want := map[string]drain{
+					"plain": {}, "excluded": {draining: true}, "annotated": {draining: true},
+					"cordoned-rack-1": {true, []string{"all-racks", "rack-1"}}, "cordoned-rack-2": {true, []string{"all-racks"}},
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("drains %+v, want %+v", got, want)
+				}
+			},
+		},
+		{
+			name: "a cordon drains nothing without an advertisement that drains on cordon, and only the Services such advertisements select",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("cordoned", cordoned)},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web), announced("shop/private")),
+					speakerStatus("cordoned", up)},
+				Services: []corev1.Service{lbService(web, "", "203.0.113.10"), func() corev1.Service {
+					s := lbService("shop/private", "", "198.51.100.10")
+					s.Annotations[v1alpha1.AnnotationAssignedPool] = "private"
+					return s
+				}()},
+				Pools: []v1alpha1.IPPool{testPool("public", nil, nil, acceptedTrue), testPool("private", nil, nil, acceptedTrue)},
+				Advertisements: []v1alpha1.BGPAdvertisement{advertisement("all", false), func() v1alpha1.BGPAdvertisement {
+					a := advertisement("public-maintenance", true)
+					a.Spec.IPPools = []string{"public"}
+					return a
+				}()},
+			},
+			check: func(t *testing.T, r statusReport) {
+				if got, want := notAnnouncing(findService(t, r, web)), map[string]string{"cordoned": reasonCordoned}; !reflect.DeepEqual(got, want) {
+					t.Errorf("public Service: not announcing %v, want %v", got, want)
+				}
+				if got, want := notAnnouncing(findService(t, r, "shop/private")), map[string]string{"cordoned": reasonNotReported}; !reflect.DeepEqual(got, want) {
+					t.Errorf("private Service: not announcing %v, want %v: no advertisement drains it on cordon", got, want)
+				}
+			},
+		},
+		{
+			name: "a node whose speaker reports the Service Draining says why from its Node",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("cordoned", cordoned), testNode("excluded", excluded), testNode("plain")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)),
+					speakerStatus("cordoned", up, drainingService(web)), speakerStatus("excluded", up, drainingService(web)),
+					speakerStatus("plain", up, drainingService(web))},
+				Services:       []corev1.Service{lbService(web, "", "203.0.113.10")},
+				Advertisements: []v1alpha1.BGPAdvertisement{advertisement("maintenance", true)},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := map[string]string{"cordoned": reasonCordoned, "excluded": reasonExcluded, "plain": reasonDraining}
 				if got := notAnnouncing(findService(t, r, web)); !reflect.DeepEqual(got, want) {
 					t.Errorf("not announcing %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "a Cluster Service without any endpoint is announced by no node, for that reason",
+			in: statusInputs{
+				Nodes:          []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses:   []v1alpha1.BGPNodeStatus{speakerStatus("a", up), speakerStatus("b", up)},
+				Services:       []corev1.Service{lbService(web, "", "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ep{node: "a"})},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := map[string]string{"a": reasonNoReadyEndpoint, "b": reasonNoReadyEndpoint}
+				if got := notAnnouncing(findService(t, r, web)); !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+				if want := []string{"Service shop/web is announced by no node: it has no ready endpoint"}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
 				}
 			},
 		},
@@ -284,13 +411,13 @@ func TestBuildReport(t *testing.T) {
 				if r.Healthy || !hasProblem(r, "Service shop/web is announced by no node") {
 					t.Errorf("problems %v, want the Service flagged", r.Problems)
 				}
-				if s.NotAnnouncing != nil {
-					t.Errorf("a Cluster Service gets no reasons, got %+v", s.NotAnnouncing)
+				if got, want := notAnnouncing(s), map[string]string{"a": reasonHeld}; !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
 				}
 			},
 		},
 		{
-			name: "a Cluster Service lists the nodes announcing it and gives no reasons for the others",
+			name: "a Cluster Service lists the nodes announcing it and why the others do not",
 			in: statusInputs{
 				Nodes:        []corev1.Node{testNode("a"), testNode("b"), testNode("c", draining)},
 				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("b", up, announced(web)), speakerStatus("a", up, announced(web)), speakerStatus("c", up)},
@@ -298,8 +425,11 @@ func TestBuildReport(t *testing.T) {
 			},
 			check: func(t *testing.T, r statusReport) {
 				s := findService(t, r, web)
-				if !reflect.DeepEqual(s.AnnouncedBy, []string{"a", "b"}) || s.ExternalTrafficPolicy != "Cluster" || s.NotAnnouncing != nil {
+				if !reflect.DeepEqual(s.AnnouncedBy, []string{"a", "b"}) || s.ExternalTrafficPolicy != "Cluster" {
 					t.Errorf("got %+v, want a Cluster Service announced by a and b", s)
+				}
+				if got, want := notAnnouncing(s), map[string]string{"c": reasonDraining}; !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
 				}
 				if !reflect.DeepEqual(s.Addresses, []string{"203.0.113.10", "2001:db8:100::10"}) || s.Pool != "public" {
 					t.Errorf("addresses %v from %q", s.Addresses, s.Pool)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
@@ -53,10 +54,13 @@ Sessions  every BGP session of every node (from the BGPNodeStatus objects
           object the speakers refuse, once, with the nodes refusing it (or
           "every node"). An Established session whose peer asks for BFD
           and whose BFD session is not Up is a problem.
-Services  every LoadBalancer Service whose addresses bgplb assigned: its
+Services  every LoadBalancer Service bgplb serves (see --lb-class): its
           addresses, pool, externalTrafficPolicy and the nodes announcing
-          it; nodes holding back an addition, with the time they will
-          announce; every other node and why it does not announce:
+          it. A Service without an address shows <pending> and why, from
+          the controller's AllocationFailed Event, and is a problem. For
+          a Service with an address: nodes holding back an addition, with
+          the time they will announce; every other node and why it does
+          not announce:
             no ready endpoint   for a Local Service, no ready endpoint of
                                 the Service on the node; for a Cluster
                                 Service, none anywhere
@@ -96,6 +100,7 @@ func runStatus(path string, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&output, "output", "text", "output `FORMAT`: text or json (same as -o)")
 	fs.StringVar(&namespace, "n", "", "show the Services of `NAMESPACE` only (default: every namespace)")
 	fs.StringVar(&namespace, "namespace", "", "show the Services of `NAMESPACE` only (same as -n)")
+	lbClass := fs.String("lb-class", "", "spec.loadBalancerClass `CLASS` of the Services bgplb serves, the controller's --lb-class (default: Services without a class)")
 	color := fs.String("color", string(colorAuto), "color the text output: `WHEN` auto (on a terminal), always or never")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig `FILE` (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
 	kubeContext := fs.String("context", "", "kubeconfig `CONTEXT` to use (default: its current context)")
@@ -127,7 +132,7 @@ func runStatus(path string, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*statusRequestTimeout)
 	defer cancel()
-	in, err := gatherStatus(ctx, cfg, namespace)
+	in, err := gatherStatus(ctx, cfg, namespace, *lbClass)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: cannot read bgplb's state from the API server at %s: %v\n", path, cfg.Host, err)
 		return exitFailure
@@ -169,11 +174,11 @@ func loadRESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 var discardLogsOnce sync.Once
 
 // gatherStatus reads every object status reports on.
-func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (statusInputs, error) {
+func gatherStatus(ctx context.Context, cfg *rest.Config, namespace, lbClass string) (statusInputs, error) {
 	// controller-runtime complains on stderr when something logs before a
 	// logger is set; a command that only reads has nothing to log.
 	discardLogsOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
-	in := statusInputs{Namespace: namespace}
+	in := statusInputs{Namespace: namespace, LoadBalancerClass: lbClass}
 	scheme, err := kubeutil.Scheme()
 	if err != nil {
 		return in, err
@@ -190,6 +195,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 		pools        v1alpha1.IPPoolList
 		peers        v1alpha1.BGPPeerList
 		ads          v1alpha1.BGPAdvertisementList
+		events       eventsv1.EventList
 	)
 	reads := []struct {
 		what string
@@ -203,6 +209,10 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 		{"IPPools", &pools, nil},
 		{"BGPPeers", &peers, nil},
 		{"BGPAdvertisements", &ads, nil},
+		// Only the Events that say why a Service has no address, which
+		// the API server picks out of what may be many.
+		{"Events", &events, []client.ListOption{client.InNamespace(namespace), client.MatchingFields{
+			"reason": v1alpha1.EventReasonAllocationFailed, "reportingController": v1alpha1.EventReportingController}}},
 	}
 	for _, r := range reads {
 		if err := c.List(ctx, r.list, r.opts...); err != nil {
@@ -211,7 +221,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 	}
 	in.Now = time.Now()
 	in.NodeStatuses, in.Nodes, in.Services, in.EndpointSlices, in.Pools = nodeStatuses.Items, nodes.Items, services.Items, slices.Items, pools.Items
-	in.Peers, in.Advertisements = peers.Items, ads.Items
+	in.Peers, in.Advertisements, in.Events = peers.Items, ads.Items, events.Items
 	return in, nil
 }
 
@@ -221,7 +231,7 @@ func listError(what string, err error) error {
 	case meta.IsNoMatchError(err):
 		return fmt.Errorf("list %s: the API server does not serve them (are bgplb's CRDs installed?): %w", what, err)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("list %s: not allowed (status needs to list BGPNodeStatuses, IPPools, BGPPeers, BGPAdvertisements, Nodes, Services and EndpointSlices): %w", what, err)
+		return fmt.Errorf("list %s: not allowed (status needs to list BGPNodeStatuses, IPPools, BGPPeers, BGPAdvertisements, Nodes, Services, EndpointSlices and events.k8s.io Events): %w", what, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("list %s: the credentials were refused: %w", what, err)
 	}

@@ -16,8 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/k8s/controller"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // TestStatusAgainstAnAPIServer runs status on objects in a real API server,
@@ -183,9 +185,56 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 	}
 
 	stdout, _, status = run(t, "status -n elsewhere --kubeconfig "+kubeconfig)
-	if status != 0 || !strings.Contains(stdout, "Services in namespace elsewhere: 0, 0 announced by no node") {
+	if status != 0 || !strings.Contains(stdout, "Services in namespace elsewhere: 0, 0 without an address, 0 announced by no node") {
 		t.Errorf("status %d, output:\n%s\nwant no Services in namespace elsewhere", status, stdout)
 	}
+
+	t.Run("a Service without an address shows why, as the controller reports it", func(t *testing.T) {
+		// The controller serves its own class only, and takes its pool
+		// annotation and addresses off the Services above, which are not
+		// of that class: the checks on them are done.
+		const class = "bgplb.io/status-test"
+		create(&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "waiting", Annotations: map[string]string{v1alpha1.AnnotationIPPool: "no-such-pool"}},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: ptr(class),
+				Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+		})
+		mgr, err := controller.NewManager(env.Config, controller.Options{LoadBalancerClass: class})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- mgr.Start(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("controller: %v", err)
+			}
+		})
+		const reason = `pool "no-such-pool" does not exist`
+		cmdline := "status -n shop --lb-class " + class + " --kubeconfig " + kubeconfig
+		testpoll.Until(t, 30*time.Second, "status shows the controller's reason for the pending Service", func() (bool, string) {
+			stdout, stderr, _ := run(t, cmdline)
+			return strings.Contains(stdout, "  pending: "+reason+" (AllocationFailed Event, "), stdout + stderr
+		})
+		stdout, _, _ := run(t, cmdline)
+		t.Logf("output:\n%s", stdout)
+		if got := statusRow(t, stdout, "shop/waiting", "<pending>"); strings.Join(got, " ") != "shop/waiting <pending> - Cluster -" {
+			t.Errorf("row %q, want the Service pending", got)
+		}
+		for _, want := range []string{"Services in namespace shop: 1, 1 without an address, 0 announced by no node",
+			"  - Service shop/waiting has no address: " + reason} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("output lacks %q", want)
+			}
+		}
+		// Without its class the Service is not bgplb's, were it not for
+		// the controller's Event.
+		if stdout, _, _ := run(t, "status -n shop --kubeconfig "+kubeconfig); !strings.Contains(stdout, "shop/waiting  <pending>") {
+			t.Errorf("output without --lb-class lacks the Service the controller reported on:\n%s", stdout)
+		}
+	})
 }
 
 // statusRow returns the fields of the output's row starting with first and

@@ -205,9 +205,12 @@ func writeSessions(b *strings.Builder, r statusReport, p painter) {
 }
 
 func writeServices(b *strings.Builder, r statusReport, p painter) {
-	unannounced := 0
+	pending, unannounced := 0, 0
 	for _, s := range r.Services {
-		if !s.Announced {
+		switch {
+		case s.Pending:
+			pending++
+		case !s.Announced:
 			unannounced++
 		}
 	}
@@ -215,17 +218,25 @@ func writeServices(b *strings.Builder, r statusReport, p painter) {
 	if r.Namespace != "" {
 		scope = " in namespace " + r.Namespace
 	}
-	fmt.Fprintf(b, "Services%s: %d, %d announced by no node\n", scope, len(r.Services), unannounced)
+	fmt.Fprintf(b, "Services%s: %d, %d without an address, %d announced by no node\n", scope, len(r.Services), pending, unannounced)
 	if len(r.Services) == 0 {
 		return
 	}
 	t := table{header: []string{"SERVICE", "ADDRESSES", "POOL", "POLICY", "ANNOUNCED BY"}}
 	for _, s := range r.Services {
+		if s.Pending {
+			// kubectl shows <pending> for a LoadBalancer without an
+			// address; the line below says why.
+			t.add(cell{text: s.Name}, cell{text: "<pending>", color: colorRed}, cell{text: dash(s.Pool)},
+				cell{text: s.ExternalTrafficPolicy}, cell{text: "-"})
+			t.line(cell{text: "pending: " + pendingReason(s) + eventAge(s.PendingReasonAt, r.GeneratedAt), color: colorRed})
+			continue
+		}
 		announced := cell{text: nameList(s.AnnouncedBy)}
 		if !s.Announced {
 			announced = cell{text: "NONE: not announced", color: colorRed}
 		}
-		t.add(cell{text: s.Name}, cell{text: dash(strings.Join(s.Addresses, ","))}, cell{text: dash(s.Pool)},
+		t.add(cell{text: s.Name}, cell{text: strings.Join(s.Addresses, ",")}, cell{text: dash(s.Pool)},
 			cell{text: s.ExternalTrafficPolicy}, announced)
 		if len(s.Held) > 0 {
 			held := make([]string, len(s.Held))
@@ -345,6 +356,15 @@ func upDown(seconds *int64) string {
 		return "-"
 	}
 	return duration.HumanDuration(time.Duration(*seconds) * time.Second)
+}
+
+// eventAge writes " (AllocationFailed Event, 3m ago)", or nothing without
+// a time.
+func eventAge(at *time.Time, now time.Time) string {
+	if at == nil {
+		return ""
+	}
+	return " (" + v1alpha1.EventReasonAllocationFailed + " Event, " + duration.HumanDuration(max(now.Sub(*at), 0)) + " ago)"
 }
 
 // heldUntil writes " until TIME (in 12m)", or nothing without a time.

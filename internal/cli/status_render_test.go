@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -23,7 +24,8 @@ import (
 // the BFD its peer asks for, configuration refused by every node and by
 // one, a node without speaker, excluded, annotated and cordoned nodes,
 // Local and Cluster Services with held, draining and endpoint-less nodes,
-// an unannounced Service and pools.
+// an unannounced Service, Services without an address with and without
+// the controller's reason, and pools.
 func sampleReport() statusReport {
 	const web, api, db = "shop/web", "shop/api", "shop/db"
 	const weird = `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"`
@@ -53,7 +55,9 @@ func sampleReport() statusReport {
 			lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10", "2001:db8:100::10"),
 			lbService(api, corev1.ServiceExternalTrafficPolicyCluster, "203.0.113.11"),
 			lbService(db, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.12"),
+			pendingService("shop/new", nil), pendingService("shop/quiet", nil),
 		},
+		Events:         []eventsv1.Event{allocationFailed("shop/new", `pool "spare" is not in use because it was rejected: overlapping ranges`, 3*time.Minute)},
 		EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("node-a"), ready("node-b"), ready("node-c"))},
 		Peers:          []v1alpha1.BGPPeer{bgpPeer("router-1", "fast"), bgpPeer("router-2", "")},
 		// Cordoned nodes of rack a drain.
@@ -90,16 +94,20 @@ node-g  router-1  198.18.0.1  Established  60m      2         Up    yes
 speaker configuration invalid on every node: BGPAdvertisement/weird: spec.communities[0]: invalid community "x"
 speaker configuration invalid on node node-b: BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"
 
-Services: 3, 1 announced by no node
-SERVICE   ADDRESSES                      POOL    POLICY   ANNOUNCED BY
-shop/api  203.0.113.11                   public  Cluster  node-a, node-b, node-g
+Services: 5, 2 without an address, 1 announced by no node
+SERVICE     ADDRESSES                      POOL    POLICY   ANNOUNCED BY
+shop/api    203.0.113.11                   public  Cluster  node-a, node-b, node-g
   not announced by node-c: excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
   not announced by node-d: no speaker status
   not announced by node-e: draining (annotation bgplb.io/drain)
   not announced by node-f: cordoned (advertisement maintenance drains on cordon)
-shop/db   203.0.113.12                   public  Local    NONE: not announced
+shop/db     203.0.113.12                   public  Local    NONE: not announced
   not announced: no node has a ready endpoint
-shop/web  203.0.113.10,2001:db8:100::10  public  Local    node-a
+shop/new    <pending>                      -       Cluster  -
+  pending: pool "spare" is not in use because it was rejected: overlapping ranges (AllocationFailed Event, 3m ago)
+shop/quiet  <pending>                      -       Cluster  -
+  pending: no AllocationFailed Event of the bgplb controller says why (is the controller running and serving the Service's load balancer class? its Events expire after an hour)
+shop/web    203.0.113.10,2001:db8:100::10  public  Local    node-a
   held: node-b until 2026-11-24T07:12:00Z (in 12m)
   not announced by node-c: excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
   not announced by node-d: no ready endpoint, no speaker status
@@ -113,12 +121,14 @@ public  IPv4    3/256     1.2%  Accepted
 public  IPv6    1/>9.22E  0.0%  Accepted
 spare   IPv4    0/16      0.0%  not accepted: 203.0.113.0/28 overlaps IPPool public
 
-Problems (6):
+Problems (8):
   - session node-b to router-2 is Active
   - session node-c to router-1: BFD is Down although the peer asks for BFD profile fast
   - speaker configuration invalid on every node: BGPAdvertisement/weird: spec.communities[0]: invalid community "x"
   - speaker configuration invalid on node node-b: BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"
   - Service shop/db is announced by no node: no node has a ready endpoint
+  - Service shop/new has no address: pool "spare" is not in use because it was rejected: overlapping ranges
+  - Service shop/quiet has no address: no AllocationFailed Event of the bgplb controller says why (is the controller running and serving the Service's load balancer class? its Events expire after an hour)
   - IPPool spare is not accepted: 203.0.113.0/28 overlaps IPPool public
 `
 
@@ -183,11 +193,12 @@ func TestStatusTextColorsStatesAndKeepsColumnsAligned(t *testing.T) {
 	for _, want := range []string{
 		"\x1b[32mEstablished\x1b[0m", "\x1b[31mActive\x1b[0m",
 		"\x1b[33mdraining (annotation bgplb.io/drain)\x1b[0m",
+		"\x1b[31m<pending>\x1b[0m", "  \x1b[31mpending: pool \"spare\" is not in use",
 		"\x1b[31mNONE: not announced\x1b[0m",
 		"  \x1b[33mheld: node-b until 2026-11-24T07:12:00Z (in 12m)\x1b[0m",
 		"\x1b[31mspeaker configuration invalid on every node: BGPAdvertisement/weird:",
 		"\x1b[31mnot accepted: 203.0.113.0/28 overlaps IPPool public\x1b[0m",
-		"\x1b[31mProblems (6):\x1b[0m",
+		"\x1b[31mProblems (8):\x1b[0m",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("colored output lacks %q:\n%s", want, out)
@@ -204,7 +215,7 @@ func TestStatusHealthyTextSaysSo(t *testing.T) {
 	if err := writeStatusText(&b, r, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Nodes: 0, 0 draining\n", "Sessions: 0 of 0 Established\n", "Services: 0, 0 announced by no node\n", "Pools: 0\n", "No problems.\n"} {
+	for _, want := range []string{"Nodes: 0, 0 draining\n", "Sessions: 0 of 0 Established\n", "Services: 0, 0 without an address, 0 announced by no node\n", "Pools: 0\n", "No problems.\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
@@ -255,7 +266,9 @@ func TestStatusJSONRoundTrips(t *testing.T) {
 			t.Errorf("JSON session %v: want prefixesSent and bfd exactly when Established", session)
 		}
 	}
-	for _, want := range []string{`"bfdProfile": "fast"`, `"notAnnouncing": [`, `"reasons": [`, `"heldUntil": "2026-11-24T07:12:00Z"`, `"announcedBy": [`,
+	for _, want := range []string{`"pending": true`, `"pendingReason": "pool \"spare\" is not in use`,
+		`"pendingReasonAt": "2026-11-24T06:57:00Z"`, `"drainOnCordonBy": [`, `"configurationProblems": [`, `"everyNode": true`,
+		`"bfdProfile": "fast"`, `"notAnnouncing": [`, `"reasons": [`, `"heldUntil": "2026-11-24T07:12:00Z"`, `"announcedBy": [`,
 		`"externalTrafficPolicy": "Local"`, `"usedPercent": 1.2`, `"secondsInState": 180000`, `"state": "Active"`} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("JSON lacks %s:\n%s", want, b.String())
@@ -334,7 +347,8 @@ func TestStatusHelp(t *testing.T) {
 	if status != 0 || stderr != "" {
 		t.Fatalf("status %d, stderr %q", status, stderr)
 	}
-	for _, w := range []string{"Usage: bgplbctl status [flags]", "no ready endpoint", "held until TIME", "-o FORMAT", "-color WHEN",
+	for _, w := range []string{"Usage: bgplbctl status [flags]", "no ready endpoint", "held until TIME", "<pending>", "AllocationFailed",
+		"drains on cordon", "-lb-class CLASS", "-o FORMAT", "-color WHEN",
 		"-n NAMESPACE", "-kubeconfig FILE", "in-cluster"} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("help lacks %q:\n%s", w, stdout)

@@ -10,8 +10,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
@@ -36,6 +38,12 @@ type statusInputs struct {
 	Peers []v1alpha1.BGPPeer
 	// Advertisements tell which nodes a cordon drains.
 	Advertisements []v1alpha1.BGPAdvertisement
+	// LoadBalancerClass is the spec.loadBalancerClass of the Services the
+	// bgplb controller serves; empty means Services without a class.
+	LoadBalancerClass string
+	// Events are the controller's AllocationFailed Events, which say why
+	// a Service has no address.
+	Events []eventsv1.Event
 }
 
 // statusReport is the result of status: -o json writes it as it is, and
@@ -48,8 +56,8 @@ type statusReport struct {
 	Healthy bool `json:"healthy"`
 	// Problems lists, one sentence each, the sessions that are not
 	// Established or go without the BFD their peer asks for, the
-	// configuration the speakers refuse, the Services no node announces
-	// and the pools not accepted. Held additions, drains, cordons and
+	// configuration the speakers refuse, the Services without an address
+	// and those no node announces, and the pools not accepted. Held additions, drains, cordons and
 	// exclusions are intended and not problems.
 	Problems []string     `json:"problems"`
 	Nodes    []nodeReport `json:"nodes"`
@@ -142,12 +150,19 @@ type sessionReport struct {
 }
 
 // serviceReport is one Service whose addresses the bgplb controller
-// assigned.
+// assigned, or that it serves and has not given an address.
 type serviceReport struct {
 	// Name is namespace/name.
 	Name      string   `json:"name"`
 	Addresses []string `json:"addresses"`
-	Pool      string   `json:"pool"`
+	// Pending is set while the Service has no address (kubectl shows
+	// <pending>). PendingReason is why, from the bgplb controller's latest
+	// AllocationFailed Event about the Service, and PendingReasonAt when
+	// that Event was last seen; both are empty when no such Event is left.
+	Pending         bool       `json:"pending"`
+	PendingReason   string     `json:"pendingReason,omitempty"`
+	PendingReasonAt *time.Time `json:"pendingReasonAt,omitempty"`
+	Pool            string     `json:"pool"`
 	// ExternalTrafficPolicy is Cluster or Local.
 	ExternalTrafficPolicy string `json:"externalTrafficPolicy"`
 	// Announced is true when at least one node announces the Service.
@@ -245,7 +260,10 @@ func buildReport(in statusInputs) statusReport {
 	}
 	r.Services = serviceReports(in, nodes, ads)
 	for _, s := range r.Services {
-		if !s.Announced {
+		switch {
+		case s.Pending:
+			r.Problems = append(r.Problems, "Service "+s.Name+" has no address: "+pendingReason(s))
+		case !s.Announced:
 			r.Problems = append(r.Problems, "Service "+s.Name+" is announced by no node"+unannouncedBecause(s))
 		}
 	}
@@ -260,12 +278,22 @@ func buildReport(in statusInputs) statusReport {
 	return r
 }
 
-// unannouncedBecause gives the reason no node announces a Service, as
-// ": reason", when one reason explains it.
+// pendingReason says why a Service has no address, quoting the
+// controller. Without its Event, the likeliest causes are a controller
+// that does not run or does not serve the Service's class, or an Event
+// that expired.
+func pendingReason(s serviceReport) string {
+	if s.PendingReason == "" {
+		return "no AllocationFailed Event of the bgplb controller says why " +
+			"(is the controller running and serving the Service's load balancer class? its Events expire after an hour)"
+	}
+	return s.PendingReason
+}
+
+// unannouncedBecause gives the reason no node announces a Service that has
+// an address, as ": reason", when one reason explains it.
 func unannouncedBecause(s serviceReport) string {
 	switch {
-	case len(s.Addresses) == 0:
-		return ": it has no address"
 	case !whyNotAll(s, reasonNoReadyEndpoint):
 		return ""
 	case s.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyLocal):
@@ -484,13 +512,73 @@ func cmpFirst(cmps ...int) int {
 
 // ownService tells whether status reports the Service: a LoadBalancer
 // whose addresses the bgplb controller assigned, as its pool annotation
-// says. Other load balancers' Services are none of bgplb's business.
-func ownService(s *corev1.Service) bool {
+// says, or one without an address that the controller serves: one of its
+// load balancer class, or one it reported an allocation failure for.
+// Other load balancers' Services are none of bgplb's business.
+func ownService(s *corev1.Service, class string, failed bool) bool {
 	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		return false
 	}
-	_, ok := s.Annotations[v1alpha1.AnnotationAssignedPool]
-	return ok
+	if _, ok := s.Annotations[v1alpha1.AnnotationAssignedPool]; ok {
+		return true
+	}
+	if len(ingressIPs(s)) > 0 || s.DeletionTimestamp != nil {
+		return false
+	}
+	return failed || (s.Spec.LoadBalancerClass == nil && class == "") ||
+		(s.Spec.LoadBalancerClass != nil && *s.Spec.LoadBalancerClass == class)
+}
+
+// ingressIPs are the addresses in a Service's status.
+func ingressIPs(s *corev1.Service) []string {
+	ips := []string{}
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if ing.IP != "" {
+			ips = append(ips, ing.IP)
+		}
+	}
+	return ips
+}
+
+// allocationFailure is the latest AllocationFailed Event about a Service.
+type allocationFailure struct {
+	uid  types.UID
+	note string
+	at   time.Time
+}
+
+// allocationFailures returns the latest AllocationFailed Event of the
+// bgplb controller about each Service, by namespace/name.
+func allocationFailures(events []eventsv1.Event) map[string]allocationFailure {
+	out := map[string]allocationFailure{}
+	for i := range events {
+		e := &events[i]
+		if e.Reason != v1alpha1.EventReasonAllocationFailed || e.ReportingController != v1alpha1.EventReportingController ||
+			e.Regarding.Kind != "Service" {
+			continue
+		}
+		key := e.Regarding.Namespace + "/" + e.Regarding.Name
+		at := lastSeen(e)
+		if last, ok := out[key]; !ok || at.After(last.at) {
+			out[key] = allocationFailure{uid: e.Regarding.UID, note: e.Note, at: at}
+		}
+	}
+	return out
+}
+
+// lastSeen is when an Event last happened: the last of its series, else
+// its own time, else the time of the older API's fields, else its
+// creation.
+func lastSeen(e *eventsv1.Event) time.Time {
+	switch {
+	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
+		return e.Series.LastObservedTime.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	case !e.DeprecatedLastTimestamp.IsZero():
+		return e.DeprecatedLastTimestamp.Time
+	}
+	return e.CreationTimestamp.Time
 }
 
 func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announce.Advertisement) []serviceReport {
@@ -504,13 +592,18 @@ func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announc
 	for _, p := range in.Pools {
 		pools = append(pools, announce.Pool{Name: p.Name, Labels: p.Labels})
 	}
+	failures := allocationFailures(in.Events)
 	out := []serviceReport{}
 	for i := range in.Services {
 		svc := &in.Services[i]
-		if !ownService(svc) || (in.Namespace != "" && svc.Namespace != in.Namespace) {
+		key := svc.Namespace + "/" + svc.Name
+		failure, failed := failures[key]
+		// An Event about an earlier Service of the same name says nothing
+		// about this one.
+		failed = failed && (failure.uid == "" || svc.UID == "" || failure.uid == svc.UID)
+		if !ownService(svc, in.LoadBalancerClass, failed) || (in.Namespace != "" && svc.Namespace != in.Namespace) {
 			continue
 		}
-		key := svc.Namespace + "/" + svc.Name
 		// drainsOnCordon names the advertisements that drain the Service
 		// from a cordoned node: those of the node that select it.
 		selector := announce.Service{Key: key, Labels: svc.Labels, Pool: svc.Annotations[v1alpha1.AnnotationAssignedPool]}
@@ -523,7 +616,12 @@ func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announc
 			}
 			return names
 		}
-		out = append(out, serviceReportOf(svc, announcements[key], slicesOf[key], nodes, drainsOnCordon))
+		sr := serviceReportOf(svc, announcements[key], slicesOf[key], nodes, drainsOnCordon)
+		if sr.Pending && failed {
+			at := failure.at.UTC()
+			sr.PendingReason, sr.PendingReasonAt = failure.note, &at
+		}
+		out = append(out, sr)
 	}
 	slices.SortFunc(out, func(a, b serviceReport) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -565,7 +663,7 @@ func serviceReportOf(svc *corev1.Service, byNode map[string]v1alpha1.ServiceAnno
 	nodes map[string]*nodeReport, drainsOnCordon func(*nodeReport) []string) serviceReport {
 	sr := serviceReport{
 		Name:                  svc.Namespace + "/" + svc.Name,
-		Addresses:             []string{},
+		Addresses:             ingressIPs(svc),
 		Pool:                  svc.Annotations[v1alpha1.AnnotationAssignedPool],
 		ExternalTrafficPolicy: string(corev1.ServiceExternalTrafficPolicyCluster),
 		AnnouncedBy:           []string{},
@@ -575,10 +673,11 @@ func serviceReportOf(svc *corev1.Service, byNode map[string]v1alpha1.ServiceAnno
 	if local {
 		sr.ExternalTrafficPolicy = string(corev1.ServiceExternalTrafficPolicyLocal)
 	}
-	for _, ing := range svc.Status.LoadBalancer.Ingress {
-		if ing.IP != "" {
-			sr.Addresses = append(sr.Addresses, ing.IP)
-		}
+	sr.Pending = len(sr.Addresses) == 0
+	if sr.Pending {
+		// Without an address there is nothing to announce, and no node
+		// has a reason of its own not to.
+		return sr
 	}
 	for _, node := range sortedKeys(byNode) {
 		switch a := byNode[node]; a.State {

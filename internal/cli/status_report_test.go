@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -90,6 +91,28 @@ func announced(svc string) v1alpha1.ServiceAnnouncement {
 
 func drainingService(svc string) v1alpha1.ServiceAnnouncement {
 	return v1alpha1.ServiceAnnouncement{Name: svc, State: v1alpha1.AnnouncementDraining}
+}
+
+// pendingService is a LoadBalancer Service of class (nil for none) that
+// has no address yet.
+func pendingService(key string, class *string) corev1.Service {
+	s := lbService(key, "")
+	s.Annotations = nil
+	s.Spec.LoadBalancerClass = class
+	return s
+}
+
+// allocationFailed is the bgplb controller's AllocationFailed Event about a
+// Service, last seen ago before statusNow.
+func allocationFailed(key, note string, ago time.Duration) eventsv1.Event {
+	ns, name, _ := strings.Cut(key, "/")
+	return eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "." + note},
+		EventTime:  metav1.NewMicroTime(statusNow.Add(-ago)),
+		Reason:     v1alpha1.EventReasonAllocationFailed, ReportingController: v1alpha1.EventReportingController,
+		Regarding: corev1.ObjectReference{Kind: "Service", Namespace: ns, Name: name},
+		Note:      note, Type: corev1.EventTypeWarning,
+	}
 }
 
 func held(svc string, until *metav1.Time) v1alpha1.ServiceAnnouncement {
@@ -433,6 +456,85 @@ func TestBuildReport(t *testing.T) {
 				}
 				if !reflect.DeepEqual(s.Addresses, []string{"203.0.113.10", "2001:db8:100::10"}) || s.Pool != "public" {
 					t.Errorf("addresses %v from %q", s.Addresses, s.Pool)
+				}
+			},
+		},
+		{
+			name: "a Service without an address is reported pending with the controller's reason, and is a problem",
+			in: statusInputs{
+				Nodes:        []corev1.Node{testNode("a")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up)},
+				Services:     []corev1.Service{pendingService("shop/new", nil)},
+				Events: []eventsv1.Event{
+					allocationFailed("shop/new", "pool \"public\" has no IPv4 addresses", 10*time.Minute),
+					func() eventsv1.Event {
+						// First seen half an hour ago, and again since.
+						e := allocationFailed("shop/new", "no address pools are configured", 30*time.Minute)
+						e.Series = &eventsv1.EventSeries{Count: 4, LastObservedTime: metav1.NewMicroTime(statusNow.Add(-3 * time.Minute))}
+						return e
+					}(),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, "shop/new")
+				at := statusNow.Add(-3 * time.Minute)
+				if !s.Pending || s.PendingReason != "no address pools are configured" || !reflect.DeepEqual(s.PendingReasonAt, &at) {
+					t.Errorf("got %+v, want pending for the latest Event's note, seen 3 minutes ago", s)
+				}
+				if s.Announced || s.NotAnnouncing != nil {
+					t.Errorf("got %+v: nothing to announce, so no node reasons", s)
+				}
+				if want := []string{"Service shop/new has no address: no address pools are configured"}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
+				}
+			},
+		},
+		{
+			name: "a Service without an address and without an Event says that nothing explains it",
+			in:   statusInputs{Services: []corev1.Service{pendingService("shop/new", nil)}},
+			check: func(t *testing.T, r statusReport) {
+				if s := findService(t, r, "shop/new"); !s.Pending || s.PendingReason != "" || s.PendingReasonAt != nil {
+					t.Errorf("got %+v, want pending without a reason", s)
+				}
+				want := []string{"Service shop/new has no address: no AllocationFailed Event of the bgplb controller says why " +
+					"(is the controller running and serving the Service's load balancer class? its Events expire after an hour)"}
+				if !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
+				}
+			},
+		},
+		{
+			name: "Services without an address are bgplb's when of its class or when its controller reported on them",
+			in: statusInputs{
+				LoadBalancerClass: "bgplb.io/lb",
+				Services: []corev1.Service{pendingService("shop/ours", ptr("bgplb.io/lb")), pendingService("shop/classless", nil),
+					pendingService("shop/reported", ptr("example.com/other")), pendingService("shop/others", ptr("example.com/other")),
+					func() corev1.Service {
+						s := pendingService("shop/recreated", nil)
+						s.UID = "new"
+						return s
+					}()},
+				Events: []eventsv1.Event{
+					allocationFailed("shop/reported", "no suitable pool", time.Minute),
+					func() eventsv1.Event {
+						e := allocationFailed("shop/others", "no address", time.Minute)
+						e.ReportingController = "other-controller"
+						return e
+					}(),
+					func() eventsv1.Event {
+						e := allocationFailed("shop/recreated", "no address", time.Minute)
+						e.Regarding.UID = "old"
+						return e
+					}(),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				var names []string
+				for _, s := range r.Services {
+					names = append(names, s.Name+": "+s.PendingReason)
+				}
+				if want := []string{"shop/ours: ", "shop/reported: no suitable pool"}; !reflect.DeepEqual(names, want) {
+					t.Errorf("Services %q, want %q", names, want)
 				}
 			},
 		},

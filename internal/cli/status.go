@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -171,13 +170,12 @@ func loadRESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-var discardLogsOnce sync.Once
-
 // gatherStatus reads every object status reports on.
 func gatherStatus(ctx context.Context, cfg *rest.Config, namespace, lbClass string) (statusInputs, error) {
 	// controller-runtime complains on stderr when something logs before a
-	// logger is set; a command that only reads has nothing to log.
-	discardLogsOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
+	// logger is set; a command that only reads has nothing to log. Only
+	// the first call sets the logger, so a second run changes nothing.
+	ctrllog.SetLogger(logr.Discard())
 	in := statusInputs{Namespace: namespace, LoadBalancerClass: lbClass}
 	scheme, err := kubeutil.Scheme()
 	if err != nil {

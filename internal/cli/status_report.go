@@ -584,6 +584,7 @@ func lastSeen(e *eventsv1.Event) time.Time {
 func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announce.Advertisement) []serviceReport {
 	announcements := announcementsByService(in.NodeStatuses)
 	slicesOf := endpointSlicesByService(in.EndpointSlices)
+	failures := allocationFailures(in.Events)
 	adsByName := map[string]announce.Advertisement{}
 	for _, ad := range ads {
 		adsByName[ad.Name] = ad
@@ -592,7 +593,6 @@ func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announc
 	for _, p := range in.Pools {
 		pools = append(pools, announce.Pool{Name: p.Name, Labels: p.Labels})
 	}
-	failures := allocationFailures(in.Events)
 	out := []serviceReport{}
 	for i := range in.Services {
 		svc := &in.Services[i]
@@ -604,18 +604,7 @@ func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announc
 		if !ownService(svc, in.LoadBalancerClass, failed) || (in.Namespace != "" && svc.Namespace != in.Namespace) {
 			continue
 		}
-		// drainsOnCordon names the advertisements that drain the Service
-		// from a cordoned node: those of the node that select it.
-		selector := announce.Service{Key: key, Labels: svc.Labels, Pool: svc.Annotations[v1alpha1.AnnotationAssignedPool]}
-		drainsOnCordon := func(n *nodeReport) []string {
-			var names []string
-			for _, name := range n.DrainOnCordonBy {
-				if announce.Selects(adsByName[name], pools, selector) {
-					names = append(names, name)
-				}
-			}
-			return names
-		}
+		drainsOnCordon := cordonDrains(svc, adsByName, pools)
 		sr := serviceReportOf(svc, announcements[key], slicesOf[key], nodes, drainsOnCordon)
 		if sr.Pending && failed {
 			at := failure.at.UTC()
@@ -625,6 +614,22 @@ func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announc
 	}
 	slices.SortFunc(out, func(a, b serviceReport) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// cordonDrains returns a function naming the advertisements that drain the
+// Service from a cordoned node: those of the node's DrainOnCordonBy that
+// select the Service, by its pool and labels.
+func cordonDrains(svc *corev1.Service, ads map[string]announce.Advertisement, pools []announce.Pool) func(*nodeReport) []string {
+	selected := announce.Service{Key: svc.Namespace + "/" + svc.Name, Labels: svc.Labels, Pool: svc.Annotations[v1alpha1.AnnotationAssignedPool]}
+	return func(n *nodeReport) []string {
+		var names []string
+		for _, name := range n.DrainOnCordonBy {
+			if announce.Selects(ads[name], pools, selected) {
+				names = append(names, name)
+			}
+		}
+		return names
+	}
 }
 
 // announcementsByService indexes what each node says about each Service:

@@ -61,3 +61,17 @@ const (
 	// that the BFD engine does not implement, which have no effect.
 	ReasonUnsupported = "Unsupported"
 )
+
+// The Events the controller records about Services (events.k8s.io/v1), by
+// which a client such as bgplbctl finds out why a Service has no address.
+const (
+	// EventReportingController is the reportingController of every Event
+	// the controller records.
+	EventReportingController = "bgplb-controller"
+	// EventReasonAllocationFailed is the reason of the Warning Event the
+	// controller records when it cannot give a Service its addresses;
+	// the note says why, quoting the value it cannot use. The controller
+	// records it again only when the note changes, and the API server
+	// removes Events after its --event-ttl (an hour by default).
+	EventReasonAllocationFailed = "AllocationFailed"
+)

@@ -525,7 +525,7 @@ func (c *computation) activate(ads []*advertisement, node Node) {
 		index[p.Name] = i
 	}
 	for _, ad := range ads {
-		if !matchesOptional(ad.NodeSelectors, node.Labels) {
+		if !AppliesToNode(*ad.Advertisement, node.Labels) {
 			continue
 		}
 		a := &active{advertisement: ad, toPeer: make([]bool, len(c.peers))}

@@ -22,6 +22,13 @@ func Selects(ad Advertisement, pools []Pool, svc Service) bool {
 	return c.selectsPool(a, svc.Pool) && matchesOptional(ad.ServiceSelectors, svc.Labels)
 }
 
+// AppliesToNode reports whether the advertisement applies to a node with
+// the given labels, as Compute decides it: its node selectors, if any,
+// must match them.
+func AppliesToNode(ad Advertisement, nodeLabels map[string]string) bool {
+	return matchesOptional(ad.NodeSelectors, nodeLabels)
+}
+
 // AnnounceableFrom reports whether the Service's endpoints let the named
 // node announce it: for a Local Service an endpoint there, for a Cluster
 // Service one anywhere (ready ones, or serving ones while none is ready).

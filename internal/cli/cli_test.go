@@ -45,7 +45,7 @@ func TestWhatIfText(t *testing.T) {
 			cmdline: "ecmp what-if --model hash-threshold --nexthops 10.0.0.1,10.0.0.2,10.0.0.3 --change remove=10.0.0.2",
 			rows:    map[string][3]string{"hash-threshold": {"33.3%", "33.3%", "0.0%"}},
 			also: []string{"before: 10.0.0.1,10.0.0.2,10.0.0.3", "after:  10.0.0.1,10.0.0.3",
-				"MODEL", "MOVED", "LOST", "REHASHED", "RFC 2992"},
+				"MODEL", "MOVED", "LOST", "REHASHED", "ASSUMES"},
 		},
 		{
 			name:    "every model is printed by default",
@@ -55,7 +55,7 @@ func TestWhatIfText(t *testing.T) {
 				"hash-threshold": {"40.0%", "0.0%", "40.0%"},
 				"resilient":      {"0.0%", "0.0%", "0.0%"},
 			},
-			also: []string{"before: a:3,b,c", "after:  a:3,b,c,d", "128 buckets; busy buckets stay"},
+			also: []string{"before: a:3,b,c", "after:  a:3,b,c,d"},
 		},
 		{
 			name:    "model all is the same as the default",
@@ -70,7 +70,6 @@ func TestWhatIfText(t *testing.T) {
 			name:    "idle migration and the bucket count reach the resilient model",
 			cmdline: "ecmp what-if --model resilient --buckets 8 --idle-migration --nexthops a,b,c --change add=d",
 			rows:    map[string][3]string{"resilient": {"25.0%", "0.0%", "25.0%"}},
-			also:    []string{"8 buckets; idle buckets move at once"},
 		},
 		{
 			name:    "changes may be repeated and apply in order",
@@ -104,6 +103,52 @@ func TestWhatIfText(t *testing.T) {
 				if !strings.Contains(stdout, s) {
 					t.Errorf("output lacks %q:\n%s", s, stdout)
 				}
+			}
+		})
+	}
+}
+
+// TestWhatIfAssumptions checks the exact sentence each model's ASSUMES
+// column carries, in the text and in the JSON, since a reader compares it
+// with their router word for word.
+func TestWhatIfAssumptions(t *testing.T) {
+	tests := []struct {
+		name, cmdline, model, want string
+	}{
+		{name: "modulo-n", cmdline: "ecmp what-if --model modulo-n --nexthops a,b --change add=c", model: "modulo-n",
+			want: "The router picks list[hash mod N] from a list of N entries that holds the next hops in router order, " +
+				"each as many times as its weight."},
+		{name: "hash-threshold", cmdline: "ecmp what-if --model hash-threshold --nexthops a,b --change add=c", model: "hash-threshold",
+			want: "The router splits the hash space into contiguous ranges, one per next hop in router order and sized by its weight " +
+				"(RFC 2992, as Linux mpath groups do)."},
+		{name: "resilient with busy buckets", cmdline: "ecmp what-if --model resilient --nexthops a,b --change add=c", model: "resilient",
+			want: "The router uses a resilient group of 128 buckets and moves a busy bucket only when its next hop is removed " +
+				"(the kernel's defaults: idle_timer 120 s, unbalanced_timer 0)."},
+		{name: "resilient with idle migration", cmdline: "ecmp what-if --model resilient --buckets 8 --idle-migration --nexthops a,b --change add=c",
+			model: "resilient",
+			want: "The router uses a resilient group of 8 buckets and moves buckets to new or heavier next hops at once, " +
+				"as if every bucket were idle."},
+		{name: "resilient from a single next hop", cmdline: "ecmp what-if --model resilient --nexthops a --change add=b", model: "resilient",
+			want: "The router uses a resilient group of 128 buckets; while the group has a single next hop the kernel does not track " +
+				"the buckets' use, so every bucket counts as idle and buckets move to new next hops at once."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, status := run(t, tc.cmdline)
+			if status != 0 || stderr != "" {
+				t.Fatalf("status %d, stderr %q", status, stderr)
+			}
+			row := tableRow(t, stdout, tc.model)
+			if got := strings.Join(row[4:], " "); got != tc.want {
+				t.Errorf("text ASSUMES\n%q\nwant\n%q", got, tc.want)
+			}
+			stdout, _, _ = run(t, tc.cmdline+" -o json")
+			var report struct{ Estimates []struct{ Assumes string } }
+			if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+			}
+			if len(report.Estimates) != 1 || report.Estimates[0].Assumes != tc.want {
+				t.Errorf("JSON estimates %+v, want one assuming\n%q", report.Estimates, tc.want)
 			}
 		})
 	}

@@ -116,7 +116,7 @@ func runWhatIf(path string, args []string, stdout, stderr io.Writer) int {
 			// limits best; what it refuses is still bad input.
 			return usageError(stderr, path, err)
 		}
-		report.Estimates = append(report.Estimates, estimateJSONOf(m, est, f.opts))
+		report.Estimates = append(report.Estimates, estimateJSONOf(m, est, f.opts, f.before))
 	}
 	if f.json {
 		err = writeJSON(stdout, report)
@@ -217,10 +217,10 @@ func nextHopsJSON(nhs []ecmp.NextHop) []nextHopJSON {
 	return out
 }
 
-func estimateJSONOf(m ecmp.Model, est ecmp.Estimate, opts ecmp.Options) estimateJSON {
+func estimateJSONOf(m ecmp.Model, est ecmp.Estimate, opts ecmp.Options, before []ecmp.NextHop) estimateJSON {
 	e := estimateJSON{
 		Model: m, Moved: est.Moved, Lost: est.Lost, Rehashed: est.Rehashed,
-		PerNextHop: est.PerNextHop, Assumes: assumption(m, opts),
+		PerNextHop: est.PerNextHop, Assumes: assumption(m, opts, before),
 	}
 	if m == ecmp.Resilient {
 		e.Resilient = &resilientJSON{Buckets: opts.Buckets, IdleMigration: opts.IdleMigration}
@@ -228,19 +228,31 @@ func estimateJSONOf(m ecmp.Model, est ecmp.Estimate, opts ecmp.Options) estimate
 	return e
 }
 
-// assumption says in one line what a model takes the router to do, so a
-// reader can tell whether it is the router they have.
-func assumption(m ecmp.Model, opts ecmp.Options) string {
+// assumption says, as one sentence, what a model takes the router to do,
+// so that a reader can tell whether it is the router they have. before is
+// the next-hop set before the change: a resilient group of one next hop
+// behaves differently from a larger one, and the sentence must say so.
+func assumption(m ecmp.Model, opts ecmp.Options, before []ecmp.NextHop) string {
 	switch m {
 	case ecmp.ModuloN:
-		return "next hop = list[hash mod N], each next hop weight times in router order"
+		return "The router picks list[hash mod N] from a list of N entries that holds the next hops in router order, " +
+			"each as many times as its weight."
 	case ecmp.HashThreshold:
-		return "contiguous hash ranges sized by weight in router order (RFC 2992, Linux mpath)"
+		return "The router splits the hash space into contiguous ranges, one per next hop in router order and sized by its weight " +
+			"(RFC 2992, as Linux mpath groups do)."
 	case ecmp.Resilient:
-		if opts.IdleMigration {
-			return fmt.Sprintf("%d buckets; idle buckets move at once to rebalance", opts.Buckets)
+		switch {
+		case len(before) == 1:
+			// Linux forwards through a group of one next hop without
+			// consulting its buckets, so they never record traffic.
+			return fmt.Sprintf("The router uses a resilient group of %d buckets; while the group has a single next hop the kernel does not track "+
+				"the buckets' use, so every bucket counts as idle and buckets move to new next hops at once.", opts.Buckets)
+		case opts.IdleMigration:
+			return fmt.Sprintf("The router uses a resilient group of %d buckets and moves buckets to new or heavier next hops at once, "+
+				"as if every bucket were idle.", opts.Buckets)
 		}
-		return fmt.Sprintf("%d buckets; busy buckets stay unless their next hop is removed (idle_timer 120 s, unbalanced_timer 0)", opts.Buckets)
+		return fmt.Sprintf("The router uses a resilient group of %d buckets and moves a busy bucket only when its next hop is removed "+
+			"(the kernel's defaults: idle_timer 120 s, unbalanced_timer 0).", opts.Buckets)
 	}
 	return ""
 }

@@ -6,12 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
@@ -33,24 +33,40 @@ func statusCommand() *command {
 
 const statusHelp = `Usage: %[1]s [flags]
 
-Reads bgplb's state from the API server and prints three tables:
+Reads bgplb's state from the API server and prints four tables:
 
+Nodes     every node: its Established BGP sessions and, in NOTES, what
+          keeps it from announcing as usual: no speaker status (no
+          BGPNodeStatus from the node), no BGP session, and the drains
+          that take it out on purpose, which are not problems:
+            excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
+            draining (annotation bgplb.io/drain)
+            cordoned (advertisement A drains on cordon): spec.unschedulable
+                drains the paths of the BGPAdvertisements with
+                drainOnCordon that apply to the node; without one a
+                cordon changes nothing, and NOTES says so.
 Sessions  every BGP session of every node (from the BGPNodeStatus objects
           the speakers write): state, time in that state (UP/DOWN, the
-          uptime of an Established session), prefixes sent, BFD state,
-          whether graceful restart was negotiated (GR) and the last error;
-          then nodes whose speaker refuses some configuration, and nodes
-          with no speaker status at all.
-Services  every LoadBalancer Service whose addresses bgplb assigned: its
+          uptime of an Established session), prefixes sent and BFD state
+          (both "-" while the session is down), whether graceful restart
+          was negotiated (GR) and the last error; then each configuration
+          object the speakers refuse, once, with the nodes refusing it (or
+          "every node"). An Established session whose peer asks for BFD
+          and whose BFD session is not Up is a problem.
+Services  every LoadBalancer Service bgplb serves (see --lb-class): its
           addresses, pool, externalTrafficPolicy and the nodes announcing
-          it; nodes holding back an addition, with the time they will
-          announce; for Local Services, every other node and why it does
+          it. A Service without an address shows <pending> and why, from
+          the controller's AllocationFailed Event, and is a problem. For
+          a Service with an address: nodes holding back an addition, with
+          the time they will announce; every other node and why it does
           not announce:
-            no ready endpoint   no ready endpoint of the Service on the node
-            excluded            node.kubernetes.io/exclude-from-external-load-balancers
-            draining            the bgplb.io/drain annotation
-            cordoned            spec.unschedulable (drains advertisements
-                                with drainOnCordon)
+            no ready endpoint   for a Local Service, no ready endpoint of
+                                the Service on the node; for a Cluster
+                                Service, none anywhere
+            excluded, draining, cordoned
+                                the drains of the Nodes table; a cordon
+                                only when an advertisement that drains on
+                                cordon announces the Service
             no speaker status   no BGPNodeStatus from the node
             held until TIME     an addition held back by additionHold
           A Service that no node announces is flagged.
@@ -83,6 +99,7 @@ func runStatus(path string, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&output, "output", "text", "output `FORMAT`: text or json (same as -o)")
 	fs.StringVar(&namespace, "n", "", "show the Services of `NAMESPACE` only (default: every namespace)")
 	fs.StringVar(&namespace, "namespace", "", "show the Services of `NAMESPACE` only (same as -n)")
+	lbClass := fs.String("lb-class", "", "spec.loadBalancerClass `CLASS` of the Services bgplb serves, the controller's --lb-class (default: Services without a class)")
 	color := fs.String("color", string(colorAuto), "color the text output: `WHEN` auto (on a terminal), always or never")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig `FILE` (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
 	kubeContext := fs.String("context", "", "kubeconfig `CONTEXT` to use (default: its current context)")
@@ -114,7 +131,7 @@ func runStatus(path string, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*statusRequestTimeout)
 	defer cancel()
-	in, err := gatherStatus(ctx, cfg, namespace)
+	in, err := gatherStatus(ctx, cfg, namespace, *lbClass)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: cannot read bgplb's state from the API server at %s: %v\n", path, cfg.Host, err)
 		return exitFailure
@@ -153,14 +170,13 @@ func loadRESTConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-var discardLogsOnce sync.Once
-
 // gatherStatus reads every object status reports on.
-func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (statusInputs, error) {
+func gatherStatus(ctx context.Context, cfg *rest.Config, namespace, lbClass string) (statusInputs, error) {
 	// controller-runtime complains on stderr when something logs before a
-	// logger is set; a command that only reads has nothing to log.
-	discardLogsOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
-	in := statusInputs{Namespace: namespace}
+	// logger is set; a command that only reads has nothing to log. Only
+	// the first call sets the logger, so a second run changes nothing.
+	ctrllog.SetLogger(logr.Discard())
+	in := statusInputs{Namespace: namespace, LoadBalancerClass: lbClass}
 	scheme, err := kubeutil.Scheme()
 	if err != nil {
 		return in, err
@@ -175,6 +191,9 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 		services     corev1.ServiceList
 		slices       discoveryv1.EndpointSliceList
 		pools        v1alpha1.IPPoolList
+		peers        v1alpha1.BGPPeerList
+		ads          v1alpha1.BGPAdvertisementList
+		events       eventsv1.EventList
 	)
 	reads := []struct {
 		what string
@@ -186,6 +205,12 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 		{"Services", &services, []client.ListOption{client.InNamespace(namespace)}},
 		{"EndpointSlices", &slices, []client.ListOption{client.InNamespace(namespace), client.HasLabels{discoveryv1.LabelServiceName}}},
 		{"IPPools", &pools, nil},
+		{"BGPPeers", &peers, nil},
+		{"BGPAdvertisements", &ads, nil},
+		// Only the Events that say why a Service has no address, which
+		// the API server picks out of what may be many.
+		{"Events", &events, []client.ListOption{client.InNamespace(namespace), client.MatchingFields{
+			"reason": v1alpha1.EventReasonAllocationFailed, "reportingController": v1alpha1.EventReportingController}}},
 	}
 	for _, r := range reads {
 		if err := c.List(ctx, r.list, r.opts...); err != nil {
@@ -194,6 +219,7 @@ func gatherStatus(ctx context.Context, cfg *rest.Config, namespace string) (stat
 	}
 	in.Now = time.Now()
 	in.NodeStatuses, in.Nodes, in.Services, in.EndpointSlices, in.Pools = nodeStatuses.Items, nodes.Items, services.Items, slices.Items, pools.Items
+	in.Peers, in.Advertisements, in.Events = peers.Items, ads.Items, events.Items
 	return in, nil
 }
 
@@ -203,7 +229,7 @@ func listError(what string, err error) error {
 	case meta.IsNoMatchError(err):
 		return fmt.Errorf("list %s: the API server does not serve them (are bgplb's CRDs installed?): %w", what, err)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("list %s: not allowed (status needs to list BGPNodeStatuses, IPPools, Nodes, Services and EndpointSlices): %w", what, err)
+		return fmt.Errorf("list %s: not allowed (status needs to list BGPNodeStatuses, IPPools, BGPPeers, BGPAdvertisements, Nodes, Services, EndpointSlices and events.k8s.io Events): %w", what, err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("list %s: the credentials were refused: %w", what, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/k8s/controller"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // TestStatusAgainstAnAPIServer runs status on objects in a real API server,
@@ -61,21 +64,35 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 
 	create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}})
 	create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-b", Annotations: map[string]string{v1alpha1.AnnotationDrain: ""}}})
+	create(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-c"}, Spec: corev1.NodeSpec{Unschedulable: true}})
+	create(&v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "maintenance"}, Spec: v1alpha1.BGPAdvertisementSpec{DrainOnCordon: true}})
 	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})
 
 	since := metav1.NewTime(time.Now().Add(-90 * time.Minute).Truncate(time.Second))
 	nodeStatus := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}}
 	create(nodeStatus)
 	nodeStatus.Status = v1alpha1.BGPNodeStatusStatus{
-		SessionsEstablished: "1/2",
+		SessionsEstablished: "2/3",
 		Sessions: []v1alpha1.PeerSession{
 			{Peer: "router-1", PeerAddress: "198.18.0.1", State: "Established", Since: &since, PrefixesSent: 1, BFD: "Up", GracefulRestart: true},
-			{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Connect", Since: &since, LastError: "connection refused"},
+			// The speaker's last figures of a session that went down.
+			{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Connect", Since: &since, PrefixesSent: 4, BFD: "Up", LastError: "connection refused"},
+			{Peer: "router-3", PeerAddress: "198.18.0.3", State: "Established", Since: &since, PrefixesSent: 1, BFD: "Down", GracefulRestart: true},
 		},
 		AnnouncedServices: 1,
 		Services:          []v1alpha1.ServiceAnnouncement{{Name: "shop/web", State: v1alpha1.AnnouncementAnnounced}},
 	}
 	updateStatus(nodeStatus)
+	cordonedStatus := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "node-c"}}
+	create(cordonedStatus)
+	cordonedStatus.Status = v1alpha1.BGPNodeStatusStatus{SessionsEstablished: "1/1", Sessions: []v1alpha1.PeerSession{
+		{Peer: "router-1", PeerAddress: "198.18.0.1", State: "Established", Since: &since, GracefulRestart: true}}}
+	updateStatus(cordonedStatus)
+
+	for _, name := range []string{"router-1", "router-3"} {
+		create(&v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: v1alpha1.BGPPeerSpec{MyASN: 64512, PeerASN: 64513, PeerAddress: "198.18.0.1", BFDProfile: "fast"}})
+	}
 
 	newService := func(name string, policy corev1.ServiceExternalTrafficPolicy, addr string) {
 		t.Helper()
@@ -98,6 +115,7 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		Endpoints: []discoveryv1.Endpoint{
 			{Addresses: []string{"10.1.0.1"}, NodeName: ptr("node-a"), Conditions: discoveryv1.EndpointConditions{Ready: &yes}},
 			{Addresses: []string{"10.1.0.2"}, NodeName: ptr("node-b"), Conditions: discoveryv1.EndpointConditions{Ready: &yes}},
+			{Addresses: []string{"10.1.0.3"}, NodeName: ptr("node-c"), Conditions: discoveryv1.EndpointConditions{Ready: &yes}},
 		},
 	})
 
@@ -119,21 +137,27 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 	}
 	for _, row := range [][]string{
 		{"node-a", "router-1", "198.18.0.1", "Established", "90m", "1", "Up", "yes"},
-		{"node-a", "router-2", "198.18.0.2", "Connect", "90m", "0", "-", "-", "connection", "refused"},
+		{"node-a", "router-2", "198.18.0.2", "Connect", "90m", "-", "-", "-", "connection", "refused"},
+		{"node-a", "router-3", "198.18.0.3", "Established", "90m", "1", "Down", "yes"},
 		{"shop/web", "203.0.113.10", "public", "Local", "node-a"},
 		{"shop/idle", "203.0.113.11", "public", "Cluster", "NONE:", "not", "announced"},
 		{"public", "IPv4", "2/256", "0.8%", "Accepted"},
+		{"node-a", "2/3"},
+		{"node-b", "-", "no", "speaker", "status", "(no", "BGPNodeStatus);", "draining", "(annotation", "bgplb.io/drain)"},
+		{"node-c", "1/1", "cordoned", "(advertisement", "maintenance", "drains", "on", "cordon)"},
 	} {
 		if got := statusRow(t, stdout, row[0], row[1]); strings.Join(got, " ") != strings.Join(row, " ") {
 			t.Errorf("row %q, want %q", got, row)
 		}
 	}
 	for _, want := range []string{
-		"Sessions: 1 of 2 Established",
-		"no speaker status (no BGPNodeStatus) from: node-b",
-		"not announcing: node-b (no speaker status, draining)",
-		"Problems (2):",
+		"Nodes: 3, 2 draining",
+		"Sessions: 3 of 4 Established",
+		"not announced by node-b: no speaker status, draining (annotation bgplb.io/drain)",
+		"not announced by node-c: cordoned (advertisement maintenance drains on cordon)",
+		"Problems (3):",
 		"session node-a to router-2 is Connect",
+		"session node-a to router-3: BFD is Down although the peer asks for BFD profile fast",
 		"Service shop/idle is announced by no node",
 	} {
 		if !strings.Contains(stdout, want) {
@@ -150,17 +174,67 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		t.Fatalf("decode %s: %v", stdout, err)
 	}
 	if report.Healthy || len(report.Services) != 2 || report.Services[1].Name != "shop/web" ||
-		len(report.Services[1].NotAnnouncing) != 1 || report.Services[1].NotAnnouncing[0].Node != "node-b" {
+		len(report.Services[1].NotAnnouncing) != 2 || report.Services[1].NotAnnouncing[0].Node != "node-b" {
 		t.Errorf("JSON report: %+v", report)
+	}
+	if c := report.Nodes[2]; c.Name != "node-c" || !c.Draining || !reflect.DeepEqual(c.DrainOnCordonBy, []string{"maintenance"}) {
+		t.Errorf("JSON node %+v, want node-c draining on the cordon by advertisement maintenance", c)
 	}
 	if s := report.Sessions[0]; s.Seconds == nil || *s.Seconds < 90*60 || *s.Seconds > 95*60 {
 		t.Errorf("session uptime %v, want about 90 minutes", s.Seconds)
 	}
 
 	stdout, _, status = run(t, "status -n elsewhere --kubeconfig "+kubeconfig)
-	if status != 0 || !strings.Contains(stdout, "Services in namespace elsewhere: 0, 0 announced by no node") {
+	if status != 0 || !strings.Contains(stdout, "Services in namespace elsewhere: 0, 0 without an address, 0 announced by no node") {
 		t.Errorf("status %d, output:\n%s\nwant no Services in namespace elsewhere", status, stdout)
 	}
+
+	t.Run("a Service without an address shows why, as the controller reports it", func(t *testing.T) {
+		// The controller serves its own class only, and takes its pool
+		// annotation and addresses off the Services above, which are not
+		// of that class: the checks on them are done.
+		const class = "bgplb.io/status-test"
+		create(&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "waiting", Annotations: map[string]string{v1alpha1.AnnotationIPPool: "no-such-pool"}},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: ptr(class),
+				Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+		})
+		mgr, err := controller.NewManager(env.Config, controller.Options{LoadBalancerClass: class})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- mgr.Start(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("controller: %v", err)
+			}
+		})
+		const reason = `pool "no-such-pool" does not exist`
+		cmdline := "status -n shop --lb-class " + class + " --kubeconfig " + kubeconfig
+		testpoll.Until(t, 30*time.Second, "status shows the controller's reason for the pending Service", func() (bool, string) {
+			stdout, stderr, _ := run(t, cmdline)
+			return strings.Contains(stdout, "  pending: "+reason+" (AllocationFailed Event, "), stdout + stderr
+		})
+		stdout, _, _ := run(t, cmdline)
+		t.Logf("output:\n%s", stdout)
+		if got := statusRow(t, stdout, "shop/waiting", "<pending>"); strings.Join(got, " ") != "shop/waiting <pending> - Cluster -" {
+			t.Errorf("row %q, want the Service pending", got)
+		}
+		for _, want := range []string{"Services in namespace shop: 1, 1 without an address, 0 announced by no node",
+			"  - Service shop/waiting has no address: " + reason} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("output lacks %q", want)
+			}
+		}
+		// Without its class the Service is not bgplb's, were it not for
+		// the controller's Event.
+		if stdout, _, _ := run(t, "status -n shop --kubeconfig "+kubeconfig); !strings.Contains(stdout, "shop/waiting  <pending>") {
+			t.Errorf("output without --lb-class lacks the Service the controller reported on:\n%s", stdout)
+		}
+	})
 }
 
 // statusRow returns the fields of the output's row starting with first and

@@ -12,6 +12,9 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
 )
 
 // ANSI colors of the text output.
@@ -69,10 +72,12 @@ func writeStatusJSON(w io.Writer, r statusReport) error {
 	return nil
 }
 
-// writeStatusText writes the report as three tables, then its problems.
+// writeStatusText writes the report as four tables, then its problems.
 func writeStatusText(w io.Writer, r statusReport, color bool) error {
 	var b strings.Builder
 	p := painter(color)
+	writeNodes(&b, r, p)
+	b.WriteString("\n")
 	writeSessions(&b, r, p)
 	b.WriteString("\n")
 	writeServices(&b, r, p)
@@ -94,6 +99,77 @@ func (p painter) paint(text, color string) string {
 	return "\x1b[" + color + "m" + text + "\x1b[0m"
 }
 
+func writeNodes(b *strings.Builder, r statusReport, p painter) {
+	draining := 0
+	for _, n := range r.Nodes {
+		if n.Draining {
+			draining++
+		}
+	}
+	fmt.Fprintf(b, "Nodes: %d, %d draining\n", len(r.Nodes), draining)
+	if len(r.Nodes) == 0 {
+		return
+	}
+	t := table{header: []string{"NODE", "ESTABLISHED", "NOTES"}}
+	for _, n := range r.Nodes {
+		established := "-"
+		if n.SpeakerStatus {
+			established = fmt.Sprintf("%d/%d", n.Established, n.Sessions)
+		}
+		notes := nodeNotes(n)
+		color := colorNone
+		if len(notes) > 0 {
+			color = colorYellow
+		}
+		t.add(cell{text: n.Name}, cell{text: established}, cell{text: strings.Join(notes, "; "), color: color})
+	}
+	t.write(b, p)
+}
+
+// nodeNotes says what is special about a node: a missing speaker status or
+// Node, no sessions, and why it drains or why its cordon does not.
+func nodeNotes(n nodeReport) []string {
+	var notes []string
+	switch {
+	case !n.SpeakerStatus:
+		notes = append(notes, "no speaker status (no BGPNodeStatus)")
+	case n.Sessions == 0:
+		notes = append(notes, "the speaker reports no BGP session (no BGPPeer selects the node?)")
+	}
+	if n.NodeMissing {
+		notes = append(notes, "BGPNodeStatus of a node that does not exist")
+	}
+	if n.Excluded {
+		notes = append(notes, excludedText)
+	}
+	if n.DrainAnnotation {
+		notes = append(notes, drainAnnotationText)
+	}
+	if n.Cordoned {
+		notes = append(notes, cordonText(n.DrainOnCordonBy))
+	}
+	return notes
+}
+
+// How the text output words the causes of a drain, for nodes and for the
+// Services they do not announce alike.
+const (
+	excludedText        = "excluded (label " + announce.ExcludeLabel + ")"
+	drainAnnotationText = "draining (annotation " + v1alpha1.AnnotationDrain + ")"
+)
+
+// cordonText says whether a cordon drains, naming the advertisements that
+// drain on it.
+func cordonText(drainOnCordonBy []string) string {
+	switch len(drainOnCordonBy) {
+	case 0:
+		return "cordoned (no advertisement drains on cordon, so it announces as usual)"
+	case 1:
+		return "cordoned (advertisement " + drainOnCordonBy[0] + " drains on cordon)"
+	}
+	return "cordoned (advertisements " + nameList(drainOnCordonBy) + " drain on cordon)"
+}
+
 func writeSessions(b *strings.Builder, r statusReport, p painter) {
 	established := 0
 	for _, s := range r.Sessions {
@@ -109,41 +185,32 @@ func writeSessions(b *strings.Builder, r statusReport, p painter) {
 			if s.Established {
 				stateColor = colorGreen
 			}
-			gr := "-"
+			gr, prefixes := "-", "-"
 			if s.Established {
 				gr = yesNo(s.GracefulRestart)
 			}
+			if s.PrefixesSent != nil {
+				prefixes = strconv.Itoa(int(*s.PrefixesSent))
+			}
 			t.add(cell{text: s.Node}, cell{text: s.Peer}, cell{text: dash(s.PeerAddress)},
 				cell{text: dash(s.State), color: stateColor}, cell{text: upDown(s.Seconds)},
-				cell{text: strconv.Itoa(int(s.PrefixesSent))}, cell{text: dash(s.BFD), color: bfdColor(s.BFD)},
+				cell{text: prefixes}, cell{text: dash(s.BFD), color: bfdColor(s.BFD)},
 				cell{text: gr}, cell{text: s.LastError})
 		}
 		t.write(b, p)
 	}
-	var noStatus []string
-	for _, n := range r.Nodes {
-		switch {
-		case !n.SpeakerStatus:
-			noStatus = append(noStatus, n.Name)
-		case n.Sessions == 0:
-			fmt.Fprintf(b, "%s: the speaker reports no BGP session (no BGPPeer selects the node?)\n", n.Name)
-		}
-		if n.NodeMissing {
-			fmt.Fprintf(b, "%s: BGPNodeStatus of a node that does not exist\n", n.Name)
-		}
-		if n.ConfigurationInvalid != "" {
-			fmt.Fprintf(b, "%s\n", p.paint(n.Name+": configuration invalid: "+n.ConfigurationInvalid, colorRed))
-		}
-	}
-	if len(noStatus) > 0 {
-		fmt.Fprintf(b, "no speaker status (no BGPNodeStatus) from: %s\n", nameList(noStatus))
+	for _, problem := range r.ConfigurationProblems {
+		fmt.Fprintf(b, "%s\n", p.paint(problem.text(), colorRed))
 	}
 }
 
 func writeServices(b *strings.Builder, r statusReport, p painter) {
-	unannounced := 0
+	pending, unannounced := 0, 0
 	for _, s := range r.Services {
-		if !s.Announced {
+		switch {
+		case s.Pending:
+			pending++
+		case !s.Announced:
 			unannounced++
 		}
 	}
@@ -151,17 +218,25 @@ func writeServices(b *strings.Builder, r statusReport, p painter) {
 	if r.Namespace != "" {
 		scope = " in namespace " + r.Namespace
 	}
-	fmt.Fprintf(b, "Services%s: %d, %d announced by no node\n", scope, len(r.Services), unannounced)
+	fmt.Fprintf(b, "Services%s: %d, %d without an address, %d announced by no node\n", scope, len(r.Services), pending, unannounced)
 	if len(r.Services) == 0 {
 		return
 	}
 	t := table{header: []string{"SERVICE", "ADDRESSES", "POOL", "POLICY", "ANNOUNCED BY"}}
 	for _, s := range r.Services {
+		if s.Pending {
+			// kubectl shows <pending> for a LoadBalancer without an
+			// address; the line below says why.
+			t.add(cell{text: s.Name}, cell{text: "<pending>", color: colorRed}, cell{text: dash(s.Pool)},
+				cell{text: s.ExternalTrafficPolicy}, cell{text: "-"})
+			t.line(cell{text: "pending: " + pendingReason(s) + eventAge(s.PendingReasonAt, r.GeneratedAt), color: colorRed})
+			continue
+		}
 		announced := cell{text: nameList(s.AnnouncedBy)}
 		if !s.Announced {
 			announced = cell{text: "NONE: not announced", color: colorRed}
 		}
-		t.add(cell{text: s.Name}, cell{text: dash(strings.Join(s.Addresses, ","))}, cell{text: dash(s.Pool)},
+		t.add(cell{text: s.Name}, cell{text: strings.Join(s.Addresses, ",")}, cell{text: dash(s.Pool)},
 			cell{text: s.ExternalTrafficPolicy}, announced)
 		if len(s.Held) > 0 {
 			held := make([]string, len(s.Held))
@@ -170,8 +245,8 @@ func writeServices(b *strings.Builder, r statusReport, p painter) {
 			}
 			t.line(cell{text: "held: " + nameList(held), color: colorYellow})
 		}
-		if why := whyNotText(s); why != "" {
-			t.line(cell{text: "not announcing: " + why})
+		for _, why := range whyNotLines(s, r.Nodes) {
+			t.line(cell{text: why})
 		}
 		for _, warning := range s.Warnings {
 			t.line(cell{text: "warning: " + warning, color: colorYellow})
@@ -180,11 +255,16 @@ func writeServices(b *strings.Builder, r statusReport, p painter) {
 	t.write(b, p)
 }
 
-// whyNotText groups the nodes that do not announce a Local Service by their
-// reasons, leaving out held nodes, which the held line shows.
-func whyNotText(s serviceReport) string {
+// whyNotLines groups the nodes that do not announce a Service by their
+// reasons, a line per group, leaving out held nodes, which the held line
+// shows.
+func whyNotLines(s serviceReport, nodes []nodeReport) []string {
 	if len(s.AnnouncedBy) == 0 && whyNotAll(s, reasonNoReadyEndpoint) {
-		return "no node has a ready endpoint"
+		return []string{"not announced" + unannouncedBecause(s)}
+	}
+	annotated := map[string]bool{}
+	for _, n := range nodes {
+		annotated[n.Name] = n.DrainAnnotation
 	}
 	var order []string
 	groups := map[string][]string{}
@@ -192,17 +272,39 @@ func whyNotText(s serviceReport) string {
 		if len(n.Reasons) == 1 && n.Reasons[0] == reasonHeld {
 			continue
 		}
-		why := strings.Join(n.Reasons, ", ")
+		texts := make([]string, len(n.Reasons))
+		for i, reason := range n.Reasons {
+			texts[i] = reasonText(reason, n, annotated[n.Node])
+		}
+		why := strings.Join(texts, ", ")
 		if _, ok := groups[why]; !ok {
 			order = append(order, why)
 		}
 		groups[why] = append(groups[why], n.Node)
 	}
-	parts := make([]string, len(order))
+	lines := make([]string, len(order))
 	for i, why := range order {
-		parts[i] = nameList(groups[why]) + " (" + why + ")"
+		lines[i] = "not announced by " + nameList(groups[why]) + ": " + why
 	}
-	return strings.Join(parts, "; ")
+	return lines
+}
+
+// reasonText words a reason a node does not announce a Service, with the
+// cause of a drain; annotated tells whether the node carries the drain
+// annotation.
+func reasonText(reason string, n notAnnouncingReport, annotated bool) string {
+	switch reason {
+	case reasonExcluded:
+		return excludedText
+	case reasonDraining:
+		if annotated {
+			return drainAnnotationText
+		}
+		return "draining (its speaker says so)"
+	case reasonCordoned:
+		return cordonText(n.DrainOnCordonBy)
+	}
+	return reason
 }
 
 func writePools(b *strings.Builder, r statusReport, p painter) {
@@ -256,6 +358,15 @@ func upDown(seconds *int64) string {
 	return duration.HumanDuration(time.Duration(*seconds) * time.Second)
 }
 
+// eventAge writes " (AllocationFailed Event, 3m ago)", or nothing without
+// a time.
+func eventAge(at *time.Time, now time.Time) string {
+	if at == nil {
+		return ""
+	}
+	return " (" + v1alpha1.EventReasonAllocationFailed + " Event, " + duration.HumanDuration(max(now.Sub(*at), 0)) + " ago)"
+}
+
 // heldUntil writes " until TIME (in 12m)", or nothing without a time.
 func heldUntil(until *time.Time, now time.Time) string {
 	if until == nil {
@@ -272,7 +383,7 @@ func bfdColor(state string) string {
 	switch state {
 	case "":
 		return colorNone
-	case "Up":
+	case bfdUp:
 		return colorGreen
 	}
 	return colorRed

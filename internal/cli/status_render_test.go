@@ -14,40 +14,54 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 )
 
-// sampleReport has a bit of everything: sessions up and down, an invalid
-// configuration, a node without speaker, Local and Cluster Services with
-// held, excluded and endpoint-less nodes, an unannounced Service and pools.
+// sampleReport has a bit of everything: sessions up and down, one without
+// the BFD its peer asks for, configuration refused by every node and by
+// one, a node without speaker, excluded, annotated and cordoned nodes,
+// Local and Cluster Services with held, draining and endpoint-less nodes,
+// an unannounced Service, Services without an address with and without
+// the controller's reason, and pools.
 func sampleReport() statusReport {
 	const web, api, db = "shop/web", "shop/api", "shop/db"
+	const weird = `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"`
 	bad := speakerStatus("node-b", []v1alpha1.PeerSession{
 		established("router-1"),
-		{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: ago(5*time.Minute + 3*time.Second), BFD: "Down", LastError: "hold timer expired"},
+		// A session that went down keeps its speaker's last prefix count
+		// and BFD state, which the output must not show as live.
+		{Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: ago(5*time.Minute + 3*time.Second), PrefixesSent: 3, BFD: "Up",
+			LastError: "hold timer expired"},
 	}, held(web, later(12*time.Minute)), announced(api))
-	bad.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
-		Reason: v1alpha1.ReasonKeepingLastValid, Message: `BGPAdvertisement "weird": spec.communities[0]: invalid community "x"`}}
+	bad = refusing(bad, weird+`; BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"`)
 	long := established("router-1")
 	long.Since = ago(50 * time.Hour)
 	return buildReport(statusInputs{
 		Now: statusNow,
 		Nodes: []corev1.Node{testNode("node-a"), testNode("node-b"), testNode("node-c", excluded), testNode("node-d"),
-			testNode("node-e", draining)},
+			testNode("node-e", draining), testNode("node-f", cordoned, labelled("rack", "a")), testNode("node-g", cordoned)},
 		NodeStatuses: []v1alpha1.BGPNodeStatus{
-			speakerStatus("node-a", []v1alpha1.PeerSession{long, established("router-2")}, announced(web), announced(api)),
+			refusing(speakerStatus("node-a", []v1alpha1.PeerSession{long, established("router-2")}, announced(web), announced(api)), weird),
 			bad,
-			speakerStatus("node-c", []v1alpha1.PeerSession{established("router-1")}),
-			speakerStatus("node-e", []v1alpha1.PeerSession{established("router-1")}, announced(api)),
+			refusing(speakerStatus("node-c", []v1alpha1.PeerSession{withBFD(established("router-1"), "Down")}), weird),
+			refusing(speakerStatus("node-e", []v1alpha1.PeerSession{established("router-1")}), weird),
+			refusing(speakerStatus("node-f", []v1alpha1.PeerSession{established("router-1")}), weird),
+			refusing(speakerStatus("node-g", []v1alpha1.PeerSession{established("router-1")}, announced(api)), weird),
 		},
 		Services: []corev1.Service{
 			lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10", "2001:db8:100::10"),
 			lbService(api, corev1.ServiceExternalTrafficPolicyCluster, "203.0.113.11"),
 			lbService(db, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.12"),
+			pendingService("shop/new", nil), pendingService("shop/quiet", nil),
 		},
+		Events:         []eventsv1.Event{allocationFailed("shop/new", `pool "spare" is not in use because it was rejected: overlapping ranges`, 3*time.Minute)},
 		EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("node-a"), ready("node-b"), ready("node-c"))},
+		Peers:          []v1alpha1.BGPPeer{bgpPeer("router-1", "fast"), bgpPeer("router-2", "")},
+		// Cordoned nodes of rack a drain.
+		Advertisements: []v1alpha1.BGPAdvertisement{advertisement("default", false), advertisement("maintenance", true, "rack", "a")},
 		Pools: []v1alpha1.IPPool{
 			testPool("public", &v1alpha1.FamilyUsage{Assigned: 3, Available: 253}, &v1alpha1.FamilyUsage{Assigned: 1, Available: 1<<63 - 1}, acceptedTrue),
 			testPool("spare", &v1alpha1.FamilyUsage{Assigned: 0, Available: 16}, nil,
@@ -57,25 +71,49 @@ func sampleReport() statusReport {
 }
 
 // The plain text of sampleReport, as a pipe or a file gets it.
-const samplePlain = `Sessions: 5 of 6 Established
+const samplePlain = `Nodes: 7, 3 draining
+NODE    ESTABLISHED  NOTES
+node-a  2/2
+node-b  1/2
+node-c  1/1          excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
+node-d  -            no speaker status (no BGPNodeStatus)
+node-e  1/1          draining (annotation bgplb.io/drain)
+node-f  1/1          cordoned (advertisement maintenance drains on cordon)
+node-g  1/1          cordoned (no advertisement drains on cordon, so it announces as usual)
+
+Sessions: 7 of 8 Established
 NODE    PEER      ADDRESS     STATE        UP/DOWN  PREFIXES  BFD   GR   LAST ERROR
 node-a  router-1  198.18.0.1  Established  2d2h     2         Up    yes
 node-a  router-2  198.18.0.1  Established  60m      2         Up    yes
 node-b  router-1  198.18.0.1  Established  60m      2         Up    yes
-node-b  router-2  198.18.0.2  Active       5m3s     0         Down  -    hold timer expired
-node-c  router-1  198.18.0.1  Established  60m      2         Up    yes
+node-b  router-2  198.18.0.2  Active       5m3s     -         -     -    hold timer expired
+node-c  router-1  198.18.0.1  Established  60m      2         Down  yes
 node-e  router-1  198.18.0.1  Established  60m      2         Up    yes
-node-b: configuration invalid: BGPAdvertisement "weird": spec.communities[0]: invalid community "x"
-no speaker status (no BGPNodeStatus) from: node-d
+node-f  router-1  198.18.0.1  Established  60m      2         Up    yes
+node-g  router-1  198.18.0.1  Established  60m      2         Up    yes
+speaker configuration invalid on every node: BGPAdvertisement/weird: spec.communities[0]: invalid community "x"
+speaker configuration invalid on node node-b: BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"
 
-Services: 3, 1 announced by no node
-SERVICE   ADDRESSES                      POOL    POLICY   ANNOUNCED BY
-shop/api  203.0.113.11                   public  Cluster  node-a, node-b, node-e
-shop/db   203.0.113.12                   public  Local    NONE: not announced
-  not announcing: no node has a ready endpoint
-shop/web  203.0.113.10,2001:db8:100::10  public  Local    node-a
+Services: 5, 2 without an address, 1 announced by no node
+SERVICE     ADDRESSES                      POOL    POLICY   ANNOUNCED BY
+shop/api    203.0.113.11                   public  Cluster  node-a, node-b, node-g
+  not announced by node-c: excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
+  not announced by node-d: no speaker status
+  not announced by node-e: draining (annotation bgplb.io/drain)
+  not announced by node-f: cordoned (advertisement maintenance drains on cordon)
+shop/db     203.0.113.12                   public  Local    NONE: not announced
+  not announced: no node has a ready endpoint
+shop/new    <pending>                      -       Cluster  -
+  pending: pool "spare" is not in use because it was rejected: overlapping ranges (AllocationFailed Event, 3m ago)
+shop/quiet  <pending>                      -       Cluster  -
+  pending: no AllocationFailed Event of the bgplb controller says why (is the controller running and serving the Service's load balancer class? its Events expire after an hour)
+shop/web    203.0.113.10,2001:db8:100::10  public  Local    node-a
   held: node-b until 2026-11-24T07:12:00Z (in 12m)
-  not announcing: node-c (excluded); node-d (no ready endpoint, no speaker status); node-e (no ready endpoint, draining)
+  not announced by node-c: excluded (label node.kubernetes.io/exclude-from-external-load-balancers)
+  not announced by node-d: no ready endpoint, no speaker status
+  not announced by node-e: no ready endpoint, draining (annotation bgplb.io/drain)
+  not announced by node-f: no ready endpoint, cordoned (advertisement maintenance drains on cordon)
+  not announced by node-g: no ready endpoint
 
 Pools: 2
 POOL    FAMILY  ASSIGNED  USED  STATUS
@@ -83,10 +121,14 @@ public  IPv4    3/256     1.2%  Accepted
 public  IPv6    1/>9.22E  0.0%  Accepted
 spare   IPv4    0/16      0.0%  not accepted: 203.0.113.0/28 overlaps IPPool public
 
-Problems (4):
+Problems (8):
   - session node-b to router-2 is Active
-  - node node-b: speaker configuration invalid: BGPAdvertisement "weird": spec.communities[0]: invalid community "x"
+  - session node-c to router-1: BFD is Down although the peer asks for BFD profile fast
+  - speaker configuration invalid on every node: BGPAdvertisement/weird: spec.communities[0]: invalid community "x"
+  - speaker configuration invalid on node node-b: BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"
   - Service shop/db is announced by no node: no node has a ready endpoint
+  - Service shop/new has no address: pool "spare" is not in use because it was rejected: overlapping ranges
+  - Service shop/quiet has no address: no AllocationFailed Event of the bgplb controller says why (is the controller running and serving the Service's load balancer class? its Events expire after an hour)
   - IPPool spare is not accepted: 203.0.113.0/28 overlaps IPPool public
 `
 
@@ -150,11 +192,13 @@ func TestStatusTextColorsStatesAndKeepsColumnsAligned(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"\x1b[32mEstablished\x1b[0m", "\x1b[31mActive\x1b[0m",
+		"\x1b[33mdraining (annotation bgplb.io/drain)\x1b[0m",
+		"\x1b[31m<pending>\x1b[0m", "  \x1b[31mpending: pool \"spare\" is not in use",
 		"\x1b[31mNONE: not announced\x1b[0m",
 		"  \x1b[33mheld: node-b until 2026-11-24T07:12:00Z (in 12m)\x1b[0m",
-		"\x1b[31mnode-b: configuration invalid:",
+		"\x1b[31mspeaker configuration invalid on every node: BGPAdvertisement/weird:",
 		"\x1b[31mnot accepted: 203.0.113.0/28 overlaps IPPool public\x1b[0m",
-		"\x1b[31mProblems (4):\x1b[0m",
+		"\x1b[31mProblems (8):\x1b[0m",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("colored output lacks %q:\n%s", want, out)
@@ -171,7 +215,7 @@ func TestStatusHealthyTextSaysSo(t *testing.T) {
 	if err := writeStatusText(&b, r, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Sessions: 0 of 0 Established\n", "Services: 0, 0 announced by no node\n", "Pools: 0\n", "No problems.\n"} {
+	for _, want := range []string{"Nodes: 0, 0 draining\n", "Sessions: 0 of 0 Established\n", "Services: 0, 0 without an address, 0 announced by no node\n", "Pools: 0\n", "No problems.\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
@@ -213,7 +257,18 @@ func TestStatusJSONRoundTrips(t *testing.T) {
 			t.Errorf("JSON lacks %q", key)
 		}
 	}
-	for _, want := range []string{`"notAnnouncing": [`, `"reasons": [`, `"heldUntil": "2026-11-24T07:12:00Z"`, `"announcedBy": [`,
+	// A session that is down has no live prefix count or BFD state.
+	for _, s := range doc["sessions"].([]any) {
+		session := s.(map[string]any)
+		_, prefixes := session["prefixesSent"]
+		_, bfd := session["bfd"]
+		if established := session["established"].(bool); prefixes != established || bfd != established {
+			t.Errorf("JSON session %v: want prefixesSent and bfd exactly when Established", session)
+		}
+	}
+	for _, want := range []string{`"pending": true`, `"pendingReason": "pool \"spare\" is not in use`,
+		`"pendingReasonAt": "2026-11-24T06:57:00Z"`, `"drainOnCordonBy": [`, `"configurationProblems": [`, `"everyNode": true`,
+		`"bfdProfile": "fast"`, `"notAnnouncing": [`, `"reasons": [`, `"heldUntil": "2026-11-24T07:12:00Z"`, `"announcedBy": [`,
 		`"externalTrafficPolicy": "Local"`, `"usedPercent": 1.2`, `"secondsInState": 180000`, `"state": "Active"`} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("JSON lacks %s:\n%s", want, b.String())
@@ -292,7 +347,8 @@ func TestStatusHelp(t *testing.T) {
 	if status != 0 || stderr != "" {
 		t.Fatalf("status %d, stderr %q", status, stderr)
 	}
-	for _, w := range []string{"Usage: bgplbctl status [flags]", "no ready endpoint", "held until TIME", "-o FORMAT", "-color WHEN",
+	for _, w := range []string{"Usage: bgplbctl status [flags]", "no ready endpoint", "held until TIME", "<pending>", "AllocationFailed",
+		"drains on cordon", "-lb-class CLASS", "-o FORMAT", "-color WHEN",
 		"-n NAMESPACE", "-kubeconfig FILE", "in-cluster"} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("help lacks %q:\n%s", w, stdout)

@@ -6,14 +6,18 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // statusInputs is everything status reads from the API server, as read.
@@ -30,6 +34,16 @@ type statusInputs struct {
 	Services       []corev1.Service
 	EndpointSlices []discoveryv1.EndpointSlice
 	Pools          []v1alpha1.IPPool
+	// Peers tell which BFD profile each session's peer asks for.
+	Peers []v1alpha1.BGPPeer
+	// Advertisements tell which nodes a cordon drains.
+	Advertisements []v1alpha1.BGPAdvertisement
+	// LoadBalancerClass is the spec.loadBalancerClass of the Services the
+	// bgplb controller serves; empty means Services without a class.
+	LoadBalancerClass string
+	// Events are the controller's AllocationFailed Events, which say why
+	// a Service has no address.
+	Events []eventsv1.Event
 }
 
 // statusReport is the result of status: -o json writes it as it is, and
@@ -41,14 +55,19 @@ type statusReport struct {
 	// Healthy is true when Problems is empty.
 	Healthy bool `json:"healthy"`
 	// Problems lists, one sentence each, the sessions that are not
-	// Established, the nodes whose speaker refuses some configuration,
-	// the Services no node announces and the pools not accepted. Held
-	// additions, drains and exclusions are intended and not problems.
-	Problems []string        `json:"problems"`
-	Nodes    []nodeReport    `json:"nodes"`
-	Sessions []sessionReport `json:"sessions"`
-	Services []serviceReport `json:"services"`
-	Pools    []poolReport    `json:"pools"`
+	// Established or go without the BFD their peer asks for, the
+	// configuration the speakers refuse, the Services without an address
+	// and those no node announces, and the pools not accepted. Held additions, drains, cordons and
+	// exclusions are intended and not problems.
+	Problems []string     `json:"problems"`
+	Nodes    []nodeReport `json:"nodes"`
+	// ConfigurationProblems lists each configuration object some speaker
+	// refuses once, with the nodes whose speakers refuse it: an invalid
+	// advertisement is refused by every node alike.
+	ConfigurationProblems []configurationProblem `json:"configurationProblems"`
+	Sessions              []sessionReport        `json:"sessions"`
+	Services              []serviceReport        `json:"services"`
+	Pools                 []poolReport           `json:"pools"`
 }
 
 // nodeReport is one node, known from its Node object, its BGPNodeStatus
@@ -68,12 +87,44 @@ type nodeReport struct {
 	// condition that is False: the speaker keeps the last valid version
 	// of the objects it names.
 	ConfigurationInvalid string `json:"configurationInvalid,omitempty"`
-	// Excluded, Draining and Cordoned come from the Node: the
+	// Excluded, DrainAnnotation and Cordoned come from the Node: the
 	// exclude-from-external-load-balancers label, the bgplb.io/drain
 	// annotation and spec.unschedulable.
-	Excluded bool `json:"excluded,omitempty"`
-	Draining bool `json:"draining,omitempty"`
-	Cordoned bool `json:"cordoned,omitempty"`
+	Excluded        bool `json:"excluded,omitempty"`
+	DrainAnnotation bool `json:"drainAnnotation,omitempty"`
+	Cordoned        bool `json:"cordoned,omitempty"`
+	// DrainOnCordonBy names, for a cordoned node, the BGPAdvertisements
+	// that apply to the node and set drainOnCordon: the cordon drains
+	// their paths. Without any, a cordon changes nothing announced.
+	DrainOnCordonBy []string `json:"drainOnCordonBy,omitempty"`
+	// Draining says that the node's speaker drains paths: all of them
+	// when the node is excluded or carries the drain annotation, those of
+	// DrainOnCordonBy when it is cordoned. Draining is intended, not a
+	// problem.
+	Draining bool `json:"draining"`
+}
+
+// configurationProblem is one entry of the speakers' ConfigurationValid
+// conditions, such as `BGPAdvertisement/public: spec.communities[0]:
+// invalid community "x"`, and the nodes reporting it.
+type configurationProblem struct {
+	Problem string   `json:"problem"`
+	Nodes   []string `json:"nodes"`
+	// EveryNode is set when every node with a speaker status (two or
+	// more) reports the problem.
+	EveryNode bool `json:"everyNode"`
+}
+
+// text is the problem as status lists it.
+func (p configurationProblem) text() string {
+	where := "node " + p.Nodes[0]
+	switch {
+	case p.EveryNode:
+		where = "every node"
+	case len(p.Nodes) > 1:
+		where = "nodes " + nameList(p.Nodes)
+	}
+	return fmt.Sprintf("speaker configuration invalid on %s: %s", where, p.Problem)
 }
 
 // sessionReport is one BGP session of one node.
@@ -85,21 +136,33 @@ type sessionReport struct {
 	Established bool   `json:"established"`
 	// Since is when the session entered State, and Seconds how long
 	// before GeneratedAt that was: the uptime of an Established session.
-	Since           *time.Time `json:"since,omitempty"`
-	Seconds         *int64     `json:"secondsInState,omitempty"`
-	PrefixesSent    int32      `json:"prefixesSent"`
-	BFD             string     `json:"bfd,omitempty"`
-	GracefulRestart bool       `json:"gracefulRestart"`
-	LastError       string     `json:"lastError,omitempty"`
+	Since   *time.Time `json:"since,omitempty"`
+	Seconds *int64     `json:"secondsInState,omitempty"`
+	// PrefixesSent and BFD (the BFD session's state, empty without BFD)
+	// are given for an Established session only: a session that is down
+	// sends nothing, and its speaker's last figures would read as live.
+	PrefixesSent *int32 `json:"prefixesSent,omitempty"`
+	BFD          string `json:"bfd,omitempty"`
+	// BFDProfile is the BFD profile the session's BGPPeer asks for.
+	BFDProfile      string `json:"bfdProfile,omitempty"`
+	GracefulRestart bool   `json:"gracefulRestart"`
+	LastError       string `json:"lastError,omitempty"`
 }
 
 // serviceReport is one Service whose addresses the bgplb controller
-// assigned.
+// assigned, or that it serves and has not given an address.
 type serviceReport struct {
 	// Name is namespace/name.
 	Name      string   `json:"name"`
 	Addresses []string `json:"addresses"`
-	Pool      string   `json:"pool"`
+	// Pending is set while the Service has no address (kubectl shows
+	// <pending>). PendingReason is why, from the bgplb controller's latest
+	// AllocationFailed Event about the Service, and PendingReasonAt when
+	// that Event was last seen; both are empty when no such Event is left.
+	Pending         bool       `json:"pending"`
+	PendingReason   string     `json:"pendingReason,omitempty"`
+	PendingReasonAt *time.Time `json:"pendingReasonAt,omitempty"`
+	Pool            string     `json:"pool"`
 	// ExternalTrafficPolicy is Cluster or Local.
 	ExternalTrafficPolicy string `json:"externalTrafficPolicy"`
 	// Announced is true when at least one node announces the Service.
@@ -108,9 +171,8 @@ type serviceReport struct {
 	AnnouncedBy []string `json:"announcedBy"`
 	// Held are the nodes holding back an addition of the Service.
 	Held []heldReport `json:"held"`
-	// NotAnnouncing lists, for a Local Service, every other node with
-	// the reasons it does not announce; it is left out for Cluster
-	// Services and when every node announces.
+	// NotAnnouncing lists every node that does not announce the Service
+	// with the reasons; it is left out when every node announces.
 	NotAnnouncing []notAnnouncingReport `json:"notAnnouncing,omitempty"`
 	// Warnings are oddities that are not reasons, such as a node
 	// announcing a Local Service without an endpoint.
@@ -125,14 +187,18 @@ type heldReport struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
-// Reasons a node does not announce a Local Service.
+// Reasons a node does not announce a Service.
 const (
 	reasonHeld            = "held"
 	reasonNoReadyEndpoint = "no ready endpoint"
 	reasonNoSpeakerStatus = "no speaker status"
 	reasonExcluded        = "excluded"
-	reasonDraining        = "draining"
-	reasonCordoned        = "cordoned"
+	// reasonDraining is the drain annotation, or a speaker reporting the
+	// Service Draining for a reason status cannot see.
+	reasonDraining = "draining"
+	// reasonCordoned is a cordon that drains the Service: some
+	// advertisement announcing it from the node drains on cordon.
+	reasonCordoned = "cordoned"
 	// The two below are given only when none of the above applies.
 	reasonNoSession   = "no BGP session established"
 	reasonNotReported = "its speaker does not announce it"
@@ -145,6 +211,9 @@ type notAnnouncingReport struct {
 	Reasons []string `json:"reasons"`
 	// HeldUntil goes with the reason held.
 	HeldUntil *time.Time `json:"heldUntil,omitempty"`
+	// DrainOnCordonBy goes with the reason cordoned: the advertisements
+	// announcing the Service from the node that drain on cordon.
+	DrainOnCordonBy []string `json:"drainOnCordonBy,omitempty"`
 }
 
 // poolReport is one IP family of one pool; a pool without usage in its
@@ -173,29 +242,29 @@ func buildReport(in statusInputs) statusReport {
 		Problems:    []string{},
 		Nodes:       []nodeReport{},
 		Sessions:    []sessionReport{},
-		Services:    []serviceReport{},
-		Pools:       []poolReport{},
+		// Filled in below; empty rather than null in the JSON.
+		ConfigurationProblems: []configurationProblem{},
+		Services:              []serviceReport{},
+		Pools:                 []poolReport{},
 	}
-	nodes := nodeReports(in)
+	ads := usableAdvertisements(in.Advertisements)
+	nodes := nodeReports(in, ads)
 	for _, name := range sortedKeys(nodes) {
 		r.Nodes = append(r.Nodes, *nodes[name])
 	}
-	r.Sessions = sessionReports(in, &r)
-	for _, n := range r.Nodes {
-		if n.ConfigurationInvalid != "" {
-			r.Problems = append(r.Problems, fmt.Sprintf("node %s: speaker configuration invalid: %s", n.Name, n.ConfigurationInvalid))
-		}
+	r.Sessions = sessionReports(in)
+	r.Problems = append(r.Problems, sessionProblems(r.Sessions)...)
+	r.ConfigurationProblems = configurationProblems(r.Nodes)
+	for _, p := range r.ConfigurationProblems {
+		r.Problems = append(r.Problems, p.text())
 	}
-	r.Services = serviceReports(in, nodes)
+	r.Services = serviceReports(in, nodes, ads)
 	for _, s := range r.Services {
 		switch {
-		case s.Announced:
-		case len(s.Addresses) == 0:
-			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node: it has no address", s.Name))
-		case s.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyLocal) && whyNotAll(s, reasonNoReadyEndpoint):
-			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node: no node has a ready endpoint", s.Name))
-		default:
-			r.Problems = append(r.Problems, fmt.Sprintf("Service %s is announced by no node", s.Name))
+		case s.Pending:
+			r.Problems = append(r.Problems, "Service "+s.Name+" has no address: "+pendingReason(s))
+		case !s.Announced:
+			r.Problems = append(r.Problems, "Service "+s.Name+" is announced by no node"+unannouncedBecause(s))
 		}
 	}
 	r.Pools = poolReports(in.Pools)
@@ -209,6 +278,30 @@ func buildReport(in statusInputs) statusReport {
 	return r
 }
 
+// pendingReason says why a Service has no address, quoting the
+// controller. Without its Event, the likeliest causes are a controller
+// that does not run or does not serve the Service's class, or an Event
+// that expired.
+func pendingReason(s serviceReport) string {
+	if s.PendingReason == "" {
+		return "no AllocationFailed Event of the bgplb controller says why " +
+			"(is the controller running and serving the Service's load balancer class? its Events expire after an hour)"
+	}
+	return s.PendingReason
+}
+
+// unannouncedBecause gives the reason no node announces a Service that has
+// an address, as ": reason", when one reason explains it.
+func unannouncedBecause(s serviceReport) string {
+	switch {
+	case !whyNotAll(s, reasonNoReadyEndpoint):
+		return ""
+	case s.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyLocal):
+		return ": no node has a ready endpoint"
+	}
+	return ": it has no ready endpoint"
+}
+
 // whyNotAll tells whether every node that does not announce the Service
 // gives reason, and there is at least one such node.
 func whyNotAll(s serviceReport, reason string) bool {
@@ -220,13 +313,28 @@ func whyNotAll(s serviceReport, reason string) bool {
 	return len(s.NotAnnouncing) > 0
 }
 
-func nodeReports(in statusInputs) map[string]*nodeReport {
+// usableAdvertisements translates the advertisements the speakers can use.
+// The speakers keep the last valid version of one that an edit broke,
+// which status cannot see, and report it; status leaves it out.
+func usableAdvertisements(items []v1alpha1.BGPAdvertisement) []announce.Advertisement {
+	var out []announce.Advertisement
+	for i := range items {
+		ad, err := translate.Advertisement(&items[i])
+		if err == nil {
+			err = announce.Validate(ad)
+		}
+		if err == nil {
+			out = append(out, ad)
+		}
+	}
+	slices.SortFunc(out, func(a, b announce.Advertisement) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func nodeReports(in statusInputs, ads []announce.Advertisement) map[string]*nodeReport {
 	nodes := map[string]*nodeReport{}
 	for i := range in.Nodes {
-		n := &in.Nodes[i]
-		_, excluded := n.Labels[announce.ExcludeLabel]
-		_, draining := n.Annotations[v1alpha1.AnnotationDrain]
-		nodes[n.Name] = &nodeReport{Name: n.Name, Excluded: excluded, Draining: draining, Cordoned: n.Spec.Unschedulable}
+		nodes[in.Nodes[i].Name] = nodeReportOf(&in.Nodes[i], ads)
 	}
 	for i := range in.NodeStatuses {
 		st := &in.NodeStatuses[i]
@@ -252,37 +360,142 @@ func nodeReports(in statusInputs) map[string]*nodeReport {
 	return nodes
 }
 
-// stateEstablished is the BGP state of a session that is up.
-const stateEstablished = "Established"
+// configurationProblems groups the entries of the nodes' ConfigurationValid
+// messages by their text, sorted by it.
+func configurationProblems(nodes []nodeReport) []configurationProblem {
+	speakers := 0
+	reporters := map[string][]string{}
+	for _, n := range nodes {
+		if n.SpeakerStatus {
+			speakers++
+		}
+		for _, entry := range configurationEntries(n.ConfigurationInvalid) {
+			reporters[entry] = append(reporters[entry], n.Name)
+		}
+	}
+	out := []configurationProblem{}
+	for _, entry := range sortedKeys(reporters) {
+		names := reporters[entry]
+		out = append(out, configurationProblem{Problem: entry, Nodes: names, EveryNode: speakers > 1 && len(names) == speakers})
+	}
+	return out
+}
 
-func sessionReports(in statusInputs, r *statusReport) []sessionReport {
+// configurationEntries splits a speaker's ConfigurationValid message into
+// its entries. The speaker joins entries of the form "Kind/name: why" with
+// "; ", and a why may itself contain "; " (such as "; keeping the previous
+// version"), so a piece starts a new entry only if it names an object.
+func configurationEntries(message string) []string {
+	if message == "" {
+		return nil
+	}
+	var entries []string
+	for i, piece := range strings.Split(message, "; ") {
+		if i > 0 && !namesObject(piece) {
+			entries[len(entries)-1] += "; " + piece
+			continue
+		}
+		entries = append(entries, piece)
+	}
+	return entries
+}
+
+// namesObject tells whether an entry starts with "Kind/name: ", Kind being
+// letters starting with a capital and name holding no space.
+func namesObject(entry string) bool {
+	kind, rest, ok := strings.Cut(entry, "/")
+	if !ok || kind == "" || kind[0] < 'A' || kind[0] > 'Z' || strings.ContainsFunc(kind, func(r rune) bool { return !unicode.IsLetter(r) }) {
+		return false
+	}
+	name, _, ok := strings.Cut(rest, ": ")
+	return ok && name != "" && !strings.ContainsAny(name, " \t")
+}
+
+// nodeReportOf is what a Node says about announcing from it. The speaker
+// drains every path of a node that is excluded or carries the drain
+// annotation, and on a cordoned node the paths of the advertisements that
+// apply to it and drain on cordon.
+func nodeReportOf(n *corev1.Node, ads []announce.Advertisement) *nodeReport {
+	_, excluded := n.Labels[announce.ExcludeLabel]
+	_, annotated := n.Annotations[v1alpha1.AnnotationDrain]
+	r := &nodeReport{Name: n.Name, Excluded: excluded, DrainAnnotation: annotated, Cordoned: n.Spec.Unschedulable}
+	if r.Cordoned {
+		for _, ad := range ads {
+			if ad.DrainOnCordon && announce.AppliesToNode(ad, n.Labels) {
+				r.DrainOnCordonBy = append(r.DrainOnCordonBy, ad.Name)
+			}
+		}
+	}
+	r.Draining = excluded || annotated || len(r.DrainOnCordonBy) > 0
+	return r
+}
+
+// stateEstablished is the BGP state of a session that is up, and bfdUp
+// the BFD state of a BFD session that is.
+const (
+	stateEstablished = "Established"
+	bfdUp            = "Up"
+)
+
+func sessionReports(in statusInputs) []sessionReport {
+	bfdProfiles := map[string]string{}
+	for i := range in.Peers {
+		bfdProfiles[in.Peers[i].Name] = in.Peers[i].Spec.BFDProfile
+	}
 	out := []sessionReport{}
 	for i := range in.NodeStatuses {
 		st := &in.NodeStatuses[i]
 		for _, s := range st.Status.Sessions {
-			sr := sessionReport{
-				Node: st.Name, Peer: s.Peer, PeerAddress: s.PeerAddress, State: s.State,
-				Established: s.State == stateEstablished, PrefixesSent: s.PrefixesSent,
-				BFD: s.BFD, GracefulRestart: s.GracefulRestart, LastError: s.LastError,
-			}
-			if s.Since != nil {
-				since := s.Since.UTC()
-				seconds := int64(max(in.Now.Sub(since), 0) / time.Second)
-				sr.Since, sr.Seconds = &since, &seconds
-			}
-			out = append(out, sr)
+			out = append(out, sessionReportOf(st.Name, s, bfdProfiles[s.Peer], in.Now))
 		}
 	}
 	slices.SortFunc(out, func(a, b sessionReport) int {
 		return cmpFirst(strings.Compare(a.Node, b.Node), strings.Compare(a.Peer, b.Peer))
 	})
-	for _, s := range out {
-		if !s.Established {
+	return out
+}
+
+// sessionReportOf is the report of one session of node, whose peer asks
+// for bfdProfile.
+func sessionReportOf(node string, s v1alpha1.PeerSession, bfdProfile string, now time.Time) sessionReport {
+	sr := sessionReport{
+		Node: node, Peer: s.Peer, PeerAddress: s.PeerAddress, State: s.State, Established: s.State == stateEstablished,
+		BFDProfile: bfdProfile, GracefulRestart: s.GracefulRestart, LastError: s.LastError,
+	}
+	if sr.Established {
+		prefixes := s.PrefixesSent
+		sr.PrefixesSent, sr.BFD = &prefixes, s.BFD
+	}
+	if s.Since != nil {
+		since := s.Since.UTC()
+		seconds := int64(max(now.Sub(since), 0) / time.Second)
+		sr.Since, sr.Seconds = &since, &seconds
+	}
+	return sr
+}
+
+// sessionProblems lists the sessions that are down, and the Established
+// ones whose BFD session is not Up: BFD is what detects a dead link in
+// well under a second, so a peer that asks for it and goes without it
+// falls back to the BGP hold time unnoticed.
+func sessionProblems(sessions []sessionReport) []string {
+	var out []string
+	for _, s := range sessions {
+		switch {
+		case !s.Established:
 			state := s.State
 			if state == "" {
 				state = "in no state"
 			}
-			r.Problems = append(r.Problems, fmt.Sprintf("session %s to %s is %s", s.Node, s.Peer, state))
+			out = append(out, fmt.Sprintf("session %s to %s is %s", s.Node, s.Peer, state))
+		case s.BFD != "" && s.BFD != bfdUp:
+			// The speaker reports a BFD state only for a peer that asks
+			// for BFD; the profile's name comes from the BGPPeer.
+			asks := "BFD"
+			if s.BFDProfile != "" {
+				asks = "BFD profile " + s.BFDProfile
+			}
+			out = append(out, fmt.Sprintf("session %s to %s: BFD is %s although the peer asks for %s", s.Node, s.Peer, s.BFD, asks))
 		}
 	}
 	return out
@@ -299,82 +512,218 @@ func cmpFirst(cmps ...int) int {
 
 // ownService tells whether status reports the Service: a LoadBalancer
 // whose addresses the bgplb controller assigned, as its pool annotation
-// says. Other load balancers' Services are none of bgplb's business.
-func ownService(s *corev1.Service) bool {
+// says, or one without an address that the controller serves: one of its
+// load balancer class, or one it reported an allocation failure for.
+// Other load balancers' Services are none of bgplb's business.
+func ownService(s *corev1.Service, class string, failed bool) bool {
 	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		return false
 	}
-	_, ok := s.Annotations[v1alpha1.AnnotationAssignedPool]
-	return ok
+	if _, ok := s.Annotations[v1alpha1.AnnotationAssignedPool]; ok {
+		return true
+	}
+	if len(ingressIPs(s)) > 0 || s.DeletionTimestamp != nil {
+		return false
+	}
+	return failed || (s.Spec.LoadBalancerClass == nil && class == "") ||
+		(s.Spec.LoadBalancerClass != nil && *s.Spec.LoadBalancerClass == class)
 }
 
-func serviceReports(in statusInputs, nodes map[string]*nodeReport) []serviceReport {
-	// What each node says about each Service.
-	announcements := map[string]map[string]v1alpha1.ServiceAnnouncement{}
-	for i := range in.NodeStatuses {
-		st := &in.NodeStatuses[i]
-		for _, a := range st.Status.Services {
-			if announcements[a.Name] == nil {
-				announcements[a.Name] = map[string]v1alpha1.ServiceAnnouncement{}
-			}
-			announcements[a.Name][st.Name] = a
+// ingressIPs are the addresses in a Service's status.
+func ingressIPs(s *corev1.Service) []string {
+	ips := []string{}
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if ing.IP != "" {
+			ips = append(ips, ing.IP)
 		}
 	}
-	slicesOf := map[string][]*discoveryv1.EndpointSlice{}
-	for i := range in.EndpointSlices {
-		es := &in.EndpointSlices[i]
-		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
-			key := es.Namespace + "/" + name
-			slicesOf[key] = append(slicesOf[key], es)
+	return ips
+}
+
+// allocationFailure is the latest AllocationFailed Event about a Service.
+type allocationFailure struct {
+	uid  types.UID
+	note string
+	at   time.Time
+}
+
+// allocationFailures returns the latest AllocationFailed Event of the
+// bgplb controller about each Service, by namespace/name.
+func allocationFailures(events []eventsv1.Event) map[string]allocationFailure {
+	out := map[string]allocationFailure{}
+	for i := range events {
+		e := &events[i]
+		if e.Reason != v1alpha1.EventReasonAllocationFailed || e.ReportingController != v1alpha1.EventReportingController ||
+			e.Regarding.Kind != "Service" {
+			continue
 		}
+		key := e.Regarding.Namespace + "/" + e.Regarding.Name
+		at := lastSeen(e)
+		if last, ok := out[key]; !ok || at.After(last.at) {
+			out[key] = allocationFailure{uid: e.Regarding.UID, note: e.Note, at: at}
+		}
+	}
+	return out
+}
+
+// lastSeen is when an Event last happened: the last of its series, else
+// its own time, else the time of the older API's fields, else its
+// creation.
+func lastSeen(e *eventsv1.Event) time.Time {
+	switch {
+	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
+		return e.Series.LastObservedTime.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	case !e.DeprecatedLastTimestamp.IsZero():
+		return e.DeprecatedLastTimestamp.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announce.Advertisement) []serviceReport {
+	announcements := announcementsByService(in.NodeStatuses)
+	slicesOf := endpointSlicesByService(in.EndpointSlices)
+	failures := allocationFailures(in.Events)
+	adsByName := map[string]announce.Advertisement{}
+	for _, ad := range ads {
+		adsByName[ad.Name] = ad
+	}
+	pools := make([]announce.Pool, 0, len(in.Pools))
+	for _, p := range in.Pools {
+		pools = append(pools, announce.Pool{Name: p.Name, Labels: p.Labels})
 	}
 	out := []serviceReport{}
 	for i := range in.Services {
 		svc := &in.Services[i]
-		if !ownService(svc) || (in.Namespace != "" && svc.Namespace != in.Namespace) {
+		key := svc.Namespace + "/" + svc.Name
+		failure, failed := failures[key]
+		// An Event about an earlier Service of the same name says nothing
+		// about this one.
+		failed = failed && (failure.uid == "" || svc.UID == "" || failure.uid == svc.UID)
+		if !ownService(svc, in.LoadBalancerClass, failed) || (in.Namespace != "" && svc.Namespace != in.Namespace) {
 			continue
 		}
-		key := svc.Namespace + "/" + svc.Name
-		sr := serviceReport{
-			Name:                  key,
-			Addresses:             []string{},
-			Pool:                  svc.Annotations[v1alpha1.AnnotationAssignedPool],
-			ExternalTrafficPolicy: string(corev1.ServiceExternalTrafficPolicyCluster),
-			AnnouncedBy:           []string{},
-			Held:                  []heldReport{},
-		}
-		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
-		if local {
-			sr.ExternalTrafficPolicy = string(corev1.ServiceExternalTrafficPolicyLocal)
-		}
-		for _, ing := range svc.Status.LoadBalancer.Ingress {
-			if ing.IP != "" {
-				sr.Addresses = append(sr.Addresses, ing.IP)
-			}
-		}
-		byNode := announcements[key]
-		for _, node := range sortedKeys(byNode) {
-			switch a := byNode[node]; a.State {
-			case v1alpha1.AnnouncementAnnounced:
-				sr.AnnouncedBy = append(sr.AnnouncedBy, node)
-			case v1alpha1.AnnouncementHeld:
-				sr.Held = append(sr.Held, heldReport{Node: node, Since: timeOf(a.HeldSince), Until: timeOf(a.HeldUntil)})
-			}
-		}
-		sr.Announced = len(sr.AnnouncedBy) > 0
-		if local {
-			endpointNodes := nodesWithEndpoints(slicesOf[key])
-			for _, node := range sr.AnnouncedBy {
-				if !endpointNodes[node] {
-					sr.Warnings = append(sr.Warnings, fmt.Sprintf("node %s announces the Local Service without a ready endpoint", node))
-				}
-			}
-			sr.NotAnnouncing = whyNot(nodes, byNode, endpointNodes)
+		drainsOnCordon := cordonDrains(svc, adsByName, pools)
+		sr := serviceReportOf(svc, announcements[key], slicesOf[key], nodes, drainsOnCordon)
+		if sr.Pending && failed {
+			at := failure.at.UTC()
+			sr.PendingReason, sr.PendingReasonAt = failure.note, &at
 		}
 		out = append(out, sr)
 	}
 	slices.SortFunc(out, func(a, b serviceReport) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// cordonDrains returns a function naming the advertisements that drain the
+// Service from a cordoned node: those of the node's DrainOnCordonBy that
+// select the Service, by its pool and labels.
+func cordonDrains(svc *corev1.Service, ads map[string]announce.Advertisement, pools []announce.Pool) func(*nodeReport) []string {
+	selected := announce.Service{Key: svc.Namespace + "/" + svc.Name, Labels: svc.Labels, Pool: svc.Annotations[v1alpha1.AnnotationAssignedPool]}
+	return func(n *nodeReport) []string {
+		var names []string
+		for _, name := range n.DrainOnCordonBy {
+			if announce.Selects(ads[name], pools, selected) {
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+}
+
+// announcementsByService indexes what each node says about each Service:
+// Service, then node.
+func announcementsByService(statuses []v1alpha1.BGPNodeStatus) map[string]map[string]v1alpha1.ServiceAnnouncement {
+	out := map[string]map[string]v1alpha1.ServiceAnnouncement{}
+	for i := range statuses {
+		st := &statuses[i]
+		for _, a := range st.Status.Services {
+			if out[a.Name] == nil {
+				out[a.Name] = map[string]v1alpha1.ServiceAnnouncement{}
+			}
+			out[a.Name][st.Name] = a
+		}
+	}
+	return out
+}
+
+// endpointSlicesByService indexes EndpointSlices by their Service's
+// namespace/name.
+func endpointSlicesByService(items []discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
+	out := map[string][]*discoveryv1.EndpointSlice{}
+	for i := range items {
+		es := &items[i]
+		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
+			key := es.Namespace + "/" + name
+			out[key] = append(out[key], es)
+		}
+	}
+	return out
+}
+
+// serviceReportOf reports one Service from its announcements by node and
+// its EndpointSlices.
+func serviceReportOf(svc *corev1.Service, byNode map[string]v1alpha1.ServiceAnnouncement, endpointSlices []*discoveryv1.EndpointSlice,
+	nodes map[string]*nodeReport, drainsOnCordon func(*nodeReport) []string) serviceReport {
+	sr := serviceReport{
+		Name:                  svc.Namespace + "/" + svc.Name,
+		Addresses:             ingressIPs(svc),
+		Pool:                  svc.Annotations[v1alpha1.AnnotationAssignedPool],
+		ExternalTrafficPolicy: string(corev1.ServiceExternalTrafficPolicyCluster),
+		AnnouncedBy:           []string{},
+		Held:                  []heldReport{},
+	}
+	local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	if local {
+		sr.ExternalTrafficPolicy = string(corev1.ServiceExternalTrafficPolicyLocal)
+	}
+	sr.Pending = len(sr.Addresses) == 0
+	if sr.Pending {
+		// Without an address there is nothing to announce, and no node
+		// has a reason of its own not to.
+		return sr
+	}
+	for _, node := range sortedKeys(byNode) {
+		switch a := byNode[node]; a.State {
+		case v1alpha1.AnnouncementAnnounced:
+			sr.AnnouncedBy = append(sr.AnnouncedBy, node)
+		case v1alpha1.AnnouncementHeld:
+			sr.Held = append(sr.Held, heldReport{Node: node, Since: timeOf(a.HeldSince), Until: timeOf(a.HeldUntil)})
+		}
+	}
+	sr.Announced = len(sr.AnnouncedBy) > 0
+	endpointNodes := nodesWithEndpoints(endpointSlices)
+	hasEndpoint := func(node string) bool { return endpointNodes[node] }
+	if local {
+		for _, node := range sr.AnnouncedBy {
+			if !endpointNodes[node] {
+				sr.Warnings = append(sr.Warnings, fmt.Sprintf("node %s announces the Local Service without a ready endpoint", node))
+			}
+		}
+	} else {
+		// A Cluster Service is announced from every node while it has an
+		// endpoint anywhere, and from none without; a node announcing it
+		// shows that the speakers see one, whatever was read here.
+		anywhere := sr.Announced || hasAnyEndpoint(endpointSlices)
+		hasEndpoint = func(string) bool { return anywhere }
+	}
+	sr.NotAnnouncing = whyNot(nodes, byNode, hasEndpoint, drainsOnCordon)
+	return sr
+}
+
+// hasAnyEndpoint tells whether a Cluster Service has an endpoint the
+// speakers count, on a node or not: a ready one, or a serving one.
+func hasAnyEndpoint(endpointSlices []*discoveryv1.EndpointSlice) bool {
+	for _, es := range endpointSlices {
+		for _, ep := range es.Endpoints {
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			if ready || (ep.Conditions.Serving != nil && *ep.Conditions.Serving) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // nodesWithEndpoints returns the nodes that have an endpoint counting for
@@ -404,9 +753,12 @@ func nodesWithEndpoints(slices []*discoveryv1.EndpointSlice) map[string]bool {
 	return serving
 }
 
-// whyNot lists every node that does not announce a Local Service, with
-// its reasons.
-func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnnouncement, endpointNodes map[string]bool) []notAnnouncingReport {
+// whyNot lists every node that does not announce a Service, with its
+// reasons. hasEndpoint tells whether the node has an endpoint that lets it
+// announce the Service, and drainsOnCordon which advertisements drain the
+// Service from the node if it is cordoned.
+func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnnouncement, hasEndpoint func(string) bool,
+	drainsOnCordon func(*nodeReport) []string) []notAnnouncingReport {
 	var out []notAnnouncingReport // nil when every node announces, as JSON leaves it out
 	for _, name := range sortedKeys(nodes) {
 		n := nodes[name]
@@ -418,34 +770,44 @@ func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnno
 			out = append(out, notAnnouncingReport{Node: name, Reasons: []string{reasonHeld}, HeldUntil: timeOf(a.HeldUntil)})
 			continue
 		}
-		if reported && a.State == v1alpha1.AnnouncementDraining {
-			// Its paths carry the graceful-shutdown community until the
-			// drain time ends; routers no longer choose it.
-			out = append(out, notAnnouncingReport{Node: name, Reasons: []string{reasonDraining}})
-			continue
-		}
-		var reasons []string
+		why := notAnnouncingReport{Node: name}
 		add := func(cond bool, reason string) {
 			if cond {
-				reasons = append(reasons, reason)
+				why.Reasons = append(why.Reasons, reason)
 			}
 		}
-		add(!endpointNodes[name], reasonNoReadyEndpoint)
+		cordonDrains := []string(nil)
+		if n.Cordoned {
+			cordonDrains = drainsOnCordon(n)
+		}
+		if reported && a.State == v1alpha1.AnnouncementDraining {
+			// Its paths carry the graceful-shutdown community until the
+			// drain time ends; routers no longer choose it. The Node says
+			// why, unless it changed since.
+			add(n.Excluded, reasonExcluded)
+			add(n.DrainAnnotation || (!n.Excluded && len(cordonDrains) == 0), reasonDraining)
+			add(len(cordonDrains) > 0, reasonCordoned)
+			why.DrainOnCordonBy = cordonDrains
+			out = append(out, why)
+			continue
+		}
+		add(!hasEndpoint(name), reasonNoReadyEndpoint)
 		add(!n.SpeakerStatus, reasonNoSpeakerStatus)
 		add(n.Excluded, reasonExcluded)
-		add(n.Draining, reasonDraining)
-		add(n.Cordoned, reasonCordoned)
-		if len(reasons) == 0 {
+		add(n.DrainAnnotation, reasonDraining)
+		add(len(cordonDrains) > 0, reasonCordoned)
+		why.DrainOnCordonBy = cordonDrains
+		if len(why.Reasons) == 0 {
 			// A node with an endpoint and nothing against it: either it
 			// has no session to announce on, or no advertisement or peer
 			// selects it, which status does not work out.
 			if n.Established == 0 {
-				reasons = []string{reasonNoSession}
+				why.Reasons = []string{reasonNoSession}
 			} else {
-				reasons = []string{reasonNotReported}
+				why.Reasons = []string{reasonNotReported}
 			}
 		}
-		out = append(out, notAnnouncingReport{Node: name, Reasons: reasons})
+		out = append(out, why)
 	}
 	return out
 }

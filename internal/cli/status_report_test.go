@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -31,6 +32,26 @@ func excluded(n *corev1.Node) { n.Labels = map[string]string{announce.ExcludeLab
 func draining(n *corev1.Node) { n.Annotations = map[string]string{v1alpha1.AnnotationDrain: "true"} }
 func cordoned(n *corev1.Node) { n.Spec.Unschedulable = true }
 
+// labelled gives a test Node a label.
+func labelled(key, value string) nodeOpt {
+	return func(n *corev1.Node) {
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		n.Labels[key] = value
+	}
+}
+
+// advertisement is a BGPAdvertisement of every pool, draining on cordon or
+// not, and limited to nodes with the label key=value when they are given.
+func advertisement(name string, drainOnCordon bool, keyValue ...string) v1alpha1.BGPAdvertisement {
+	a := v1alpha1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.BGPAdvertisementSpec{DrainOnCordon: drainOnCordon}}
+	if len(keyValue) == 2 {
+		a.Spec.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{keyValue[0]: keyValue[1]}}}
+	}
+	return a
+}
+
 func testNode(name string, opts ...nodeOpt) corev1.Node {
 	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	for _, o := range opts {
@@ -45,8 +66,53 @@ func established(peer string) v1alpha1.PeerSession {
 		PrefixesSent: 2, BFD: "Up", GracefulRestart: true}
 }
 
+// refusing gives a speaker status a ConfigurationValid condition that is
+// False with message.
+func refusing(st v1alpha1.BGPNodeStatus, message string) v1alpha1.BGPNodeStatus {
+	st.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
+		Reason: v1alpha1.ReasonKeepingLastValid, Message: message}}
+	return st
+}
+
+// withBFD sets a session's BFD state.
+func withBFD(s v1alpha1.PeerSession, state string) v1alpha1.PeerSession {
+	s.BFD = state
+	return s
+}
+
+// bgpPeer is a BGPPeer asking for bfdProfile, or for no BFD when empty.
+func bgpPeer(name, bfdProfile string) v1alpha1.BGPPeer {
+	return v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.BGPPeerSpec{BFDProfile: bfdProfile}}
+}
+
 func announced(svc string) v1alpha1.ServiceAnnouncement {
 	return v1alpha1.ServiceAnnouncement{Name: svc, State: v1alpha1.AnnouncementAnnounced}
+}
+
+func drainingService(svc string) v1alpha1.ServiceAnnouncement {
+	return v1alpha1.ServiceAnnouncement{Name: svc, State: v1alpha1.AnnouncementDraining}
+}
+
+// pendingService is a LoadBalancer Service of class (nil for none) that
+// has no address yet.
+func pendingService(key string, class *string) corev1.Service {
+	s := lbService(key, "")
+	s.Annotations = nil
+	s.Spec.LoadBalancerClass = class
+	return s
+}
+
+// allocationFailed is the bgplb controller's AllocationFailed Event about a
+// Service, last seen ago before statusNow.
+func allocationFailed(key, note string, ago time.Duration) eventsv1.Event {
+	ns, name, _ := strings.Cut(key, "/")
+	return eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "." + note},
+		EventTime:  metav1.NewMicroTime(statusNow.Add(-ago)),
+		Reason:     v1alpha1.EventReasonAllocationFailed, ReportingController: v1alpha1.EventReportingController,
+		Regarding: corev1.ObjectReference{Kind: "Service", Namespace: ns, Name: name},
+		Note:      note, Type: corev1.EventTypeWarning,
+	}
 }
 
 func held(svc string, until *metav1.Time) v1alpha1.ServiceAnnouncement {
@@ -202,17 +268,120 @@ func TestBuildReport(t *testing.T) {
 		{
 			name: "excluded, draining and cordoned nodes with ready endpoints say so",
 			in: statusInputs{
-				Nodes: []corev1.Node{testNode("a"), testNode("e", excluded), testNode("f", draining), testNode("g", cordoned),
+				Nodes: []corev1.Node{testNode("a"), testNode("e", excluded), testNode("f", draining), testNode("g", cordoned, labelled("rack", "1")),
 					testNode("h", excluded, draining)},
 				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)), speakerStatus("e", up),
 					speakerStatus("f", up), speakerStatus("g", up), speakerStatus("h", up)},
 				Services:       []corev1.Service{lbService(web, corev1.ServiceExternalTrafficPolicyLocal, "203.0.113.10")},
 				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"), ready("e"), ready("f"), ready("g"), ready("h"))},
+				Advertisements: []v1alpha1.BGPAdvertisement{advertisement("maintenance", true)},
 			},
 			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
 				want := map[string]string{"e": "excluded", "f": "draining", "g": "cordoned", "h": "excluded, draining"}
+				if got := notAnnouncing(s); !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+				if g := s.NotAnnouncing[2]; g.Node != "g" || !reflect.DeepEqual(g.DrainOnCordonBy, []string{"maintenance"}) {
+					t.Errorf("node g: %+v, want it drained on cordon by advertisement maintenance", g)
+				}
+				if !r.Healthy {
+					t.Errorf("drains are intended, not problems: %q", r.Problems)
+				}
+			},
+		},
+		{
+			name: "a node drains for the exclude label, the drain annotation, or a cordon that an advertisement applying to it drains on",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("plain"), testNode("excluded", excluded), testNode("annotated", draining),
+					testNode("cordoned-rack-1", cordoned, labelled("rack", "1")), testNode("cordoned-rack-2", cordoned, labelled("rack", "2"))},
+				Advertisements: []v1alpha1.BGPAdvertisement{
+					advertisement("everywhere", false), advertisement("rack-1", true, "rack", "1"), advertisement("all-racks", true),
+					func() v1alpha1.BGPAdvertisement {
+						// The speakers cannot use it, so it drains nothing.
+						a := advertisement("broken", true)
+						a.Spec.Communities = []v1alpha1.Community{"not-a-community"}
+						return a
+					}(),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				type drain struct {
+					draining bool
+					by       []string
+				}
+				got := map[string]drain{}
+				for _, n := range r.Nodes {
+					got[n.Name] = drain{n.Draining, n.DrainOnCordonBy}
+				}
+				want := map[string]drain{
+					"plain": {}, "excluded": {draining: true}, "annotated": {draining: true},
+					"cordoned-rack-1": {true, []string{"all-racks", "rack-1"}}, "cordoned-rack-2": {true, []string{"all-racks"}},
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("drains %+v, want %+v", got, want)
+				}
+			},
+		},
+		{
+			name: "a cordon drains nothing without an advertisement that drains on cordon, and only the Services such advertisements select",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("cordoned", cordoned)},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web), announced("shop/private")),
+					speakerStatus("cordoned", up)},
+				Services: []corev1.Service{lbService(web, "", "203.0.113.10"), func() corev1.Service {
+					s := lbService("shop/private", "", "198.51.100.10")
+					s.Annotations[v1alpha1.AnnotationAssignedPool] = "private"
+					return s
+				}()},
+				Pools: []v1alpha1.IPPool{testPool("public", nil, nil, acceptedTrue), testPool("private", nil, nil, acceptedTrue)},
+				Advertisements: []v1alpha1.BGPAdvertisement{advertisement("all", false), func() v1alpha1.BGPAdvertisement {
+					a := advertisement("public-maintenance", true)
+					a.Spec.IPPools = []string{"public"}
+					return a
+				}()},
+			},
+			check: func(t *testing.T, r statusReport) {
+				if got, want := notAnnouncing(findService(t, r, web)), map[string]string{"cordoned": reasonCordoned}; !reflect.DeepEqual(got, want) {
+					t.Errorf("public Service: not announcing %v, want %v", got, want)
+				}
+				if got, want := notAnnouncing(findService(t, r, "shop/private")), map[string]string{"cordoned": reasonNotReported}; !reflect.DeepEqual(got, want) {
+					t.Errorf("private Service: not announcing %v, want %v: no advertisement drains it on cordon", got, want)
+				}
+			},
+		},
+		{
+			name: "a node whose speaker reports the Service Draining says why from its Node",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("cordoned", cordoned), testNode("excluded", excluded), testNode("plain")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)),
+					speakerStatus("cordoned", up, drainingService(web)), speakerStatus("excluded", up, drainingService(web)),
+					speakerStatus("plain", up, drainingService(web))},
+				Services:       []corev1.Service{lbService(web, "", "203.0.113.10")},
+				Advertisements: []v1alpha1.BGPAdvertisement{advertisement("maintenance", true)},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := map[string]string{"cordoned": reasonCordoned, "excluded": reasonExcluded, "plain": reasonDraining}
 				if got := notAnnouncing(findService(t, r, web)); !reflect.DeepEqual(got, want) {
 					t.Errorf("not announcing %v, want %v", got, want)
+				}
+			},
+		},
+		{
+			name: "a Cluster Service without any endpoint is announced by no node, for that reason",
+			in: statusInputs{
+				Nodes:          []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses:   []v1alpha1.BGPNodeStatus{speakerStatus("a", up), speakerStatus("b", up)},
+				Services:       []corev1.Service{lbService(web, "", "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ep{node: "a"})},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := map[string]string{"a": reasonNoReadyEndpoint, "b": reasonNoReadyEndpoint}
+				if got := notAnnouncing(findService(t, r, web)); !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+				if want := []string{"Service shop/web is announced by no node: it has no ready endpoint"}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
 				}
 			},
 		},
@@ -265,13 +434,13 @@ func TestBuildReport(t *testing.T) {
 				if r.Healthy || !hasProblem(r, "Service shop/web is announced by no node") {
 					t.Errorf("problems %v, want the Service flagged", r.Problems)
 				}
-				if s.NotAnnouncing != nil {
-					t.Errorf("a Cluster Service gets no reasons, got %+v", s.NotAnnouncing)
+				if got, want := notAnnouncing(s), map[string]string{"a": reasonHeld}; !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
 				}
 			},
 		},
 		{
-			name: "a Cluster Service lists the nodes announcing it and gives no reasons for the others",
+			name: "a Cluster Service lists the nodes announcing it and why the others do not",
 			in: statusInputs{
 				Nodes:        []corev1.Node{testNode("a"), testNode("b"), testNode("c", draining)},
 				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("b", up, announced(web)), speakerStatus("a", up, announced(web)), speakerStatus("c", up)},
@@ -279,11 +448,93 @@ func TestBuildReport(t *testing.T) {
 			},
 			check: func(t *testing.T, r statusReport) {
 				s := findService(t, r, web)
-				if !reflect.DeepEqual(s.AnnouncedBy, []string{"a", "b"}) || s.ExternalTrafficPolicy != "Cluster" || s.NotAnnouncing != nil {
+				if !reflect.DeepEqual(s.AnnouncedBy, []string{"a", "b"}) || s.ExternalTrafficPolicy != "Cluster" {
 					t.Errorf("got %+v, want a Cluster Service announced by a and b", s)
+				}
+				if got, want := notAnnouncing(s), map[string]string{"c": reasonDraining}; !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
 				}
 				if !reflect.DeepEqual(s.Addresses, []string{"203.0.113.10", "2001:db8:100::10"}) || s.Pool != "public" {
 					t.Errorf("addresses %v from %q", s.Addresses, s.Pool)
+				}
+			},
+		},
+		{
+			name: "a Service without an address is reported pending with the controller's reason, and is a problem",
+			in: statusInputs{
+				Nodes:        []corev1.Node{testNode("a")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up)},
+				Services:     []corev1.Service{pendingService("shop/new", nil)},
+				Events: []eventsv1.Event{
+					allocationFailed("shop/new", "pool \"public\" has no IPv4 addresses", 10*time.Minute),
+					func() eventsv1.Event {
+						// First seen half an hour ago, and again since.
+						e := allocationFailed("shop/new", "no address pools are configured", 30*time.Minute)
+						e.Series = &eventsv1.EventSeries{Count: 4, LastObservedTime: metav1.NewMicroTime(statusNow.Add(-3 * time.Minute))}
+						return e
+					}(),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, "shop/new")
+				at := statusNow.Add(-3 * time.Minute)
+				if !s.Pending || s.PendingReason != "no address pools are configured" || !reflect.DeepEqual(s.PendingReasonAt, &at) {
+					t.Errorf("got %+v, want pending for the latest Event's note, seen 3 minutes ago", s)
+				}
+				if s.Announced || s.NotAnnouncing != nil {
+					t.Errorf("got %+v: nothing to announce, so no node reasons", s)
+				}
+				if want := []string{"Service shop/new has no address: no address pools are configured"}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
+				}
+			},
+		},
+		{
+			name: "a Service without an address and without an Event says that nothing explains it",
+			in:   statusInputs{Services: []corev1.Service{pendingService("shop/new", nil)}},
+			check: func(t *testing.T, r statusReport) {
+				if s := findService(t, r, "shop/new"); !s.Pending || s.PendingReason != "" || s.PendingReasonAt != nil {
+					t.Errorf("got %+v, want pending without a reason", s)
+				}
+				want := []string{"Service shop/new has no address: no AllocationFailed Event of the bgplb controller says why " +
+					"(is the controller running and serving the Service's load balancer class? its Events expire after an hour)"}
+				if !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
+				}
+			},
+		},
+		{
+			name: "Services without an address are bgplb's when of its class or when its controller reported on them",
+			in: statusInputs{
+				LoadBalancerClass: "bgplb.io/lb",
+				Services: []corev1.Service{pendingService("shop/ours", ptr("bgplb.io/lb")), pendingService("shop/classless", nil),
+					pendingService("shop/reported", ptr("example.com/other")), pendingService("shop/others", ptr("example.com/other")),
+					func() corev1.Service {
+						s := pendingService("shop/recreated", nil)
+						s.UID = "new"
+						return s
+					}()},
+				Events: []eventsv1.Event{
+					allocationFailed("shop/reported", "no suitable pool", time.Minute),
+					func() eventsv1.Event {
+						e := allocationFailed("shop/others", "no address", time.Minute)
+						e.ReportingController = "other-controller"
+						return e
+					}(),
+					func() eventsv1.Event {
+						e := allocationFailed("shop/recreated", "no address", time.Minute)
+						e.Regarding.UID = "old"
+						return e
+					}(),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				var names []string
+				for _, s := range r.Services {
+					names = append(names, s.Name+": "+s.PendingReason)
+				}
+				if want := []string{"shop/ours: ", "shop/reported: no suitable pool"}; !reflect.DeepEqual(names, want) {
+					t.Errorf("Services %q, want %q", names, want)
 				}
 			},
 		},
@@ -363,9 +614,9 @@ func TestBuildReport(t *testing.T) {
 				want := []sessionReport{
 					{Node: "a", Peer: "router-1", State: "Idle"},
 					{Node: "a", Peer: "router-2", PeerAddress: "198.18.0.1", State: "Established", Established: true, Since: &hour, Seconds: &s3600,
-						PrefixesSent: 2, BFD: "Up", GracefulRestart: true},
+						PrefixesSent: ptr(int32(2)), BFD: "Up", GracefulRestart: true},
 					{Node: "b", Peer: "router-2", PeerAddress: "198.18.0.2", State: "Active", Since: &fiveMin, Seconds: &s300,
-						BFD: "Down", LastError: "hold timer expired"},
+						LastError: "hold timer expired"},
 				}
 				if !reflect.DeepEqual(r.Sessions, want) {
 					t.Errorf("sessions\n%+v\nwant\n%+v", r.Sessions, want)
@@ -380,6 +631,51 @@ func TestBuildReport(t *testing.T) {
 			},
 		},
 		{
+			name: "a session that is down shows no prefix count and no BFD state, whatever its speaker last saw",
+			in: statusInputs{
+				Peers: []v1alpha1.BGPPeer{bgpPeer("router-1", "fast")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", []v1alpha1.PeerSession{{Peer: "router-1", State: "Idle",
+					Since: ago(time.Minute), PrefixesSent: 7, BFD: "Up", GracefulRestart: true, LastError: "hold timer expired"}})},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := r.Sessions[0]
+				if s.PrefixesSent != nil || s.BFD != "" || s.Established {
+					t.Errorf("session %+v: want no prefix count and no BFD state while Idle", s)
+				}
+				if s.BFDProfile != "fast" || s.LastError != "hold timer expired" {
+					t.Errorf("session %+v: want the peer's BFD profile and the last error kept", s)
+				}
+				if want := []string{"session a to router-1 is Idle"}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q: a down session is one problem, not a BFD one too", r.Problems, want)
+				}
+			},
+		},
+		{
+			name: "an Established session whose peer asks for BFD and whose BFD session is not Up is a problem naming the profile",
+			in: statusInputs{
+				Peers: []v1alpha1.BGPPeer{bgpPeer("router-1", "fast"), bgpPeer("router-2", "slow"), bgpPeer("router-3", "")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{
+					speakerStatus("node-0", []v1alpha1.PeerSession{
+						withBFD(established("router-1"), "Down"), withBFD(established("router-2"), "Up"), withBFD(established("router-3"), ""),
+					}),
+					speakerStatus("node-1", []v1alpha1.PeerSession{withBFD(established("router-1"), "Init"), withBFD(established("gone"), "AdminDown")}),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				want := []string{
+					"session node-0 to router-1: BFD is Down although the peer asks for BFD profile fast",
+					"session node-1 to gone: BFD is AdminDown although the peer asks for BFD",
+					"session node-1 to router-1: BFD is Init although the peer asks for BFD profile fast",
+				}
+				if !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems\n%q\nwant\n%q", r.Problems, want)
+				}
+				if s := r.Sessions[0]; s.BFD != "Down" || s.BFDProfile != "fast" || s.PrefixesSent == nil || *s.PrefixesSent != 2 {
+					t.Errorf("session %+v: want BFD Down under profile fast and 2 prefixes sent", s)
+				}
+			},
+		},
+		{
 			name: "a session whose state began after the objects were read has been in it for no time",
 			in:   statusInputs{NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", []v1alpha1.PeerSession{{Peer: "r", State: "Established", Since: later(2 * time.Second)}})}},
 			check: func(t *testing.T, r statusReport) {
@@ -390,19 +686,57 @@ func TestBuildReport(t *testing.T) {
 		},
 		{
 			name: "a node whose speaker refuses some configuration is a problem quoting the condition",
-			in: statusInputs{NodeStatuses: []v1alpha1.BGPNodeStatus{func() v1alpha1.BGPNodeStatus {
-				st := speakerStatus("a", up)
-				st.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionConfigurationValid, Status: metav1.ConditionFalse,
-					Reason: v1alpha1.ReasonKeepingLastValid, Message: `BGPPeer "r1": spec.peerAddress: invalid address "x"`}}
-				return st
-			}()}},
+			in:   statusInputs{NodeStatuses: []v1alpha1.BGPNodeStatus{refusing(speakerStatus("a", up), `BGPPeer/r1: spec.peerAddress: invalid address "x"`)}},
 			check: func(t *testing.T, r statusReport) {
-				const msg = `BGPPeer "r1": spec.peerAddress: invalid address "x"`
-				if r.Nodes[0].ConfigurationInvalid != msg || !hasProblem(r, "node a: speaker configuration invalid: "+msg) {
-					t.Errorf("node %+v, problems %v", r.Nodes[0], r.Problems)
+				const msg = `BGPPeer/r1: spec.peerAddress: invalid address "x"`
+				if r.Nodes[0].ConfigurationInvalid != msg {
+					t.Errorf("node %+v, want the condition's message", r.Nodes[0])
+				}
+				if want := []string{"speaker configuration invalid on node a: " + msg}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
 				}
 				if !r.Nodes[0].NodeMissing {
 					t.Errorf("a status without its Node should say the node is missing")
+				}
+			},
+		},
+		{
+			name: "a configuration problem that several nodes report is listed once, naming the nodes or every node",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("b"), testNode("c"), testNode("d")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{
+					refusing(speakerStatus("a", up), `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"; keeping the previous version`),
+					refusing(speakerStatus("b", up), `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"; keeping the previous version; `+
+						`BGPPeer/r2: spec.passwordSecret: Secret "s" has no key "k"`),
+					refusing(speakerStatus("c", up), `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"; keeping the previous version; `+
+						`BGPPeer/r2: spec.passwordSecret: Secret "s" has no key "k"`),
+				},
+			},
+			check: func(t *testing.T, r statusReport) {
+				const adv = `BGPAdvertisement/weird: spec.communities[0]: invalid community "x"; keeping the previous version`
+				const peer = `BGPPeer/r2: spec.passwordSecret: Secret "s" has no key "k"`
+				want := []configurationProblem{
+					{Problem: adv, Nodes: []string{"a", "b", "c"}, EveryNode: true},
+					{Problem: peer, Nodes: []string{"b", "c"}},
+				}
+				if !reflect.DeepEqual(r.ConfigurationProblems, want) {
+					t.Errorf("configuration problems\n%+v\nwant\n%+v", r.ConfigurationProblems, want)
+				}
+				wantProblems := []string{"speaker configuration invalid on every node: " + adv, "speaker configuration invalid on nodes b, c: " + peer}
+				if !reflect.DeepEqual(r.Problems, wantProblems) {
+					t.Errorf("problems\n%q\nwant\n%q", r.Problems, wantProblems)
+				}
+			},
+		},
+		{
+			name: "a problem that the only speaker reports is not said to be every node's",
+			in: statusInputs{
+				Nodes:        []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{refusing(speakerStatus("a", up), `BFDProfile/fast: spec.passiveMode: no passive mode`)},
+			},
+			check: func(t *testing.T, r statusReport) {
+				if want := []string{"speaker configuration invalid on node a: BFDProfile/fast: spec.passiveMode: no passive mode"}; !reflect.DeepEqual(r.Problems, want) {
+					t.Errorf("problems %q, want %q", r.Problems, want)
 				}
 			},
 		},

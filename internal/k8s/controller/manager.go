@@ -181,7 +181,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 
-	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder("bgplb-controller"), opts.LoadBalancerClass)
+	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder(v1alpha1.EventReportingController), opts.LoadBalancerClass)
 	// Every event asks for the same recompute, so the work queue collapses
 	// a burst of events into one pass.
 	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
@@ -230,7 +230,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("create peer status controller: %w", err)
 	}
 	if preflight != nil {
-		preflight.Recorder = mgr.GetEventRecorder("bgplb-controller")
+		preflight.Recorder = mgr.GetEventRecorder(v1alpha1.EventReportingController)
 		if opts.PodName != "" && opts.PodNamespace != "" {
 			preflight.Regarding = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: opts.PodNamespace, Name: opts.PodName, UID: opts.PodUID}}
 		}

@@ -30,7 +30,7 @@ import (
 // Event reasons written on Services.
 const (
 	EventIPAllocated      = "IPAllocated"
-	EventAllocationFailed = "AllocationFailed"
+	EventAllocationFailed = v1alpha1.EventReasonAllocationFailed
 	EventIPReleased       = "IPReleased"
 	EventIPChanged        = "IPChanged"
 )

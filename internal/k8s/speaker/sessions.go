@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,11 +99,22 @@ func (w *sessionWatch) check(ctx context.Context, now time.Time) {
 		if s.LastError != "" {
 			attrs = append(attrs, "lastError", s.LastError)
 		}
-		reason := "the router does not answer: check its neighbour configuration, addresses and ASNs"
-		if w.peers[s.Peer].password {
-			reason = "TCP-MD5 is configured for this peer; a password that differs from the router's shows only as connection timeouts"
-		}
-		w.logger.Warn("BGP session not established", append(attrs, "reason", reason)...)
+		w.logger.Warn("BGP session not established", append(attrs, "reason", likelyCause(s, w.peers[s.Peer]))...)
+	}
+}
+
+// likelyCause says why a session that stays down is down, as far as the
+// speaker can tell: a NOTIFICATION names the fault, while a router that
+// never answers, or drops segments with the wrong TCP-MD5 key, leaves
+// only timeouts.
+func likelyCause(s bgp.Session, facts peerFacts) string {
+	switch {
+	case strings.Contains(s.LastError, "NOTIFICATION"):
+		return "a NOTIFICATION ended each attempt (see lastError): the router and this peer's settings disagree"
+	case facts.password:
+		return "TCP-MD5 is configured for this peer; a password that differs from the router's shows only as connection timeouts"
+	default:
+		return "the router does not answer: check its neighbour configuration, addresses and ASNs"
 	}
 }
 

@@ -21,7 +21,11 @@ func TestASessionThatStaysDownIsReportedOnceWithItsLikelyCause(t *testing.T) {
 	}
 	if err := fake.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: []bgp.Peer{
 		peer("md5", "198.18.0.1", "s3cret"), peer("plain", "198.18.0.2", ""), peer("up", "198.18.0.3", ""),
+		peer("refused", "198.18.0.4", ""),
 	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.SetSessionState("refused", bgp.StateActive, "sent NOTIFICATION: OPEN message error, bad peer AS (code 2, subcode 2)"); err != nil {
 		t.Fatal(err)
 	}
 	if err := fake.SetSessionState("up", bgp.StateEstablished, ""); err != nil {
@@ -38,8 +42,8 @@ func TestASessionThatStaysDownIsReportedOnceWithItsLikelyCause(t *testing.T) {
 	w.check(ctx, time.Now().Add(stuckAfter+time.Second))
 	out := logs.String()
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want one line for each of the two down sessions, got:\n%s", out)
+	if len(lines) != 3 {
+		t.Fatalf("want one line for each of the three down sessions, got:\n%s", out)
 	}
 	for _, line := range lines {
 		switch {
@@ -48,8 +52,12 @@ func TestASessionThatStaysDownIsReportedOnceWithItsLikelyCause(t *testing.T) {
 				t.Errorf("the MD5 peer's report does not name the password as likely cause: %s", line)
 			}
 		case strings.Contains(line, "peer=plain"):
-			if strings.Contains(line, "TCP-MD5") {
-				t.Errorf("the plain peer's report blames TCP-MD5: %s", line)
+			if strings.Contains(line, "TCP-MD5") || !strings.Contains(line, "does not answer") {
+				t.Errorf("the plain peer's report does not say the router does not answer: %s", line)
+			}
+		case strings.Contains(line, "peer=refused"):
+			if !strings.Contains(line, "bad peer AS") || strings.Contains(line, "does not answer") {
+				t.Errorf("the refused peer's report does not give the NOTIFICATION as the cause: %s", line)
 			}
 		default:
 			t.Errorf("unexpected report: %s", line)

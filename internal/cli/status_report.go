@@ -687,7 +687,9 @@ func serviceReportOf(svc *corev1.Service, byNode map[string]v1alpha1.ServiceAnno
 	for _, node := range sortedKeys(byNode) {
 		switch a := byNode[node]; a.State {
 		case v1alpha1.AnnouncementAnnounced:
-			sr.AnnouncedBy = append(sr.AnnouncedBy, node)
+			if reachesARouter(nodes[node]) {
+				sr.AnnouncedBy = append(sr.AnnouncedBy, node)
+			}
 		case v1alpha1.AnnouncementHeld:
 			sr.Held = append(sr.Held, heldReport{Node: node, Since: timeOf(a.HeldSince), Until: timeOf(a.HeldUntil)})
 		}
@@ -710,6 +712,13 @@ func serviceReportOf(svc *corev1.Service, byNode map[string]v1alpha1.ServiceAnno
 	}
 	sr.NotAnnouncing = whyNot(nodes, byNode, hasEndpoint, drainsOnCordon)
 	return sr
+}
+
+// reachesARouter tells whether what a node's speaker announces reaches a
+// router: its status lists the Service as announced also while every
+// session is down, when no router has the path.
+func reachesARouter(n *nodeReport) bool {
+	return n == nil || n.Sessions == 0 || n.Established > 0
 }
 
 // hasAnyEndpoint tells whether a Cluster Service has an endpoint the
@@ -764,6 +773,9 @@ func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnno
 		n := nodes[name]
 		a, reported := byNode[name]
 		if reported && a.State == v1alpha1.AnnouncementAnnounced {
+			if !reachesARouter(n) {
+				out = append(out, notAnnouncingReport{Node: name, Reasons: []string{reasonNoSession}})
+			}
 			continue
 		}
 		if reported && a.State == v1alpha1.AnnouncementHeld {

@@ -405,6 +405,25 @@ func TestBuildReport(t *testing.T) {
 			},
 		},
 		{
+			name: "a node whose every session is down announces to no router, whatever its status lists",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)),
+					speakerStatus("b", []v1alpha1.PeerSession{{Peer: "router-1", State: "Active"}}, announced(web))},
+				Services:       []corev1.Service{lbService(web, "", "203.0.113.10")},
+				EndpointSlices: []discoveryv1.EndpointSlice{endpointSlice(web, ready("a"))},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				if !reflect.DeepEqual(s.AnnouncedBy, []string{"a"}) {
+					t.Errorf("announced by %v, want [a]", s.AnnouncedBy)
+				}
+				if want := map[string]string{"b": reasonNoSession}; !reflect.DeepEqual(notAnnouncing(s), want) {
+					t.Errorf("not announcing %v, want %v", notAnnouncing(s), want)
+				}
+			},
+		},
+		{
 			name: "a node without an endpoint gives every reason that applies",
 			in: statusInputs{
 				Nodes:          []corev1.Node{testNode("a"), testNode("b", draining)},

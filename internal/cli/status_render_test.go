@@ -122,7 +122,7 @@ public  IPv6    1/>9.22E  0.0%  Accepted
 spare   IPv4    0/16      0.0%  not accepted: 203.0.113.0/28 overlaps IPPool public
 
 Problems (8):
-  - session node-b to router-2 is Active
+  - session node-b to router-2 is Active: hold timer expired
   - session node-c to router-1: BFD is Down although the peer asks for BFD profile fast
   - speaker configuration invalid on every node: BGPAdvertisement/weird: spec.communities[0]: invalid community "x"
   - speaker configuration invalid on node node-b: BGPPeer/router-2: spec.passwordSecret: Secret "bgp" has no key "password"

@@ -294,6 +294,8 @@ func pendingReason(s serviceReport) string {
 // an address, as ": reason", when one reason explains it.
 func unannouncedBecause(s serviceReport) string {
 	switch {
+	case whyNotAll(s, reasonNoSession):
+		return ": no node that would announce it has a BGP session established"
 	case !whyNotAll(s, reasonNoReadyEndpoint):
 		return ""
 	case s.ExternalTrafficPolicy == string(corev1.ServiceExternalTrafficPolicyLocal):
@@ -487,7 +489,11 @@ func sessionProblems(sessions []sessionReport) []string {
 			if state == "" {
 				state = "in no state"
 			}
-			out = append(out, fmt.Sprintf("session %s to %s is %s", s.Node, s.Peer, state))
+			problem := fmt.Sprintf("session %s to %s is %s", s.Node, s.Peer, state)
+			if s.LastError != "" {
+				problem += ": " + s.LastError
+			}
+			out = append(out, problem)
 		case s.BFD != "" && s.BFD != bfdUp:
 			// The speaker reports a BFD state only for a peer that asks
 			// for BFD; the profile's name comes from the BGPPeer.

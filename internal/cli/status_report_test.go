@@ -640,7 +640,7 @@ func TestBuildReport(t *testing.T) {
 				if !reflect.DeepEqual(r.Sessions, want) {
 					t.Errorf("sessions\n%+v\nwant\n%+v", r.Sessions, want)
 				}
-				wantProblems := []string{"session a to router-1 is Idle", "session b to router-2 is Active"}
+				wantProblems := []string{"session a to router-1 is Idle", "session b to router-2 is Active: hold timer expired"}
 				if !reflect.DeepEqual(r.Problems, wantProblems) || r.Healthy {
 					t.Errorf("problems %q, want %q", r.Problems, wantProblems)
 				}
@@ -664,7 +664,7 @@ func TestBuildReport(t *testing.T) {
 				if s.BFDProfile != "fast" || s.LastError != "hold timer expired" {
 					t.Errorf("session %+v: want the peer's BFD profile and the last error kept", s)
 				}
-				if want := []string{"session a to router-1 is Idle"}; !reflect.DeepEqual(r.Problems, want) {
+				if want := []string{"session a to router-1 is Idle: hold timer expired"}; !reflect.DeepEqual(r.Problems, want) {
 					t.Errorf("problems %q, want %q: a down session is one problem, not a BFD one too", r.Problems, want)
 				}
 			},

@@ -9,8 +9,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/bgp"
 )
 
@@ -146,8 +148,46 @@ func leaving(ctx context.Context, reader client.Reader, nodeName string) string 
 			return "the node is tainted out of service"
 		}
 	}
-	if node := nodeFromAPI(&n); node.Drain {
+	if _, drain := nodeFromAPI(&n); drain != "" {
 		return "a drain was requested as the speaker stopped"
 	}
 	return ""
+}
+
+// nodeDrain is what drains the node and when, as of the last recompute:
+// the node's status shows it, and drain events report its changes.
+type nodeDrain struct {
+	// reason is one of v1alpha1.DrainReason*, or "" while nothing drains
+	// the node.
+	reason string
+	// since is when the drain started: drainedLongAgo for a drain found
+	// at start-up.
+	since time.Time
+	// until is when the drain time of the node's last peer ends; zero
+	// without a peer.
+	until time.Time
+}
+
+// over tells whether the drain's paths are withdrawn at now.
+func (d nodeDrain) over(now time.Time) bool {
+	return d.reason != "" && !now.Before(d.until)
+}
+
+// status is how the node's status object shows the drain. A drain found
+// at start-up has no known start, so it shows neither start nor end.
+func (d nodeDrain) status() *v1alpha1.NodeDrain {
+	if d.reason == "" {
+		return nil
+	}
+	st := &v1alpha1.NodeDrain{Reason: d.reason}
+	if d.since.Equal(drainedLongAgo) {
+		return st
+	}
+	since := metav1.NewTime(d.since.Truncate(time.Second))
+	st.Since = &since
+	if !d.until.IsZero() {
+		until := metav1.NewTime(d.until.Truncate(time.Second))
+		st.Until = &until
+	}
+	return st
 }

@@ -265,11 +265,13 @@ func createNodeStatus(ctx context.Context, c client.Client, reader client.Reader
 	return nil
 }
 
-// nodeStatusOf is what a recompute's result shows in the node's status.
-func nodeStatusOf(res announce.Result) v1alpha1.BGPNodeStatusStatus {
+// nodeStatusOf is what a recompute's result and the node's drain show in
+// the node's status.
+func nodeStatusOf(res announce.Result, drain nodeDrain) v1alpha1.BGPNodeStatusStatus {
 	st := v1alpha1.BGPNodeStatusStatus{
-		AnnouncedServices: int32(len(res.Announced) - len(res.Draining)),
+		AnnouncedServices: int32(len(res.Announced)),
 		HeldServices:      int32(len(res.Held)),
+		Drain:             drain.status(),
 	}
 	if n := len(res.Announced) + len(res.Held); n > 0 {
 		st.Services = make([]v1alpha1.ServiceAnnouncement, 0, n)

@@ -42,8 +42,9 @@ type speakerReconciler struct {
 	lastPeers   map[string]peerVersion
 	lastAdverts map[string]announce.Advertisement
 	// drain remembers when the node started draining, and tells shutdown
-	// how the drain stands.
-	drain drainTracker
+	// how the drain stands; drainEvents reports its changes on the Node.
+	drain       drainTracker
+	drainEvents drainEvents
 	// hold carries held additions from one recompute to the next, and
 	// status publishes them with what the node announces.
 	hold   holdTracker
@@ -256,6 +257,7 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	result := announce.Compute(in)
 	r.drain.set(drainStatusOf(in, result))
 	drain.since, drain.until = in.Node.DrainSince, drainEnd(in, result)
+	r.drainEvents.report(&node, drain, now)
 	r.events.report(now, &in, result, r.hold.heldSince, services.Items)
 	r.hold.update(result)
 	heldServices.Set(float64(len(result.Held)))
@@ -301,7 +303,13 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})
 	countUpdates(r.lastPaths, wantPaths)
 	r.lastPaths = wantPaths
-	return result.NextChange, errors.Join(errPeers, errPaths)
+	next := result.NextChange
+	if drain.reason != "" && !drain.over(now) && (next.IsZero() || drain.until.Before(next)) {
+		// A node that announces nothing has no path whose drain time
+		// ends, but its drain still ends, and the end is reported.
+		next = drain.until
+	}
+	return next, errors.Join(errPeers, errPaths)
 }
 
 // drainOf says what drains the node: the Node itself (reason), or else a
@@ -315,8 +323,11 @@ func drainOf(in *announce.Input, reason string) nodeDrain {
 	}
 	for _, a := range in.Advertisements {
 		if a.DrainOnCordon {
-			d.reason = v1alpha1.DrainReasonCordon
+			d.cordonAdverts = append(d.cordonAdverts, a.Name)
 		}
+	}
+	if len(d.cordonAdverts) > 0 {
+		d.reason = v1alpha1.DrainReasonCordon
 	}
 	return d
 }

@@ -390,8 +390,9 @@ func releasedAt(s *corev1.Service) (time.Time, error) {
 }
 
 // otherNodesChanged passes changes of other nodes' status objects that
-// change what they announce, while some advertisement holds additions
-// (nothing else reads them); the node's own writes start no recompute.
+// change what they announce or hold back, while some advertisement holds
+// additions (nothing else reads them); the node's own writes start no
+// recompute.
 func otherNodesChanged(self string, holdsInUse *atomic.Bool) predicate.Funcs {
 	other := func(o client.Object) bool { return o.GetName() != self && holdsInUse.Load() }
 	return predicate.Funcs{
@@ -403,20 +404,24 @@ func otherNodesChanged(self string, holdsInUse *atomic.Bool) predicate.Funcs {
 			if !okOld || !okNew {
 				return true
 			}
-			return other(cur) && !equality.Semantic.DeepEqual(announcedNames(old), announcedNames(cur))
+			return other(cur) && !slices.Equal(claims(old), claims(cur))
 		},
 		GenericFunc: func(e event.GenericEvent) bool { return other(e.Object) },
 	}
 }
 
-func announcedNames(st *v1alpha1.BGPNodeStatus) []string {
-	var names []string
+// claims lists the Services a status says its node announces or holds
+// back, each with its state: what other nodes read from it. A hold counts
+// because a release annotation is judged against the holds seen before
+// it.
+func claims(st *v1alpha1.BGPNodeStatus) []string {
+	var out []string
 	for _, s := range st.Status.Services {
-		if s.State == v1alpha1.AnnouncementAnnounced {
-			names = append(names, s.Name)
+		if s.State == v1alpha1.AnnouncementAnnounced || s.State == v1alpha1.AnnouncementHeld {
+			out = append(out, s.State+" "+s.Name)
 		}
 	}
-	return names
+	return out
 }
 
 // clearNodeStatus empties the node's status when its speaker withdraws

@@ -50,8 +50,10 @@ type speakerReconciler struct {
 	hold   holdTracker
 	status *nodeStatusWriter
 	// events reports on Services when the node starts or stops announcing
-	// them.
-	events *announcementEvents
+	// them, and when their release annotation releases nothing, which
+	// releases finds.
+	events   *announcementEvents
+	releases releaseCheck
 	// lastPaths is what the last recompute asked the engine to announce,
 	// for counting the updates the next one causes.
 	lastPaths map[string][]bgp.Path
@@ -259,6 +261,9 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	drain.since, drain.until = in.Node.DrainSince, drainEnd(in, result)
 	r.drainEvents.report(&node, drain, now)
 	r.events.report(now, &in, result, r.hold.heldSince, services.Items)
+	for _, svc := range r.releases.check(r.nodeName, in.Services, result, statuses.Items, holds) {
+		r.events.nothingReleased(now, svc)
+	}
 	r.hold.update(result)
 	heldServices.Set(float64(len(result.Held)))
 	for name, err := range result.Errors {

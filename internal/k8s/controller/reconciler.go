@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sort"
@@ -47,6 +48,7 @@ const writeParallelism = 16
 type allocationReconciler struct {
 	client   client.Client
 	recorder events.EventRecorder
+	logger   *slog.Logger
 	// class is the spec.loadBalancerClass this controller serves; empty
 	// means Services without a class.
 	class string
@@ -84,10 +86,11 @@ func (r *allocationReconciler) flushEvents() {
 	r.events = r.events[:0]
 }
 
-func newAllocationReconciler(c client.Client, recorder events.EventRecorder, class string) *allocationReconciler {
+func newAllocationReconciler(c client.Client, recorder events.EventRecorder, logger *slog.Logger, class string) *allocationReconciler {
 	return &allocationReconciler{
 		client:   c,
 		recorder: recorder,
+		logger:   logger,
 		class:    class,
 		held:     map[string]bool{},
 		pending:  map[string][]string{},
@@ -273,7 +276,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	r.flushEvents()
 	exportPoolUsage(r.alloc, pools)
 	err = errors.Join(err, r.writePoolStatus(ctx, pools, poolErrors))
-	return reconcile.Result{}, err
+	return retryConflicts(r.logger, err)
 }
 
 // release gives back the addresses of a Service that is no longer ours

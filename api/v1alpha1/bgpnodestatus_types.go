@@ -16,6 +16,7 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +kubebuilder:printcolumn:name="Sessions up",type=string,JSONPath=`.status.sessionsEstablished`
 // +kubebuilder:printcolumn:name="Announced",type=integer,JSONPath=`.status.announcedServices`
 // +kubebuilder:printcolumn:name="Held",type=integer,JSONPath=`.status.heldServices`
+// +kubebuilder:printcolumn:name="Draining",type=string,JSONPath=`.status.drain.reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type BGPNodeStatus struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -49,12 +50,20 @@ type BGPNodeStatusStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// AnnouncedServices and HeldServices count the entries of Services in
-	// state Announced and Held.
+	// AnnouncedServices counts the entries of Services in state Announced
+	// or Draining: every Service whose paths the node announces to some
+	// peer, including paths that still drain. HeldServices counts the
+	// entries in state Held.
 	// +optional
 	AnnouncedServices int32 `json:"announcedServices"`
 	// +optional
 	HeldServices int32 `json:"heldServices"`
+
+	// Drain is present while something asks the node to drain, and says
+	// what and since when. Its paths carry the graceful-shutdown community
+	// until the drain time ends, and are withdrawn then.
+	// +optional
+	Drain *NodeDrain `json:"drain,omitempty"`
 
 	// Services are the Services this node announces to at least one peer,
 	// or would announce but holds back, sorted by name. The list is
@@ -65,6 +74,35 @@ type BGPNodeStatusStatus struct {
 	// +optional
 	Services []ServiceAnnouncement `json:"services,omitempty"`
 }
+
+// NodeDrain says what drains a node and when its paths are withdrawn.
+type NodeDrain struct {
+	// Reason is what asks the node to drain: Annotation (the
+	// bgplb.io/drain annotation), ExcludeLabel (the
+	// node.kubernetes.io/exclude-from-external-load-balancers label) or
+	// Cordon (spec.unschedulable, which drains the paths of
+	// BGPAdvertisements with drainOnCordon).
+	// +kubebuilder:validation:Enum=Annotation;ExcludeLabel;Cordon
+	Reason string `json:"reason"`
+	// Since is when the speaker saw the drain start. It is absent for a
+	// node that was draining already when the speaker started: the
+	// speaker before it finished that drain, so the node counts as
+	// drained.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+	// Until is when the drain time of the node's last peer ends and the
+	// draining paths are withdrawn. It is absent when the node has no
+	// peer, and whenever Since is.
+	// +optional
+	Until *metav1.Time `json:"until,omitempty"`
+}
+
+// Reasons of NodeDrain.
+const (
+	DrainReasonAnnotation   = "Annotation"
+	DrainReasonExcludeLabel = "ExcludeLabel"
+	DrainReasonCordon       = "Cordon"
+)
 
 // PeerSession is one BGP session of a node.
 type PeerSession struct {

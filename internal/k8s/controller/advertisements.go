@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -32,10 +33,11 @@ import (
 // writes from it.
 type advertisementReconciler struct {
 	client client.Client
+	logger *slog.Logger
 }
 
-func newAdvertisementReconciler(c client.Client) *advertisementReconciler {
-	return &advertisementReconciler{client: c}
+func newAdvertisementReconciler(c client.Client, logger *slog.Logger) *advertisementReconciler {
+	return &advertisementReconciler{client: c, logger: logger}
 }
 
 func (r *advertisementReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
@@ -67,7 +69,7 @@ func (r *advertisementReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 		ad := &adList.Items[i]
 		errs = append(errs, writeConfigStatus(ctx, r.client, ad, &ad.Status, advertisementStatus(ad, pools, clusterServices)))
 	}
-	return reconcile.Result{}, errors.Join(errs...)
+	return retryConflicts(r.logger, errors.Join(errs...))
 }
 
 // unweightedServices returns the LoadBalancer Services that this
@@ -182,8 +184,8 @@ func serviceSelectionChanged() predicate.Funcs {
 
 // writeConfigStatus sets a configuration object's status to want and
 // writes it, unless it shows want already: a steady cluster sees no
-// writes. A conflict means the cache is behind; the next pass computes
-// again from the newer object.
+// writes. A conflict means the cache is behind; the pass ends with
+// retryConflicts, and the next one computes again from the newer object.
 func writeConfigStatus(ctx context.Context, c client.Client, obj client.Object, status *v1alpha1.ConfigStatus, want v1alpha1.ConfigStatus) error {
 	if equality.Semantic.DeepEqual(want, *status) {
 		return nil

@@ -181,6 +181,45 @@ func TestAnExhaustedPoolLeavesTheServicePendingUntilThePoolGrows(t *testing.T) {
 	})
 }
 
+// countLag is how long after a Service shows its address its pool may
+// still not count it: the time it takes to write the pool right after
+// the Service, with room for a busy machine. Counts used to wait up to a
+// second after the pool's previous write.
+const countLag = 500 * time.Millisecond
+
+func TestAPoolCountsAnAddressAsSoonAsTheServiceShowsIt(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	pool := createPool(t, ns+"-pool", []string{"203.0.113.192/29", "2001:db8:100:40::/124"}, onlyNamespaces(ns))
+	usage := func() (*v1alpha1.IPPool, string) {
+		var p v1alpha1.IPPool
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(pool), &p); err != nil {
+			return &p, err.Error()
+		}
+		return &p, fmt.Sprintf("ipv4 %+v, ipv6 %+v", p.Status.IPv4, p.Status.IPv6)
+	}
+	// The pool's first status write, as a new user's pool gets it just
+	// before their first Service arrives.
+	testpoll.Until(t, 10*time.Second, "the pool's first status", func() (bool, string) {
+		p, seen := usage()
+		return p.Status.IPv4 != nil, seen
+	})
+
+	createService(t, ns, "web", families(corev1.IPFamilyPolicySingleStack, corev1.IPv4Protocol))
+	waitForAnyIPs(t, ns, "web", 1)
+	testpoll.Until(t, countLag, "the pool counts the Service's address", func() (bool, string) {
+		p, seen := usage()
+		return p.Status.IPv4 != nil && p.Status.IPv4.Assigned == 1, seen
+	})
+
+	// A family the pool loses leaves its status.
+	updatePool(t, pool.Name, func(p *v1alpha1.IPPool) { p.Spec.Addresses = p.Spec.Addresses[:1] })
+	testpoll.Until(t, 10*time.Second, "the pool's IPv6 counts gone, its IPv4 counts kept", func() (bool, string) {
+		p, seen := usage()
+		return p.Status.IPv6 == nil && p.Status.IPv4 != nil && p.Status.IPv4.Assigned == 1, seen
+	})
+}
+
 func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
 	startController(t, controller.Options{SeveralInProcess: true})
 	ns := namespace(t, nil)

@@ -105,7 +105,8 @@ type Options struct {
 	PodNamespace string
 	PodName      string
 	PodUID       types.UID
-	// Logger receives the lines about missing permissions; nil means
+	// Logger receives the lines about missing permissions and about
+	// passes that run again after a write conflict; nil means
 	// slog.Default().
 	Logger *slog.Logger
 }
@@ -181,7 +182,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 
-	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder(v1alpha1.EventReportingController), opts.LoadBalancerClass)
+	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder(v1alpha1.EventReportingController), opts.Logger, opts.LoadBalancerClass)
 	// Every event asks for the same recompute, so the work queue collapses
 	// a burst of events into one pass.
 	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
@@ -208,7 +209,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.Service{}, recompute, builder.WithPredicates(serviceSelectionChanged())).
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
-		Complete(newAdvertisementReconciler(mgr.GetClient()))
+		Complete(newAdvertisementReconciler(mgr.GetClient(), opts.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("create advertisement status controller: %w", err)
 	}
@@ -225,7 +226,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	}
 	err = peers.
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
-		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace, opts.CheckPasswordSecrets))
+		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace, opts.CheckPasswordSecrets, opts.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("create peer status controller: %w", err)
 	}

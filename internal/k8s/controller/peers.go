@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"strings"
@@ -42,10 +43,11 @@ type peerReconciler struct {
 	speakerNamespace string
 	// checkSecrets says whether the controller reads those Secrets.
 	checkSecrets bool
+	logger       *slog.Logger
 }
 
-func newPeerReconciler(c client.Client, speakerNamespace string, checkSecrets bool) *peerReconciler {
-	return &peerReconciler{client: c, speakerNamespace: speakerNamespace, checkSecrets: checkSecrets}
+func newPeerReconciler(c client.Client, speakerNamespace string, checkSecrets bool, logger *slog.Logger) *peerReconciler {
+	return &peerReconciler{client: c, speakerNamespace: speakerNamespace, checkSecrets: checkSecrets, logger: logger}
 }
 
 func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
@@ -75,7 +77,7 @@ func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 		p := &peerList.Items[i]
 		errs = append(errs, writeConfigStatus(ctx, r.client, p, &p.Status, peerStatus(p, r.speakerNamespace, profiles, secrets)))
 	}
-	return reconcile.Result{}, errors.Join(errs...)
+	return retryConflicts(r.logger, errors.Join(errs...))
 }
 
 // passwordSecrets returns the Secrets of the speakers' namespace by name,

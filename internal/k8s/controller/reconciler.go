@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sort"
@@ -47,6 +48,7 @@ const writeParallelism = 16
 type allocationReconciler struct {
 	client   client.Client
 	recorder events.EventRecorder
+	logger   *slog.Logger
 	// class is the spec.loadBalancerClass this controller serves; empty
 	// means Services without a class.
 	class string
@@ -65,8 +67,6 @@ type allocationReconciler struct {
 	failures map[string]string
 	// lastGood is the last version of each pool that could be translated.
 	lastGood map[string]ipam.Pool
-	// poolWrites holds when each pool's status was last written.
-	poolWrites map[string]time.Time
 	// events queues the events of one recompute until its Service writes
 	// are done: the event broadcaster posts them at once, and an event
 	// posted next to the status write would delay the address on its way
@@ -86,15 +86,15 @@ func (r *allocationReconciler) flushEvents() {
 	r.events = r.events[:0]
 }
 
-func newAllocationReconciler(c client.Client, recorder events.EventRecorder, class string) *allocationReconciler {
+func newAllocationReconciler(c client.Client, recorder events.EventRecorder, logger *slog.Logger, class string) *allocationReconciler {
 	return &allocationReconciler{
-		client:     c,
-		recorder:   recorder,
-		class:      class,
-		held:       map[string]bool{},
-		pending:    map[string][]string{},
-		failures:   map[string]string{},
-		poolWrites: map[string]time.Time{},
+		client:   c,
+		recorder: recorder,
+		logger:   logger,
+		class:    class,
+		held:     map[string]bool{},
+		pending:  map[string][]string{},
+		failures: map[string]string{},
 	}
 }
 
@@ -275,19 +275,9 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	err := errors.Join(r.applyWrites(ctx, writes))
 	r.flushEvents()
 	exportPoolUsage(r.alloc, pools)
-	later, poolErr := r.writePoolStatus(ctx, pools, poolErrors, time.Now())
-	err = errors.Join(err, poolErr)
-	if err == nil && later > 0 {
-		return reconcile.Result{RequeueAfter: later}, nil
-	}
-	return reconcile.Result{}, err
+	err = errors.Join(err, r.writePoolStatus(ctx, pools, poolErrors))
+	return retryConflicts(r.logger, err)
 }
-
-// usageWriteInterval spaces out writes of a pool's status that only
-// update its usage counts: during a burst of new Services every recompute
-// changes them, and a write per recompute would compete with the Service
-// writes that matter. Condition changes are written at once.
-const usageWriteInterval = time.Second
 
 // release gives back the addresses of a Service that is no longer ours
 // (deleted, type or class changed) and clears what we wrote on it. It is
@@ -451,12 +441,13 @@ func (r *allocationReconciler) patch(ctx context.Context, svc *corev1.Service, b
 }
 
 // writePoolStatus keeps each pool's Accepted condition and usage counts
-// current, writing only pools whose status changed. A change of the
-// counts alone waits until usageWriteInterval has passed since the pool's
-// last write; the returned duration says when to come back for it.
-func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1alpha1.IPPool, poolErrors map[string]error, now time.Time) (time.Duration, error) {
+// current, writing only pools whose status changed. It runs in the pass
+// that writes the Services, right after their writes, so that a pool
+// counts an address by the time a Service shows it; during a burst, one
+// pass covers every Service that arrived meanwhile, and so does its one
+// write of the pool.
+func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1alpha1.IPPool, poolErrors map[string]error) error {
 	var errs []error
-	var later time.Duration
 	for _, p := range pools {
 		status := *p.Status.DeepCopy()
 		status.ObservedGeneration = p.Generation
@@ -490,24 +481,32 @@ func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1a
 		if equality.Semantic.DeepEqual(status, p.Status) {
 			continue
 		}
-		countsOnly := equality.Semantic.DeepEqual(status.Conditions, p.Status.Conditions) && status.ObservedGeneration == p.Status.ObservedGeneration
-		if wait := r.poolWrites[p.Name].Add(usageWriteInterval).Sub(now); countsOnly && wait > 0 {
-			if later == 0 || wait < later {
-				later = wait
-			}
-			continue
-		}
-		updated := p.DeepCopy()
-		updated.Status = status
-		if err := r.client.Status().Update(ctx, updated); err != nil && !apierrors.IsNotFound(err) {
-			// A conflict means the cache is behind; the next recompute
-			// writes again from the newer object.
+		if err := r.patchPoolStatus(ctx, p.Name, status); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("write status of pool %s: %w", p.Name, err))
-			continue
 		}
-		r.poolWrites[p.Name] = now
 	}
-	return later, errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+// patchPoolStatus replaces a pool's status. The controller is the only
+// writer of pool status and computes it afresh on every pass, so the
+// write needs no resource version: with one, a pass that follows the
+// previous write before the cache has caught up with it would fail on a
+// conflict and cause yet another pass.
+func (r *allocationReconciler) patchPoolStatus(ctx context.Context, name string, status v1alpha1.IPPoolStatus) error {
+	// A merge patch removes a key set to null, such as the counts of a
+	// family the pool no longer has.
+	raw, err := json.Marshal(map[string]any{"status": map[string]any{
+		"ipv4":               status.IPv4,
+		"ipv6":               status.IPv6,
+		"observedGeneration": status.ObservedGeneration,
+		"conditions":         status.Conditions,
+	}})
+	if err != nil {
+		return err
+	}
+	pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	return r.client.Status().Patch(ctx, pool, client.RawPatch(types.MergePatchType, raw))
 }
 
 func saturate(v uint64) int64 {

@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
 	"github.com/bgplb/bgplb/internal/bgp"
 )
 
@@ -146,8 +151,133 @@ func leaving(ctx context.Context, reader client.Reader, nodeName string) string 
 			return "the node is tainted out of service"
 		}
 	}
-	if node := nodeFromAPI(&n); node.Drain {
+	if _, drain := nodeFromAPI(&n); drain != "" {
 		return "a drain was requested as the speaker stopped"
 	}
 	return ""
+}
+
+// nodeDrain is what drains the node and when, as of the last recompute:
+// the node's status shows it, and drain events report its changes.
+type nodeDrain struct {
+	// reason is one of v1alpha1.DrainReason*, or "" while nothing drains
+	// the node.
+	reason string
+	// cordonAdverts names the advertisements that drain on cordon, when a
+	// cordon is the reason.
+	cordonAdverts []string
+	// since is when the drain started: drainedLongAgo for a drain found
+	// at start-up.
+	since time.Time
+	// until is when the drain time of the node's last peer ends; zero
+	// without a peer.
+	until time.Time
+}
+
+// over tells whether the drain's paths are withdrawn at now.
+func (d nodeDrain) over(now time.Time) bool {
+	return d.reason != "" && !now.Before(d.until)
+}
+
+// status is how the node's status object shows the drain. A drain found
+// at start-up has no known start, so it shows neither start nor end.
+func (d nodeDrain) status() *v1alpha1.NodeDrain {
+	if d.reason == "" {
+		return nil
+	}
+	st := &v1alpha1.NodeDrain{Reason: d.reason}
+	if d.since.Equal(drainedLongAgo) {
+		return st
+	}
+	since := metav1.NewTime(d.since.Truncate(time.Second))
+	st.Since = &since
+	if !d.until.IsZero() {
+		until := metav1.NewTime(d.until.Truncate(time.Second))
+		st.Until = &until
+	}
+	return st
+}
+
+// cause names what asks for the drain, for event messages.
+func (d nodeDrain) cause() string {
+	switch d.reason {
+	case v1alpha1.DrainReasonAnnotation:
+		return "the " + v1alpha1.AnnotationDrain + " annotation"
+	case v1alpha1.DrainReasonExcludeLabel:
+		return "the " + announce.ExcludeLabel + " label"
+	default:
+		kind := "BGPAdvertisement"
+		if len(d.cordonAdverts) > 1 {
+			kind += "s"
+		}
+		return fmt.Sprintf("the cordon (drainOnCordon in %s %s)", kind, strings.Join(d.cordonAdverts, ", "))
+	}
+}
+
+// Event reasons the speaker writes on its Node.
+const (
+	EventDrainStarted   = "DrainStarted"
+	EventDrainFinished  = "DrainFinished"
+	EventDrainCancelled = "DrainCancelled"
+)
+
+// drainEvents reports on the Node when its drain starts, when its paths
+// are withdrawn at the end of the drain time, and when the drain is called
+// off before that: one event per change, however often the speaker
+// recomputes in between.
+type drainEvents struct {
+	recorder events.EventRecorder
+	// seen is false until the first recompute: a drain found then started
+	// before this speaker, which reports nothing about it.
+	seen bool
+	// last is the drain of the previous recompute, and ended says whether
+	// its end was reported (or, for a drain found at start-up, needs no
+	// report).
+	last  nodeDrain
+	ended bool
+}
+
+// report compares the node's drain with the previous recompute's and
+// writes an event for each change.
+func (e *drainEvents) report(node *corev1.Node, cur nodeDrain, now time.Time) {
+	switch {
+	case !e.seen:
+		// A drain found at start-up began before this speaker, which
+		// counts it as over.
+		e.ended = cur.reason != ""
+	case cur.reason == "":
+		if e.last.reason != "" && !e.ended {
+			e.event(node, EventDrainCancelled, "node %s stopped draining before its drain time ended, as %s no longer asks for it: its paths are announced as usual again",
+				node.Name, e.last.cause())
+		}
+		e.ended = false
+	default:
+		if e.last.reason == "" {
+			e.event(node, EventDrainStarted, "node %s drains, asked by %s: %s", node.Name, cur.cause(), withdrawal(cur))
+			e.ended = false
+		}
+		// The end is reported once: a peer that comes up after it moves
+		// the drain's end, but does not make the node drain again.
+		if !e.ended && cur.over(now) {
+			e.event(node, EventDrainFinished, "node %s has drained, asked by %s: its paths are withdrawn", node.Name, cur.cause())
+			e.ended = true
+		}
+	}
+	e.seen, e.last = true, cur
+}
+
+// withdrawal says how long the paths of a drain that starts stay
+// announced.
+func withdrawal(d nodeDrain) string {
+	if d.until.IsZero() {
+		return "it has no BGP session, so there is nothing to withdraw"
+	}
+	return fmt.Sprintf("its paths carry the graceful-shutdown community for the drain time of %s, until %s, and are withdrawn then",
+		d.until.Sub(d.since).Round(time.Second), d.until.UTC().Format(time.RFC3339))
+}
+
+func (e *drainEvents) event(node *corev1.Node, reason, note string, args ...any) {
+	if e.recorder != nil {
+		e.recorder.Eventf(node, nil, corev1.EventTypeNormal, reason, "Drain", note, args...)
+	}
 }

@@ -2,12 +2,14 @@ package speaker
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
@@ -75,6 +77,76 @@ func TestANodeGoingAwayIsToldApartFromARestart(t *testing.T) {
 		got := leaving(context.Background(), reader, tt.node)
 		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 			t.Errorf("node %s: leaving = %q, want a reason containing %q", tt.node, got, tt.want)
+		}
+	}
+}
+
+// drainReasons returns the reasons of the events the fake recorder holds,
+// in order.
+func drainReasons(rec *events.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, strings.Fields(e)[1])
+		default:
+			return out
+		}
+	}
+}
+
+func TestDrainEventsFollowTheDrainsChanges(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}
+	start := time.Unix(1000, 0)
+	annotated := func(since time.Time, drainTime time.Duration) nodeDrain {
+		return nodeDrain{reason: v1alpha1.DrainReasonAnnotation, since: since, until: since.Add(drainTime)}
+	}
+	type step struct {
+		drain nodeDrain
+		at    time.Duration // after start
+		want  []string
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"a drain found at start-up is over and reports nothing", []step{
+			{annotated(drainedLongAgo, 30*time.Second), 0, nil},
+			{annotated(drainedLongAgo, 30*time.Second), time.Minute, nil},
+			{nodeDrain{}, 2 * time.Minute, nil},
+		}},
+		{"a drain starts once and finishes once", []step{
+			{nodeDrain{}, 0, nil},
+			{annotated(start.Add(time.Second), 30*time.Second), time.Second, []string{EventDrainStarted}},
+			{annotated(start.Add(time.Second), 30*time.Second), 2 * time.Second, nil},
+			{annotated(start.Add(time.Second), 30*time.Second), 31 * time.Second, []string{EventDrainFinished}},
+			{annotated(start.Add(time.Second), 30*time.Second), 40 * time.Second, nil},
+			// A peer with a longer drain time comes up: the drain is
+			// still over.
+			{annotated(start.Add(time.Second), time.Hour), 50 * time.Second, nil},
+			{annotated(start.Add(time.Second), time.Hour), 2 * time.Hour, nil},
+			{nodeDrain{}, 3 * time.Hour, nil},
+		}},
+		{"a drain undone early is cancelled", []step{
+			{nodeDrain{}, 0, nil},
+			{annotated(start.Add(time.Second), 30*time.Second), time.Second, []string{EventDrainStarted}},
+			{nodeDrain{}, 10 * time.Second, []string{EventDrainCancelled}},
+			{nodeDrain{}, 11 * time.Second, nil},
+		}},
+		{"a drain without drain time starts and finishes at once", []step{
+			{nodeDrain{}, 0, nil},
+			{annotated(start.Add(time.Second), 0), time.Second, []string{EventDrainStarted, EventDrainFinished}},
+			{nodeDrain{}, 2 * time.Second, nil},
+		}},
+	}
+	for _, tt := range tests {
+		rec := events.NewFakeRecorder(10)
+		e := drainEvents{recorder: rec}
+		for i, s := range tt.steps {
+			e.report(node, s.drain, start.Add(s.at))
+			if got := drainReasons(rec); !slices.Equal(got, s.want) {
+				t.Errorf("%s: step %d: events %v, want %v", tt.name, i, got, s.want)
+			}
 		}
 	}
 }

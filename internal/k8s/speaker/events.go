@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 
+	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
 )
 
@@ -18,6 +19,9 @@ const (
 	EventAnnounced    = "Announced"
 	EventWithdrawn    = "Withdrawn"
 	EventAdditionHeld = "AdditionHeld"
+	// EventNothingReleased is a Warning: the Service's release annotation
+	// released no held addition.
+	EventNothingReleased = "NothingReleased"
 )
 
 // Each Service gets at most serviceEventBurst events from one node at
@@ -76,12 +80,12 @@ func (a *announcementEvents) report(now time.Time, in *announce.Input, res annou
 	for _, key := range res.Announced {
 		announced[key] = true
 		if !in.Admitted[key] {
-			a.send(now, a.lookup(key), corev1.EventTypeNormal, EventAnnounced, "node %s announces the Service's addresses", a.node)
+			a.send(now, a.lookup(key), corev1.EventTypeNormal, EventAnnounced, "Announce", "node %s announces the Service's addresses", a.node)
 		}
 	}
 	for _, h := range res.Held {
 		if _, was := heldBefore[h.Service]; !was {
-			a.send(now, a.lookup(h.Service), corev1.EventTypeNormal, EventAdditionHeld,
+			a.send(now, a.lookup(h.Service), corev1.EventTypeNormal, EventAdditionHeld, "Announce",
 				"node %s could announce the Service but holds back until %s (additionHold): other nodes announce it already", a.node, h.Until.UTC().Format(time.RFC3339))
 		}
 	}
@@ -109,7 +113,7 @@ func (a *announcementEvents) report(now time.Time, in *announce.Input, res annou
 		if !ok {
 			continue // deleted, or no longer ours: nothing to tell it
 		}
-		a.send(now, a.lookup(key), corev1.EventTypeNormal, EventWithdrawn, "node %s withdrew the Service's addresses: %s", a.node, whyNot(in, svc))
+		a.send(now, a.lookup(key), corev1.EventTypeNormal, EventWithdrawn, "Announce", "node %s withdrew the Service's addresses: %s", a.node, whyNot(in, svc))
 	}
 }
 
@@ -129,7 +133,18 @@ func whyNot(in *announce.Input, svc *announce.Service) string {
 	}
 }
 
-func (a *announcementEvents) send(now time.Time, svc *corev1.Service, eventType, reason, note string, args ...any) {
+// nothingReleased warns on a Service of the current recompute (report
+// has set lookup for it) that its release annotation released nothing.
+func (a *announcementEvents) nothingReleased(now time.Time, svc announce.Service) {
+	if a == nil || a.recorder == nil {
+		return
+	}
+	a.send(now, a.lookup(svc.Key), corev1.EventTypeWarning, EventNothingReleased, "Release",
+		"annotation %s=%s released nothing: no node held back an addition of the Service from before that time (only a BGPAdvertisement's additionHold holds additions back)",
+		v1alpha1.AnnotationReleaseHeldAdditions, svc.ReleasedAt.Format(time.RFC3339))
+}
+
+func (a *announcementEvents) send(now time.Time, svc *corev1.Service, eventType, reason, action, note string, args ...any) {
 	if svc == nil {
 		return
 	}
@@ -150,5 +165,5 @@ func (a *announcementEvents) send(now time.Time, svc *corev1.Service, eventType,
 		msg += fmt.Sprintf(" (%d earlier change%s on this node not reported)", se.dropped, strings.Repeat("s", min(se.dropped-1, 1)))
 		se.dropped = 0
 	}
-	a.recorder.Eventf(svc, nil, eventType, reason, "Announce", "%s", msg)
+	a.recorder.Eventf(svc, nil, eventType, reason, action, "%s", msg)
 }

@@ -2,14 +2,18 @@ package speaker_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/k8s/speaker"
 )
 
 // claimAnnounced makes a status object for another node that says it
@@ -90,6 +94,15 @@ func TestAnAdditionIsHeldWhileAnotherNodeAnnouncesAndReleasedByTheAnnotation(t *
 	must(t, k8sClient.Update(context.Background(), &svc))
 	waitForPrefixes(t, fake, peer, "203.0.113.20/32", "203.0.113.21/32")
 	waitForState(t, node, held, v1alpha1.AnnouncementAnnounced)
+
+	// That release released something; a later one, with nothing held,
+	// releases nothing and says so. Events go out in order, so by then a
+	// warning about the first would show.
+	later := release(t, id+"-joined", time.Now().Add(time.Hour))
+	waitForEvent(t, id+"-joined", speaker.EventNothingReleased, later)
+	if got := serviceEventNotes(t, id+"-joined", speaker.EventNothingReleased); len(got) != 1 {
+		t.Errorf("NothingReleased events %q, want only the one about the second release", got)
+	}
 }
 
 func TestARestartedSpeakerKeepsAnnouncingWhatItAnnouncedBefore(t *testing.T) {
@@ -165,4 +178,59 @@ func TestANodeWithoutAnEstablishedSessionDoesNotHoldOthersBack(t *testing.T) {
 	must(t, k8sClient.Status().Update(ctx, st))
 	announcedService(t, id, id+"-web", node, "203.0.113.70")
 	waitForPrefixes(t, fake, peer, "203.0.113.70/32")
+}
+
+// serviceEventNotes returns the notes of the events on a Service with the
+// reason.
+func serviceEventNotes(t *testing.T, service, reason string) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	must(t, k8sClient.List(context.Background(), &list, client.InNamespace("default")))
+	var notes []string
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "Service" && e.Regarding.Name == service && e.Reason == reason {
+			notes = append(notes, e.Note)
+		}
+	}
+	return notes
+}
+
+// release sets the Service's release annotation to at and returns the
+// value.
+func release(t *testing.T, name string, at time.Time) string {
+	t.Helper()
+	value := at.UTC().Format(time.RFC3339)
+	must(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var svc corev1.Service
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: name}, &svc); err != nil {
+			return err
+		}
+		svc.Annotations[v1alpha1.AnnotationReleaseHeldAdditions] = value
+		return k8sClient.Update(context.Background(), &svc)
+	}))
+	return value
+}
+
+// A release annotation on a Service that no node holds back warns once
+// per value, however often the speaker recomputes.
+func TestAReleaseThatReleasesNothingWarnsOncePerValue(t *testing.T) {
+	fake, id := world(t, "router")
+	node, peer, name := id+"-node", id+"-router", id+"-web"
+	announcedService(t, id, name, node, "203.0.113.90")
+	waitForPrefixes(t, fake, peer, "203.0.113.90/32")
+
+	first := release(t, name, time.Now())
+	waitForEvent(t, name, speaker.EventNothingReleased, first)
+	for round := range 2 {
+		calls := fake.PathCalls()
+		changeNode(t, node, func(n *corev1.Node) { n.Annotations = map[string]string{"round": fmt.Sprint(round)} })
+		waitForRecompute(t, fake, calls, "the node changed")
+	}
+	second := release(t, name, time.Now().Add(time.Hour))
+	waitForEvent(t, name, speaker.EventNothingReleased, second)
+	// Events go out in order: the second value's warning being there
+	// means every warning about the first is too.
+	if got := serviceEventNotes(t, name, speaker.EventNothingReleased); len(got) != 2 {
+		t.Errorf("NothingReleased events %q, want one per value", got)
+	}
 }

@@ -184,14 +184,15 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		return nil, nil, fmt.Errorf("add node status writer: %w", err)
 	}
 	r := &speakerReconciler{
-		client:    mgr.GetClient(),
-		engine:    engine,
-		logger:    opts.Logger,
-		nodeName:  opts.NodeName,
-		namespace: opts.Namespace,
-		sessions:  watch,
-		status:    status,
-		events:    newAnnouncementEvents(recorder, opts.NodeName),
+		client:      mgr.GetClient(),
+		engine:      engine,
+		logger:      opts.Logger,
+		nodeName:    opts.NodeName,
+		namespace:   opts.Namespace,
+		sessions:    watch,
+		status:      status,
+		events:      newAnnouncementEvents(recorder, opts.NodeName),
+		drainEvents: drainEvents{recorder: recorder},
 	}
 	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}

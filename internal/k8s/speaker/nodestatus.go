@@ -265,11 +265,13 @@ func createNodeStatus(ctx context.Context, c client.Client, reader client.Reader
 	return nil
 }
 
-// nodeStatusOf is what a recompute's result shows in the node's status.
-func nodeStatusOf(res announce.Result) v1alpha1.BGPNodeStatusStatus {
+// nodeStatusOf is what a recompute's result and the node's drain show in
+// the node's status.
+func nodeStatusOf(res announce.Result, drain nodeDrain) v1alpha1.BGPNodeStatusStatus {
 	st := v1alpha1.BGPNodeStatusStatus{
-		AnnouncedServices: int32(len(res.Announced) - len(res.Draining)),
+		AnnouncedServices: int32(len(res.Announced)),
 		HeldServices:      int32(len(res.Held)),
+		Drain:             drain.status(),
 	}
 	if n := len(res.Announced) + len(res.Held); n > 0 {
 		st.Services = make([]v1alpha1.ServiceAnnouncement, 0, n)
@@ -388,8 +390,9 @@ func releasedAt(s *corev1.Service) (time.Time, error) {
 }
 
 // otherNodesChanged passes changes of other nodes' status objects that
-// change what they announce, while some advertisement holds additions
-// (nothing else reads them); the node's own writes start no recompute.
+// change what they announce or hold back, while some advertisement holds
+// additions (nothing else reads them); the node's own writes start no
+// recompute.
 func otherNodesChanged(self string, holdsInUse *atomic.Bool) predicate.Funcs {
 	other := func(o client.Object) bool { return o.GetName() != self && holdsInUse.Load() }
 	return predicate.Funcs{
@@ -401,20 +404,24 @@ func otherNodesChanged(self string, holdsInUse *atomic.Bool) predicate.Funcs {
 			if !okOld || !okNew {
 				return true
 			}
-			return other(cur) && !equality.Semantic.DeepEqual(announcedNames(old), announcedNames(cur))
+			return other(cur) && !slices.Equal(claims(old), claims(cur))
 		},
 		GenericFunc: func(e event.GenericEvent) bool { return other(e.Object) },
 	}
 }
 
-func announcedNames(st *v1alpha1.BGPNodeStatus) []string {
-	var names []string
+// claims lists the Services a status says its node announces or holds
+// back, each with its state: what other nodes read from it. A hold counts
+// because a release annotation is judged against the holds seen before
+// it.
+func claims(st *v1alpha1.BGPNodeStatus) []string {
+	var out []string
 	for _, s := range st.Status.Services {
-		if s.State == v1alpha1.AnnouncementAnnounced {
-			names = append(names, s.Name)
+		if s.State == v1alpha1.AnnouncementAnnounced || s.State == v1alpha1.AnnouncementHeld {
+			out = append(out, s.State+" "+s.Name)
 		}
 	}
-	return names
+	return out
 }
 
 // clearNodeStatus empties the node's status when its speaker withdraws

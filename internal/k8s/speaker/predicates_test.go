@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,11 +36,22 @@ func TestOnlyEventsThatCanChangeAnnouncementsStartARecompute(t *testing.T) {
 	notReady := node.DeepCopy()
 	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
 
+	var holdsInUse atomic.Bool
+	holdsInUse.Store(true)
+	others := otherNodesChanged("self", &holdsInUse)
+	quiet := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "other"}}
+	holding := quiet.DeepCopy()
+	holding.Status.Services = []v1alpha1.ServiceAnnouncement{{Name: "default/web", State: v1alpha1.AnnouncementHeld}}
+	sessionUp := quiet.DeepCopy()
+	sessionUp.Status.Sessions = []v1alpha1.PeerSession{{Peer: "router", State: "Established"}}
+
 	tests := []struct {
 		name string
 		got  bool
 		want bool
 	}{
+		{"another node starting to hold a Service back counts", others.Update(event.UpdateEvent{ObjectOld: quiet, ObjectNew: holding}), true},
+		{"another node's session change is ignored", others.Update(event.UpdateEvent{ObjectOld: quiet, ObjectNew: sessionUp}), false},
 		{"a new Service without an address is ignored", serviceChanged().Create(event.CreateEvent{Object: pending}), false},
 		{"a Service getting its address counts", serviceChanged().Update(event.UpdateEvent{ObjectOld: pending, ObjectNew: assigned}), true},
 		{"a Service losing its address counts", serviceChanged().Update(event.UpdateEvent{ObjectOld: assigned, ObjectNew: pending}), true},

@@ -42,15 +42,18 @@ type speakerReconciler struct {
 	lastPeers   map[string]peerVersion
 	lastAdverts map[string]announce.Advertisement
 	// drain remembers when the node started draining, and tells shutdown
-	// how the drain stands.
-	drain drainTracker
+	// how the drain stands; drainEvents reports its changes on the Node.
+	drain       drainTracker
+	drainEvents drainEvents
 	// hold carries held additions from one recompute to the next, and
 	// status publishes them with what the node announces.
 	hold   holdTracker
 	status *nodeStatusWriter
 	// events reports on Services when the node starts or stops announcing
-	// them.
-	events *announcementEvents
+	// them, and when their release annotation releases nothing, which
+	// releases finds.
+	events   *announcementEvents
+	releases releaseCheck
 	// lastPaths is what the last recompute asked the engine to announce,
 	// for counting the updates the next one causes.
 	lastPaths map[string][]bgp.Path
@@ -144,7 +147,8 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	}
 
 	problems := map[string]string{}
-	in := announce.Input{Node: nodeFromAPI(&node), Now: now}
+	self, drainReason := nodeFromAPI(&node)
+	in := announce.Input{Node: self, Now: now}
 	if !r.hold.loaded {
 		var own *v1alpha1.BGPNodeStatus
 		for i := range statuses.Items {
@@ -250,17 +254,16 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	}
 	r.lastPeers = goodPeers
 
-	// A cordon starts a drain only once some advertisement drains on
-	// cordon, so opting in on a node cordoned long ago still gives its
-	// paths the whole drain time.
-	cordonDrains := false
-	for _, a := range in.Advertisements {
-		cordonDrains = cordonDrains || (in.Node.Cordoned && a.DrainOnCordon)
-	}
-	in.Node.DrainSince = r.drain.observe(in.Node.Drain || cordonDrains, now)
+	drain := drainOf(&in, drainReason)
+	in.Node.DrainSince = r.drain.observe(drain.reason != "", now)
 	result := announce.Compute(in)
 	r.drain.set(drainStatusOf(in, result))
+	drain.since, drain.until = in.Node.DrainSince, drainEnd(in, result)
+	r.drainEvents.report(&node, drain, now)
 	r.events.report(now, &in, result, r.hold.heldSince, services.Items)
+	for _, svc := range r.releases.check(r.nodeName, in.Services, result, statuses.Items, holds) {
+		r.events.nothingReleased(now, svc)
+	}
 	r.hold.update(result)
 	heldServices.Set(float64(len(result.Held)))
 	for name, err := range result.Errors {
@@ -276,7 +279,7 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 		for name, p := range enginePeers {
 			addrs[name] = p.Address.String()
 		}
-		r.status.set(nodeStatusOf(result), node.UID, addrs, problems)
+		r.status.set(nodeStatusOf(result, drain), node.UID, addrs, problems)
 	}
 
 	var wantPeers []bgp.Peer
@@ -305,7 +308,33 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})
 	countUpdates(r.lastPaths, wantPaths)
 	r.lastPaths = wantPaths
-	return result.NextChange, errors.Join(errPeers, errPaths)
+	next := result.NextChange
+	if drain.reason != "" && !drain.over(now) && (next.IsZero() || drain.until.Before(next)) {
+		// A node that announces nothing has no path whose drain time
+		// ends, but its drain still ends, and the end is reported.
+		next = drain.until
+	}
+	return next, errors.Join(errPeers, errPaths)
+}
+
+// drainOf says what drains the node: the Node itself (reason), or else a
+// cordon, but only once some advertisement drains on cordon, so that
+// opting in on a node cordoned long ago still gives its paths the whole
+// drain time.
+func drainOf(in *announce.Input, reason string) nodeDrain {
+	d := nodeDrain{reason: reason}
+	if reason != "" || !in.Node.Cordoned {
+		return d
+	}
+	for _, a := range in.Advertisements {
+		if a.DrainOnCordon {
+			d.cordonAdverts = append(d.cordonAdverts, a.Name)
+		}
+	}
+	if len(d.cordonAdverts) > 0 {
+		d.reason = v1alpha1.DrainReasonCordon
+	}
+	return d
 }
 
 // drainStatusOf says whether the node drains and until when its last
@@ -322,15 +351,22 @@ func drainStatusOf(in announce.Input, res announce.Result) drainStatus {
 	if !draining {
 		return drainStatus{}
 	}
-	st := drainStatus{draining: true}
+	return drainStatus{draining: true, until: drainEnd(in, res)}
+}
+
+// drainEnd is when the drain time of the last peer the node has a session
+// with ends, counted from the start of the node's drain; zero without a
+// session.
+func drainEnd(in announce.Input, res announce.Result) time.Time {
+	var end time.Time
 	for _, p := range in.Peers {
 		if _, ok := res.Sessions[p.Name]; ok {
-			if end := in.Node.DrainSince.Add(p.DrainTime); end.After(st.until) {
-				st.until = end
+			if e := in.Node.DrainSince.Add(p.DrainTime); e.After(end) {
+				end = e
 			}
 		}
 	}
-	return st
+	return end
 }
 
 // password reads a peer's TCP-MD5 password from its Secret. Only Secrets in

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,6 +322,12 @@ func TestACordonedNodeDrainsWhereTheAdvertisementOptsIn(t *testing.T) {
 	waitForPrefixes(t, fake, peer)
 	if took := time.Since(drainSeen); took > 10*time.Second || took < time.Second {
 		t.Errorf("withdrawn %v after the drain was seen; the drain time is 2s", took)
+	}
+	// The Node tells why it drained: the cordon, and which advertisement
+	// drains on it. The cordon alone started nothing.
+	waitForNodeEvent(t, id+"-node", "DrainFinished", "cordon", "BGPAdvertisement "+id)
+	if got := nodeEvents(t, id+"-node", "DrainStarted"); len(got) != 1 || !strings.Contains(got[0], "drainOnCordon in BGPAdvertisement "+id) {
+		t.Errorf("DrainStarted events %q, want one naming the advertisement", got)
 	}
 
 	setCordon(false)

@@ -16,17 +16,25 @@ import (
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
 
-func nodeFromAPI(n *corev1.Node) announce.Node {
+// nodeFromAPI returns the node as the announce rules see it, and what asks
+// it to drain apart from a cordon: v1alpha1.DrainReasonAnnotation or
+// DrainReasonExcludeLabel, or "" if nothing does. A cordon drains only
+// together with an advertisement, so the caller decides about it.
+func nodeFromAPI(n *corev1.Node) (announce.Node, string) {
 	node := announce.Node{Name: n.Name, Labels: n.Labels, Cordoned: n.Spec.Unschedulable}
-	_, excluded := n.Labels[announce.ExcludeLabel]
-	_, annotated := n.Annotations[v1alpha1.AnnotationDrain]
-	node.Drain = excluded || annotated
+	var reason string
+	if _, annotated := n.Annotations[v1alpha1.AnnotationDrain]; annotated {
+		reason = v1alpha1.DrainReasonAnnotation
+	} else if _, excluded := n.Labels[announce.ExcludeLabel]; excluded {
+		reason = v1alpha1.DrainReasonExcludeLabel
+	}
+	node.Drain = reason != ""
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
 			node.NetworkUnavailable = true
 		}
 	}
-	return node
+	return node, reason
 }
 
 // nodeAddresses returns the node's first internal address of each family,

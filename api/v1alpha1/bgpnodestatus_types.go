@@ -129,7 +129,10 @@ type PeerSession struct {
 	// Established session.
 	// +optional
 	GracefulRestart bool `json:"gracefulRestart,omitempty"`
-	// LastError is why the session last went down, if it did.
+	// LastError is why the session last went down or could not come up,
+	// such as a NOTIFICATION sent or received ("sent NOTIFICATION: OPEN
+	// message error, bad peer AS (code 2, subcode 2)"); empty if nothing
+	// went wrong.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
 }

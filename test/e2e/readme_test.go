@@ -86,9 +86,9 @@ func (s *readmeShell) runUntilMatch(t *testing.T, step transcript.Step) string {
 	for attempt := 1; ; attempt++ {
 		out, err := s.run(step.Command)
 		missing, ok := transcript.Match(step.Want, out)
-		// A command the README shows no output for must succeed; one
-		// with output is judged by it (bgplbctl status exits non-zero
-		// when it lists problems).
+		// A command the README shows no output for must succeed and
+		// print nothing; one with output is judged by it, as the README
+		// also shows commands that fail on purpose.
 		if len(step.Want) == 0 && err != nil {
 			ok, missing = false, fmt.Sprintf("(exit status: %v)", err)
 		}

@@ -4,11 +4,12 @@
 //
 // In a console block a line starting with "$ " is a command (a line
 // ending in a backslash continues on the next one) and the lines after it,
-// up to the next command, are what it prints. Those lines need not be all
-// of the output: each must match an output line, in order, with other
-// lines allowed between and around them. Runs of spaces match any run of
-// white space, and "…" stands for any text within a line, for what
-// differs from run to run (ages, addresses of the moment, counts).
+// up to the next command, are what it prints, line for line. A line that
+// is only "…" stands for any number of lines, for output the document
+// leaves out; within a line, "…" stands for any text, for what differs
+// from run to run (ages, counts, the order of equal things). Runs of
+// spaces match any run of white space, and blank lines are ignored on
+// both sides.
 package transcript
 
 import (
@@ -72,29 +73,56 @@ func Parse(doc string) ([]Step, error) {
 	return steps, sc.Err()
 }
 
-// Match checks output against the lines a step wants. It returns the
-// first wanted line that no later output line matches, and false; or ""
-// and true when every wanted line matched.
+// Match checks output against the lines a step wants. It returns "" and
+// true when the output matches them; otherwise false and the first wanted
+// line that the output did not match.
 func Match(want []string, output string) (string, bool) {
-	lines := strings.Split(output, "\n")
-	at := 0
-	for _, w := range want {
-		re := linePattern(w)
-		found := false
-		for at < len(lines) {
-			l := lines[at]
-			at++
-			if re.MatchString(strings.TrimSpace(l)) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return w, false
+	var lines []string
+	for _, l := range strings.Split(output, "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, strings.TrimSpace(l))
 		}
 	}
-	return "", true
+	patterns := make([]*regexp.Regexp, len(want))
+	for i, w := range want {
+		if !isElision(w) {
+			patterns[i] = linePattern(w)
+		}
+	}
+	// matched[i][j] memoizes whether want[i:] matches lines[j:]; deepest
+	// is the furthest wanted line any attempt reached, to report.
+	matched := map[[2]int]bool{}
+	deepest := 0
+	var match func(i, j int) bool
+	match = func(i, j int) bool {
+		if v, ok := matched[[2]int{i, j}]; ok {
+			return v
+		}
+		deepest = max(deepest, i)
+		var ok bool
+		switch {
+		case i == len(want):
+			ok = j == len(lines)
+		case patterns[i] == nil:
+			// An elision takes no line, or one more line.
+			ok = match(i+1, j) || (j < len(lines) && match(i, j+1))
+		default:
+			ok = j < len(lines) && patterns[i].MatchString(lines[j]) && match(i+1, j+1)
+		}
+		matched[[2]int{i, j}] = ok
+		return ok
+	}
+	if match(0, 0) {
+		return "", true
+	}
+	if deepest == len(want) {
+		return "(the end of the output: it goes on)", false
+	}
+	return want[deepest], false
 }
+
+// isElision tells whether a wanted line stands for any number of lines.
+func isElision(w string) bool { return strings.TrimSpace(w) == "…" }
 
 // linePattern turns a wanted line into a regular expression for a whole
 // output line: white space runs match any white space, "…" any text.

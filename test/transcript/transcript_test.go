@@ -51,28 +51,29 @@ func TestParseRefusesBrokenBlocks(t *testing.T) {
 	}
 }
 
-func TestMatchFindsWantedLinesInOrderWithWildcards(t *testing.T) {
+func TestMatchComparesLineForLineWithElisions(t *testing.T) {
 	output := "NAME    TYPE           CLUSTER-IP   EXTERNAL-IP   PORT(S)\n" +
 		"hello   LoadBalancer   10.0.0.12    203.0.113.2   80:31234/TCP\n" +
+		"\n" +
 		"other   ClusterIP      10.0.0.13    <none>        80/TCP\n"
 	for _, tc := range []struct {
+		name     string
 		want     []string
 		ok       bool
 		firstBad string
 	}{
-		{[]string{"hello LoadBalancer … 203.0.113.2 80:…/TCP"}, true, ""},
-		{[]string{"NAME … EXTERNAL-IP …", "other … <none> …"}, true, ""},
-		// Order matters: "NAME" comes before "hello".
-		{[]string{"hello …", "NAME …"}, false, "NAME …"},
-		// A whole line must match, not a part of one.
-		{[]string{"hello LoadBalancer"}, false, "hello LoadBalancer"},
-		// Regular expression characters are plain text.
-		{[]string{"other ClusterIP 10.0.0.13 <none> 80/TCP"}, true, ""},
-		{[]string{"other ClusterIP 10.0.0.1. <none> 80/TCP"}, false, "other ClusterIP 10.0.0.1. <none> 80/TCP"},
+		{"every line, with wildcards and other spacing", []string{"NAME … EXTERNAL-IP …", "hello LoadBalancer … 203.0.113.2 80:…/TCP", "other … <none> …"}, true, ""},
+		{"an elision takes the lines left out", []string{"…", "hello LoadBalancer … 203.0.113.2 80:…/TCP", "…"}, true, ""},
+		{"an elision may take no line", []string{"NAME …", "…", "hello …", "…", "other …"}, true, ""},
+		{"lines left out without an elision", []string{"hello …", "other …"}, false, "hello …"},
+		{"output that goes on", []string{"NAME …", "hello …"}, false, "(the end of the output: it goes on)"},
+		{"lines in another order", []string{"…", "other …", "hello …", "…"}, false, "hello …"},
+		{"a part of a line", []string{"…", "hello LoadBalancer", "…"}, false, "hello LoadBalancer"},
+		{"regular expression characters are plain text", []string{"…", "other ClusterIP 10.0.0.1. <none> 80/TCP"}, false, "other ClusterIP 10.0.0.1. <none> 80/TCP"},
 	} {
 		bad, ok := Match(tc.want, output)
 		if ok != tc.ok || bad != tc.firstBad {
-			t.Errorf("Match(%q) = %q, %t; want %q, %t", tc.want, bad, ok, tc.firstBad, tc.ok)
+			t.Errorf("%s: Match(%q) = %q, %t; want %q, %t", tc.name, tc.want, bad, ok, tc.firstBad, tc.ok)
 		}
 	}
 }

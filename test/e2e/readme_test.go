@@ -65,26 +65,46 @@ func TestTheREADMEWorksAsWritten(t *testing.T) {
 	}
 }
 
-// readmeShell runs the README's commands one by one in bash, carrying the
-// commands that set up the shell (eval, export) to every later one.
+// readmeShell runs the README's commands one by one in bash. Like the
+// reader's shell, it keeps the environment that commands such as eval and
+// export set up, also after the lab they point at is gone.
 type readmeShell struct {
-	dir     string
-	prelude []string
+	dir string
+	env []string
 	// prefix is the running lab's, once make lab has printed it.
 	prefix string
 }
 
-func newReadmeShell(dir string) *readmeShell { return &readmeShell{dir: dir} }
+// newReadmeShell starts from a plain root shell: none of the lab's
+// variables that the test's own environment may hold.
+func newReadmeShell(dir string) *readmeShell {
+	s := &readmeShell{dir: dir}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "LAB_") {
+			s.env = append(s.env, kv)
+		}
+	}
+	return s
+}
 
-// runUntilMatch runs step until its output shows every line the README
-// wants, and returns the output. make runs once; other commands run again
-// for up to 60 s.
+// envMarker separates a set-up command's output from the environment it
+// leaves.
+const envMarker = "\x00--- environment ---\x00"
+
+// runUntilMatch runs step until its output is what the README shows, and
+// returns the output. make runs once; other commands run again for up to
+// 60 s.
 func (s *readmeShell) runUntilMatch(t *testing.T, step transcript.Step) string {
 	t.Helper()
 	setsUp := strings.HasPrefix(step.Command, "eval ") || strings.HasPrefix(step.Command, "export ")
 	deadline := time.Now().Add(60 * time.Second)
 	for attempt := 1; ; attempt++ {
-		out, err := s.run(step.Command)
+		command := step.Command
+		if setsUp {
+			command += "\nprintf '" + strings.ReplaceAll(envMarker, "\x00", `\0`) + "'; env -0"
+		}
+		out, err := s.run(command)
+		out, env, _ := strings.Cut(out, envMarker)
 		missing, ok := transcript.Match(step.Want, out)
 		// A command the README shows no output for must succeed and
 		// print nothing; one with output is judged by it, as the README
@@ -94,7 +114,7 @@ func (s *readmeShell) runUntilMatch(t *testing.T, step transcript.Step) string {
 		}
 		if ok {
 			if setsUp {
-				s.prelude = append(s.prelude, step.Command)
+				s.env = strings.Split(strings.TrimSuffix(env, "\x00"), "\x00")
 			}
 			t.Logf("README.md:%d $ %s (attempt %d)", step.Line, step.Command, attempt)
 			return out
@@ -107,21 +127,13 @@ func (s *readmeShell) runUntilMatch(t *testing.T, step transcript.Step) string {
 	}
 }
 
-// run runs one command in bash after the set-up commands so far, and
-// returns its output and error.
+// run runs one command in bash with the shell's environment, and returns
+// its output and error.
 func (s *readmeShell) run(command string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	script := strings.Join(append(append([]string{"set -e"}, s.prelude...), "set +e", command), "\n")
-	cmd := exec.CommandContext(ctx, "bash", "-c", script)
-	cmd.Dir = s.dir
-	// The README's reader has a plain root shell: none of the lab's
-	// variables that the test's own environment may hold.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "LAB_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd := exec.CommandContext(ctx, "bash", "-c", command)
+	cmd.Dir, cmd.Env = s.dir, s.env
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -148,14 +148,15 @@ func labPrefix(t *testing.T, out string) string {
 	return m[1]
 }
 
-// runMake runs a make target in the repository and returns its output.
-func runMake(t *testing.T, target string) string {
+// runMake runs a make target, with variables such as ROUTER=bird, in the
+// repository and returns its output.
+func runMake(t *testing.T, target string, vars ...string) string {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("make", "--no-print-directory", target)
+	cmd := exec.Command("make", append([]string{"--no-print-directory", target}, vars...)...)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -203,15 +203,7 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- mgr.Start(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("controller: %v", err)
-			}
-		})
+		testenv.RunUntilCleanup(t, "controller", mgr)
 		const reason = `pool "no-such-pool" does not exist`
 		cmdline := "status -n shop --lb-class " + class + " --kubeconfig " + kubeconfig
 		testpoll.Until(t, 30*time.Second, "status shows the controller's reason for the pending Service", func() (bool, string) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/k8s/testenv"
 	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
@@ -50,15 +51,7 @@ func startControllerCountingWrites(t *testing.T, suffix string) *atomic.Int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller exited with %v", err)
-		}
-	})
+	testenv.RunUntilCleanup(t, "controller", mgr)
 	return count
 }
 

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
 
@@ -148,5 +149,29 @@ func TestDrainEventsFollowTheDrainsChanges(t *testing.T) {
 				t.Errorf("%s: step %d: events %v, want %v", tt.name, i, got, s.want)
 			}
 		}
+	}
+}
+
+// rackMatcher matches nodes with the label rack=value.
+type rackMatcher string
+
+func (m rackMatcher) Matches(labels map[string]string) bool { return labels["rack"] == string(m) }
+
+func TestACordonDrainsOnlyThroughAdvertisementsThatApplyToTheNode(t *testing.T) {
+	node := announce.Node{Name: "n", Labels: map[string]string{"rack": "a"}, Cordoned: true}
+	otherRack := announce.Advertisement{Name: "rack-b", DrainOnCordon: true, NodeSelectors: []announce.LabelMatcher{rackMatcher("b")}}
+	thisRack := announce.Advertisement{Name: "rack-a", DrainOnCordon: true, NodeSelectors: []announce.LabelMatcher{rackMatcher("a")}}
+	everywhere := announce.Advertisement{Name: "plain"}
+
+	in := announce.Input{Node: node, Advertisements: []announce.Advertisement{otherRack, everywhere}}
+	if d := drainOf(&in, ""); d.reason != "" || len(d.cordonAdverts) != 0 {
+		t.Errorf("only another rack's advertisement drains on cordon: drain %+v, want none", d)
+	}
+	in.Advertisements = append(in.Advertisements, thisRack)
+	if d := drainOf(&in, ""); d.reason != v1alpha1.DrainReasonCordon || !slices.Equal(d.cordonAdverts, []string{"rack-a"}) {
+		t.Errorf("this rack's advertisement drains on cordon: drain %+v, want a cordon drain through rack-a only", d)
+	}
+	if d := drainOf(&in, v1alpha1.DrainReasonAnnotation); d.reason != v1alpha1.DrainReasonAnnotation {
+		t.Errorf("a node drained by its annotation: drain %+v, want the annotation as reason", d)
 	}
 }

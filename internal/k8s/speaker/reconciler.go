@@ -318,16 +318,17 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 }
 
 // drainOf says what drains the node: the Node itself (reason), or else a
-// cordon, but only once some advertisement drains on cordon, so that
-// opting in on a node cordoned long ago still gives its paths the whole
-// drain time.
+// cordon, but only once some advertisement that applies to the node drains
+// on cordon, so that opting in on a node cordoned long ago still gives its
+// paths the whole drain time, and a cordon that drains nothing here is no
+// drain.
 func drainOf(in *announce.Input, reason string) nodeDrain {
 	d := nodeDrain{reason: reason}
 	if reason != "" || !in.Node.Cordoned {
 		return d
 	}
 	for _, a := range in.Advertisements {
-		if a.DrainOnCordon {
+		if a.DrainOnCordon && announce.AppliesToNode(a, in.Node.Labels) {
 			d.cordonAdverts = append(d.cordonAdverts, a.Name)
 		}
 	}

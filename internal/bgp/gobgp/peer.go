@@ -241,7 +241,8 @@ func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEve
 	// only ever explains the change it caused.
 	notified := ps.notifications.forEvent(at)
 	lastError := ""
-	switch reason := ev.Peer.State.DisconnectReason; {
+	reason := ev.Peer.State.DisconnectReason
+	switch {
 	case reason == api.PeerState_DISCONNECT_REASON_INVALID_MSG && notified == "":
 		// The last error waits for what the unexpected message was.
 		go e.explainInvalidMessage(ps, ev.Peer.State.DisconnectMessage)
@@ -252,7 +253,9 @@ func (e *Engine) peerEvent(ps *peerServer, ev *apiutil.WatchEventMessage_PeerEve
 	if msg := ev.Peer.State.DisconnectMessage; msg != "" {
 		attrs = append(attrs, "reason", msg)
 	}
-	if state == bgp.StateEstablished || lastError != "" {
+	// A failure is worth an operator's attention also while its last
+	// error is still being worked out.
+	if state == bgp.StateEstablished || isFailure(reason) {
 		ps.logger.Info("BGP session changed state", attrs...)
 	} else {
 		ps.logger.Debug("BGP session changed state", attrs...)

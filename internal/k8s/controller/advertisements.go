@@ -34,6 +34,8 @@ import (
 type advertisementReconciler struct {
 	client client.Client
 	logger *slog.Logger
+	// conflicts counts the passes in a row that met write conflicts.
+	conflicts conflictStreak
 }
 
 func newAdvertisementReconciler(c client.Client, logger *slog.Logger) *advertisementReconciler {
@@ -69,7 +71,7 @@ func (r *advertisementReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 		ad := &adList.Items[i]
 		errs = append(errs, writeConfigStatus(ctx, r.client, ad, &ad.Status, advertisementStatus(ad, pools, clusterServices)))
 	}
-	return retryConflicts(r.logger, errors.Join(errs...))
+	return r.conflicts.end(r.logger, errors.Join(errs...))
 }
 
 // unweightedServices returns the LoadBalancer Services that this
@@ -185,7 +187,7 @@ func serviceSelectionChanged() predicate.Funcs {
 // writeConfigStatus sets a configuration object's status to want and
 // writes it, unless it shows want already: a steady cluster sees no
 // writes. A conflict means the cache is behind; the pass ends with
-// retryConflicts, and the next one computes again from the newer object.
+// conflictStreak, and the next one computes again from the newer object.
 func writeConfigStatus(ctx context.Context, c client.Client, obj client.Object, status *v1alpha1.ConfigStatus, want v1alpha1.ConfigStatus) error {
 	if equality.Semantic.DeepEqual(want, *status) {
 		return nil

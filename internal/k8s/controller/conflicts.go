@@ -2,7 +2,9 @@ package controller
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,15 +16,33 @@ import (
 // object, which it does within milliseconds.
 const conflictRetry = 100 * time.Millisecond
 
-// retryConflicts ends a pass that failed with err. A pass whose only
+// maxConflictPasses is how many passes in a row may end on conflicts
+// alone before the conflicts are returned as a failure: conflicts that do
+// not clear mean that something else keeps writing the same objects, which
+// an operator must hear about, and controller-runtime's back-off then
+// spaces the passes out.
+const maxConflictPasses = 20
+
+// conflictStreak ends the passes of one reconciler. A pass whose only
 // failures are write conflicts runs again after conflictRetry and says so
 // at debug level: conflicts are routine when objects change in quick
 // succession, as when a whole configuration is applied at once, and the
-// next pass writes from the newer version. Any other failure is returned,
+// next pass writes from the newer version. Any other failure, or
+// conflicts in more than maxConflictPasses passes in a row, is returned,
 // for controller-runtime to log as an error and retry with back-off.
-func retryConflicts(logger *slog.Logger, err error) (reconcile.Result, error) {
+type conflictStreak struct {
+	passes atomic.Int32
+}
+
+// end ends a pass that failed with err (nil for success).
+func (c *conflictStreak) end(logger *slog.Logger, err error) (reconcile.Result, error) {
 	if err == nil || !onlyConflicts(err) {
+		c.passes.Store(0)
 		return reconcile.Result{}, err
+	}
+	if n := c.passes.Add(1); n > maxConflictPasses {
+		c.passes.Store(0)
+		return reconcile.Result{}, fmt.Errorf("%d passes in a row met write conflicts; is something else writing these objects? %w", n-1, err)
 	}
 	logger.Debug("a status write met a newer version of its object; computing again", "error", err)
 	return reconcile.Result{RequeueAfter: conflictRetry}, nil

@@ -82,3 +82,29 @@ func TestAWriteConflictIsRetriedAndLoggedAtDebugLevel(t *testing.T) {
 		}
 	}
 }
+
+// Conflicts that never clear are returned after a while, so that an
+// operator hears of them and controller-runtime backs off; a pass without
+// conflicts starts the count again.
+func TestConflictsThatDoNotClearAreReturnedAsAFailure(t *testing.T) {
+	resource := schema.GroupResource{Group: "bgplb.io", Resource: "ippools"}
+	conflict := apierrors.NewConflict(resource, "a", errors.New("the object has been modified"))
+	logger := slog.New(slog.DiscardHandler)
+	var c conflictStreak
+	for range 2 {
+		for pass := 1; pass <= maxConflictPasses; pass++ {
+			if res, err := c.end(logger, conflict); err != nil || res.RequeueAfter <= 0 {
+				t.Fatalf("conflict pass %d: %+v, %v; want a retry", pass, res, err)
+			}
+		}
+		if _, err := c.end(logger, conflict); !errors.Is(err, conflict) {
+			t.Fatalf("pass %d in a row with conflicts: error %v, want the conflict returned", maxConflictPasses+1, err)
+		}
+	}
+	if _, err := c.end(logger, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.end(logger, conflict); err != nil || res.RequeueAfter <= 0 {
+		t.Errorf("a conflict after a clean pass: %+v, %v; want a retry", res, err)
+	}
+}

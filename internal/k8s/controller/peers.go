@@ -44,6 +44,8 @@ type peerReconciler struct {
 	// checkSecrets says whether the controller reads those Secrets.
 	checkSecrets bool
 	logger       *slog.Logger
+	// conflicts counts the passes in a row that met write conflicts.
+	conflicts conflictStreak
 }
 
 func newPeerReconciler(c client.Client, speakerNamespace string, checkSecrets bool, logger *slog.Logger) *peerReconciler {
@@ -77,7 +79,7 @@ func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 		p := &peerList.Items[i]
 		errs = append(errs, writeConfigStatus(ctx, r.client, p, &p.Status, peerStatus(p, r.speakerNamespace, profiles, secrets)))
 	}
-	return retryConflicts(r.logger, errors.Join(errs...))
+	return r.conflicts.end(r.logger, errors.Join(errs...))
 }
 
 // passwordSecrets returns the Secrets of the speakers' namespace by name,

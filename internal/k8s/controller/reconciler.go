@@ -49,6 +49,8 @@ type allocationReconciler struct {
 	client   client.Client
 	recorder events.EventRecorder
 	logger   *slog.Logger
+	// conflicts counts the passes in a row that met write conflicts.
+	conflicts conflictStreak
 	// class is the spec.loadBalancerClass this controller serves; empty
 	// means Services without a class.
 	class string
@@ -276,7 +278,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	r.flushEvents()
 	exportPoolUsage(r.alloc, pools)
 	err = errors.Join(err, r.writePoolStatus(ctx, pools, poolErrors))
-	return retryConflicts(r.logger, err)
+	return r.conflicts.end(r.logger, err)
 }
 
 // release gives back the addresses of a Service that is no longer ours

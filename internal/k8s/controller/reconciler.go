@@ -483,7 +483,7 @@ func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1a
 		if equality.Semantic.DeepEqual(status, p.Status) {
 			continue
 		}
-		if err := r.patchPoolStatus(ctx, p.Name, status); err != nil && !apierrors.IsNotFound(err) {
+		if err := r.patchPoolStatus(ctx, p, status); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("write status of pool %s: %w", p.Name, err))
 		}
 	}
@@ -495,20 +495,13 @@ func (r *allocationReconciler) writePoolStatus(ctx context.Context, pools []*v1a
 // write needs no resource version: with one, a pass that follows the
 // previous write before the cache has caught up with it would fail on a
 // conflict and cause yet another pass.
-func (r *allocationReconciler) patchPoolStatus(ctx context.Context, name string, status v1alpha1.IPPoolStatus) error {
-	// A merge patch removes a key set to null, such as the counts of a
-	// family the pool no longer has.
-	raw, err := json.Marshal(map[string]any{"status": map[string]any{
-		"ipv4":               status.IPv4,
-		"ipv6":               status.IPv6,
-		"observedGeneration": status.ObservedGeneration,
-		"conditions":         status.Conditions,
-	}})
-	if err != nil {
-		return err
-	}
-	pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	return r.client.Status().Patch(ctx, pool, client.RawPatch(types.MergePatchType, raw))
+func (r *allocationReconciler) patchPoolStatus(ctx context.Context, p *v1alpha1.IPPool, status v1alpha1.IPPoolStatus) error {
+	// A merge patch from the cached pool names every field of the status
+	// that changed, and sets to null those that went, such as the counts
+	// of a family the pool no longer has.
+	updated := p.DeepCopy()
+	updated.Status = status
+	return r.client.Status().Patch(ctx, updated, client.MergeFrom(p))
 }
 
 func saturate(v uint64) int64 {

@@ -63,7 +63,7 @@ func TestAReleaseIsJudgedOnceAgainstTheHoldsOfEveryNodeByTheFirstAnnouncer(t *te
 			{nil, announces, []v1alpha1.BGPNodeStatus{status("z", v1alpha1.AnnouncementHeld, &t0)}, false},
 			{released(t0.Add(time.Second)), announces, []v1alpha1.BGPNodeStatus{status("z", v1alpha1.AnnouncementAnnounced, nil)}, false},
 		}},
-		{"a node that announces the Service and comes first reports", []recompute{
+		{"only the first node by name that announces the Service reports, draining or not", []recompute{
 			{nil, announces, nil, false},
 			{released(t0), announces, []v1alpha1.BGPNodeStatus{status("a", v1alpha1.AnnouncementDraining, nil)}, false},
 		}},

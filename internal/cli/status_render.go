@@ -117,6 +117,9 @@ func writeNodes(b *strings.Builder, r statusReport, p painter) {
 			established = fmt.Sprintf("%d/%d", n.Established, n.Sessions)
 		}
 		notes := nodeNotes(n)
+		if n.Draining && n.DrainUntil != nil {
+			notes = append(notes, "paths withdrawn at "+when(*n.DrainUntil, r.GeneratedAt))
+		}
 		color := colorNone
 		if len(notes) > 0 {
 			color = colorYellow
@@ -372,11 +375,17 @@ func heldUntil(until *time.Time, now time.Time) string {
 	if until == nil {
 		return ""
 	}
-	rel := "in " + duration.HumanDuration(until.Sub(now))
-	if until.Before(now) {
-		rel = duration.HumanDuration(now.Sub(*until)) + " ago"
+	return " until " + when(*until, now)
+}
+
+// when writes a time and how far it is from now: "TIME (in 12m)" or
+// "TIME (3s ago)".
+func when(t, now time.Time) string {
+	rel := "in " + duration.HumanDuration(t.Sub(now))
+	if t.Before(now) {
+		rel = duration.HumanDuration(now.Sub(t)) + " ago"
 	}
-	return " until " + until.UTC().Format(time.RFC3339) + " (" + rel + ")"
+	return t.UTC().Format(time.RFC3339) + " (" + rel + ")"
 }
 
 func bfdColor(state string) string {

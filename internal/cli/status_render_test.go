@@ -365,3 +365,27 @@ func TestStatusHelp(t *testing.T) {
 		t.Errorf("the top level does not list status:\n%s", stdout)
 	}
 }
+
+// A draining node says when its speaker withdraws the paths, from its
+// BGPNodeStatus; a node that no longer drains says nothing of it.
+func TestADrainingNodeSaysWhenItsPathsAreWithdrawn(t *testing.T) {
+	until := metav1.NewTime(statusNow.Add(20 * time.Second))
+	drained := speakerStatus("a", []v1alpha1.PeerSession{established("router-1")})
+	drained.Status.Drain = &v1alpha1.NodeDrain{Reason: v1alpha1.DrainReasonAnnotation, Since: ago(10 * time.Second), Until: &until}
+	undrained := speakerStatus("b", []v1alpha1.PeerSession{established("router-1")})
+	undrained.Status.Drain = drained.Status.Drain
+	r := buildReport(statusInputs{Now: statusNow,
+		Nodes:        []corev1.Node{testNode("a", draining), testNode("b")},
+		NodeStatuses: []v1alpha1.BGPNodeStatus{drained, undrained}})
+	var b bytes.Buffer
+	if err := writeStatusText(&b, r, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "a     1/1          draining (annotation bgplb.io/drain); paths withdrawn at 2026-11-24T07:00:20Z (in 20s)\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, b.String())
+	}
+	if strings.Count(b.String(), "paths withdrawn") != 1 {
+		t.Errorf("want the withdrawal time for the draining node only:\n%s", b.String())
+	}
+}

@@ -102,6 +102,10 @@ type nodeReport struct {
 	// DrainOnCordonBy when it is cordoned. Draining is intended, not a
 	// problem.
 	Draining bool `json:"draining"`
+	// DrainUntil is when the node's speaker withdraws its draining paths,
+	// from its BGPNodeStatus (absent for a node drained before its speaker
+	// started, or with no peer).
+	DrainUntil *time.Time `json:"drainUntil,omitempty"`
 }
 
 // configurationProblem is one entry of the speakers' ConfigurationValid
@@ -346,6 +350,9 @@ func nodeReports(in statusInputs, ads []announce.Advertisement) map[string]*node
 			nodes[st.Name] = n
 		}
 		n.SpeakerStatus = true
+		if d := st.Status.Drain; d != nil {
+			n.DrainUntil = timeOf(d.Until)
+		}
 		n.Sessions = len(st.Status.Sessions)
 		for _, s := range st.Status.Sessions {
 			if s.State == stateEstablished {

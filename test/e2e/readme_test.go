@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,11 +77,14 @@ type readmeShell struct {
 }
 
 // newReadmeShell starts from a plain root shell: none of the lab's
-// variables that the test's own environment may hold.
+// variables that the test's own environment may hold, and not inside a
+// make (as under make test), which would make the README's make print
+// the folders it enters.
 func newReadmeShell(dir string) *readmeShell {
 	s := &readmeShell{dir: dir}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "LAB_") {
+		name, _, _ := strings.Cut(kv, "=")
+		if name != "KUBECONFIG" && !strings.HasPrefix(name, "LAB_") && !slices.Contains([]string{"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}, name) {
 			s.env = append(s.env, kv)
 		}
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and kubectl from the Go module proxy at the Kubernetes
-# release that matches our client-go, and caches them under .cache/kube/<version>.
-# A second run with the same version does nothing.
+# Builds kube-apiserver, kubectl and kube-proxy from the Go module proxy at
+# the Kubernetes release that matches our client-go, and caches them under
+# .cache/kube/<version>. A second run with the same version does nothing; a
+# cache that lacks a tool (an older checkout's) gets only that one built.
 #
 # Usage: hack/build-kube-tools.sh [version]   (prints the bin directory)
 set -euo pipefail
@@ -14,13 +15,21 @@ if [ -z "$version" ]; then
   version="v1.${cg#v0.}"
 fi
 bin="$root/.cache/kube/$version"
-# Binaries that report their release are done; older builds reported
-# none, which made Helm and the discovery API see a v0.0.0 cluster.
-built() {
-  [ -x "$1/kube-apiserver" ] && [ -x "$1/kubectl" ] &&
-    [ "$("$1/kube-apiserver" --version 2>/dev/null)" = "Kubernetes $version" ]
+tools=(kube-apiserver kubectl kube-proxy)
+# A tool that reports its release is done; older builds reported none,
+# which made Helm and the discovery API see a v0.0.0 cluster. kubectl
+# reports its version differently and is only checked for.
+current() {
+  case "$1" in
+    kubectl) [ -x "$bin/kubectl" ] ;;
+    *) [ -x "$bin/$1" ] && [ "$("$bin/$1" --version 2>/dev/null)" = "Kubernetes $version" ] ;;
+  esac
 }
-if built "$bin"; then
+missing=()
+for tool in "${tools[@]}"; do
+  current "$tool" || missing+=("$tool")
+done
+if [ ${#missing[@]} -eq 0 ]; then
   echo "$bin"
   exit 0
 fi
@@ -51,29 +60,30 @@ package tools
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
 # Samples are not published as modules; drop them from the replace list.
 sed -i '/sample-cli-plugin\|sample-controller/d' go.mod
 go mod tidy -e >&2 || true
-# Build into a private folder and move it into place, so that two setups
-# running at once never see a half-written binary.
-mkdir -p "$(dirname "$bin")"
-out=$(mktemp -d "$bin.tmp.XXXXXX")
 # The release's own build stamps its version into component-base; a module
 # build must do the same, or the API server reports v0.0.0.
 minor=${version#v1.}
 minor=${minor%%.*}
 pkg=k8s.io/component-base/version
 ldflags="-s -w -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
-chmod 755 "$out"
-if built "$bin"; then
-  rm -rf "$out"   # another setup finished first
-else
-  rm -rf "$bin"
-  mv "$out" "$bin"
-fi
+# Each tool is built into a private file and renamed into place, so that
+# two setups running at once never see a half-written binary.
+mkdir -p "$bin"
+for tool in "${missing[@]}"; do
+  echo "build-kube-tools: building $tool $version" >&2
+  tmp=$(mktemp "$bin/.$tool.XXXXXX")
+  if ! CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp" "k8s.io/kubernetes/cmd/$tool" >&2; then
+    rm -f "$tmp"
+    exit 1
+  fi
+  chmod 755 "$tmp"
+  mv -f "$tmp" "$bin/$tool"
+done
 echo "$bin"

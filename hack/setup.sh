@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what bgplb's tests and demo need on a Debian machine, as root:
-# Debian packages through apt-get, then kube-apiserver and kubectl built
+# Debian packages through apt-get, then kube-apiserver, kubectl and kube-proxy built
 # from the Go module proxy and cached under .cache/ (rebuilt only when the
 # Kubernetes version changes; a cold build takes about 10-15 minutes).
 set -euo pipefail
@@ -35,4 +35,4 @@ done
 
 go mod download
 bin=$(hack/build-kube-tools.sh)
-echo "setup: kube-apiserver and kubectl in $bin" >&2
+echo "setup: kube-apiserver, kubectl and kube-proxy in $bin" >&2

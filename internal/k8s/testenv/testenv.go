@@ -54,8 +54,8 @@ func KubeVersion(root string) (string, error) {
 	return "", fmt.Errorf("go.mod does not require k8s.io/client-go")
 }
 
-// BinDir is where kube-apiserver and kubectl are cached. BGPLB_KUBE_BIN
-// overrides it.
+// BinDir is where kube-apiserver, kubectl and kube-proxy are cached
+// (hack/build-kube-tools.sh builds them). BGPLB_KUBE_BIN overrides it.
 func BinDir() (string, error) {
 	if dir := os.Getenv("BGPLB_KUBE_BIN"); dir != "" {
 		return dir, nil

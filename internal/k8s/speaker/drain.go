@@ -247,8 +247,8 @@ func (e *drainEvents) report(node *corev1.Node, cur nodeDrain, now time.Time) {
 		e.ended = cur.reason != ""
 	case cur.reason == "":
 		if e.last.reason != "" && !e.ended {
-			e.event(node, EventDrainCancelled, "node %s stopped draining before its drain time ended, as %s no longer asks for it: its paths are announced as usual again",
-				node.Name, e.last.cause())
+			e.event(node, EventDrainCancelled, "node %s stopped draining before its drain time ended, as %s no longer asks for it: %s are announced as usual again",
+				node.Name, e.last.cause(), e.last.paths())
 		}
 		e.ended = false
 	default:
@@ -259,7 +259,7 @@ func (e *drainEvents) report(node *corev1.Node, cur nodeDrain, now time.Time) {
 		// The end is reported once: a peer that comes up after it moves
 		// the drain's end, but does not make the node drain again.
 		if !e.ended && cur.over(now) {
-			e.event(node, EventDrainFinished, "node %s has drained, asked by %s: its paths are withdrawn", node.Name, cur.cause())
+			e.event(node, EventDrainFinished, "node %s has drained, asked by %s: %s are withdrawn", node.Name, cur.cause(), cur.paths())
 			e.ended = true
 		}
 	}
@@ -272,8 +272,18 @@ func withdrawal(d nodeDrain) string {
 	if d.until.IsZero() {
 		return "it has no BGP session, so there is nothing to withdraw"
 	}
-	return fmt.Sprintf("its paths carry the graceful-shutdown community for the drain time of %s, until %s, and are withdrawn then",
-		d.until.Sub(d.since).Round(time.Second), d.until.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s carry the graceful-shutdown community for the drain time of %s, until %s, and are withdrawn then",
+		d.paths(), d.until.Sub(d.since).Round(time.Second), d.until.UTC().Format(time.RFC3339))
+}
+
+// paths names the paths a drain takes out, for event messages: all of the
+// node's, or for a cordon only those of the advertisements that drain on
+// cordon, which cause names.
+func (d nodeDrain) paths() string {
+	if d.reason == v1alpha1.DrainReasonCordon {
+		return "the paths of those advertisements"
+	}
+	return "its paths"
 }
 
 func (e *drainEvents) event(node *corev1.Node, reason, note string, args ...any) {

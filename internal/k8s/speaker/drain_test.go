@@ -175,3 +175,28 @@ func TestACordonDrainsOnlyThroughAdvertisementsThatApplyToTheNode(t *testing.T) 
 		t.Errorf("a node drained by its annotation: drain %+v, want the annotation as reason", d)
 	}
 }
+
+// A cordon drains only the paths of the advertisements that drain on
+// cordon, and its events say so rather than speak of all the node's paths.
+func TestCordonDrainEventsNameThePathsTheyTakeOut(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}}
+	start := time.Unix(1000, 0)
+	cordon := nodeDrain{reason: v1alpha1.DrainReasonCordon, cordonAdverts: []string{"public"}, since: start.Add(time.Second), until: start.Add(31 * time.Second)}
+	rec := events.NewFakeRecorder(10)
+	e := drainEvents{recorder: rec}
+	e.report(node, nodeDrain{}, start)
+	e.report(node, cordon, start.Add(time.Second))
+	e.report(node, cordon, start.Add(time.Minute))
+	var got []string
+	for range 2 {
+		got = append(got, <-rec.Events)
+	}
+	for i, want := range []string{
+		"node n drains, asked by the cordon (drainOnCordon in BGPAdvertisement public): the paths of those advertisements carry the graceful-shutdown community",
+		"node n has drained, asked by the cordon (drainOnCordon in BGPAdvertisement public): the paths of those advertisements are withdrawn",
+	} {
+		if !strings.Contains(got[i], want) {
+			t.Errorf("event %d = %q, want it to say %q", i, got[i], want)
+		}
+	}
+}

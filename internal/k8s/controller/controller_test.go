@@ -343,6 +343,34 @@ func TestServicesOfAnotherClassAreLeftAlone(t *testing.T) {
 	}
 }
 
+// A Service of another class that another bgplb controller (serving that
+// class) gave an address keeps it: this controller leaves alone what it
+// does not serve, also with bgplb's pool annotation on it.
+func TestAServiceOfAnotherClassKeepsWhatAnotherControllerAssigned(t *testing.T) {
+	startController(t, controller.Options{SeveralInProcess: true})
+	ns := namespace(t, nil)
+	createPool(t, ns+"-pool", []string{"198.51.100.120/29"}, onlyNamespaces(ns))
+	foreign := createService(t, ns, "foreign", func(s *corev1.Service) {
+		s.Spec.LoadBalancerClass = ptrTo("bgplb.io/other-instance")
+		s.Annotations = map[string]string{v1alpha1.AnnotationAssignedPool: "other-pool"}
+	})
+	foreign.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.77"}}
+	if err := k8sClient.Status().Update(context.Background(), foreign); err != nil {
+		t.Fatal(err)
+	}
+	// Created last: once it has an address, the controller has made a
+	// pass that saw the foreign Service as it is now.
+	createService(t, ns, "ours")
+	waitForAnyIPs(t, ns, "ours", 1)
+	got := getService(t, ns, "foreign")
+	if ips := ingressIPs(got); len(ips) != 1 || ips[0] != "192.0.2.77" {
+		t.Errorf("the foreign Service's addresses became %v, want 192.0.2.77 kept", ips)
+	}
+	if got.Annotations[v1alpha1.AnnotationAssignedPool] != "other-pool" {
+		t.Errorf("the foreign Service's annotations became %v, want its pool annotation kept", got.Annotations)
+	}
+}
+
 func TestInvalidAndOverlappingPoolsAreReportedAndUnused(t *testing.T) {
 	startController(t, controller.Options{SeveralInProcess: true})
 	ns := namespace(t, nil)

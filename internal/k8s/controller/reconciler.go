@@ -282,7 +282,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 }
 
 // release gives back the addresses of a Service that is no longer ours
-// (deleted, type or class changed) and clears what we wrote on it. It is
+// (deleted, or no longer a LoadBalancer) and clears what we wrote on it. It is
 // level-based: a Service that still carries our pool annotation is cleaned
 // up on every recompute until the cleanup sticks.
 func (r *allocationReconciler) release(svc *corev1.Service, key string) (serviceWrite, bool) {
@@ -295,7 +295,7 @@ func (r *allocationReconciler) release(svc *corev1.Service, key string) (service
 				"released %s to pool %q", addrList(had.Addrs), had.Pool)
 		}
 	}
-	if svc.DeletionTimestamp != nil || r.inFlight(svc, key) {
+	if svc.DeletionTimestamp != nil || r.inFlight(svc, key) || r.otherClass(svc) {
 		return serviceWrite{}, false
 	}
 	if _, annotated := svc.Annotations[v1alpha1.AnnotationAssignedPool]; !annotated {
@@ -308,6 +308,22 @@ func (r *allocationReconciler) release(svc *corev1.Service, key string) (service
 		w.addrs = nil
 	}
 	return w, true
+}
+
+// otherClass tells whether a Service is a LoadBalancer of a class that
+// this controller does not serve. A Service's class is set when it is
+// created and never changes, so such a Service was never this
+// controller's: its addresses and pool annotation belong to whoever
+// serves its class, possibly another bgplb controller, and are left alone.
+func (r *allocationReconciler) otherClass(svc *corev1.Service) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	class := ""
+	if svc.Spec.LoadBalancerClass != nil {
+		class = *svc.Spec.LoadBalancerClass
+	}
+	return class != r.class
 }
 
 // fail reports and counts a failure once per distinct message.

@@ -190,9 +190,9 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 	}
 
 	t.Run("a Service without an address shows why, as the controller reports it", func(t *testing.T) {
-		// The controller serves its own class only, and takes its pool
-		// annotation and addresses off the Services above, which are not
-		// of that class: the checks on them are done.
+		// The controller serves its own class only, and leaves the
+		// Services above, of no class, as they are: status still counts
+		// them, as they carry bgplb's pool annotation.
 		const class = "bgplb.io/status-test"
 		create(&corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "waiting", Annotations: map[string]string{v1alpha1.AnnotationIPPool: "no-such-pool"}},
@@ -215,7 +215,7 @@ func TestStatusAgainstAnAPIServer(t *testing.T) {
 		if got := statusRow(t, stdout, "shop/waiting", "<pending>"); strings.Join(got, " ") != "shop/waiting <pending> - Cluster -" {
 			t.Errorf("row %q, want the Service pending", got)
 		}
-		for _, want := range []string{"Services in namespace shop: 1, 1 without an address, 0 announced by no node",
+		for _, want := range []string{"Services in namespace shop: 3, 1 without an address, 1 announced by no node",
 			"  - Service shop/waiting has no address: " + reason} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("output lacks %q", want)

@@ -161,7 +161,8 @@ func configure(ctx context.Context, l *lab.Lab) error {
 func service(name string) *corev1.Service {
 	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Spec: corev1.ServiceSpec{
 		Type: corev1.ServiceTypeLoadBalancer, AllocateLoadBalancerNodePorts: ptr.To(false),
-		Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}}
+		Selector: map[string]string{"app": name},
+		Ports:    []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}}
 }
 
 // latency creates Services one at a time (each with an endpoint, Cluster
@@ -175,7 +176,7 @@ func latency(ctx context.Context, l *lab.Lab, frr *lab.FRR, count int) error {
 		// The endpoint exists first, as a Deployment's Pods usually do
 		// when its Service is created, so the clock measures bgplb and
 		// not the benchmark's own API calls.
-		if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
+		if _, err := l.PlacePods(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}}); err != nil {
 			return err
 		}
 		w, err := l.Client.Watch(ctx, &corev1.ServiceList{}, client.InNamespace(svc.Namespace),

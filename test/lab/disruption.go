@@ -55,8 +55,6 @@ const (
 	// sequence number, so every message on every connection is unique and
 	// a stray or stale echo cannot pass for the expected one.
 	disruptionPayloadSize = 16
-	// maxNodeNameLen bounds the greeting line a responder sends.
-	maxNodeNameLen = 128
 )
 
 // DisruptionConfig says what traffic a harness sends.
@@ -396,38 +394,12 @@ func (l *Lab) openDisruptionConn(ctx context.Context, target netip.AddrPort) (ne
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	node, err := readNodeName(c, deadline)
+	a, err := readAnswer(c, deadline)
 	if err != nil {
 		_ = c.Close()
 		return nil, "", err
 	}
-	return c, node, nil
-}
-
-// readNodeName reads the greeting line a responder sends first. It reads
-// no further than the newline, so no echo is consumed with it.
-func readNodeName(c net.Conn, deadline time.Time) (string, error) {
-	if err := c.SetReadDeadline(deadline); err != nil {
-		return "", fmt.Errorf("set read deadline: %w", err)
-	}
-	var buf [maxNodeNameLen]byte
-	n := 0
-	for {
-		k, err := c.Read(buf[n:])
-		n += k
-		if i := slices.Index(buf[:n], '\n'); i >= 0 {
-			if i != n-1 {
-				return "", fmt.Errorf("unexpected bytes after the node's name %q", buf[:n])
-			}
-			return string(buf[:i]), nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("read the node's name (got %q): %w", buf[:n], err)
-		}
-		if n == len(buf) {
-			return "", fmt.Errorf("no newline in the first %d bytes of the greeting", n)
-		}
-	}
+	return c, a.Node, nil
 }
 
 // exchange keeps one connection busy: after offset, every Interval it
@@ -545,11 +517,11 @@ func (d *Disruption) probeConn(deadline time.Time) (string, error) {
 		return "", fmt.Errorf("probe dial: %w", err)
 	}
 	defer c.Close()
-	node, err := readNodeName(c, deadline)
+	a, err := readAnswer(c, deadline)
 	if err != nil {
 		return "", fmt.Errorf("probe: %w", err)
 	}
-	return node, nil
+	return a.Node, nil
 }
 
 // Bound returns how many connections each node answered when they were

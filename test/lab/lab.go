@@ -1,8 +1,9 @@
 // Package lab builds a BGP load-balancing lab from network namespaces: a
 // router (FRR, BIRD or GoBGP), nodes running the real speaker binary, a
 // client, the API server and the real controller on a management network,
-// and on each node a responder that answers on Service addresses with the
-// node's name.
+// kube-proxy on every node, and pods (network namespaces on each node's
+// pod bridge) whose responder says which node received a connection and
+// which pod served it.
 // Everything it creates carries a per-run prefix and is removed by Close.
 package lab
 
@@ -17,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,13 +42,7 @@ const (
 	RouterLAN6 = "2001:db8:1::1"
 	ClientAddr = "198.18.2.2"
 	ClientV6   = "2001:db8:2::2"
-	// ResponderPort is where each node's responder listens.
-	ResponderPort = 80
 )
-
-// ServicePools are the ranges the lab treats as Service addresses: each
-// node delivers them locally to its responder.
-var ServicePools = []string{"203.0.113.0/24", "198.51.100.0/24", "2001:db8:100::/48"}
 
 // Config says what lab to build.
 type Config struct {
@@ -89,6 +83,9 @@ type Config struct {
 	// nexthop group tuned by Resilient (see resilient.go).
 	RouterHashing string
 	Resilient     ResilientOptions
+	// ProxyMode is kube-proxy's mode on every node: ProxyNftables (the
+	// default) or ProxyIptables.
+	ProxyMode string
 }
 
 // Values of Config.Neighbours.
@@ -124,12 +121,17 @@ func (l *Lab) NodeASN() int64 {
 
 // Node is one lab node.
 type Node struct {
-	Name    string
-	NS      string
-	Addr4   netip.Addr
-	Addr6   netip.Addr
-	speaker *process
-	stop    func()
+	Name  string
+	NS    string
+	Addr4 netip.Addr
+	Addr6 netip.Addr
+	// PodCIDR4 and PodCIDR6 hold the addresses of the node's pods.
+	PodCIDR4, PodCIDR6 netip.Prefix
+	// mgmtAddr is the node's address on the management network.
+	mgmtAddr netip.Addr
+	speaker  *process
+	proxy    *process
+	stop     func()
 	// lanPeer is the bridge side of the node's LAN link.
 	lanPeer string
 	// kubeconfig holds the speaker's identity: its ServiceAccount, bound
@@ -159,6 +161,7 @@ type Lab struct {
 	controllerMetricsAddr string
 	mgmtBridge            string
 	lanBridge             string
+	pods                  *podRegistry
 	mu                    sync.Mutex
 	cleanups              []func() error
 }
@@ -198,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	suffix := make([]byte, 2)
 	_, _ = rand.Read(suffix)
-	l := &Lab{cfg: cfg, Prefix: "bl" + hex.EncodeToString(suffix)}
+	l := &Lab{cfg: cfg, Prefix: "bl" + hex.EncodeToString(suffix), pods: newPodRegistry()}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.Close())
@@ -246,9 +249,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := l.startAPIServer(mgmt.Addr().Next()); err != nil {
 		return nil, err
 	}
-	if err := l.startResponders(); err != nil {
-		return nil, err
-	}
+	l.onClose(l.stopPods)
 	if err := l.registerNodes(ctx); err != nil {
 		return nil, err
 	}
@@ -256,6 +257,12 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 		return nil, err
 	}
 	if err := l.writeComponentKubeconfigs(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.startKubeProxies(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.startStandIns(); err != nil {
 		return nil, err
 	}
 	if err := l.startController(); err != nil {
@@ -433,6 +440,11 @@ func (l *Lab) buildNetwork(mgmt netip.Prefix) error {
 			Addr4: netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}),
 			Addr6: netip.MustParseAddr(fmt.Sprintf("2001:db8:1::%x", 0x10+i)),
 		}
+		var err error
+		if n.PodCIDR4, n.PodCIDR6, err = podCIDRs(i); err != nil {
+			return err
+		}
+		n.mgmtAddr = mgmtAddr
 		if err := l.addNamespace(n.NS); err != nil {
 			return err
 		}
@@ -450,11 +462,6 @@ func (l *Lab) buildNetwork(mgmt netip.Prefix) error {
 			{"route", "add", "default", "via", RouterLAN4},
 			{"-6", "route", "add", "default", "via", RouterLAN6},
 		}
-		// Each node delivers Service addresses to its own responder, as
-		// kube-proxy would deliver them to a pod.
-		for _, pool := range ServicePools {
-			steps = append(steps, []string{"route", "add", "local", pool, "dev", "lo"})
-		}
 		for _, s := range steps {
 			if err := ip(n.NS, s...); err != nil {
 				return err
@@ -463,7 +470,7 @@ func (l *Lab) buildNetwork(mgmt netip.Prefix) error {
 		mgmtAddr = mgmtAddr.Next()
 		l.Nodes = append(l.Nodes, n)
 	}
-	return nil
+	return l.buildPodNetwork()
 }
 
 func (l *Lab) startAPIServer(listen netip.Addr) error {
@@ -492,7 +499,11 @@ func (l *Lab) registerNodes(ctx context.Context) error {
 		return err
 	}
 	for _, n := range l.Nodes {
-		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: map[string]string{"kubernetes.io/hostname": n.Name}}}
+		node := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: map[string]string{"kubernetes.io/hostname": n.Name}},
+			// The pod CIDRs the controller-manager would allocate.
+			Spec: corev1.NodeSpec{PodCIDR: n.PodCIDR4.String(), PodCIDRs: []string{n.PodCIDR4.String(), n.PodCIDR6.String()}},
+		}
 		if err := l.Client.Create(ctx, node); err != nil {
 			return fmt.Errorf("create node %s: %w", n.Name, err)
 		}
@@ -620,78 +631,6 @@ func (l *Lab) CutLink(n *Node) (restore func() error, err error) {
 func (l *Lab) SpeakerLog(n *Node) string {
 	data, _ := os.ReadFile(filepath.Join(l.Dir, "speaker-"+n.Name+".log"))
 	return string(data)
-}
-
-// startResponders opens, inside each node, a listener that answers every
-// connection with the node's name and then echoes what it receives.
-func (l *Lab) startResponders() error {
-	for _, n := range l.Nodes {
-		var ln net.Listener
-		err := inNetns(n.NS, func() error {
-			var err error
-			ln, err = net.Listen("tcp", fmt.Sprintf("[::]:%d", ResponderPort))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("responder on %s: %w", n.Name, err)
-		}
-		name := n.Name
-		l.onClose(ln.Close)
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					if _, err := c.Write([]byte(name + "\n")); err != nil {
-						return
-					}
-					buf := make([]byte, 4096)
-					for {
-						k, err := c.Read(buf)
-						if err != nil {
-							return
-						}
-						if _, err := c.Write(buf[:k]); err != nil {
-							return
-						}
-					}
-				}()
-			}
-		}()
-	}
-	return nil
-}
-
-// Dial opens a TCP connection from the client namespace.
-func (l *Lab) Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	var c net.Conn
-	err := inNetns(l.ClientNS, func() error {
-		var err error
-		d := net.Dialer{Timeout: 2 * time.Second}
-		c, err = d.DialContext(ctx, "tcp", addr.String())
-		return err
-	})
-	return c, err
-}
-
-// WhoServes opens one connection to addr and returns the name of the node
-// that answered.
-func (l *Lab) WhoServes(ctx context.Context, addr netip.Addr) (string, error) {
-	c, err := l.Dial(ctx, netip.AddrPortFrom(addr, ResponderPort))
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 64)
-	k, err := c.Read(buf)
-	if err != nil {
-		return "", fmt.Errorf("read from %s: %w", addr, err)
-	}
-	return strings.TrimSpace(string(buf[:k])), nil
 }
 
 // APIServerDir is the directory that names the lab's API server and etcd

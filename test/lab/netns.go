@@ -17,8 +17,14 @@ import (
 // run executes a command and returns its standard output; a failure quotes
 // the command and everything it printed.
 func run(name string, args ...string) (string, error) {
+	return runInput("", name, args...)
+}
+
+// runInput is run with the given standard input.
+func runInput(stdin, name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
 	var out, stderr bytes.Buffer
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
 		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()+out.String()))

@@ -17,6 +17,10 @@ command -v sysctl >/dev/null && command -v pkill >/dev/null || need+=(procps)
 [ -x /usr/lib/frr/bgpd ] || need+=(frr)
 [ -x /usr/sbin/bird ] || need+=(bird2)
 [ -x /usr/bin/gobgpd ] || need+=(gobgpd)
+# kube-proxy writes its rules with nft in the lab's default nftables mode,
+# and with iptables in its iptables mode.
+command -v nft >/dev/null || need+=(nftables)
+command -v iptables >/dev/null || need+=(iptables)
 # The lab runs bgplb's binaries as an unprivileged user through setpriv.
 command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then

@@ -33,6 +33,11 @@ func TestTheLabLeavesNothingBehind(t *testing.T) {
 			if up, err := l.Router.Established(); err != nil {
 				t.Fatalf("the router does not answer: %v (%v)", up, err)
 			}
+			// A pod adds a namespace and a link on its node's bridge.
+			svc := createService(t, l, "leftover", false)
+			if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}}); err != nil {
+				t.Fatal(err)
+			}
 			apiserver := l.APIServerDir()
 			if !leftovers(t, l.Prefix, l.Dir, false) || !leftovers(t, apiserver, apiserver, false) {
 				t.Fatal("the running lab is not visible to the leftover check, so the check proves nothing")

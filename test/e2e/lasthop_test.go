@@ -179,3 +179,11 @@ func nodeAddr(n *lab.Node, v6 bool) netip.Addr {
 	}
 	return n.Addr4
 }
+
+// kube-proxy's iptables mode, which many clusters still run, takes the
+// same connections to the same pods.
+func TestKubeProxyInIptablesModeTakesEachConnectionToAPod(t *testing.T) {
+	l := startLabWith(t, lab.Config{Nodes: 3, ProxyMode: lab.ProxyIptables})
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	clusterPolicyReachesPodsOnOtherNodes(t, l)
+}

@@ -190,6 +190,11 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	default:
 		return nil, fmt.Errorf("unknown kind of neighbours %q (want %s or %s)", cfg.Neighbours, StaticNeighbours, DynamicNeighbours)
 	}
+	switch cfg.ProxyMode {
+	case "", ProxyNftables, ProxyIptables:
+	default:
+		return nil, fmt.Errorf("unknown kube-proxy mode %q (want %s or %s)", cfg.ProxyMode, ProxyNftables, ProxyIptables)
+	}
 	for _, bin := range []string{"controller", "speaker"} {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
 			return nil, fmt.Errorf("lab needs the %s binary in %s (make build): %w", bin, cfg.BinDir, err)
@@ -493,9 +498,14 @@ func (l *Lab) startAPIServer(listen netip.Addr) error {
 }
 
 // registerNodes creates the Node objects a kubelet would, with the lab
-// addresses, and the speakers' namespace.
+// addresses, the speakers' namespace and the default namespace's
+// ServiceAccount.
 func (l *Lab) registerNodes(ctx context.Context) error {
 	if err := l.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}}); err != nil {
+		return err
+	}
+	// People create pods in the default namespace with kubectl.
+	if err := l.ensureDefaultAccount(ctx, metav1.NamespaceDefault); err != nil {
 		return err
 	}
 	for _, n := range l.Nodes {

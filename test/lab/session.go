@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +26,7 @@ import (
 )
 
 // A long-lived lab for people rather than tests: `Up` starts a background
-// process that holds the lab (API server, responders and the namespaces all
+// process that holds the lab (API server, pods and the namespaces all
 // belong to it) and records it in a state file; `Down` asks that process
 // to remove everything.
 
@@ -373,28 +374,7 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 		}
 	}
 	for _, a := range addrs {
-		served := map[string]int{}
-		failed := 0
-		for range 300 {
-			node, err := l.WhoServes(ctx, a)
-			if err != nil {
-				failed++
-				continue
-			}
-			served[node]++
-		}
-		fmt.Fprintf(&b, "\nTraffic: 300 connections from the client to %s:\n", netip.AddrPortFrom(a, ResponderPort))
-		names := make([]string, 0, len(served))
-		for n := range served {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(&b, "  %-8s %3d\n", n, served[n])
-		}
-		if failed > 0 {
-			fmt.Fprintf(&b, "  failed   %3d\n", failed)
-		}
+		b.WriteString(trafficSummary(ctx, l, a, 300))
 	}
 	fmt.Fprintf(&b, "\nUse the lab from your shell: this points kubectl, bgplbctl and kubectl bgplb at it,\n")
 	fmt.Fprintf(&b, "and names its namespaces $LAB_ROUTER, $LAB_CLIENT, $LAB_NODE0... and its folder $LAB_DIR:\n")
@@ -404,7 +384,7 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 	fmt.Fprintf(&b, "  kubectl get svc,ippools,bgppeers -A\n")
 	fmt.Fprintf(&b, "  %s\n", routerShowCommand(opts.Router))
 	fmt.Fprintf(&b, "  ip -n $LAB_ROUTER route\n")
-	fmt.Fprintf(&b, "  ip netns exec $LAB_CLIENT bash -c 'head -1 < /dev/tcp/%s/%d'   (which node answers?)\n", addrs[0], ResponderPort)
+	fmt.Fprintf(&b, "  ip netns exec $LAB_CLIENT bash -c 'head -1 < /dev/tcp/%s/%d'   (which node and pod answer?)\n", addrs[0], ResponderPort)
 	fmt.Fprintf(&b, "Logs and the router's configuration: %s\n", l.Dir)
 	fmt.Fprintf(&b, "Stop and remove everything: make lab-down\n")
 	return b.String(), nil
@@ -553,4 +533,41 @@ func sweep(prefix string, dirs ...string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// trafficSummary opens n connections from the client to addr and says
+// which node received them (the router's hash) and which pod served them
+// (kube-proxy's choice), side by side.
+func trafficSummary(ctx context.Context, l *Lab, addr netip.Addr, n int) string {
+	byNode, byPod := map[string]int{}, map[string]int{}
+	podNode := map[string]string{}
+	failed := 0
+	for range n {
+		a, err := l.Ask(ctx, addr)
+		if err != nil {
+			failed++
+			continue
+		}
+		byNode[a.Node]++
+		byPod[a.Pod]++
+		podNode[a.Pod] = a.PodNode
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nTraffic: %d connections from the client to %s,\n", n, netip.AddrPortFrom(addr, ResponderPort))
+	fmt.Fprintf(&b, "received by each node (the router's ECMP) and served by each pod (kube-proxy):\n")
+	nodes, pods := slices.Sorted(maps.Keys(byNode)), slices.Sorted(maps.Keys(byPod))
+	for i := range max(len(nodes), len(pods)) {
+		left, right := "", ""
+		if i < len(nodes) {
+			left = fmt.Sprintf("%-8s %3d", nodes[i], byNode[nodes[i]])
+		}
+		if i < len(pods) {
+			right = fmt.Sprintf("%-32s %3d", pods[i]+" on "+podNode[pods[i]], byPod[pods[i]])
+		}
+		fmt.Fprintf(&b, "  %-12s   %s\n", left, right)
+	}
+	if failed > 0 {
+		fmt.Fprintf(&b, "  failed   %3d\n", failed)
+	}
+	return b.String()
 }

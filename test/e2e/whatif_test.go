@@ -337,21 +337,15 @@ func sameMembers(a, b []string) bool {
 
 // closeStaleConns closes the responders' connections that outlived the
 // harness: a connection the router moved to another node was reset there,
-// but the node it left still holds it open. The client reuses source ports
-// soon (so many connections pass through these tests), and a new
+// but the pod that served it still holds it open. The client reuses source
+// ports soon (so many connections pass through these tests), and a new
 // connection whose SYN meets such a stale socket waits for a
 // retransmission and may time out.
 func closeStaleConns(t *testing.T, l *lab.Lab) int {
 	t.Helper()
-	closed := 0
-	for _, n := range l.Nodes {
-		out, err := exec.Command("ip", "netns", "exec", n.NS, "ss", "-K", "-t", "-n", "state", "established",
-			fmt.Sprintf("( sport = :%d )", lab.ResponderPort)).CombinedOutput()
-		if err != nil {
-			t.Fatalf("close stale connections on %s: %v: %s", n.Name, err, out)
-		}
-		// ss prints a header and one line per connection it closed.
-		closed += max(0, len(strings.Split(strings.TrimSpace(string(out)), "\n"))-1)
+	closed, err := l.CloseResponderConns()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return closed
 }

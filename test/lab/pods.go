@@ -24,6 +24,11 @@ type Pod struct {
 	netns, link string
 	slot        int
 	listener    net.Listener
+	// conns are the responder's open connections, which end with the pod
+	// as they end with a container's process.
+	connsMu sync.Mutex
+	conns   map[net.Conn]bool
+	stopped bool
 	// uid is the object's the pod runs for.
 	uid types.UID
 }
@@ -146,12 +151,20 @@ func (l *Lab) stopPod(key types.NamespacedName) error {
 	return err
 }
 
-// stop ends the pod's responder and removes its namespace, which takes
-// its link off the node's bridge.
+// stop ends the pod's responder and its connections, and removes its
+// namespace, which takes its link off the node's bridge once nothing
+// holds the namespace any more.
 func (p *Pod) stop() error {
 	if p.listener != nil {
 		_ = p.listener.Close()
 	}
+	p.connsMu.Lock()
+	p.stopped = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+	p.connsMu.Unlock()
 	if p.netns == "" {
 		return nil
 	}

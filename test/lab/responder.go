@@ -92,6 +92,10 @@ func (l *Lab) startResponder(p *Pod) error {
 
 func (l *Lab) respond(p *Pod, c net.Conn) {
 	defer c.Close()
+	if !p.track(c) {
+		return
+	}
+	defer p.untrack(c)
 	source := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 	a := Answer{Node: l.receivingNode(p, source), Pod: p.Key().String(), PodNode: p.Node.Name, Source: source}
 	if _, err := c.Write([]byte(a.String() + "\n")); err != nil {
@@ -192,4 +196,47 @@ func readAnswer(c net.Conn, deadline time.Time) (Answer, error) {
 		return Answer{}, err
 	}
 	return ParseAnswer(line)
+}
+
+// CloseResponderConns closes every established connection of every pod's
+// responder, as a test does to start from a clean slate, and returns how
+// many it closed.
+func (l *Lab) CloseResponderConns() (int, error) {
+	l.pods.mu.Lock()
+	var netns []string
+	for _, p := range l.pods.pods {
+		netns = append(netns, p.netns)
+	}
+	l.pods.mu.Unlock()
+	closed := 0
+	for _, ns := range netns {
+		out, err := nsRun(ns, "ss", "-K", "-t", "-n", "state", "established", fmt.Sprintf("( sport = :%d )", ResponderPort))
+		if err != nil {
+			return closed, fmt.Errorf("close the responder's connections: %w", err)
+		}
+		// ss prints a header and one line per connection it closed.
+		closed += max(0, len(strings.Split(strings.TrimSpace(out), "\n"))-1)
+	}
+	return closed, nil
+}
+
+// track records an open connection of the pod's responder; it refuses one
+// once the pod has stopped.
+func (p *Pod) track(c net.Conn) bool {
+	p.connsMu.Lock()
+	defer p.connsMu.Unlock()
+	if p.stopped {
+		return false
+	}
+	if p.conns == nil {
+		p.conns = map[net.Conn]bool{}
+	}
+	p.conns[c] = true
+	return true
+}
+
+func (p *Pod) untrack(c net.Conn) {
+	p.connsMu.Lock()
+	defer p.connsMu.Unlock()
+	delete(p.conns, c)
 }

@@ -249,6 +249,9 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := l.startRouterHashing(); err != nil {
 		return nil, fmt.Errorf("router hashing: %w", err)
 	}
+	if err := l.hashHeadersAtRouter(); err != nil {
+		return nil, err
+	}
 
 	l.controllerMetricsAddr = netip.AddrPortFrom(mgmt.Addr().Next(), ControllerMetricsPort).String()
 	if err := l.startAPIServer(mgmt.Addr().Next()); err != nil {

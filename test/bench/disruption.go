@@ -230,8 +230,11 @@ type disruptionRow struct {
 	event, mitigation string
 	on                bool
 	conns, broken     int
-	failed, attempts  int
-	converged         time.Duration
+	// reset and hung split broken: a reset the client saw, or echoes that
+	// stopped coming back.
+	reset, hung      int
+	failed, attempts int
+	converged        time.Duration
 }
 
 // disruptionReport runs every case for each router hashing mode in a lab
@@ -239,7 +242,7 @@ type disruptionRow struct {
 // chart there.
 func disruptionReport(binDir string, conns int, hashings []string, outDir string) error {
 	fmt.Printf("\nconnection disruption through the FRR router, %d busy connections per run:\n", conns)
-	fmt.Printf("  %-15s %-26s %-18s %-4s %8s %12s %11s\n", "router hashing", "event", "mitigation", "", "broken", "failed new", "converged")
+	fmt.Printf("  %-15s %-26s %-18s %-4s %8s %12s %12s %11s\n", "router hashing", "event", "mitigation", "", "broken", "reset/hung", "failed new", "converged")
 	var rows []disruptionRow
 	for _, hashing := range hashings {
 		for _, c := range disruptionCases() {
@@ -248,8 +251,8 @@ func disruptionReport(binDir string, conns int, hashings []string, outDir string
 				return fmt.Errorf("%s, %s, %s %v: %w", hashing, c.event, c.mitigation, c.on, err)
 			}
 			rows = append(rows, r)
-			fmt.Printf("  %-15s %-26s %-18s %-4s %8s %12s %10.2fs\n", hashing, c.event, c.mitigation, onOff(c.on),
-				fmt.Sprintf("%d/%d", r.broken, conns), fmt.Sprintf("%d/%d", r.failed, r.attempts), r.converged.Seconds())
+			fmt.Printf("  %-15s %-26s %-18s %-4s %8s %12s %12s %10.2fs\n", hashing, c.event, c.mitigation, onOff(c.on),
+				fmt.Sprintf("%d/%d", r.broken, conns), fmt.Sprintf("%d/%d", r.reset, r.hung), fmt.Sprintf("%d/%d", r.failed, r.attempts), r.converged.Seconds())
 		}
 	}
 	fmt.Println("  (converged: until the router's kernel next hops were final; for a restart, until the node's session")
@@ -366,6 +369,7 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 	}
 	r := d.Stop()
 	row.broken, row.failed, row.attempts = r.Broken(), r.Probe.Failures, r.Probe.Attempts
+	row.reset, row.hung = r.Total.Reset, r.Total.Hung
 	return row, nil
 }
 

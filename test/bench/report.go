@@ -23,14 +23,17 @@ func writeDisruptionReport(dir string, rows []disruptionRow) error {
 	fmt.Fprintf(&b, "Written by `make disruption-report` on %s: a lab of three nodes and an FRR router,\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "a fresh lab per run, %d busy TCP connections from a client through the router to a\n", firstConns(rows))
 	b.WriteString("Service address, and a probe opening new connections every 20 ms. A connection counts as\n")
-	b.WriteString("broken when it is reset or stops answering. The victim is node-1; `endpoint move` moves a\n")
-	b.WriteString("Local Service's endpoint from node-1 to node-2.\n\n")
+	b.WriteString("broken when it is reset or stops answering (`reset/hung` splits them). The victim is node-1;\n")
+	b.WriteString("`endpoint move` moves a Local Service's pod from node-1 to node-2. Every connection takes the\n")
+	b.WriteString("path it takes in a cluster: the router hashes its headers (5-tuple) to a node, kube-proxy\n")
+	b.WriteString("(nftables mode) on that node translates it to the Service's pod, on that node or another, and\n")
+	b.WriteString("the pod answers. What changed from the figures measured before that, and why: [history.md](history.md).\n\n")
 	b.WriteString("![broken connections per event](broken-connections.svg)\n\n")
-	b.WriteString("| router hashing | event | mitigation | | broken | failed new | converged |\n")
-	b.WriteString("|---|---|---|---|---:|---:|---:|\n")
+	b.WriteString("| router hashing | event | mitigation | | broken | reset/hung | failed new | converged |\n")
+	b.WriteString("|---|---|---|---|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d/%d | %d/%d | %.2f s |\n", r.hashing, r.event, r.mitigation, onOff(r.on),
-			r.broken, r.conns, r.failed, r.attempts, r.converged.Seconds())
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d/%d | %d/%d | %d/%d | %.2f s |\n", r.hashing, r.event, r.mitigation, onOff(r.on),
+			r.broken, r.conns, r.reset, r.hung, r.failed, r.attempts, r.converged.Seconds())
 	}
 	b.WriteString("\n`converged` runs until the router's kernel next hops were final; for a restart, until the node's\n")
 	b.WriteString("session was back with all three next hops; for a held addition, until the node reported it held.\n")

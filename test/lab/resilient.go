@@ -34,8 +34,11 @@ package lab
 // and re-reads FRR's routes at least every mirrorPoll.
 //
 // What the kernel (Linux 6.18, 128 buckets, 1,000 connections each
-// exchanging data every 40 ms, 5-tuple hashing, groups of equal weights
-// that start balanced) did to established connections:
+// exchanging data every 40 ms, groups of equal weights that start
+// balanced) did to established connections; these figures were taken
+// before the router hashed headers (routerhash.go), when each flow's
+// bucket came from its client socket's random hash, which spreads flows
+// over buckets the same way but not the same flows:
 //
 //   - Addition with the default idle timer (120 s): none broke (0 of 1,000
 //     for 2→3, 3→4, 5→6 and 7→8 next hops). The new next hop gets no

@@ -57,11 +57,12 @@ func TestRoutesStayWhileTheAPIServerIsDown(t *testing.T) {
 		err := l.Client.Create(ctx, after)
 		return err == nil, fmt.Sprint(err)
 	})
-	if err := l.SetEndpoints(ctx, after, map[string][]lab.EndpointState{"node-2": {lab.Ready}}); err != nil {
+	if _, err := l.PlacePods(ctx, after, map[string][]lab.EndpointState{"node-2": {lab.Ready}}); err != nil {
 		t.Fatal(err)
 	}
 	// Clients back off while the API server is away; they find it again
-	// within their longest back-off.
+	// within their longest back-off. So do the lab's kubelet and
+	// EndpointSlice controller, which write the new Service's slice.
 	start := time.Now()
 	addr2 := serviceAddrsWithin(t, l, after, 1, 90*time.Second)[0]
 	t.Logf("the controller assigned an address %.1fs after the API server returned", time.Since(start).Seconds())

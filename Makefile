@@ -74,7 +74,7 @@ bench: setup build
 
 ## disruption-report: broken connections per event, mitigation and router hashing mode, as a table and a chart in docs/disruption (root)
 disruption-report: setup build
-	go run ./test/bench -bin $(BIN) -latency-services 0 -bulk "" -disruption-hashing hash-threshold,resilient -disruption-out docs/disruption
+	go run ./test/bench -bin $(BIN) -latency-services 0 -bulk "" -writes-services 0 -disruption-hashing hash-threshold,resilient -disruption-out docs/disruption
 
 ## lab: a running lab (router, nodes with speakers, client, API server, controller) and its summary; ROUTER=frr|bird|gobgp NEIGHBOURS=dynamic|static
 lab: setup build

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -93,25 +94,13 @@ func leftovers(t *testing.T, prefix, dir string, report bool) bool {
 // running controller and speakers have no privilege on the machine, and
 // asks the API server who they are, with the kubeconfig each process was
 // started with: the chart's ServiceAccounts, and for a speaker a token
-// bound to its own node, never the administrator.
+// bound to its own node, never the administrator; kube-proxy runs as its
+// own ServiceAccount with system:node-proxier's rights.
 func TestTheLabRunsEveryComponentAsItsChartServiceAccount(t *testing.T) {
 	l := startLab(t, 2)
 	whoami := func(pid int) (string, map[string]authenticationv1.ExtraValue) {
 		t.Helper()
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		args := strings.Split(string(cmdline), "\x00")
-		i := slices.Index(args, "--kubeconfig")
-		if i < 0 || i+1 >= len(args) {
-			t.Fatalf("process %d runs without --kubeconfig: %q", pid, args)
-		}
-		cfg, err := clientcmd.BuildConfigFromFlags("", args[i+1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		review, err := kubernetes.NewForConfigOrDie(cfg).AuthenticationV1().SelfSubjectReviews().
+		review, err := clientOf(t, pid).AuthenticationV1().SelfSubjectReviews().
 			Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("who is process %d: %v", pid, err)
@@ -147,5 +136,57 @@ func TestTheLabRunsEveryComponentAsItsChartServiceAccount(t *testing.T) {
 		if node := extra["authentication.kubernetes.io/node-name"]; !slices.Equal(node, authenticationv1.ExtraValue{n.Name}) {
 			t.Errorf("the speaker of %s holds a token of node %v", n.Name, node)
 		}
+		// kube-proxy runs as its own ServiceAccount, which may read what
+		// system:node-proxier grants and change no Service.
+		pid := l.KubeProxyPID(n)
+		if user, _ := whoami(pid); user != "system:serviceaccount:kube-system:kube-proxy" {
+			t.Errorf("kube-proxy on %s runs as %q", n.Name, user)
+		}
+		for _, check := range []struct {
+			attrs authorizationv1.ResourceAttributes
+			want  bool
+		}{
+			{authorizationv1.ResourceAttributes{Verb: "watch", Group: "discovery.k8s.io", Resource: "endpointslices"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "list", Resource: "services"}, true},
+			{authorizationv1.ResourceAttributes{Verb: "update", Resource: "services", Namespace: "default"}, false},
+			{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "kube-system"}, false},
+		} {
+			review, err := clientOf(t, pid).AuthorizationV1().SelfSubjectAccessReviews().Create(context.Background(),
+				&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &check.attrs}}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if review.Status.Allowed != check.want {
+				t.Errorf("kube-proxy on %s may %s %s: %v, want %v", n.Name, check.attrs.Verb, check.attrs.Resource, review.Status.Allowed, check.want)
+			}
+		}
 	}
+}
+
+// clientOf returns a client with the identity of the kubeconfig that the
+// process pid was started with (--kubeconfig PATH or --kubeconfig=PATH).
+func clientOf(t *testing.T, pid int) kubernetes.Interface {
+	t.Helper()
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Split(string(cmdline), "\x00")
+	path := ""
+	for i, a := range args {
+		if a == "--kubeconfig" && i+1 < len(args) {
+			path = args[i+1]
+		}
+		if p, ok := strings.CutPrefix(a, "--kubeconfig="); ok {
+			path = p
+		}
+	}
+	if path == "" {
+		t.Fatalf("process %d runs without --kubeconfig: %q", pid, args)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubernetes.NewForConfigOrDie(cfg)
 }

@@ -28,8 +28,9 @@ const (
 const podServiceLabel = "lab.bgplb.io/service"
 
 // endpointsTimeout bounds the wait for a Service's EndpointSlices to name
-// the pods SetEndpoints placed.
-const endpointsTimeout = 30 * time.Second
+// the pods SetEndpoints placed; a benchmark's thousands of pods on a busy
+// machine take a while.
+const endpointsTimeout = 90 * time.Second
 
 // SetEndpoints places a Service's pods, as a Deployment and the scheduler
 // would (PlacePods), and waits until the Service's EndpointSlices name

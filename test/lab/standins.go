@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -53,13 +54,16 @@ func (l *Lab) startStandIns() error {
 		pod, ok := o.(*corev1.Pod)
 		return ok && l.runsResponder(pod)
 	})
-	err = builder.ControllerManagedBy(mgr).Named("lab-kubelet").
+	// Starting a pod runs a few ip commands; several at once keep a
+	// benchmark's thousand pods from queueing behind each other.
+	workers := ctrlcontroller.Options{MaxConcurrentReconciles: 4}
+	err = builder.ControllerManagedBy(mgr).Named("lab-kubelet").WithOptions(workers).
 		For(&corev1.Pod{}, builder.WithPredicates(runs)).
 		Complete(&kubelet{lab: l, client: mgr.GetClient()})
 	if err != nil {
 		return fmt.Errorf("lab kubelet: %w", err)
 	}
-	err = builder.ControllerManagedBy(mgr).Named("lab-endpointslices").
+	err = builder.ControllerManagedBy(mgr).Named("lab-endpointslices").WithOptions(workers).
 		For(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, pod client.Object) []reconcile.Request {
 			return servicesSelecting(ctx, mgr.GetClient(), pod)

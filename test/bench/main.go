@@ -351,7 +351,7 @@ func bulkRun(ctx context.Context, l *lab.Lab, frr *lab.FRR, n int) error {
 		if err := l.Client.Create(ctx, svc); err != nil {
 			return err
 		}
-		if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}}); err != nil {
+		if _, err := l.PlacePods(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}}); err != nil {
 			return err
 		}
 		mu.Lock()

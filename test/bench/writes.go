@@ -34,7 +34,8 @@ func writesRun(ctx context.Context, l *lab.Lab, n, changesPerSecond int, window 
 		if err := l.Client.Create(ctx, svc); err != nil {
 			return err
 		}
-		return l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}})
+		_, err := l.PlacePods(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}})
+		return err
 	}); err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func writesRun(ctx context.Context, l *lab.Lab, n, changesPerSecond int, window 
 			if err := l.Client.Create(ctx, svc); err != nil {
 				return err
 			}
-			if err := l.SetEndpoints(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}}); err != nil {
+			if _, err := l.PlacePods(ctx, svc, map[string][]lab.EndpointState{"node-1": {lab.Ready}}); err != nil {
 				return err
 			}
 			live = append(live, name)

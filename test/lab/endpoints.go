@@ -33,15 +33,19 @@ const podServiceLabel = "lab.bgplb.io/service"
 const endpointsTimeout = 90 * time.Second
 
 // SetEndpoints places a Service's pods, as a Deployment and the scheduler
-// would (PlacePods), and waits until the Service's EndpointSlices name
-// exactly those pods with their readiness, as kube-proxy and the speakers
-// then see them. The Service must exist and select pods.
+// would (PlacePods), waits until the Service's EndpointSlices name exactly
+// those pods with their readiness, as kube-proxy and the speakers then see
+// them, and then until every kube-proxy has written its rules since. The
+// Service must exist and select pods.
 func (l *Lab) SetEndpoints(ctx context.Context, svc *corev1.Service, endpoints map[string][]EndpointState) error {
 	want, err := l.PlacePods(ctx, svc, endpoints)
 	if err != nil {
 		return err
 	}
-	return l.waitForEndpoints(ctx, client.ObjectKeyFromObject(svc), want)
+	if err := l.waitForEndpoints(ctx, client.ObjectKeyFromObject(svc), want); err != nil {
+		return err
+	}
+	return l.waitForKubeProxies(ctx, time.Now())
 }
 
 // PlacePods gives a Service its pods: one Pod object per entry, on the

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -192,4 +193,49 @@ func (l *Lab) KubeProxyPID(n *Node) int {
 		return 0
 	}
 	return n.proxy.cmd.Process.Pid
+}
+
+// kubeProxyHealth is the part of kube-proxy's /healthz answer the lab
+// reads: when it last wrote the rules of each IP family.
+type kubeProxyHealth struct {
+	Status map[string]struct {
+		LastUpdated time.Time `json:"lastUpdated"`
+	} `json:"status"`
+}
+
+// waitForKubeProxies waits until every node's kube-proxy has written its
+// rules of both families after since. kube-proxy batches changes for up
+// to a second, and until it has written a new pod's rules it rejects or
+// drops connections that bgplb's routes already bring; a test that
+// changed endpoints waits for it as a cluster's clients cannot.
+func (l *Lab) waitForKubeProxies(ctx context.Context, since time.Time) error {
+	hc := &http.Client{Timeout: time.Second}
+	for _, n := range l.Nodes {
+		url := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(n.mgmtAddr, KubeProxyHealthPort))
+		var seen string
+		err := poll(ctx, kubeProxyStartTimeout, "kube-proxy on "+n.Name+" writes its rules", func() bool {
+			resp, err := hc.Get(url)
+			if err != nil {
+				seen = err.Error()
+				return false
+			}
+			defer resp.Body.Close()
+			var h kubeProxyHealth
+			if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+				seen = err.Error()
+				return false
+			}
+			seen = fmt.Sprint(h.Status)
+			for _, family := range []string{"IPv4", "IPv6"} {
+				if !h.Status[family].LastUpdated.After(since) {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("%w (last seen: %s)", err, seen)
+		}
+	}
+	return nil
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -35,8 +37,8 @@ const endpointsTimeout = 90 * time.Second
 // SetEndpoints places a Service's pods, as a Deployment and the scheduler
 // would (PlacePods), waits until the Service's EndpointSlices name exactly
 // those pods with their readiness, as kube-proxy and the speakers then see
-// them, and then until every kube-proxy has written its rules since. The
-// Service must exist and select pods.
+// them, and then until every kube-proxy has written rules towards each
+// ready pod. The Service must exist and select pods.
 func (l *Lab) SetEndpoints(ctx context.Context, svc *corev1.Service, endpoints map[string][]EndpointState) error {
 	want, err := l.PlacePods(ctx, svc, endpoints)
 	if err != nil {
@@ -45,7 +47,27 @@ func (l *Lab) SetEndpoints(ctx context.Context, svc *corev1.Service, endpoints m
 	if err := l.waitForEndpoints(ctx, client.ObjectKeyFromObject(svc), want); err != nil {
 		return err
 	}
-	return l.waitForKubeProxies(ctx, time.Now())
+	return l.waitForKubeProxies(ctx, l.readyTargets(svc, want))
+}
+
+// readyTargets are the addresses and port, in the Service's families, of
+// the wanted pods that are ready.
+func (l *Lab) readyTargets(svc *corev1.Service, want map[string]bool) []netip.AddrPort {
+	families := svc.Spec.IPFamilies
+	if len(families) == 0 {
+		families = []corev1.IPFamily{corev1.IPv4Protocol}
+	}
+	var out []netip.AddrPort
+	for name, ready := range want {
+		p := l.pods.running(types.NamespacedName{Namespace: svc.Namespace, Name: name})
+		if !ready || p == nil {
+			continue
+		}
+		for _, f := range families {
+			out = append(out, netip.AddrPortFrom(p.Addr(f), ResponderPort))
+		}
+	}
+	return out
 }
 
 // PlacePods gives a Service its pods: one Pod object per entry, on the

@@ -2,12 +2,12 @@ package lab
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -195,47 +195,65 @@ func (l *Lab) KubeProxyPID(n *Node) int {
 	return n.proxy.cmd.Process.Pid
 }
 
-// kubeProxyHealth is the part of kube-proxy's /healthz answer the lab
-// reads: when it last wrote the rules of each IP family.
-type kubeProxyHealth struct {
-	Status map[string]struct {
-		LastUpdated time.Time `json:"lastUpdated"`
-	} `json:"status"`
-}
-
-// waitForKubeProxies waits until every node's kube-proxy has written its
-// rules of both families after since. kube-proxy batches changes for up
-// to a second, and until it has written a new pod's rules it rejects or
-// drops connections that bgplb's routes already bring; a test that
-// changed endpoints waits for it as a cluster's clients cannot.
-func (l *Lab) waitForKubeProxies(ctx context.Context, since time.Time) error {
-	hc := &http.Client{Timeout: time.Second}
+// waitForKubeProxies waits until every node's kube-proxy has written a
+// rule that sends connections to each of the given pod addresses (with
+// their port). kube-proxy batches changes for up to a second, and until it
+// has written a new pod's rules it rejects or drops connections that
+// bgplb's routes may already bring; a test that placed pods waits for it,
+// as a cluster's clients cannot. Only additions are waited for: a removed
+// pod's rules may linger a moment, which tests observe as traffic.
+func (l *Lab) waitForKubeProxies(ctx context.Context, targets []netip.AddrPort) error {
+	if len(targets) == 0 {
+		return nil
+	}
 	for _, n := range l.Nodes {
-		url := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(n.mgmtAddr, KubeProxyHealthPort))
-		var seen string
-		err := poll(ctx, kubeProxyStartTimeout, "kube-proxy on "+n.Name+" writes its rules", func() bool {
-			resp, err := hc.Get(url)
+		var missing []netip.AddrPort
+		err := poll(ctx, kubeProxyStartTimeout, "kube-proxy on "+n.Name+" writes the rules of the new pods", func() bool {
+			rules, err := l.proxyRules(n)
 			if err != nil {
-				seen = err.Error()
 				return false
 			}
-			defer resp.Body.Close()
-			var h kubeProxyHealth
-			if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-				seen = err.Error()
-				return false
-			}
-			seen = fmt.Sprint(h.Status)
-			for _, family := range []string{"IPv4", "IPv6"} {
-				if !h.Status[family].LastUpdated.After(since) {
-					return false
+			missing = missing[:0]
+			for _, t := range targets {
+				if !strings.Contains(rules, l.ruleTarget(t)) {
+					missing = append(missing, t)
 				}
 			}
-			return true
+			return len(missing) == 0
 		})
 		if err != nil {
-			return fmt.Errorf("%w (last seen: %s)", err, seen)
+			return fmt.Errorf("%w (no rule for %v)", err, missing)
 		}
 	}
 	return nil
+}
+
+// ruleTarget is how a destination reads in kube-proxy's rules: nft's
+// "address . port" in its maps, iptables' address:port (IPv6 in
+// brackets).
+func (l *Lab) ruleTarget(t netip.AddrPort) string {
+	if l.cfg.ProxyMode == ProxyIptables {
+		return t.String()
+	}
+	return fmt.Sprintf("%s . %d", t.Addr(), t.Port())
+}
+
+// proxyRules returns the NAT rules kube-proxy wrote on node n, both
+// families, as text.
+func (l *Lab) proxyRules(n *Node) (string, error) {
+	var dumps [][]string
+	if l.cfg.ProxyMode == ProxyIptables {
+		dumps = [][]string{{"iptables-save", "-t", "nat"}, {"ip6tables-save", "-t", "nat"}}
+	} else {
+		dumps = [][]string{{"nft", "list", "table", "ip", "kube-proxy"}, {"nft", "list", "table", "ip6", "kube-proxy"}}
+	}
+	var b strings.Builder
+	for _, d := range dumps {
+		out, err := nsRun(n.NS, d...)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(out)
+	}
+	return b.String(), nil
 }

@@ -215,7 +215,7 @@ func (l *Lab) waitForKubeProxies(ctx context.Context, targets []netip.AddrPort) 
 			}
 			missing = missing[:0]
 			for _, t := range targets {
-				if !strings.Contains(rules, l.ruleTarget(t)) {
+				if !strings.Contains(rules, t.String()) && !strings.Contains(rules, nftMapTarget(t)) {
 					missing = append(missing, t)
 				}
 			}
@@ -228,13 +228,10 @@ func (l *Lab) waitForKubeProxies(ctx context.Context, targets []netip.AddrPort) 
 	return nil
 }
 
-// ruleTarget is how a destination reads in kube-proxy's rules: nft's
-// "address . port" in its maps, iptables' address:port (IPv6 in
-// brackets).
-func (l *Lab) ruleTarget(t netip.AddrPort) string {
-	if l.cfg.ProxyMode == ProxyIptables {
-		return t.String()
-	}
+// nftMapTarget is how nft prints a destination in a map of several
+// endpoints ("address . port"); a single endpoint's rule, and iptables,
+// print address:port (IPv6 in brackets).
+func nftMapTarget(t netip.AddrPort) string {
 	return fmt.Sprintf("%s . %d", t.Addr(), t.Port())
 }
 

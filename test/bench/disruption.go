@@ -222,24 +222,32 @@ func settle(ctx context.Context, l *lab.Lab, joiner *lab.Node, svc *corev1.Servi
 		return time.Since(start), nil
 	}
 	key := svc.Namespace + "/" + svc.Name
-	var seen []v1alpha1.ServiceAnnouncement
+	var state string
 	if err := until(30*time.Second, func() bool {
 		var st v1alpha1.BGPNodeStatus
 		if l.Client.Get(ctx, client.ObjectKey{Name: joiner.Name}, &st) != nil {
 			return false
 		}
-		seen = st.Status.Services
 		for _, s := range st.Status.Services {
-			if s.Name == key && s.State == v1alpha1.AnnouncementHeld {
-				return true
+			if s.Name == key {
+				state = s.State
 			}
 		}
-		return false
+		return state == v1alpha1.AnnouncementHeld || state == v1alpha1.AnnouncementAnnounced
 	}); err != nil {
-		return 0, fmt.Errorf("%s never held %s (its status: %+v): %w", joiner.Name, key, seen, err)
+		return 0, fmt.Errorf("%s neither holds nor announces %s (last state %q): %w", joiner.Name, key, state, err)
+	}
+	if state == v1alpha1.AnnouncementAnnounced {
+		// The hold did not hold: the row says so rather than pass the
+		// join off as held.
+		return time.Since(start), errNotHeld
 	}
 	return time.Since(start), nil
 }
+
+// errNotHeld reports a node that announced an addition the advertisement
+// should have held back.
+var errNotHeld = errors.New("the joining node was not held")
 
 func setNodeMeta(ctx context.Context, l *lab.Lab, name string, edit func(*corev1.Node)) error {
 	var n corev1.Node
@@ -278,7 +286,7 @@ func disruptionReport(binDir string, conns int, hashings []string, outDir string
 				return fmt.Errorf("%s, %s, %s %v: %w", hashing, c.event, c.mitigation, c.on, err)
 			}
 			rows = append(rows, r)
-			fmt.Printf("  %-15s %-26s %-18s %-4s %8s %12s %12s %10.2fs\n", hashing, c.event, c.mitigation, onOff(c.on),
+			fmt.Printf("  %-15s %-26s %-18s %-4s %8s %12s %12s %10.2fs\n", hashing, c.event, c.mitigation, r.state(),
 				fmt.Sprintf("%d/%d", r.broken, conns), fmt.Sprintf("%d/%d", r.reset, r.hung), fmt.Sprintf("%d/%d", r.failed, r.attempts), r.converged.Seconds())
 		}
 	}
@@ -289,6 +297,15 @@ func disruptionReport(binDir string, conns int, hashings []string, outDir string
 		return nil
 	}
 	return writeDisruptionReport(outDir, rows)
+}
+
+// state is the mitigation's state as the table shows it: on, off, or on
+// but not holding what it should have held.
+func (r disruptionRow) state() string {
+	if r.notHeld {
+		return "on, not held"
+	}
+	return onOff(r.on)
 }
 
 func onOff(on bool) string {
@@ -385,7 +402,9 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 	}
 	defer d.Stop()
 	row.converged, err = c.run(ctx, l, victim, svc, addr)
-	if err != nil {
+	if errors.Is(err, errNotHeld) {
+		row.notHeld = true
+	} else if err != nil {
 		return row, err
 	}
 	// Traffic goes on for two seconds after convergence, counted by the

@@ -32,7 +32,7 @@ func writeDisruptionReport(dir string, rows []disruptionRow) error {
 	b.WriteString("| router hashing | event | mitigation | | broken | reset/hung | failed new | converged |\n")
 	b.WriteString("|---|---|---|---|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d/%d | %d/%d | %d/%d | %.2f s |\n", r.hashing, r.event, r.mitigation, onOff(r.on),
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d/%d | %d/%d | %d/%d | %.2f s |\n", r.hashing, r.event, r.mitigation, r.state(),
 			r.broken, r.conns, r.reset, r.hung, r.failed, r.attempts, r.converged.Seconds())
 	}
 	b.WriteString("\n`converged` runs until the router's kernel next hops were final; for a restart, until the node's\n")

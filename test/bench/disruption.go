@@ -270,6 +270,9 @@ type disruptionRow struct {
 	reset, hung      int
 	failed, attempts int
 	converged        time.Duration
+	// notHeld marks a run with a hold in which the joining node announced
+	// at once.
+	notHeld bool
 }
 
 // disruptionReport runs every case for each router hashing mode in a lab

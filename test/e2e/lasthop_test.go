@@ -140,22 +140,22 @@ func askUntilAnswered(t *testing.T, l *lab.Lab, addr netip.Addr, n int) []lab.An
 	return answers
 }
 
+// receivingNodes returns the nodes the router sent the connections to,
+// sorted.
 func receivingNodes(answers []lab.Answer) []string {
-	var out []string
-	for _, a := range answers {
-		if !slices.Contains(out, a.Node) {
-			out = append(out, a.Node)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return distinct(answers, func(a lab.Answer) string { return a.Node })
 }
 
+// servingPods returns the pods that served the connections, sorted.
 func servingPods(answers []lab.Answer) []string {
+	return distinct(answers, func(a lab.Answer) string { return a.Pod })
+}
+
+func distinct(answers []lab.Answer, field func(lab.Answer) string) []string {
 	var out []string
 	for _, a := range answers {
-		if !slices.Contains(out, a.Pod) {
-			out = append(out, a.Pod)
+		if v := field(a); !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
 	slices.Sort(out)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -146,12 +145,11 @@ func (l *Lab) startKubeProxy(ctx context.Context, n *Node, bin string) error {
 		mode = ProxyNftables
 	}
 	args := append([]string{"ip", "netns", "exec", n.NS, bin}, kubeProxyArgs(n, kubeconfig, mode)...)
-	p, err := l.spawn("kube-proxy-"+n.Name, args...)
+	p, err := l.spawnDaemon("kube-proxy-"+n.Name, args...)
 	if err != nil {
 		return err
 	}
 	n.proxy = p
-	l.onClose(func() error { p.terminate(syscall.SIGTERM); return nil })
 	return nil
 }
 
@@ -161,10 +159,12 @@ func (l *Lab) waitKubeProxy(ctx context.Context, n *Node) error {
 	url := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(n.mgmtAddr, KubeProxyHealthPort))
 	hc := &http.Client{Timeout: time.Second}
 	var last string
+	exited := false
 	err := poll(ctx, kubeProxyStartTimeout, "kube-proxy on "+n.Name+" is healthy", func() bool {
 		select {
 		case <-n.proxy.done:
-			last = "kube-proxy exited"
+			// Waiting on is pointless: stop, and say so below.
+			exited = true
 			return true
 		default:
 		}
@@ -177,10 +177,10 @@ func (l *Lab) waitKubeProxy(ctx context.Context, n *Node) error {
 		last = resp.Status
 		return resp.StatusCode == http.StatusOK
 	})
-	if err == nil && last == "kube-proxy exited" {
-		err = fmt.Errorf("kube-proxy on %s exited (log: %s)", n.Name, n.proxy.log)
-	}
-	if err != nil {
+	switch {
+	case exited:
+		return fmt.Errorf("kube-proxy on %s exited (log: %s)", n.Name, n.proxy.log)
+	case err != nil:
 		return fmt.Errorf("%w (last: %s; log: %s)", err, last, n.proxy.log)
 	}
 	return nil

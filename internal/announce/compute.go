@@ -1,0 +1,191 @@
+package announce
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Compute returns the sessions of in.Node and the paths to announce on
+// each, following the rules in the package documentation.
+func Compute(in Input) Result {
+	res := Result{Sessions: map[string][]Path{}, Errors: map[string]error{}, Warnings: map[string]error{}}
+	peers := sessionPeers(in)
+	for _, p := range peers {
+		res.Sessions[p.Name] = []Path{}
+	}
+	ads := validAdvertisements(in.Advertisements, res.Errors)
+	if in.Node.NetworkUnavailable || len(peers) == 0 {
+		return res
+	}
+	c := computation{peers: peers, pools: map[string]map[string]string{}, warnings: res.Warnings,
+		clusterWeighted: map[string]unweightedServices{}}
+	c.startDrain(in)
+	for _, p := range in.Pools {
+		if _, dup := c.pools[p.Name]; !dup {
+			c.pools[p.Name] = p.Labels
+		}
+	}
+	c.activate(ads, in.Node)
+	if len(c.ads) == 0 {
+		return res
+	}
+	c.collect(&in)
+	c.warnUnweighted()
+	c.findConflicts(res.Errors)
+	c.build(res.Sessions)
+	res.NextChange = c.nextChange
+	res.Announced, res.Draining = c.announced(res.Sessions)
+	sortHeld(c.heldServices)
+	res.Held = c.heldServices
+	return res
+}
+
+// computation holds the state of one Compute call past validation.
+type computation struct {
+	peers []Peer                       // sessions, sorted by name
+	pools map[string]map[string]string // pool name to labels
+	ads   []*active                    // apply to this node, sorted by name
+	// groups lists every announced prefix once, sorted, with the
+	// advertisements that announce it (to some peer).
+	groups []group
+	// drain is Node.Drain: every path drains. cordoned is Node.Cordoned:
+	// the paths of advertisements with DrainOnCordon drain.
+	drain, cordoned bool
+	// drains is indexed like peers, and nil unless drain or cordoned.
+	drains []peerDrain
+	// nextChange is the earliest deadline of a draining path announced.
+	nextChange time.Time
+	// warnings is Result.Warnings; clusterWeighted collects, per weighted
+	// advertisement, the Cluster Services it selects.
+	warnings        map[string]error
+	clusterWeighted map[string]unweightedServices
+	// candidates lists the Services announced from this node and not held,
+	// with their prefixes; heldServices those held back.
+	candidates   []candidate
+	heldServices []Held
+}
+
+// candidate is a Service whose addresses the node announces unless every
+// path is dropped later (a conflict, a drain that is over).
+type candidate struct {
+	key      string
+	prefixes []netip.Prefix
+}
+
+// group is one announced prefix and the advertisements announcing it.
+type group struct {
+	prefix netip.Prefix
+	ads    []int // indices into computation.ads, ascending
+	// weights lists, when some advertisement weighs by endpoints, each
+	// Local Service behind the prefix with the advertisement announcing
+	// it; a peer's path adds up those whose advertisement reaches it.
+	weights []weighted
+}
+
+// announcement is one advertisement announcing one prefix.
+type announcement struct {
+	prefix netip.Prefix
+	ad     int
+}
+
+// active is a valid advertisement that applies to this node and reaches at
+// least one peer.
+type active struct {
+	*advertisement
+	toPeer []bool // indexed like computation.peers
+	// poolSelected caches the pool decision per pool name.
+	poolSelected map[string]bool
+	// conflict is the first conflict found for the advertisement, and
+	// conflicts how many there are in all.
+	conflict  string
+	conflicts int
+}
+
+// build sets, for every peer, the merged path of each prefix announced to
+// it by advertisements without conflict. Prefixes are visited in order, so
+// each peer's paths end up sorted.
+func (c *computation) build(sessions map[string][]Path) {
+	// A first pass counts the paths per peer, so that each peer's slice is
+	// allocated once and at its final size.
+	counts := make([]int, len(c.peers))
+	for _, g := range c.groups {
+		for pi := range c.peers {
+			if c.announces(g, pi) {
+				counts[pi]++
+			}
+		}
+	}
+	paths := make([][]Path, len(c.peers))
+	for pi, n := range counts {
+		paths[pi] = make([]Path, 0, n)
+	}
+	var m merger
+	for _, g := range c.groups {
+		for pi, peer := range c.peers {
+			m.use = m.use[:0]
+			draining, weighted := c.drain, false
+			for _, i := range g.ads {
+				if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
+					m.use = append(m.use, a)
+					draining = draining || (c.cordoned && a.DrainOnCordon)
+					weighted = weighted || a.WeightByEndpoints
+				}
+			}
+			if len(m.use) == 0 {
+				continue
+			}
+			if draining {
+				d := c.drains[pi]
+				if d.over {
+					continue
+				}
+				if c.nextChange.IsZero() || d.deadline.Before(c.nextChange) {
+					c.nextChange = d.deadline
+				}
+			}
+			p := m.merge(g.prefix, peer, draining)
+			if weighted {
+				p.Weight = weightFor(g, m.use, c.ads)
+			}
+			paths[pi] = append(paths[pi], p)
+		}
+	}
+	for pi, peer := range c.peers {
+		sessions[peer.Name] = paths[pi]
+	}
+}
+
+// announced returns the keys of the candidates with a prefix announced to
+// some peer, sorted.
+// It also returns, sorted, those of them whose every announced path is
+// draining.
+func (c *computation) announced(sessions map[string][]Path) (announced, draining []string) {
+	if len(c.candidates) == 0 {
+		return nil, nil
+	}
+	// sent maps each announced prefix to whether some path of it is not
+	// draining.
+	sent := map[netip.Prefix]bool{}
+	for _, paths := range sessions {
+		for _, p := range paths {
+			sent[p.Prefix] = sent[p.Prefix] || !p.Draining
+		}
+	}
+	for _, cand := range c.candidates {
+		found, live := false, false
+		for _, p := range cand.prefixes {
+			l, ok := sent[p]
+			found, live = found || ok, live || l
+		}
+		if found {
+			announced = append(announced, cand.key)
+			if !live {
+				draining = append(draining, cand.key)
+			}
+		}
+	}
+	slices.Sort(announced)
+	slices.Sort(draining)
+	return slices.Compact(announced), slices.Compact(draining)
+}

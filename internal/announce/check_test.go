@@ -3,6 +3,7 @@ package announce
 import "testing"
 
 func TestAppliesToNode(t *testing.T) {
+	t.Parallel()
 	rack1 := []LabelMatcher{labelsMatch{"rack": "1"}}
 	tests := []struct {
 		name      string

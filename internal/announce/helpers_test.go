@@ -209,3 +209,42 @@ func checkErrors(t *testing.T, res Result, want map[string][]string) {
 		}
 	}
 }
+
+// The Services and the advertisement most Compute cases start from.
+var (
+	all  = Advertisement{Name: "all"}
+	web  = svc("web", "blue", "203.0.113.10")
+	web6 = svc("web6", "blue", "2001:db8:100::10")
+)
+
+// adv returns an advertisement named name, changed by f.
+func adv(name string, f func(*Advertisement)) Advertisement {
+	return with(Advertisement{Name: name}, f)
+}
+
+// computeCase is one Compute case: the input and what the Result must
+// hold.
+type computeCase struct {
+	name     string
+	in       Input
+	want     map[string][]string // peer to described paths
+	wantErr  map[string][]string // advertisement to substrings of its error
+	wantNext time.Time           // Result.NextChange
+}
+
+// runComputeCases runs each case as a parallel subtest; Compute changes
+// nothing it is given, so the cases share nothing that is written.
+func runComputeCases(t *testing.T, tests []computeCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := Compute(tt.in)
+			checkSessions(t, res, tt.want)
+			checkErrors(t, res, tt.wantErr)
+			if !res.NextChange.Equal(tt.wantNext) {
+				t.Errorf("NextChange = %v, want %v", res.NextChange, tt.wantNext)
+			}
+		})
+	}
+}

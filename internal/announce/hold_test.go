@@ -17,6 +17,7 @@ func mustWindow(t *testing.T, start, end, zone string) Window {
 }
 
 func TestHeldAdditions(t *testing.T) {
+	t.Parallel()
 	// t0 is 03:04:05 UTC.
 	night := mustWindow(t, "02:00", "04:00", "UTC")
 	evening := mustWindow(t, "22:00", "23:00", "UTC")
@@ -143,6 +144,7 @@ func TestHeldAdditions(t *testing.T) {
 }
 
 func TestAHeldAdditionIsAnnouncedWhenItsTimeComes(t *testing.T) {
+	t.Parallel()
 	// The caller feeds back what Compute returned, as the speaker does.
 	web := svc("web", "blue", "203.0.113.10")
 	web.AnnouncedElsewhere = true
@@ -176,6 +178,7 @@ func TestAHeldAdditionIsAnnouncedWhenItsTimeComes(t *testing.T) {
 }
 
 func TestWithdrawalsAreNeverHeld(t *testing.T) {
+	t.Parallel()
 	web := local(svc("web", "blue", "203.0.113.10"), ready("n2"))
 	web.AnnouncedElsewhere = true
 	in := input([]Service{web}, Advertisement{Name: "delayed", AdditionHold: &Hold{MinDelay: time.Hour}})
@@ -187,6 +190,7 @@ func TestWithdrawalsAreNeverHeld(t *testing.T) {
 }
 
 func TestParseWindow(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		start, end, zone string
 		wantErr          string
@@ -213,6 +217,7 @@ func TestParseWindow(t *testing.T) {
 }
 
 func TestWindowNext(t *testing.T) {
+	t.Parallel()
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Fatal(err)
@@ -248,6 +253,7 @@ func TestWindowNext(t *testing.T) {
 }
 
 func TestInvalidHoldsAreErrors(t *testing.T) {
+	t.Parallel()
 	for _, h := range []*Hold{
 		{MinDelay: -time.Second},
 		{Windows: []Window{{}}},
@@ -260,6 +266,7 @@ func TestInvalidHoldsAreErrors(t *testing.T) {
 }
 
 func TestAWindowOnTheDayClocksSpringForwardStaysShort(t *testing.T) {
+	t.Parallel()
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Fatal(err)
@@ -275,6 +282,7 @@ func TestAWindowOnTheDayClocksSpringForwardStaysShort(t *testing.T) {
 }
 
 func TestAWindowMissedWhileTheSpeakerWasDownWaitsForTheNextOne(t *testing.T) {
+	t.Parallel()
 	night := mustWindow(t, "02:00", "04:00", "UTC")
 	web := svc("web", "blue", "203.0.113.10")
 	web.AnnouncedElsewhere = true
@@ -291,6 +299,7 @@ func TestAWindowMissedWhileTheSpeakerWasDownWaitsForTheNextOne(t *testing.T) {
 }
 
 func TestAServiceWhosePathsAllDrainIsListedAsDraining(t *testing.T) {
+	t.Parallel()
 	drainer := Advertisement{Name: "drainer", DrainOnCordon: true, Peers: []string{"ibgp"}}
 	in := cordoned(input([]Service{svc("web", "blue", "203.0.113.10")}, drainer), time.Time{}, time.Minute)
 	res := Compute(in)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestWeightsFollowTheNodesReadyEndpoints(t *testing.T) {
+	t.Parallel()
 	weighted := Advertisement{Name: "weighted", WeightByEndpoints: true}
 	plain := Advertisement{Name: "plain"}
 	three := local(svc("web", "blue", "203.0.113.10"), ready(node), ready(node), ready(node), ready("n2"))
@@ -94,6 +95,7 @@ func TestWeightsFollowTheNodesReadyEndpoints(t *testing.T) {
 }
 
 func TestAPeersWeightCountsOnlyWhatReachesIt(t *testing.T) {
+	t.Parallel()
 	// Two Local Services share an address; a weighted advertisement
 	// announces one to the eBGP peer only, a plain one the other to both.
 	a := local(with(svc("a", "blue", "203.0.113.20"), func(s *Service) { s.Labels = map[string]string{"app": "a"} }), ready(node), ready(node))

@@ -11,30 +11,31 @@ import (
 // its capacity cut to its length, so appending to one never writes into
 // another.
 type merger struct {
-	use    []*active
 	comms  block[Community]
 	large  block[LargeCommunity]
 	values block[uint32] // LocalPref, MED and prepends
 }
 
 // merge returns the path for prefix toward peer from the advertisements in
-// m.use, which agree on LOCAL_PREF and MED. A draining path gets the
+// use, which agree on LOCAL_PREF and MED. A draining path gets the
 // GracefulShutdown community and, toward an iBGP peer, LOCAL_PREF 0 in
 // place of any configured one.
-func (m *merger) merge(prefix netip.Prefix, peer Peer, draining bool) Path {
+func (m *merger) merge(prefix netip.Prefix, peer Peer, use []*active, draining bool) Path {
 	p := Path{Prefix: prefix, Draining: draining}
-	var prependCount int
-	var prependASN uint32
-	var comms, large int
-	if draining {
-		comms++
-		if peer.IBGP() {
-			p.LocalPref = &m.values.take(1)[0]
-		}
+	m.setPreferences(&p, peer, use, draining)
+	m.setCommunities(&p, use, draining)
+	m.setPrepend(&p, peer, use)
+	return p
+}
+
+// setPreferences sets LOCAL_PREF, toward iBGP peers only, and MED from
+// the first advertisement of use that sets each; a draining path gets
+// LOCAL_PREF 0 instead.
+func (m *merger) setPreferences(p *Path, peer Peer, use []*active, draining bool) {
+	if draining && peer.IBGP() {
+		p.LocalPref = &m.values.take(1)[0]
 	}
-	for _, a := range m.use {
-		comms += len(a.communities)
-		large += len(a.large)
+	for _, a := range use {
 		if a.LocalPref != nil && peer.IBGP() && p.LocalPref == nil {
 			p.LocalPref = &m.values.take(1)[0]
 			*p.LocalPref = *a.LocalPref
@@ -43,40 +44,65 @@ func (m *merger) merge(prefix netip.Prefix, peer Peer, draining bool) Path {
 			p.MED = &m.values.take(1)[0]
 			*p.MED = *a.MED
 		}
-		if a.prepend > 0 {
-			asn := a.ASPathPrepend.ASN
-			if asn == 0 {
-				asn = peer.LocalASN
-			}
-			if a.prepend > prependCount || (a.prepend == prependCount && asn < prependASN) {
-				prependCount, prependASN = a.prepend, asn
-			}
-		}
+	}
+}
+
+// setCommunities unites the communities and large communities of use,
+// adding GracefulShutdown to a draining path, sorted and free of
+// duplicates.
+func (m *merger) setCommunities(p *Path, use []*active, draining bool) {
+	var comms, large int
+	if draining {
+		comms++
+	}
+	for _, a := range use {
+		comms += len(a.communities)
+		large += len(a.large)
 	}
 	p.Communities = m.comms.take(comms)[:0]
 	p.LargeCommunities = m.large.take(large)[:0]
-	for _, a := range m.use {
+	for _, a := range use {
 		p.Communities = append(p.Communities, a.communities...)
 		p.LargeCommunities = append(p.LargeCommunities, a.large...)
 	}
 	if draining {
 		p.Communities = append(p.Communities, GracefulShutdown)
 	}
-	if len(m.use) > 1 || draining {
+	// The communities of a single advertisement are sorted and free of
+	// duplicates already.
+	if len(use) > 1 || draining {
 		slices.SortFunc(p.Communities, compareCommunity)
 		p.Communities = slices.Clip(slices.Compact(p.Communities))
 	}
-	if len(m.use) > 1 {
+	if len(use) > 1 {
 		slices.SortFunc(p.LargeCommunities, compareLargeCommunity)
 		p.LargeCommunities = slices.Clip(slices.Compact(p.LargeCommunities))
 	}
-	if prependCount > 0 {
-		p.ASPathPrepend = m.values.take(prependCount)
-		for i := range p.ASPathPrepend {
-			p.ASPathPrepend[i] = prependASN
+}
+
+// setPrepend sets the AS path prepend of use that is longest, then has
+// the lowest ASN; an ASN of 0 stands for the peer's local ASN.
+func (m *merger) setPrepend(p *Path, peer Peer, use []*active) {
+	var count int
+	var asn uint32
+	for _, a := range use {
+		if a.prepend == 0 {
+			continue
+		}
+		as := a.ASPathPrepend.ASN
+		if as == 0 {
+			as = peer.LocalASN
+		}
+		if a.prepend > count || (a.prepend == count && as < asn) {
+			count, asn = a.prepend, as
 		}
 	}
-	return p
+	if count > 0 {
+		p.ASPathPrepend = m.values.take(count)
+		for i := range p.ASPathPrepend {
+			p.ASPathPrepend[i] = asn
+		}
+	}
 }
 
 // block hands out small slices of a larger allocation.

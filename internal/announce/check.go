@@ -12,12 +12,7 @@ func Validate(ad Advertisement) error {
 // addresses on a node it applies to, judged by its pools and Service
 // selectors; pools gives the labels for pool selectors.
 func Selects(ad Advertisement, pools []Pool, svc Service) bool {
-	c := computation{pools: map[string]map[string]string{}}
-	for _, p := range pools {
-		if _, dup := c.pools[p.Name]; !dup {
-			c.pools[p.Name] = p.Labels
-		}
-	}
+	c := computation{pools: poolLabels(pools)}
 	a := &active{advertisement: &advertisement{Advertisement: &ad}}
 	return c.selectsPool(a, svc.Pool) && matchesOptional(ad.ServiceSelectors, svc.Labels)
 }

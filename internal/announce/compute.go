@@ -18,14 +18,9 @@ func Compute(in Input) Result {
 	if in.Node.NetworkUnavailable || len(peers) == 0 {
 		return res
 	}
-	c := computation{peers: peers, pools: map[string]map[string]string{}, warnings: res.Warnings,
+	c := computation{peers: peers, pools: poolLabels(in.Pools), warnings: res.Warnings,
 		clusterWeighted: map[string]unweightedServices{}}
 	c.startDrain(in)
-	for _, p := range in.Pools {
-		if _, dup := c.pools[p.Name]; !dup {
-			c.pools[p.Name] = p.Labels
-		}
-	}
 	c.activate(ads, in.Node)
 	if len(c.ads) == 0 {
 		return res
@@ -54,7 +49,8 @@ type computation struct {
 	drain, cordoned bool
 	// drains is indexed like peers, and nil unless drain or cordoned.
 	drains []peerDrain
-	// nextChange is the earliest deadline of a draining path announced.
+	// nextChange is the earliest deadline of a draining path announced or
+	// of a held addition.
 	nextChange time.Time
 	// warnings is Result.Warnings; clusterWeighted collects, per weighted
 	// advertisement, the Cluster Services it selects.
@@ -106,12 +102,39 @@ type active struct {
 // it by advertisements without conflict. Prefixes are visited in order, so
 // each peer's paths end up sorted.
 func (c *computation) build(sessions map[string][]Path) {
-	// A first pass counts the paths per peer, so that each peer's slice is
-	// allocated once and at its final size.
+	paths := c.allocatePaths()
+	var m merger
+	var k contribution
+	for _, g := range c.groups {
+		for pi, peer := range c.peers {
+			c.contribute(g, pi, &k)
+			if !k.sent {
+				continue
+			}
+			if k.draining {
+				c.changesAt(c.drains[pi].deadline)
+			}
+			p := m.merge(g.prefix, peer, k.use, k.draining)
+			if k.weighted {
+				p.Weight = weightFor(g, k.use, c.ads)
+			}
+			paths[pi] = append(paths[pi], p)
+		}
+	}
+	for pi, peer := range c.peers {
+		sessions[peer.Name] = paths[pi]
+	}
+}
+
+// allocatePaths returns, for every peer, an empty slice with room for the
+// paths build sends it, counted first so that each slice is allocated
+// once and at its final size.
+func (c *computation) allocatePaths() [][]Path {
 	counts := make([]int, len(c.peers))
+	var k contribution
 	for _, g := range c.groups {
 		for pi := range c.peers {
-			if c.announces(g, pi) {
+			if c.contribute(g, pi, &k); k.sent {
 				counts[pi]++
 			}
 		}
@@ -120,39 +143,13 @@ func (c *computation) build(sessions map[string][]Path) {
 	for pi, n := range counts {
 		paths[pi] = make([]Path, 0, n)
 	}
-	var m merger
-	for _, g := range c.groups {
-		for pi, peer := range c.peers {
-			m.use = m.use[:0]
-			draining, weighted := c.drain, false
-			for _, i := range g.ads {
-				if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
-					m.use = append(m.use, a)
-					draining = draining || (c.cordoned && a.DrainOnCordon)
-					weighted = weighted || a.WeightByEndpoints
-				}
-			}
-			if len(m.use) == 0 {
-				continue
-			}
-			if draining {
-				d := c.drains[pi]
-				if d.over {
-					continue
-				}
-				if c.nextChange.IsZero() || d.deadline.Before(c.nextChange) {
-					c.nextChange = d.deadline
-				}
-			}
-			p := m.merge(g.prefix, peer, draining)
-			if weighted {
-				p.Weight = weightFor(g, m.use, c.ads)
-			}
-			paths[pi] = append(paths[pi], p)
-		}
-	}
-	for pi, peer := range c.peers {
-		sessions[peer.Name] = paths[pi]
+	return paths
+}
+
+// changesAt makes t the next change if it comes before the one known.
+func (c *computation) changesAt(t time.Time) {
+	if c.nextChange.IsZero() || t.Before(c.nextChange) {
+		c.nextChange = t
 	}
 }
 

@@ -32,19 +32,34 @@ func (c *computation) startDrain(in Input) {
 	}
 }
 
-// announces reports whether a path for group g is announced to the peer
-// at index pi: some advertisement without conflict announces it there, and
-// it is not a draining path whose drain time is over.
-func (c *computation) announces(g group, pi int) bool {
-	found, draining := false, c.drain
+// contribution is what the advertisements announcing one prefix make of
+// the path toward one peer.
+type contribution struct {
+	// use lists the advertisements that announce the prefix to the peer
+	// without conflict, in the order of computation.ads.
+	use []*active
+	// draining is set if the path drains: the node drains, or it is
+	// cordoned and one of use has DrainOnCordon.
+	draining bool
+	// weighted is set if one of use weighs by endpoints.
+	weighted bool
+	// sent is set if the path is announced: use is not empty, and the
+	// path is not a draining one whose drain time toward the peer is over.
+	sent bool
+}
+
+// contribute fills k for the prefix of g toward the peer at index pi,
+// reusing k.use. It is the one place that decides whether a path drains
+// and whether a draining path is still announced.
+func (c *computation) contribute(g group, pi int, k *contribution) {
+	k.use = k.use[:0]
+	k.draining, k.weighted = c.drain, false
 	for _, i := range g.ads {
 		if a := c.ads[i]; a.toPeer[pi] && a.conflicts == 0 {
-			found = true
-			draining = draining || (c.cordoned && a.DrainOnCordon)
-			if draining || !c.cordoned {
-				break
-			}
+			k.use = append(k.use, a)
+			k.draining = k.draining || (c.cordoned && a.DrainOnCordon)
+			k.weighted = k.weighted || a.WeightByEndpoints
 		}
 	}
-	return found && !(draining && c.drains[pi].over)
+	k.sent = len(k.use) > 0 && !(k.draining && c.drains[pi].over)
 }

@@ -205,9 +205,7 @@ func (c *computation) held(svc *Service, ads []*active, in *Input) bool {
 		return false
 	}
 	c.heldServices = append(c.heldServices, Held{Service: svc.Key, Since: since, Until: until})
-	if c.nextChange.IsZero() || until.Before(c.nextChange) {
-		c.nextChange = until
-	}
+	c.changesAt(until)
 	return true
 }
 

@@ -69,6 +69,18 @@ func (c *computation) activate(ads []*advertisement, node Node) {
 	}
 }
 
+// poolLabels maps the name of each pool to its labels, using the first
+// pool of each name.
+func poolLabels(pools []Pool) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(pools))
+	for _, p := range pools {
+		if _, dup := out[p.Name]; !dup {
+			out[p.Name] = p.Labels
+		}
+	}
+	return out
+}
+
 // selectsPool reports whether the advertisement announces addresses from
 // the named pool.
 func (c *computation) selectsPool(a *active, pool string) bool {
@@ -95,57 +107,94 @@ func (c *computation) selectsPool(a *active, pool string) bool {
 // collect finds every prefix announced from node and the advertisements
 // announcing it.
 func (c *computation) collect(in *Input) {
-	services, node := in.Services, in.Node.Name
+	col := c.newCollection(in)
+	for i := range in.Services {
+		svc := &in.Services[i]
+		if len(svc.Addrs) == 0 || !announcedFrom(svc, col.node) {
+			continue
+		}
+		col.selecting = c.selecting(svc, col.selecting[:0])
+		if len(col.selecting) == 0 || c.held(svc, col.selecting, in) {
+			continue
+		}
+		c.addService(&col, svc, i)
+	}
+	c.groupByPrefix(col.found)
+	c.addWeights(col.weights)
+}
+
+// collection is what collect gathers, Service by Service.
+type collection struct {
+	node string
+	// found lists every prefix with an advertisement announcing it, in
+	// no order and with duplicates.
+	found []announcement
+	// weights lists the Local Services behind each prefix, if some
+	// advertisement weighs by endpoints (anyWeighted).
+	weights     []weighted
+	anyWeighted bool
+	// selecting is the advertisements selecting the Service at hand.
+	selecting []*active
+}
+
+func (c *computation) newCollection(in *Input) collection {
 	// Most addresses are announced by one advertisement, which makes the
 	// number of addresses a good first capacity.
 	n := 0
-	for i := range services {
-		n += len(services[i].Addrs)
+	for i := range in.Services {
+		n += len(in.Services[i].Addrs)
 	}
-	found := make([]announcement, 0, n)
-	var weights []weighted
-	anyWeighted := false
+	col := collection{node: in.Node.Name, found: make([]announcement, 0, n)}
 	for _, a := range c.ads {
-		anyWeighted = anyWeighted || a.WeightByEndpoints
+		col.anyWeighted = col.anyWeighted || a.WeightByEndpoints
 	}
-	var selecting []*active
-	for i := range services {
-		svc := &services[i]
-		if len(svc.Addrs) == 0 || !announcedFrom(svc, node) {
+	return col
+}
+
+// selecting appends to out the advertisements that select svc by its pool
+// and labels.
+func (c *computation) selecting(svc *Service, out []*active) []*active {
+	for _, a := range c.ads {
+		if c.selectsPool(a, svc.Pool) && matchesOptional(a.ServiceSelectors, svc.Labels) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// addService records the prefixes that the advertisements of
+// col.selecting announce for svc, the Service at index si of the input,
+// with its ready endpoints if it is Local, and makes svc a candidate.
+func (c *computation) addService(col *collection, svc *Service, si int) {
+	first := len(col.found)
+	for ai, a := range c.ads {
+		if !slices.Contains(col.selecting, a) {
 			continue
 		}
-		selecting = selecting[:0]
-		for _, a := range c.ads {
-			if c.selectsPool(a, svc.Pool) && matchesOptional(a.ServiceSelectors, svc.Labels) {
-				selecting = append(selecting, a)
-			}
+		if a.WeightByEndpoints && !svc.Local {
+			c.unweighted(a.Name, svc.Key)
 		}
-		if len(selecting) == 0 || c.held(svc, selecting, in) {
-			continue
-		}
-		first := len(found)
-		for ai, a := range c.ads {
-			if !slices.Contains(selecting, a) {
+		for _, addr := range svc.Addrs {
+			prefix, ok := a.prefix(addr)
+			if !ok {
 				continue
 			}
-			if a.WeightByEndpoints && !svc.Local {
-				c.unweighted(a.Name, svc.Key)
-			}
-			for _, addr := range svc.Addrs {
-				if prefix, ok := a.prefix(addr); ok {
-					found = append(found, announcement{prefix, ai})
-					if anyWeighted && svc.Local {
-						weights = append(weights, weighted{prefix, i, ai, readyOn(svc, node)})
-					}
-				}
+			col.found = append(col.found, announcement{prefix, ai})
+			if col.anyWeighted && svc.Local {
+				col.weights = append(col.weights, weighted{prefix, si, ai, readyOn(svc, col.node)})
 			}
 		}
-		cand := candidate{key: svc.Key}
-		for _, f := range found[first:] {
-			cand.prefixes = append(cand.prefixes, f.prefix)
-		}
-		c.candidates = append(c.candidates, cand)
 	}
+	cand := candidate{key: svc.Key}
+	for _, f := range col.found[first:] {
+		cand.prefixes = append(cand.prefixes, f.prefix)
+	}
+	c.candidates = append(c.candidates, cand)
+}
+
+// groupByPrefix makes one group of every prefix found, in order, with the
+// advertisements announcing it.
+func (c *computation) groupByPrefix(found []announcement) {
 	// Sorting and removing duplicates puts the advertisements of each
 	// prefix next to each other, in ascending order, without a map.
 	slices.SortFunc(found, func(a, b announcement) int {
@@ -164,7 +213,6 @@ func (c *computation) collect(in *Input) {
 		g := &c.groups[len(c.groups)-1]
 		g.ads = ads[i-len(g.ads) : i+1]
 	}
-	c.addWeights(weights)
 }
 
 // announcedFrom reports whether the Service's endpoints allow announcing it

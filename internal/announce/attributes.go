@@ -3,6 +3,8 @@ package announce
 import (
 	"net/netip"
 	"slices"
+
+	"github.com/bgplb/bgplb/internal/bgp"
 )
 
 // merger merges the advertisements announcing one prefix to one peer into
@@ -11,7 +13,7 @@ import (
 // its capacity cut to its length, so appending to one never writes into
 // another.
 type merger struct {
-	comms  block[Community]
+	comms  block[uint32]
 	large  block[LargeCommunity]
 	values block[uint32] // LocalPref, MED and prepends
 }
@@ -20,8 +22,8 @@ type merger struct {
 // use, which agree on LOCAL_PREF and MED. A draining path gets the
 // GracefulShutdown community and, toward an iBGP peer, LOCAL_PREF 0 in
 // place of any configured one.
-func (m *merger) merge(prefix netip.Prefix, peer Peer, use []*active, draining bool) Path {
-	p := Path{Prefix: prefix, Draining: draining}
+func (m *merger) merge(prefix netip.Prefix, peer Peer, use []*active, draining bool) bgp.Path {
+	p := bgp.Path{Prefix: prefix}
 	m.setPreferences(&p, peer, use, draining)
 	m.setCommunities(&p, use, draining)
 	m.setPrepend(&p, peer, use)
@@ -31,7 +33,7 @@ func (m *merger) merge(prefix netip.Prefix, peer Peer, use []*active, draining b
 // setPreferences sets LOCAL_PREF, toward iBGP peers only, and MED from
 // the first advertisement of use that sets each; a draining path gets
 // LOCAL_PREF 0 instead.
-func (m *merger) setPreferences(p *Path, peer Peer, use []*active, draining bool) {
+func (m *merger) setPreferences(p *bgp.Path, peer Peer, use []*active, draining bool) {
 	if draining && peer.IBGP() {
 		p.LocalPref = &m.values.take(1)[0]
 	}
@@ -50,7 +52,7 @@ func (m *merger) setPreferences(p *Path, peer Peer, use []*active, draining bool
 // setCommunities unites the communities and large communities of use,
 // adding GracefulShutdown to a draining path, sorted and free of
 // duplicates.
-func (m *merger) setCommunities(p *Path, use []*active, draining bool) {
+func (m *merger) setCommunities(p *bgp.Path, use []*active, draining bool) {
 	var comms, large int
 	if draining {
 		comms++
@@ -66,12 +68,12 @@ func (m *merger) setCommunities(p *Path, use []*active, draining bool) {
 		p.LargeCommunities = append(p.LargeCommunities, a.large...)
 	}
 	if draining {
-		p.Communities = append(p.Communities, GracefulShutdown)
+		p.Communities = append(p.Communities, GracefulShutdown.Uint32())
 	}
 	// The communities of a single advertisement are sorted and free of
 	// duplicates already.
 	if len(use) > 1 || draining {
-		slices.SortFunc(p.Communities, compareCommunity)
+		slices.Sort(p.Communities)
 		p.Communities = slices.Clip(slices.Compact(p.Communities))
 	}
 	if len(use) > 1 {
@@ -82,7 +84,7 @@ func (m *merger) setCommunities(p *Path, use []*active, draining bool) {
 
 // setPrepend sets the AS path prepend of use that is longest, then has
 // the lowest ASN; an ASN of 0 stands for the peer's local ASN.
-func (m *merger) setPrepend(p *Path, peer Peer, use []*active) {
+func (m *merger) setPrepend(p *bgp.Path, peer Peer, use []*active) {
 	var count int
 	var asn uint32
 	for _, a := range use {

@@ -48,7 +48,7 @@ func benchInput(b *testing.B) Input {
 func BenchmarkComputeDraining(b *testing.B) {
 	in := benchInput(b)
 	in = drained(in, t0, time.Minute)
-	if res := Compute(in); len(res.Sessions["ebgp2"]) == 0 || !res.Sessions["ebgp2"][0].Draining {
+	if res := Compute(in); len(res.Sessions["ebgp2"]) == 0 || len(res.DrainingPaths["ebgp2"]) != len(res.Sessions["ebgp2"]) {
 		b.Fatal("the paths do not drain")
 	}
 	b.ReportAllocs()

@@ -4,14 +4,17 @@ import (
 	"cmp"
 	"strconv"
 	"strings"
+
+	"github.com/bgplb/bgplb/internal/bgp"
 )
 
 // Community is an RFC 1997 standard community, written "ASN:value".
 type Community struct{ ASN, Value uint16 }
 
 // LargeCommunity is an RFC 8092 large community, written
-// "global:local1:local2".
-type LargeCommunity struct{ Global, Local1, Local2 uint32 }
+// "global:local1:local2". It is the engine's type, so that paths carry
+// what ParseCommunity returns.
+type LargeCommunity = bgp.LargeCommunity
 
 // GracefulShutdown is the RFC 8326 GRACEFUL_SHUTDOWN community 65535:0.
 // A router receiving a path with it lowers the path's LOCAL_PREF to 0, so
@@ -26,21 +29,10 @@ func (c Community) String() string {
 	return strconv.FormatUint(uint64(c.ASN), 10) + ":" + strconv.FormatUint(uint64(c.Value), 10)
 }
 
-// String returns the large community as "global:local1:local2".
-func (c LargeCommunity) String() string {
-	return strconv.FormatUint(uint64(c.Global), 10) + ":" +
-		strconv.FormatUint(uint64(c.Local1), 10) + ":" +
-		strconv.FormatUint(uint64(c.Local2), 10)
-}
-
-// compareCommunity orders standard communities by their 32-bit value, which
-// is ASN first, then value.
-func compareCommunity(a, b Community) int {
-	if c := cmp.Compare(a.ASN, b.ASN); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Value, b.Value)
-}
+// Uint32 returns the community as a path carries it: the ASN in the high
+// 16 bits, the value in the low ones. Numeric order of the results is the
+// order of ASN, then value.
+func (c Community) Uint32() uint32 { return uint32(c.ASN)<<16 | uint32(c.Value) }
 
 // compareLargeCommunity orders large communities field by field.
 func compareLargeCommunity(a, b LargeCommunity) int {

@@ -81,7 +81,7 @@ func TestCommunityStringParsesBack(t *testing.T) {
 			t.Errorf("ParseCommunity(%q) = %v, %v; want %v", c.String(), std, err, c)
 		}
 	}
-	for _, c := range []LargeCommunity{{0, 0, 0}, {4200000000, 1, 2}} {
+	for _, c := range []LargeCommunity{{Global: 0, Local1: 0, Local2: 0}, {Global: 4200000000, Local1: 1, Local2: 2}} {
 		_, large, err := ParseCommunity(c.String())
 		if err != nil || large == nil || *large != c {
 			t.Errorf("ParseCommunity(%q) = %v, %v; want %v", c.String(), large, err, c)

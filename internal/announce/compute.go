@@ -4,15 +4,18 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/bgplb/bgplb/internal/bgp"
 )
 
 // Compute returns the sessions of in.Node and the paths to announce on
 // each, following the rules in the package documentation.
 func Compute(in Input) Result {
-	res := Result{Sessions: map[string][]Path{}, Errors: map[string]error{}, Warnings: map[string]error{}}
+	res := Result{Sessions: map[string][]bgp.Path{}, DrainingPaths: map[string][]netip.Prefix{},
+		Errors: map[string]error{}, Warnings: map[string]error{}}
 	peers := sessionPeers(in)
 	for _, p := range peers {
-		res.Sessions[p.Name] = []Path{}
+		res.Sessions[p.Name] = []bgp.Path{}
 	}
 	ads := validAdvertisements(in.Advertisements, res.Errors)
 	if in.Node.NetworkUnavailable || len(peers) == 0 {
@@ -28,9 +31,9 @@ func Compute(in Input) Result {
 	c.collect(&in)
 	c.warnUnweighted()
 	c.findConflicts(res.Errors)
-	c.build(res.Sessions)
+	c.build(res.Sessions, res.DrainingPaths)
 	res.NextChange = c.nextChange
-	res.Announced, res.Draining = c.announced(res.Sessions)
+	res.Announced, res.Draining = c.announced()
 	sortHeld(c.heldServices)
 	res.Held = c.heldServices
 	return res
@@ -77,6 +80,9 @@ type group struct {
 	// Local Service behind the prefix with the advertisement announcing
 	// it; a peer's path adds up those whose advertisement reaches it.
 	weights []weighted
+	// sent is set once build sends the prefix to some peer, live once it
+	// sends it to some peer on a path that does not drain.
+	sent, live bool
 }
 
 // announcement is one advertisement announcing one prefix.
@@ -99,51 +105,68 @@ type active struct {
 }
 
 // build sets, for every peer, the merged path of each prefix announced to
-// it by advertisements without conflict. Prefixes are visited in order, so
-// each peer's paths end up sorted.
-func (c *computation) build(sessions map[string][]Path) {
-	paths := c.allocatePaths()
+// it by advertisements without conflict, and the prefixes of those that
+// drain. Prefixes are visited in order, so each peer's paths end up
+// sorted.
+func (c *computation) build(sessions map[string][]bgp.Path, draining map[string][]netip.Prefix) {
+	paths, drainingPrefixes := c.allocatePaths()
 	var m merger
 	var k contribution
-	for _, g := range c.groups {
+	for gi := range c.groups {
+		g := &c.groups[gi]
 		for pi, peer := range c.peers {
-			c.contribute(g, pi, &k)
+			c.contribute(*g, pi, &k)
 			if !k.sent {
 				continue
 			}
+			g.sent, g.live = true, g.live || !k.draining
 			if k.draining {
 				c.changesAt(c.drains[pi].deadline)
+				drainingPrefixes[pi] = append(drainingPrefixes[pi], g.prefix)
 			}
 			p := m.merge(g.prefix, peer, k.use, k.draining)
 			if k.weighted {
-				p.Weight = weightFor(g, k.use, c.ads)
+				p.Weight = weightFor(*g, k.use, c.ads)
 			}
 			paths[pi] = append(paths[pi], p)
 		}
 	}
 	for pi, peer := range c.peers {
 		sessions[peer.Name] = paths[pi]
+		if len(drainingPrefixes[pi]) > 0 {
+			draining[peer.Name] = drainingPrefixes[pi]
+		}
 	}
 }
 
 // allocatePaths returns, for every peer, an empty slice with room for the
-// paths build sends it, counted first so that each slice is allocated
-// once and at its final size.
-func (c *computation) allocatePaths() [][]Path {
+// paths build sends it and one for the prefixes of those that drain
+// (nil if none does). It counts them first, so that each slice is
+// allocated once and at its final size.
+func (c *computation) allocatePaths() (paths [][]bgp.Path, draining [][]netip.Prefix) {
 	counts := make([]int, len(c.peers))
+	drainCounts := make([]int, len(c.peers))
 	var k contribution
 	for _, g := range c.groups {
 		for pi := range c.peers {
-			if c.contribute(g, pi, &k); k.sent {
-				counts[pi]++
+			if c.contribute(g, pi, &k); !k.sent {
+				continue
+			}
+			counts[pi]++
+			if k.draining {
+				drainCounts[pi]++
 			}
 		}
 	}
-	paths := make([][]Path, len(c.peers))
-	for pi, n := range counts {
-		paths[pi] = make([]Path, 0, n)
+	paths = make([][]bgp.Path, len(c.peers))
+	draining = make([][]netip.Prefix, len(c.peers))
+	for pi := range c.peers {
+		paths[pi] = make([]bgp.Path, 0, counts[pi])
+		if drainCounts[pi] > 0 {
+			draining[pi] = make([]netip.Prefix, 0, drainCounts[pi])
+		}
 	}
-	return paths
+	return paths, draining
 }
 
 // changesAt makes t the next change if it comes before the one known.
@@ -157,16 +180,16 @@ func (c *computation) changesAt(t time.Time) {
 // some peer, sorted.
 // It also returns, sorted, those of them whose every announced path is
 // draining.
-func (c *computation) announced(sessions map[string][]Path) (announced, draining []string) {
+func (c *computation) announced() (announced, draining []string) {
 	if len(c.candidates) == 0 {
 		return nil, nil
 	}
 	// sent maps each announced prefix to whether some path of it is not
 	// draining.
-	sent := map[netip.Prefix]bool{}
-	for _, paths := range sessions {
-		for _, p := range paths {
-			sent[p.Prefix] = sent[p.Prefix] || !p.Draining
+	sent := make(map[netip.Prefix]bool, len(c.groups))
+	for _, g := range c.groups {
+		if g.sent {
+			sent[g.prefix] = g.live
 		}
 	}
 	for _, cand := range c.candidates {

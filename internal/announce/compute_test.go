@@ -2,7 +2,6 @@ package announce
 
 import (
 	"math/rand/v2"
-	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -38,7 +37,7 @@ func checkIgnoresOrder(t *testing.T, in Input) {
 	t.Helper()
 	want := Compute(in)
 	if len(want.Errors) != 2 || len(want.Sessions["ibgp"]) == 0 {
-		t.Fatalf("the input does not exercise conflicts and paths: %v, %v", want.Errors, describeSessions(want.Sessions))
+		t.Fatalf("the input does not exercise conflicts and paths: %v, %v", want.Errors, describeSessions(want))
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 20 {
@@ -54,8 +53,8 @@ func checkIgnoresOrder(t *testing.T, in Input) {
 		if !got.NextChange.Equal(want.NextChange) {
 			t.Fatalf("shuffle %d: NextChange %v, want %v", i, got.NextChange, want.NextChange)
 		}
-		if !reflect.DeepEqual(describeSessions(got.Sessions), describeSessions(want.Sessions)) {
-			t.Fatalf("shuffle %d: sessions %v, want %v", i, describeSessions(got.Sessions), describeSessions(want.Sessions))
+		if !reflect.DeepEqual(describeSessions(got), describeSessions(want)) {
+			t.Fatalf("shuffle %d: sessions %v, want %v", i, describeSessions(got), describeSessions(want))
 		}
 		for name, err := range want.Errors {
 			if got.Errors[name] == nil || got.Errors[name].Error() != err.Error() {
@@ -81,9 +80,9 @@ func TestComputeOutputIsNotShared(t *testing.T) {
 	if len(paths) != 2 {
 		t.Fatalf("got %d paths, want 2", len(paths))
 	}
-	paths[0].Communities[0].Value = 99
+	paths[0].Communities[0] = 99
 	*paths[0].LocalPref, *paths[0].MED = 99, 99
-	if got := describe(paths[1]); got != "203.0.113.20/32 c=65000:1 lp=10 med=20" {
+	if got := describePath(res, "ibgp", 1); got != "203.0.113.20/32 c=65000:1 lp=10 med=20" {
 		t.Errorf("second path changed with the first: %s", got)
 	}
 	if *ad.LocalPref != 10 || *ad.MED != 20 {
@@ -95,56 +94,13 @@ func TestComputeOutputIsNotShared(t *testing.T) {
 	if len(paths) != 2 {
 		t.Fatalf("got %d draining paths, want 2", len(paths))
 	}
-	paths[0].Communities[1].Value = 99
-	paths[0].Communities = append(paths[0].Communities, Community{1, 1})
+	paths[0].Communities[1] = 99
+	paths[0].Communities = append(paths[0].Communities, Community{1, 1}.Uint32())
 	*paths[0].LocalPref, *paths[0].MED = 99, 99
-	if got := describe(paths[1]); got != "203.0.113.20/32 c=65000:1,65535:0 lp=0 med=20 draining" {
+	if got := describePath(res, "ibgp", 1); got != "203.0.113.20/32 c=65000:1,65535:0 lp=0 med=20 draining" {
 		t.Errorf("second draining path changed with the first: %s", got)
 	}
 	if GracefulShutdown != (Community{65535, 0}) {
 		t.Errorf("GracefulShutdown changed with a path: %v", GracefulShutdown)
-	}
-}
-
-func TestPathEqual(t *testing.T) {
-	t.Parallel()
-	base := Path{
-		Prefix:           netip.MustParsePrefix("203.0.113.0/24"),
-		Communities:      []Community{{65000, 1}},
-		LargeCommunities: []LargeCommunity{{1, 2, 3}},
-		LocalPref:        ptr[uint32](100),
-		MED:              ptr[uint32](5),
-		ASPathPrepend:    []uint32{65000},
-	}
-	tests := []struct {
-		name  string
-		other Path
-		want  bool
-	}{
-		{"a path equals a copy with its own pointers", with(base, func(p *Path) { p.LocalPref, p.MED = ptr[uint32](100), ptr[uint32](5) }), true},
-		{"a path without attributes differs", with(Path{Prefix: base.Prefix}, func(p *Path) {
-			p.Communities, p.LargeCommunities, p.ASPathPrepend = []Community{}, []LargeCommunity{}, []uint32{}
-		}), false},
-		{"another prefix differs", with(base, func(p *Path) { p.Prefix = netip.MustParsePrefix("203.0.113.0/25") }), false},
-		{"another community differs", with(base, func(p *Path) { p.Communities = []Community{{65000, 2}} }), false},
-		{"another large community differs", with(base, func(p *Path) { p.LargeCommunities = nil }), false},
-		{"a missing LocalPref differs", with(base, func(p *Path) { p.LocalPref = nil }), false},
-		{"another MED differs", with(base, func(p *Path) { p.MED = ptr[uint32](6) }), false},
-		{"a longer prepend differs", with(base, func(p *Path) { p.ASPathPrepend = []uint32{65000, 65000} }), false},
-		{"a draining path differs", with(base, func(p *Path) { p.Draining = true }), false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := base.Equal(tt.other); got != tt.want {
-				t.Errorf("Equal = %v, want %v", got, tt.want)
-			}
-			if got := tt.other.Equal(base); got != tt.want {
-				t.Errorf("Equal reversed = %v, want %v", got, tt.want)
-			}
-		})
-	}
-	bare := Path{Prefix: base.Prefix}
-	if !bare.Equal(Path{Prefix: base.Prefix, Communities: []Community{}, LargeCommunities: []LargeCommunity{}, ASPathPrepend: []uint32{}}) {
-		t.Errorf("a path with nil slices does not equal one with empty slices")
 	}
 }

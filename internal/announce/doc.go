@@ -6,9 +6,11 @@
 // advertisements and the peers) and returns plain Go values, so every rule
 // can be tested in a table without a Kubernetes API server or a BGP
 // library. It deliberately imports nothing from Kubernetes or GoBGP; label
-// selectors are plugged in through the LabelMatcher interface. The speaker
-// translates Kubernetes objects into these types and hands the Result to
-// the BGP engine.
+// selectors are plugged in through the LabelMatcher interface. The paths
+// it returns are the engine's own bgp.Path values (internal/bgp holds
+// only plain types), so the speaker translates Kubernetes objects into
+// this package's types and hands the Result's paths to the BGP engine as
+// they are.
 //
 // # Sessions
 //
@@ -65,11 +67,11 @@
 // advertisements contributing the prefix to that peer has DrainOnCordon. A
 // cordoned node without such advertisements announces as usual.
 //
-// A draining path is announced, with GracefulShutdown among its
-// communities, Path.Draining set and, toward iBGP peers only, LOCAL_PREF 0
-// in place of any configured LOCAL_PREF, while Input.Now is before
-// Node.DrainSince plus the peer's DrainTime (a zero DrainSince counts as
-// Now). From then on it is not announced. A DrainTime of zero or less
+// A draining path is announced, with GracefulShutdown among its communities,
+// listed in Result.DrainingPaths and, toward iBGP peers only, with
+// LOCAL_PREF 0 in place of any configured LOCAL_PREF, while Input.Now is
+// before Node.DrainSince plus the peer's DrainTime (a zero DrainSince counts
+// as Now). From then on it is not announced. A DrainTime of zero or less
 // withdraws at once. Result.NextChange tells the caller when the earliest
 // drain time of a path still announced ends, so it can compute again then;
 // Compute never reads the clock.

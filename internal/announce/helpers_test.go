@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bgplb/bgplb/internal/bgp"
 )
 
 // labelsMatch is a tiny LabelMatcher for tests: it matches labels that
@@ -120,12 +122,12 @@ func both(paths ...string) map[string][]string {
 
 // describe writes a path compactly, for example
 // "203.0.113.0/24 c=65000:1 lc=1:2:3 lp=100 med=5 prepend=65000,65000",
-// followed by " draining" for a draining path.
-func describe(p Path) string {
+// followed by " draining" if draining is set.
+func describe(p bgp.Path, draining bool) string {
 	var b strings.Builder
 	b.WriteString(p.Prefix.String())
 	if len(p.Communities) > 0 {
-		b.WriteString(" c=" + joinStrings(p.Communities))
+		b.WriteString(" c=" + joinStrings(communitiesOf(p.Communities)))
 	}
 	if len(p.LargeCommunities) > 0 {
 		b.WriteString(" lc=" + joinStrings(p.LargeCommunities))
@@ -139,10 +141,20 @@ func describe(p Path) string {
 	if len(p.ASPathPrepend) > 0 {
 		b.WriteString(" prepend=" + strings.Trim(strings.ReplaceAll(fmt.Sprint(p.ASPathPrepend), " ", ","), "[]"))
 	}
-	if p.Draining {
+	if draining {
 		b.WriteString(" draining")
 	}
 	return b.String()
+}
+
+// communitiesOf turns communities as a path carries them back into
+// Community values, the inverse of Community.Uint32.
+func communitiesOf(wire []uint32) []Community {
+	out := make([]Community, len(wire))
+	for i, c := range wire {
+		out[i] = Community{ASN: uint16(c >> 16), Value: uint16(c)}
+	}
+	return out
 }
 
 func joinStrings[T fmt.Stringer](vs []T) string {
@@ -153,15 +165,31 @@ func joinStrings[T fmt.Stringer](vs []T) string {
 	return strings.Join(ss, ",")
 }
 
-// describeSessions writes every session's paths with describe.
-func describeSessions(sessions map[string][]Path) map[string][]string {
-	out := make(map[string][]string, len(sessions))
-	for peer, paths := range sessions {
+// describePath describes the path at index i of peer's session in res,
+// marked if res lists it as draining.
+func describePath(res Result, peer string, i int) string {
+	p := res.Sessions[peer][i]
+	return describe(p, slices.Contains(res.DrainingPaths[peer], p.Prefix))
+}
+
+// describeSessions writes every session's paths with describe. A prefix
+// that DrainingPaths lists for a peer without a path of it is written
+// as " draining" alone, so that the check sees it.
+func describeSessions(res Result) map[string][]string {
+	out := make(map[string][]string, len(res.Sessions))
+	for peer, paths := range res.Sessions {
 		ds := make([]string, len(paths))
-		for i, p := range paths {
-			ds[i] = describe(p)
+		for i := range paths {
+			ds[i] = describePath(res, peer, i)
 		}
 		out[peer] = ds
+	}
+	for peer, prefixes := range res.DrainingPaths {
+		for _, prefix := range prefixes {
+			if !slices.ContainsFunc(res.Sessions[peer], func(p bgp.Path) bool { return p.Prefix == prefix }) {
+				out[peer] = append(out[peer], prefix.String()+" draining, without a path")
+			}
+		}
 	}
 	return out
 }
@@ -170,7 +198,10 @@ func describeSessions(sessions map[string][]Path) map[string][]string {
 // mapped to no paths must be present with an empty, non-nil slice.
 func checkSessions(t *testing.T, res Result, want map[string][]string) {
 	t.Helper()
-	got := describeSessions(res.Sessions)
+	if res.DrainingPaths == nil {
+		t.Error("DrainingPaths is nil, want a map")
+	}
+	got := describeSessions(res)
 	if !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
 		t.Errorf("sessions with %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 	}

@@ -2,8 +2,9 @@ package announce
 
 import (
 	"net/netip"
-	"slices"
 	"time"
+
+	"github.com/bgplb/bgplb/internal/bgp"
 )
 
 // ExcludeLabel on a node, with any value, asks for the node to be taken out
@@ -179,58 +180,26 @@ type Input struct {
 	HeldSince map[string]time.Time
 }
 
-// Path is one prefix announced to one peer with its attributes.
-type Path struct {
-	// Prefix is masked: its address has no bits set beyond its length.
-	Prefix netip.Prefix
-	// Communities and LargeCommunities are sorted and free of duplicates.
-	Communities      []Community
-	LargeCommunities []LargeCommunity
-	// LocalPref is only ever set for iBGP peers; it is 0 on a draining
-	// path.
-	LocalPref *uint32
-	MED       *uint32
-	// ASPathPrepend lists the ASNs to put in front of the AS path; empty
-	// if none.
-	ASPathPrepend []uint32
-	// Draining is set on a path of a draining node that is still announced
-	// until its drain time is over. Its communities include
-	// GracefulShutdown.
-	Draining bool
-	// Weight, if not zero, is the node's share of the prefix's traffic:
-	// its ready endpoints of the Local Services behind the prefix, from
-	// advertisements with WeightByEndpoints.
-	Weight uint32
-}
-
-// Equal reports whether p and o announce the same prefix with the same
-// attributes. Nil and empty slices are equal, and pointers are compared by
-// the values they point to.
-func (p Path) Equal(o Path) bool {
-	return p.Prefix == o.Prefix &&
-		slices.Equal(p.Communities, o.Communities) &&
-		slices.Equal(p.LargeCommunities, o.LargeCommunities) &&
-		equalPtr(p.LocalPref, o.LocalPref) &&
-		equalPtr(p.MED, o.MED) &&
-		slices.Equal(p.ASPathPrepend, o.ASPathPrepend) &&
-		p.Draining == o.Draining && p.Weight == o.Weight
-}
-
-func equalPtr(a, b *uint32) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
 // Result is what this node announces.
 type Result struct {
 	// Sessions maps the name of every peer this node must have a session
-	// with to the paths to announce to it, sorted by prefix. A peer with
-	// nothing to announce has an empty, non-nil slice. The paths share no
-	// memory with the Input, and no two paths share a slice element or a
-	// pointer target, so a caller may change one without affecting others.
-	Sessions map[string][]Path
+	// with to the paths to announce to it, sorted by prefix, in the form
+	// the BGP engine takes them. A peer with nothing to announce has an
+	// empty, non-nil slice. The paths share no memory with the Input, and
+	// no two paths share a slice element or a pointer target, so a caller
+	// may change one without affecting others.
+	//
+	// Each path's prefix is masked; its communities and large communities
+	// are sorted and free of duplicates; LocalPref is set toward iBGP
+	// peers only, and is 0 on a draining path; Weight, if not zero, adds
+	// up the node's ready endpoints of the Local Services behind the
+	// prefix, from advertisements with WeightByEndpoints.
+	Sessions map[string][]bgp.Path
+	// DrainingPaths maps the name of every peer that is sent draining
+	// paths to their prefixes, sorted. A draining path is announced, with
+	// GracefulShutdown among its communities, until its drain time is
+	// over. It is never nil.
+	DrainingPaths map[string][]netip.Prefix
 	// Errors maps the names of advertisements that contribute nothing,
 	// because they are invalid or conflict with another, to the reason.
 	// The errors wrap ErrInvalidAdvertisement or ErrConflict. It is never

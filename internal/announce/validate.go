@@ -16,7 +16,7 @@ const maxPrependCount = 255
 // communities parsed and its lengths resolved.
 type advertisement struct {
 	*Advertisement
-	communities []Community      // sorted, deduplicated
+	communities []uint32         // as Community.Uint32; sorted, deduplicated
 	large       []LargeCommunity // sorted, deduplicated
 	len4, len6  int
 	prepend     int // count; 0 if none
@@ -59,12 +59,12 @@ func validate(ad *Advertisement) (*advertisement, error) {
 		case err != nil:
 			problems = append(problems, err.Error())
 		case std != nil:
-			v.communities = append(v.communities, *std)
+			v.communities = append(v.communities, std.Uint32())
 		default:
 			v.large = append(v.large, *large)
 		}
 	}
-	slices.SortFunc(v.communities, compareCommunity)
+	slices.Sort(v.communities)
 	v.communities = slices.Compact(v.communities)
 	slices.SortFunc(v.large, compareLargeCommunity)
 	v.large = slices.Compact(v.large)

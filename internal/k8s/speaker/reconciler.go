@@ -297,7 +297,7 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 			if (p.Prefix.Addr().Is4() && !bp.NextHopIPv4.IsValid()) || (p.Prefix.Addr().Is6() && !bp.NextHopIPv6.IsValid()) {
 				continue // no next hop of that family on this node
 			}
-			converted = append(converted, pathToEngine(p))
+			converted = append(converted, p)
 		}
 		wantPaths[name] = converted
 	}
@@ -341,14 +341,7 @@ func drainOf(in *announce.Input, reason string) nodeDrain {
 // drainStatusOf says whether the node drains and until when its last
 // peer's drain time runs. A cordoned node drains only if some path drains.
 func drainStatusOf(in announce.Input, res announce.Result) drainStatus {
-	draining := in.Node.Drain
-	if !draining && in.Node.Cordoned {
-		for _, paths := range res.Sessions {
-			for _, p := range paths {
-				draining = draining || p.Draining
-			}
-		}
-	}
+	draining := in.Node.Drain || (in.Node.Cordoned && len(res.DrainingPaths) > 0)
 	if !draining {
 		return drainStatus{}
 	}

@@ -3,7 +3,6 @@ package speaker
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -203,16 +202,4 @@ func duration(d *metav1.Duration, fallback time.Duration) time.Duration {
 		return fallback
 	}
 	return d.Duration
-}
-
-// pathToEngine turns a rule-side path into the engine's form.
-func pathToEngine(p announce.Path) bgp.Path {
-	out := bgp.Path{Prefix: p.Prefix, LocalPref: p.LocalPref, MED: p.MED, ASPathPrepend: slices.Clone(p.ASPathPrepend), Weight: p.Weight}
-	for _, c := range p.Communities {
-		out.Communities = append(out.Communities, uint32(c.ASN)<<16|uint32(c.Value))
-	}
-	for _, c := range p.LargeCommunities {
-		out.LargeCommunities = append(out.LargeCommunities, bgp.LargeCommunity{Global: c.Global, Local1: c.Local1, Local2: c.Local2})
-	}
-	return out
 }

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// TestComputeDrainsANode checks that a draining node announces its paths with the
-// graceful-shutdown community until each peer's drain time is over.
-func TestComputeDrainsANode(t *testing.T) {
+// TestComputeMarksDrainingPaths checks that a draining node announces its paths with the
+// graceful-shutdown community and, toward iBGP peers, LOCAL_PREF 0; the
+// exclusion label alone drains nothing.
+func TestComputeMarksDrainingPaths(t *testing.T) {
 	t.Parallel()
 	runComputeCases(t, []computeCase{
 		{
@@ -56,6 +57,14 @@ func TestComputeDrainsANode(t *testing.T) {
 			},
 			wantNext: t0.Add(time.Minute),
 		},
+	})
+}
+
+// TestComputeWithdrawsWhenTheDrainTimeIsOver checks that a draining path is announced until
+// DrainSince plus the peer's drain time, and NextChange says when that is.
+func TestComputeWithdrawsWhenTheDrainTimeIsOver(t *testing.T) {
+	t.Parallel()
+	runComputeCases(t, []computeCase{
 		{
 			name: "a draining node withdraws its paths when the drain time is over and keeps its sessions",
 			in:   drained(input([]Service{web, web6}, all), t0.Add(-30*time.Second), 30*time.Second),

@@ -16,106 +16,58 @@ func mustWindow(t *testing.T, start, end, zone string) Window {
 	return w
 }
 
-func TestHeldAdditions(t *testing.T) {
-	t.Parallel()
-	// t0 is 03:04:05 UTC.
+// holdFixture holds what the hold cases are made of. t0 is 03:04:05 UTC.
+type holdFixture struct {
+	// web is a Service another node announces already.
+	web Service
+	// delayed holds for ten minutes, inEvening until 22:00, atNight
+	// until 02:00 (it is open at t0); plain does not hold.
+	delayed, inEvening, atNight, plain Advertisement
+	// night is the window of atNight.
+	night Window
+}
+
+func newHoldFixture(t *testing.T) holdFixture {
+	t.Helper()
 	night := mustWindow(t, "02:00", "04:00", "UTC")
 	evening := mustWindow(t, "22:00", "23:00", "UTC")
-	delayed := Advertisement{Name: "delayed", AdditionHold: &Hold{MinDelay: 10 * time.Minute}}
-	inEvening := Advertisement{Name: "evening", AdditionHold: &Hold{Windows: []Window{evening}}}
-	atNight := Advertisement{Name: "night", AdditionHold: &Hold{Windows: []Window{night}}}
-	plain := Advertisement{Name: "plain"}
-	elsewhere := func(s Service) Service { s.AnnouncedElsewhere = true; return s }
-	web := elsewhere(svc("web", "blue", "203.0.113.10"))
-	at := func(in Input, now time.Time) Input { in.Now = now; return in }
-
-	tests := []struct {
-		name      string
-		in        Input
-		announced bool
-		until     time.Time // when held
-	}{
-		{
-			name:      "a Service no other node announces is never held: its first next hop goes out at once",
-			in:        at(input([]Service{svc("web", "blue", "203.0.113.10")}, delayed), t0),
-			announced: true,
-		},
-		{
-			name:  "a node joining the next hops waits for the minimum delay",
-			in:    at(input([]Service{web}, delayed), t0),
-			until: t0.Add(10 * time.Minute),
-		},
-		{
-			name: "the delay counts from when the node could first announce",
-			in: with(at(input([]Service{web}, delayed), t0), func(in *Input) {
-				in.HeldSince = map[string]time.Time{web.Key: t0.Add(-9 * time.Minute)}
-			}),
-			until: t0.Add(time.Minute),
-		},
-		{
-			name: "after the delay the node announces",
-			in: with(at(input([]Service{web}, delayed), t0), func(in *Input) {
-				in.HeldSince = map[string]time.Time{web.Key: t0.Add(-10 * time.Minute)}
-			}),
-			announced: true,
-		},
-		{
-			name:  "outside its window an addition waits for the window to open",
-			in:    at(input([]Service{web}, inEvening), t0),
-			until: time.Date(2030, 1, 2, 22, 0, 0, 0, time.UTC),
-		},
-		{
-			name:      "inside its window an addition happens at once",
-			in:        at(input([]Service{web}, atNight), t0),
-			announced: true,
-		},
-		{
-			name: "a delay ending after the window closes waits for the next day's window",
-			in: at(input([]Service{web}, Advertisement{Name: "both", AdditionHold: &Hold{
-				MinDelay: time.Hour, Windows: []Window{night}}}), t0),
-			until: time.Date(2030, 1, 3, 2, 0, 0, 0, time.UTC),
-		},
-		{
-			name: "a Service the node announces already is never held",
-			in: with(at(input([]Service{web}, delayed), t0), func(in *Input) {
-				in.Admitted = map[string]bool{web.Key: true}
-			}),
-			announced: true,
-		},
-		{
-			name:      "the release annotation releases an addition held since before it",
-			in:        at(input([]Service{with(web, func(s *Service) { s.ReleasedAt = t0 })}, delayed), t0),
-			announced: true,
-		},
-		{
-			name: "a release older than the hold releases nothing",
-			in: at(input([]Service{with(web, func(s *Service) { s.ReleasedAt = t0.Add(-time.Hour) })}, delayed),
-				t0),
-			until: t0.Add(10 * time.Minute),
-		},
-		{
-			name:      "without a hold an addition happens at once",
-			in:        at(input([]Service{web}, plain), t0),
-			announced: true,
-		},
-		{
-			name:  "with a held and a plain advertisement the Service is held",
-			in:    at(input([]Service{web}, plain, delayed), t0),
-			until: t0.Add(10 * time.Minute),
-		},
-		{
-			name:  "with two holds the longer delay counts",
-			in:    at(input([]Service{web}, delayed, Advertisement{Name: "short", AdditionHold: &Hold{MinDelay: time.Minute}}), t0),
-			until: t0.Add(10 * time.Minute),
-		},
-		{
-			name:      "a hold on an advertisement that does not select the Service holds nothing of it",
-			in:        at(input([]Service{web}, with(delayed, func(a *Advertisement) { a.Pools = []string{"red"} }), plain), t0),
-			announced: true,
-		},
+	return holdFixture{
+		web:       elsewhere(svc("web", "blue", "203.0.113.10")),
+		delayed:   Advertisement{Name: "delayed", AdditionHold: &Hold{MinDelay: 10 * time.Minute}},
+		inEvening: Advertisement{Name: "evening", AdditionHold: &Hold{Windows: []Window{evening}}},
+		atNight:   Advertisement{Name: "night", AdditionHold: &Hold{Windows: []Window{night}}},
+		plain:     Advertisement{Name: "plain"},
+		night:     night,
 	}
+}
+
+// elsewhere returns s announced by another node already.
+func elsewhere(s Service) Service {
+	s.AnnouncedElsewhere = true
+	return s
+}
+
+// at returns in computed at now.
+func at(in Input, now time.Time) Input {
+	in.Now = now
+	return in
+}
+
+// holdCase is one case of a hold: whether the Service default/web is
+// announced and, if not, until when it is held.
+type holdCase struct {
+	name      string
+	in        Input
+	announced bool
+	until     time.Time // when held
+}
+
+// runHoldCases runs each case as a parallel subtest.
+func runHoldCases(t *testing.T, tests []holdCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			res := Compute(tt.in)
 			if len(res.Errors) != 0 {
 				t.Fatalf("errors: %v", res.Errors)
@@ -141,6 +93,126 @@ func TestHeldAdditions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHoldWaitsForTheMinimumDelay checks that a node that would join the next hops of a
+// Service other nodes announce waits for the minimum delay, counted from
+// when it could first announce.
+func TestHoldWaitsForTheMinimumDelay(t *testing.T) {
+	t.Parallel()
+	f := newHoldFixture(t)
+	web, delayed := f.web, f.delayed
+	runHoldCases(t, []holdCase{
+		{
+			name:      "a Service no other node announces is never held: its first next hop goes out at once",
+			in:        at(input([]Service{svc("web", "blue", "203.0.113.10")}, delayed), t0),
+			announced: true,
+		},
+		{
+			name:  "a node joining the next hops waits for the minimum delay",
+			in:    at(input([]Service{web}, delayed), t0),
+			until: t0.Add(10 * time.Minute),
+		},
+		{
+			name: "the delay counts from when the node could first announce",
+			in: with(at(input([]Service{web}, delayed), t0), func(in *Input) {
+				in.HeldSince = map[string]time.Time{web.Key: t0.Add(-9 * time.Minute)}
+			}),
+			until: t0.Add(time.Minute),
+		},
+		{
+			name: "after the delay the node announces",
+			in: with(at(input([]Service{web}, delayed), t0), func(in *Input) {
+				in.HeldSince = map[string]time.Time{web.Key: t0.Add(-10 * time.Minute)}
+			}),
+			announced: true,
+		},
+	})
+}
+
+// TestHoldWaitsForAWindow checks that a held addition waits for one of its windows, after
+// the minimum delay.
+func TestHoldWaitsForAWindow(t *testing.T) {
+	t.Parallel()
+	f := newHoldFixture(t)
+	web, inEvening, atNight, night := f.web, f.inEvening, f.atNight, f.night
+	runHoldCases(t, []holdCase{
+		{
+			name:  "outside its window an addition waits for the window to open",
+			in:    at(input([]Service{web}, inEvening), t0),
+			until: time.Date(2030, 1, 2, 22, 0, 0, 0, time.UTC),
+		},
+		{
+			name:      "inside its window an addition happens at once",
+			in:        at(input([]Service{web}, atNight), t0),
+			announced: true,
+		},
+		{
+			name: "a delay ending after the window closes waits for the next day's window",
+			in: at(input([]Service{web}, Advertisement{Name: "both", AdditionHold: &Hold{
+				MinDelay: time.Hour, Windows: []Window{night}}}), t0),
+			until: time.Date(2030, 1, 3, 2, 0, 0, 0, time.UTC),
+		},
+	})
+}
+
+// TestHoldSparesAdmittedAndReleasedServices checks that a Service the node announces already, or
+// released after its hold began, is not held.
+func TestHoldSparesAdmittedAndReleasedServices(t *testing.T) {
+	t.Parallel()
+	f := newHoldFixture(t)
+	web, delayed := f.web, f.delayed
+	runHoldCases(t, []holdCase{
+		{
+			name: "a Service the node announces already is never held",
+			in: with(at(input([]Service{web}, delayed), t0), func(in *Input) {
+				in.Admitted = map[string]bool{web.Key: true}
+			}),
+			announced: true,
+		},
+		{
+			name:      "the release annotation releases an addition held since before it",
+			in:        at(input([]Service{with(web, func(s *Service) { s.ReleasedAt = t0 })}, delayed), t0),
+			announced: true,
+		},
+		{
+			name: "a release older than the hold releases nothing",
+			in: at(input([]Service{with(web, func(s *Service) { s.ReleasedAt = t0.Add(-time.Hour) })}, delayed),
+				t0),
+			until: t0.Add(10 * time.Minute),
+		},
+	})
+}
+
+// TestHoldsOfSeveralAdvertisementsCombine checks that a Service is held if any advertisement
+// announcing it holds, with the longest delay; holds of advertisements
+// that do not select it do not count.
+func TestHoldsOfSeveralAdvertisementsCombine(t *testing.T) {
+	t.Parallel()
+	f := newHoldFixture(t)
+	web, delayed, plain := f.web, f.delayed, f.plain
+	runHoldCases(t, []holdCase{
+		{
+			name:      "without a hold an addition happens at once",
+			in:        at(input([]Service{web}, plain), t0),
+			announced: true,
+		},
+		{
+			name:  "with a held and a plain advertisement the Service is held",
+			in:    at(input([]Service{web}, plain, delayed), t0),
+			until: t0.Add(10 * time.Minute),
+		},
+		{
+			name:  "with two holds the longer delay counts",
+			in:    at(input([]Service{web}, delayed, Advertisement{Name: "short", AdditionHold: &Hold{MinDelay: time.Minute}}), t0),
+			until: t0.Add(10 * time.Minute),
+		},
+		{
+			name:      "a hold on an advertisement that does not select the Service holds nothing of it",
+			in:        at(input([]Service{web}, with(delayed, func(a *Advertisement) { a.Pools = []string{"red"} }), plain), t0),
+			announced: true,
+		},
+	})
 }
 
 func TestAHeldAdditionIsAnnouncedWhenItsTimeComes(t *testing.T) {

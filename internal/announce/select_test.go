@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// TestComputeSelectsAdvertisements checks that an advertisement announces the Services of the
-// pools it selects that match its Service selectors, on nodes matching its
-// node selectors, to the peers it names.
-func TestComputeSelectsAdvertisements(t *testing.T) {
+// TestComputeSelectsServicesByPoolAndLabels checks that an advertisement announces the Services of
+// the pools it selects, by name or pool selector, that match one of its
+// Service selectors.
+func TestComputeSelectsServicesByPoolAndLabels(t *testing.T) {
 	t.Parallel()
 	runComputeCases(t, []computeCase{
 		{
@@ -64,6 +64,15 @@ func TestComputeSelectsAdvertisements(t *testing.T) {
 			})),
 			want: both("203.0.113.10/32"),
 		},
+	})
+}
+
+// TestComputeSelectsNodesAndPeers checks that an advertisement applies on nodes matching one
+// of its node selectors and announces to the peers it names that have a
+// session here.
+func TestComputeSelectsNodesAndPeers(t *testing.T) {
+	t.Parallel()
+	runComputeCases(t, []computeCase{
 		{
 			name: "an advertisement applies on a node matching one of its node selectors",
 			in: input([]Service{web}, adv("zone-a", func(a *Advertisement) {
@@ -100,10 +109,10 @@ func TestComputeSelectsAdvertisements(t *testing.T) {
 	})
 }
 
-// TestComputeFollowsTrafficPolicyAndEndpoints checks that a Local Service is announced only
-// from nodes with an endpoint, a Cluster Service from every node while it
-// has one anywhere, and serving endpoints count while none is ready.
-func TestComputeFollowsTrafficPolicyAndEndpoints(t *testing.T) {
+// TestComputeAnnouncesLocalServicesWhereTheirEndpointsAre checks that a Local Service is announced only
+// from nodes with a ready endpoint, or a serving one while none is ready
+// anywhere.
+func TestComputeAnnouncesLocalServicesWhereTheirEndpointsAre(t *testing.T) {
 	t.Parallel()
 	runComputeCases(t, []computeCase{
 		{
@@ -149,6 +158,23 @@ func TestComputeFollowsTrafficPolicyAndEndpoints(t *testing.T) {
 			want: both(),
 		},
 		{
+			name: "an address shared by a Local Service without local endpoints and one with them is announced",
+			in: input([]Service{
+				local(svc("a", "blue", "203.0.113.10"), ready("n2")),
+				local(svc("b", "blue", "203.0.113.10"), ready(node)),
+			}, all),
+			want: both("203.0.113.10/32"),
+		},
+	})
+}
+
+// TestComputeAnnouncesClusterServicesWhileTheyHaveEndpoints checks that a Cluster Service with
+// addresses is announced from every node while some endpoint anywhere is
+// ready, or serving while none is ready.
+func TestComputeAnnouncesClusterServicesWhileTheyHaveEndpoints(t *testing.T) {
+	t.Parallel()
+	runComputeCases(t, []computeCase{
+		{
 			name: "a Cluster Service is announced from a node without endpoints of its own",
 			in: input([]Service{
 				with(web, func(s *Service) { s.Endpoints = []Endpoint{notReady(node), ready("n2")} }),
@@ -181,14 +207,6 @@ func TestComputeFollowsTrafficPolicyAndEndpoints(t *testing.T) {
 			name: "a Service without addresses announces nothing",
 			in:   input([]Service{svc("pending", "blue")}, all),
 			want: both(),
-		},
-		{
-			name: "an address shared by a Local Service without local endpoints and one with them is announced",
-			in: input([]Service{
-				local(svc("a", "blue", "203.0.113.10"), ready("n2")),
-				local(svc("b", "blue", "203.0.113.10"), ready(node)),
-			}, all),
-			want: both("203.0.113.10/32"),
 		},
 	})
 }

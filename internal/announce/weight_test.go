@@ -16,6 +16,7 @@ func TestWeightsFollowTheNodesReadyEndpoints(t *testing.T) {
 	sharedB := local(svc("shared-b", "blue", "203.0.113.12"), ready(node), ready(node))
 	terminating := local(svc("old", "blue", "203.0.113.13"), serving(node), serving(node))
 	cluster := svc("cluster", "blue", "203.0.113.14")
+	aggregated := with(weighted, func(a *Advertisement) { a.AggregationLength = ptr(24) })
 
 	tests := []struct {
 		name     string
@@ -54,43 +55,45 @@ func TestWeightsFollowTheNodesReadyEndpoints(t *testing.T) {
 			want:     map[string]uint32{"203.0.113.14/32": 0, "203.0.113.10/32": 3},
 			wantWarn: "default/cluster",
 		},
+		{
+			name: "an aggregate weighs every Local Service it covers",
+			in:   input([]Service{three, oneHere}, aggregated),
+			want: map[string]uint32{"203.0.113.0/24": 4},
+		},
 	}
-	aggregated := with(weighted, func(a *Advertisement) { a.AggregationLength = ptr(24) })
-	tests = append(tests, struct {
-		name     string
-		in       Input
-		want     map[string]uint32
-		wantWarn string
-	}{
-		name: "an aggregate weighs every Local Service it covers",
-		in:   input([]Service{three, oneHere}, aggregated),
-		want: map[string]uint32{"203.0.113.0/24": 4},
-	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := Compute(tt.in)
-			for peer, paths := range res.Sessions {
-				got := map[string]uint32{}
-				for _, p := range paths {
-					got[p.Prefix.String()] = p.Weight
-				}
-				for prefix, w := range tt.want {
-					if gw, ok := got[prefix]; !ok || gw != w {
-						t.Errorf("peer %s: %s has weight %d (announced: %v), want %d", peer, prefix, gw, ok, w)
-					}
-				}
-			}
-			warn := res.Warnings["weighted"]
-			switch {
-			case tt.wantWarn == "" && warn != nil:
-				t.Errorf("unexpected warning: %v", warn)
-			case tt.wantWarn != "" && (warn == nil || !strings.Contains(warn.Error(), tt.wantWarn)):
-				t.Errorf("warning = %v, want one naming %s", warn, tt.wantWarn)
-			}
-			if len(res.Errors) != 0 {
-				t.Errorf("errors: %v; a weight problem must not stop an advertisement", res.Errors)
-			}
+			t.Parallel()
+			checkWeights(t, Compute(tt.in), tt.want, tt.wantWarn)
 		})
+	}
+}
+
+// checkWeights checks that every peer gets the prefixes of want with
+// their weights, and that the advertisement "weighted" has a warning
+// containing wantWarn, or none if it is empty, and no error.
+func checkWeights(t *testing.T, res Result, want map[string]uint32, wantWarn string) {
+	t.Helper()
+	for peer, paths := range res.Sessions {
+		got := map[string]uint32{}
+		for _, p := range paths {
+			got[p.Prefix.String()] = p.Weight
+		}
+		for prefix, w := range want {
+			if gw, ok := got[prefix]; !ok || gw != w {
+				t.Errorf("peer %s: %s has weight %d (announced: %v), want %d", peer, prefix, gw, ok, w)
+			}
+		}
+	}
+	warn := res.Warnings["weighted"]
+	switch {
+	case wantWarn == "" && warn != nil:
+		t.Errorf("unexpected warning: %v", warn)
+	case wantWarn != "" && (warn == nil || !strings.Contains(warn.Error(), wantWarn)):
+		t.Errorf("warning = %v, want one naming %s", warn, wantWarn)
+	}
+	if len(res.Errors) != 0 {
+		t.Errorf("errors: %v; a weight problem must not stop an advertisement", res.Errors)
 	}
 }
 

@@ -59,8 +59,6 @@ func NewFake() *Fake {
 
 var _ Engine = (*Fake)(nil)
 
-var errFakeStopped = errors.New("bgp engine is stopped")
-
 // ReconcilePeers implements Engine. New peers start in StateIdle; a peer
 // whose settings changed is reset to StateIdle; a removed peer loses its
 // session and its paths.
@@ -71,7 +69,7 @@ func (f *Fake) ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) er
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stop != nil {
-		return errFakeStopped
+		return ErrStopped
 	}
 	if f.peersErr != nil {
 		return f.peersErr
@@ -128,7 +126,7 @@ func (f *Fake) ReconcilePaths(ctx context.Context, req ReconcilePathsRequest) (R
 		return f.announcedLocked(), err
 	}
 	if f.stop != nil {
-		return f.announcedLocked(), errFakeStopped
+		return f.announcedLocked(), ErrStopped
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(req.Paths)) {

@@ -34,65 +34,6 @@ func withPeer(f func(*bgp.Peer)) bgp.Peer {
 	return p
 }
 
-func TestValidatePeer(t *testing.T) {
-	tests := []struct {
-		name    string
-		peer    bgp.Peer
-		wantErr string
-	}{
-		{name: "a peer with the required fields is valid", peer: validPeer()},
-		{name: "a peer needs a name", peer: withPeer(func(p *bgp.Peer) { p.Name = "" }), wantErr: "no name"},
-		{name: "a peer needs an address", peer: withPeer(func(p *bgp.Peer) { p.Address = netip.Addr{} }), wantErr: "not a usable address"},
-		{name: "a peer needs both ASNs", peer: withPeer(func(p *bgp.Peer) { p.PeerASN = 0 }), wantErr: "must not be 0"},
-		{name: "the router ID must be IPv4", peer: withPeer(func(p *bgp.Peer) { p.RouterID = netip.MustParseAddr("2001:db8::1") }), wantErr: "router ID"},
-		{
-			name:    "the source address must be of the peer address's family",
-			peer:    withPeer(func(p *bgp.Peer) { p.SourceAddress = netip.MustParseAddr("2001:db8:1::2") }),
-			wantErr: "different families",
-		},
-		{name: "a hold time under 3 s is refused", peer: withPeer(func(p *bgp.Peer) { p.HoldTime = 2 * time.Second }), wantErr: "hold time"},
-		{
-			name:    "a keepalive longer than the hold time is refused",
-			peer:    withPeer(func(p *bgp.Peer) { p.HoldTime, p.KeepaliveTime = 3*time.Second, 4*time.Second }),
-			wantErr: "keepalive",
-		},
-		{
-			name:    "a password longer than Linux allows is refused without being shown",
-			peer:    withPeer(func(p *bgp.Peer) { p.Password = strings.Repeat("secret", 14) }),
-			wantErr: "longer than 80 bytes",
-		},
-		{
-			name:    "a restart time over 4095 s is refused",
-			peer:    withPeer(func(p *bgp.Peer) { p.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: time.Hour * 2} }),
-			wantErr: "graceful restart time",
-		},
-		{
-			name:    "an IPv6 next hop must be IPv6",
-			peer:    withPeer(func(p *bgp.Peer) { p.NextHopIPv6 = netip.MustParseAddr("198.18.0.2") }),
-			wantErr: "IPv6 next hop",
-		},
-		{
-			name:    "a peer needs a next hop of at least one family",
-			peer:    withPeer(func(p *bgp.Peer) { p.NextHopIPv4, p.NextHopIPv6 = netip.Addr{}, netip.Addr{} }),
-			wantErr: "neither an IPv4 nor an IPv6 next hop",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := validatePeer(tt.peer)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("validatePeer: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("validatePeer error = %v, want one containing %q", err, tt.wantErr)
-			}
-			if err != nil && tt.peer.Password != "" && strings.Contains(err.Error(), tt.peer.Password) {
-				t.Errorf("the error shows the password: %v", err)
-			}
-		})
-	}
-}
-
 func TestPeerConfig(t *testing.T) {
 	t.Run("zero timers become bgplb's defaults, not GoBGP's 120 s connect retry", func(t *testing.T) {
 		n := peerConfig(validPeer())

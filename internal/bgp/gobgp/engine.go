@@ -26,8 +26,6 @@ import (
 	"github.com/bgplb/bgplb/internal/bgp/internal/latest"
 )
 
-var errStopped = errors.New("bgp engine is stopped")
-
 // Engine is the GoBGP implementation of bgp.Engine.
 type Engine struct {
 	logger *slog.Logger
@@ -83,11 +81,11 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stopped {
-		return errStopped
+		return bgp.ErrStopped
 	}
 	want := make(map[string]bgp.Peer, len(req.Peers))
 	for _, p := range req.Peers {
-		if err := validatePeer(p); err != nil {
+		if err := p.Validate(); err != nil {
 			return err
 		}
 		if _, dup := want[p.Name]; dup {
@@ -123,7 +121,7 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 		if ok && old.cfg.Equal(p) && old.bfdProblem == nil {
 			continue
 		}
-		if ok && equalButBFD(old.cfg, p) && old.bfdDevice != "" {
+		if ok && old.cfg.EqualButBFD(p) && old.bfdDevice != "" {
 			// A BFD change, or a retry of BFD refused before, leaves the
 			// BGP session alone.
 			if err := e.updateBFD(ctx, old, p); err != nil {
@@ -182,7 +180,7 @@ func (e *Engine) ReconcilePaths(ctx context.Context, req bgp.ReconcilePathsReque
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stopped {
-		return e.announcedLocked(), errStopped
+		return e.announcedLocked(), bgp.ErrStopped
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(req.Paths)) {
@@ -381,10 +379,4 @@ func sortedPaths[M ~map[K]bgp.Path, K comparable](paths M) []bgp.Path {
 	}
 	slices.SortFunc(out, func(a, b bgp.Path) int { return comparePrefixes(a.Prefix, b.Prefix) })
 	return out
-}
-
-// equalButBFD reports whether a and b differ in their BFD settings at most.
-func equalButBFD(a, b bgp.Peer) bool {
-	a.BFD, b.BFD = nil, nil
-	return a.Equal(b)
 }

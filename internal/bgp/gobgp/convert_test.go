@@ -1,9 +1,7 @@
 package gobgp
 
 import (
-	"context"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -187,57 +185,6 @@ func TestAPIPath(t *testing.T) {
 			if types[i] != want[i] {
 				t.Errorf("attributes = %v, want %v", types, want)
 			}
-		}
-	})
-}
-
-func TestEngineWithoutNetwork(t *testing.T) {
-	ctx := context.Background()
-	t.Run("an invalid peer list changes nothing", func(t *testing.T) {
-		e := New(nil)
-		defer e.Stop(ctx, bgp.StopRequest{})
-		err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: []bgp.Peer{validPeer(), validPeer()}})
-		if err == nil || !strings.Contains(err.Error(), "more than once") {
-			t.Fatalf("ReconcilePeers error = %v, want a duplicate name", err)
-		}
-		if s, _ := e.Sessions(ctx); len(s) != 0 {
-			t.Errorf("Sessions() = %+v, want none", s)
-		}
-	})
-	t.Run("paths are kept per peer while the peer cannot connect, and invalid ones are reported", func(t *testing.T) {
-		e := New(nil)
-		defer e.Stop(ctx, bgp.StopRequest{})
-		// Nothing listens on port 1 of the loopback address, so the
-		// session never comes up and no packet leaves the machine; the
-		// engine keeps trying in the background.
-		p := withPeer(func(p *bgp.Peer) {
-			p.Address, p.Port = netip.MustParseAddr("127.0.0.1"), 1
-			p.NextHopIPv6 = netip.Addr{}
-		})
-		if err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: []bgp.Peer{p}}); err != nil {
-			t.Fatal(err)
-		}
-		web := bgp.Path{Prefix: netip.MustParsePrefix("198.51.100.10/32")}
-		resp, err := e.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: map[string][]bgp.Path{
-			"tor":   {web, {Prefix: netip.MustParsePrefix("2001:db8:100::10/128")}},
-			"ghost": {web},
-		}})
-		if err == nil || !strings.Contains(err.Error(), `peer "ghost" is not configured`) || !strings.Contains(err.Error(), "no next hop of its family") {
-			t.Errorf("ReconcilePaths error = %v, want the unknown peer and the IPv6 path reported", err)
-		}
-		if got := resp.Announced["tor"]; len(got) != 1 || !got[0].Equal(web) || len(resp.Announced) != 1 {
-			t.Errorf("announced = %+v, want only %v to tor", resp.Announced, web.Prefix)
-		}
-		// A withdrawal of a path that was never sent still works.
-		resp, err = e.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{})
-		if err != nil || len(resp.Announced) != 0 {
-			t.Errorf("ReconcilePaths to nothing = %+v, %v; want nothing announced", resp, err)
-		}
-		if err := e.Stop(ctx, bgp.StopRequest{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{}); err == nil {
-			t.Error("ReconcilePeers after Stop succeeded")
 		}
 	})
 }

@@ -93,6 +93,11 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 		}
 		want[p.Name] = p
 	}
+	// A request whose context has ended changes nothing, as an invalid
+	// one; one whose context ends while it runs stops where it is.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(e.peers)) {
@@ -276,8 +281,28 @@ func (e *Engine) Stop(ctx context.Context, req bgp.StopRequest) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("stop BGP engine: %w", ctx.Err())
 	}
+	e.endSessions()
 	e.feed.Close()
 	return err
+}
+
+// endSessions reports every session as Idle once the engine stops, and
+// its BFD session, if it asks for one, as Down. It detaches the servers,
+// so that the events that stopping servers still send are ignored and
+// Sessions does not ask a stopped server for its BFD state.
+func (e *Engine) endSessions() {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	now := time.Now()
+	for _, rec := range e.sessions {
+		if rec.server != nil && rec.server.cfg.BFD != nil {
+			rec.session.BFD = bgp.BFDDown
+		}
+		rec.server = nil
+		if rec.session.State != bgp.StateIdle {
+			rec.session.State, rec.session.Since = bgp.StateIdle, now
+		}
+	}
 }
 
 func (e *Engine) announcedLocked() bgp.ReconcilePathsResponse {

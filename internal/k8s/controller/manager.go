@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -75,6 +77,11 @@ type Options struct {
 	// Metrics says where and how metrics are served; its zero value
 	// serves none.
 	Metrics kubeutil.MetricsServing
+	// MetricsRegistry receives the controller's metrics; nil means
+	// controller-runtime's metrics.Registry, the one the metrics server
+	// serves. Each controller needs a registry of its own: a second one
+	// registering in the same registry fails.
+	MetricsRegistry prometheus.Registerer
 	// HealthAddr is the listen address of the health probes; "0" turns
 	// them off. Kubelet probes them without credentials, so they are plain
 	// HTTP, unauthenticated, and never serve metrics.
@@ -130,7 +137,14 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MetricsRegistry == nil {
+		opts.MetricsRegistry = ctrlmetrics.Registry
+	}
 	metricsServer, err := opts.Metrics.ServerOptions()
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := newControllerMetrics(opts.MetricsRegistry)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +196,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 
-	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder(v1alpha1.EventReportingController), opts.Logger, opts.LoadBalancerClass)
+	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder(v1alpha1.EventReportingController), opts.Logger, metrics, opts.LoadBalancerClass)
 	// Every event asks for the same recompute, so the work queue collapses
 	// a burst of events into one pass.
 	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -51,6 +53,11 @@ type Options struct {
 	// Metrics says where and how metrics are served; its zero value
 	// serves none.
 	Metrics kubeutil.MetricsServing
+	// MetricsRegistry receives the speaker's metrics; nil means
+	// controller-runtime's metrics.Registry, the one the metrics server
+	// serves. Each speaker needs a registry of its own: a second one
+	// registering in the same registry fails.
+	MetricsRegistry prometheus.Registerer
 	// HealthAddr is the listen address of the health probes; "0" turns
 	// them off. Kubelet probes them without credentials, so they are plain
 	// HTTP, unauthenticated, and never serve metrics.
@@ -133,6 +140,13 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err != nil {
 		return nil, nil, err
 	}
+	if opts.MetricsRegistry == nil {
+		opts.MetricsRegistry = ctrlmetrics.Registry
+	}
+	metrics, err := newSpeakerMetrics(opts.MetricsRegistry)
+	if err != nil {
+		return nil, nil, err
+	}
 	var preflight *access.Preflight
 	var newCache cache.NewCacheFunc
 	if opts.CheckPermissions {
@@ -179,7 +193,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err := mgr.Add(watch); err != nil {
 		return nil, nil, fmt.Errorf("add session watch: %w", err)
 	}
-	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), engine, opts.NodeName, opts.Logger)
+	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), engine, opts.NodeName, opts.Logger, metrics)
 	if err := mgr.Add(status); err != nil {
 		return nil, nil, fmt.Errorf("add node status writer: %w", err)
 	}
@@ -187,6 +201,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		client:      mgr.GetClient(),
 		engine:      engine,
 		logger:      opts.Logger,
+		metrics:     metrics,
 		nodeName:    opts.NodeName,
 		namespace:   opts.Namespace,
 		sessions:    watch,

@@ -300,7 +300,7 @@ func TestSpeakerWaitsForAMissingPermissionAndStartsOnceGranted(t *testing.T) {
 	addr := healthAddr(t)
 	mgr, err := speaker.NewManager(env.ConfigWithToken(token), bgp.NewFake(), speaker.Options{
 		NodeName: node, Namespace: systemNamespace, HealthAddr: addr, Logger: slog.New(l),
-		MetricsRegistry: prometheus.NewRegistry(), SeveralInProcess: true,
+		MetricsRegistry: prometheus.NewRegistry(), Controllers: testenv.SeveralInProcess(),
 		CheckPermissions: true, PermissionRecheck: 200 * time.Millisecond, PodName: pod, PodUID: "preflight-speaker-uid",
 	})
 	must(t, err)
@@ -360,7 +360,7 @@ func TestControllerWaitsForAMissingPermissionAndStartsOnceGranted(t *testing.T) 
 	mgr, err := controller.NewManager(env.ConfigWithToken(token), controller.Options{
 		SpeakerNamespace: systemNamespace, LeaderElection: true, LeaderElectionNamespace: systemNamespace,
 		LeaderElectionID: account, HealthAddr: addr, Logger: slog.New(l),
-		MetricsRegistry: prometheus.NewRegistry(), SeveralInProcess: true,
+		MetricsRegistry: prometheus.NewRegistry(), Controllers: testenv.SeveralInProcess(),
 		CheckPermissions: true, PermissionRecheck: 200 * time.Millisecond, PodNamespace: systemNamespace, PodName: pod,
 	})
 	must(t, err)
@@ -412,7 +412,7 @@ func TestStoppingWhileAPermissionIsMissingEndsTheComponent(t *testing.T) {
 	addr := healthAddr(t)
 	mgr, err := speaker.NewManager(env.ConfigWithToken(token), bgp.NewFake(), speaker.Options{
 		NodeName: node, Namespace: systemNamespace, HealthAddr: addr, Logger: slog.New(l),
-		MetricsRegistry: prometheus.NewRegistry(), SeveralInProcess: true,
+		MetricsRegistry: prometheus.NewRegistry(), Controllers: testenv.SeveralInProcess(),
 		CheckPermissions: true, PermissionRecheck: 200 * time.Millisecond,
 	})
 	must(t, err)

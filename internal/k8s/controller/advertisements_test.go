@@ -47,7 +47,7 @@ func startControllerCountingWrites(t *testing.T, suffix string) *atomic.Int64 {
 	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
 		return countingTransport{next: next, suffix: suffix, count: count}
 	})
-	opts, _ := oneOfMany(controller.Options{SeveralInProcess: true, CheckPasswordSecrets: true})
+	opts, _ := oneOfMany(controller.Options{CheckPasswordSecrets: true})
 	mgr, err := controller.NewManager(cfg, opts)
 	if err != nil {
 		t.Fatal(err)

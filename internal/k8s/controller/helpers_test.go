@@ -81,11 +81,12 @@ func (c *runningController) stop(t *testing.T) {
 
 // oneOfMany returns opts for one of the many controllers the tests run in
 // this process: with a metrics registry of its own, which it also returns
-// for the test to read.
+// for the test to read, and with testenv.SeveralInProcess. Production runs
+// one controller per process and needs neither.
 func oneOfMany(opts controller.Options) (controller.Options, *prometheus.Registry) {
 	registry := prometheus.NewRegistry()
 	opts.MetricsRegistry = registry
-	opts.SeveralInProcess = true
+	opts.Controllers = testenv.SeveralInProcess()
 	return opts, registry
 }
 

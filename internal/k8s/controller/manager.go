@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -89,10 +90,13 @@ type Options struct {
 	// PprofAddr serves Go's profiler when set; empty or "0" is off.
 	PprofAddr string
 
-	// SeveralInProcess allows more than one replica in one process, as
-	// tests of failover run them; controller-runtime otherwise refuses a
-	// second controller of the same name.
-	SeveralInProcess bool
+	// Controllers holds controller-runtime's settings for every
+	// controller of the manager (manager.Options.Controller); its zero
+	// value keeps controller-runtime's defaults. Several managers in one
+	// process, as tests run them, set SkipNameValidation here, since
+	// controller-runtime refuses a second controller of the same name in
+	// a process.
+	Controllers config.Controller
 
 	// CheckPermissions makes the controller ask the API server, before it
 	// starts watching anything or takes part in leader election, whether
@@ -165,6 +169,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    opts.Controllers,
 		// Managed fields are a large share of every cached object and are
 		// never read.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
@@ -207,7 +212,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Watches(&corev1.Service{}, recompute).
 		Watches(&v1alpha1.IPPool{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, recompute, builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 	if err != nil {
 		return nil, fmt.Errorf("create address controller: %w", err)
@@ -222,7 +227,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Watches(&v1alpha1.IPPool{}, recompute, builder.WithPredicates(
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.Service{}, recompute, builder.WithPredicates(serviceSelectionChanged())).
-		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(newAdvertisementReconciler(mgr.GetClient(), opts.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("create advertisement status controller: %w", err)
@@ -239,7 +244,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		peers = peers.Watches(&corev1.Secret{}, recompute, builder.WithPredicates(secretKeysChanged()))
 	}
 	err = peers.
-		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace, opts.CheckPasswordSecrets, opts.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("create peer status controller: %w", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/controller"
+	"github.com/bgplb/bgplb/internal/k8s/testenv"
 	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
@@ -100,7 +101,7 @@ const reconcileCount = "bgplb_controller_reconcile_duration_seconds_count"
 func TestPoolGaugesFollowAssignmentsAndDeletedPoolsLeaveNoSeries(t *testing.T) {
 	ns := namespace(t, nil)
 	class := "bgplb.io/" + ns
-	c := startController(t, controller.Options{SeveralInProcess: true, LoadBalancerClass: class})
+	c := startController(t, controller.Options{LoadBalancerClass: class})
 	passesBefore := scrape(t, c)[reconcileCount]
 
 	pool := ns + "-main"
@@ -165,7 +166,7 @@ func TestAnAllocationFailureIsCountedOnceNotOnEveryPass(t *testing.T) {
 	const failures = "bgplb_controller_allocation_failures_total"
 	ns := namespace(t, nil)
 	class := "bgplb.io/" + ns
-	c := startController(t, controller.Options{SeveralInProcess: true, LoadBalancerClass: class})
+	c := startController(t, controller.Options{LoadBalancerClass: class})
 	createPool(t, ns+"-pool", []string{"203.0.113.176/29"}, onlyNamespaces(ns))
 
 	// Once this Service has an address, the controller has made at least
@@ -199,7 +200,7 @@ func TestAnAllocationFailureIsCountedOnceNotOnEveryPass(t *testing.T) {
 // a second controller there is refused instead of sharing the first one's
 // series.
 func TestWithoutARegistryTheMetricsGoWhereTheManagerServesThem(t *testing.T) {
-	opts := controller.Options{SeveralInProcess: true}
+	opts := controller.Options{Controllers: testenv.SeveralInProcess()}
 	if _, err := controller.NewManager(env.Config, opts); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -66,8 +67,13 @@ type Options struct {
 	PprofAddr string
 	// Logger receives the speaker's own log lines.
 	Logger *slog.Logger
-	// SeveralInProcess allows more than one speaker in one process (tests).
-	SeveralInProcess bool
+	// Controllers holds controller-runtime's settings for the manager's
+	// controller (manager.Options.Controller); its zero value keeps
+	// controller-runtime's defaults. Several speakers in one process, as
+	// tests run them, set SkipNameValidation here, since
+	// controller-runtime refuses a second controller of the same name in
+	// a process.
+	Controllers config.Controller
 
 	// CheckPermissions makes the speaker ask the API server, before it
 	// starts watching anything, whether its identity has every permission
@@ -160,6 +166,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		Metrics:                metricsServer,
 		HealthProbeBindAddress: opts.HealthAddr,
 		PprofBindAddress:       opts.PprofAddr,
+		Controller:             opts.Controllers,
 		// Watch only what this node needs: its own Node, and Secrets of
 		// the speaker's namespace.
 		// Managed fields are a large share of every cached object and are
@@ -214,7 +221,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	})
 	b := builder.ControllerManagedBy(mgr).
 		Named("speaker").
-		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess})
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1})
 	// Only events that can change what is announced start a recompute:
 	// during a burst of new Services most events are about Services that
 	// have no address yet, and each recompute reads everything.

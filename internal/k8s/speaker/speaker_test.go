@@ -95,13 +95,13 @@ func worldWithMetrics(t *testing.T, peers ...string) (*bgp.Fake, string, prometh
 
 // startSpeaker runs a speaker for node on a new fake engine until stop is
 // called. Tests run many speakers in this process, so each has a metrics
-// registry of its own, which it returns.
+// registry of its own, which it returns, and testenv.SeveralInProcess.
 func startSpeaker(t *testing.T, node string) (fake *bgp.Fake, metrics prometheus.Gatherer, stop func()) {
 	t.Helper()
 	fake = bgp.NewFake()
 	registry := prometheus.NewRegistry()
 	mgr, err := speaker.NewManager(env.Config, fake, speaker.Options{
-		NodeName: node, Namespace: "default", MetricsRegistry: registry, SeveralInProcess: true,
+		NodeName: node, Namespace: "default", MetricsRegistry: registry, Controllers: testenv.SeveralInProcess(),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	must(t, err)

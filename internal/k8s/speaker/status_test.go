@@ -20,6 +20,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/bgp"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
+	"github.com/bgplb/bgplb/internal/k8s/testenv"
 )
 
 // waitForNodeStatus polls the node's status object until check accepts it.
@@ -237,7 +238,7 @@ func TestASteadyNodeWritesNothing(t *testing.T) {
 // a second speaker there is refused instead of sharing the first one's
 // series.
 func TestWithoutARegistryTheMetricsGoWhereTheManagerServesThem(t *testing.T) {
-	opts := speaker.Options{NodeName: "default-registry-node", SeveralInProcess: true}
+	opts := speaker.Options{NodeName: "default-registry-node", Controllers: testenv.SeveralInProcess()}
 	if _, err := speaker.NewManager(env.Config, bgp.NewFake(), opts); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ package bgp
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 )
@@ -50,6 +51,13 @@ func (p Peer) Equal(q Peer) bool {
 	pb, qb := p.BFD, q.BFD
 	p.BFD, q.BFD = nil, nil
 	return p == q && pb.Equal(qb)
+}
+
+// EqualButBFD reports whether p and q differ in their BFD settings at
+// most. Engines change BFD settings without resetting the BGP session.
+func (p Peer) EqualButBFD(q Peer) bool {
+	p.BFD, q.BFD = nil, nil
+	return p == q
 }
 
 // Equal reports whether b and o ask for the same BFD session; nil (no
@@ -162,6 +170,9 @@ type StopRequest struct {
 	// session without KeepRoutes, are closed with a Cease NOTIFICATION.
 	KeepRoutes bool
 }
+
+// ErrStopped is what ReconcilePeers and ReconcilePaths return after Stop.
+var ErrStopped = errors.New("bgp engine is stopped")
 
 // Engine is a BGP speaker with one session per peer and a separate set of
 // paths per peer. Implementations are safe for concurrent use.

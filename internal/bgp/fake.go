@@ -21,13 +21,15 @@ import (
 // counts sessions reset because their settings changed. Sessions do not
 // change state by themselves; a test sets them with SetSessionState.
 //
-// The rules it shares with the real engine: peers need a unique, non-empty
-// name, a valid address and an IPv4 router ID, and are validated all at once
-// (an invalid request changes nothing). A path needs a masked prefix whose
-// family has a next hop on the peer; invalid paths and paths for peers that
-// are not configured are skipped and reported in the error, the rest of the
-// request is applied. A peer whose settings change keeps its paths, except
-// those of a family that no longer has a next hop.
+// It follows the rules of every Engine, which the conformance suite in
+// package bgptest checks for the Fake and the real engine alike: peers
+// need a unique name and must pass Peer.Validate, and are validated all at
+// once (an invalid request changes nothing). A path needs a masked prefix
+// whose family has a next hop on the peer; invalid paths and paths for
+// peers that are not configured are skipped and reported in the error, the
+// rest of the request is applied. A peer whose settings change keeps its
+// paths, except those of a family that no longer has a next hop; a change
+// of BFD settings alone is no reset.
 //
 // A Fake must be created with NewFake. Its methods are safe for concurrent
 // use.
@@ -59,11 +61,9 @@ func NewFake() *Fake {
 
 var _ Engine = (*Fake)(nil)
 
-var errFakeStopped = errors.New("bgp engine is stopped")
-
 // ReconcilePeers implements Engine. New peers start in StateIdle; a peer
-// whose settings changed is reset to StateIdle; a removed peer loses its
-// session and its paths.
+// whose settings changed is reset to StateIdle, unless only its BFD
+// settings changed; a removed peer loses its session and its paths.
 func (f *Fake) ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -71,14 +71,14 @@ func (f *Fake) ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) er
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stop != nil {
-		return errFakeStopped
+		return ErrStopped
 	}
 	if f.peersErr != nil {
 		return f.peersErr
 	}
 	want := make(map[string]Peer, len(req.Peers))
 	for _, p := range req.Peers {
-		if err := fakeValidatePeer(p); err != nil {
+		if err := p.Validate(); err != nil {
 			return err
 		}
 		if _, dup := want[p.Name]; dup {
@@ -96,27 +96,30 @@ func (f *Fake) ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) er
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		p := want[name]
 		old, ok := f.peers[name]
-		if ok && old.Equal(p) {
-			continue
-		}
 		f.peers[name] = p
-		s := Session{Peer: name, State: StateIdle, Since: time.Now()}
-		if ok {
+		switch {
+		case !ok:
+			f.paths[name] = make(map[netip.Prefix]Path)
+			f.startSessionLocked(name, "")
+		case !old.EqualButBFD(p):
 			f.peerResets++
-			s.LastError = f.sessions[name].LastError
 			for pfx := range f.paths[name] {
 				if !p.NextHopFor(pfx).IsValid() {
 					delete(f.paths[name], pfx)
 				}
 			}
-		} else {
-			f.paths[name] = make(map[netip.Prefix]Path)
+			f.startSessionLocked(name, f.sessions[name].LastError)
 		}
-		s.Announced = len(f.paths[name])
-		f.sessions[name] = s
-		f.feed.Publish(name, s)
 	}
 	return nil
+}
+
+// startSessionLocked gives the peer a new session in StateIdle, which
+// keeps lastError, and delivers it.
+func (f *Fake) startSessionLocked(name, lastError string) {
+	s := Session{Peer: name, State: StateIdle, Since: time.Now(), LastError: lastError, Announced: len(f.paths[name])}
+	f.sessions[name] = s
+	f.feed.Publish(name, s)
 }
 
 // ReconcilePaths implements Engine.
@@ -128,7 +131,7 @@ func (f *Fake) ReconcilePaths(ctx context.Context, req ReconcilePathsRequest) (R
 		return f.announcedLocked(), err
 	}
 	if f.stop != nil {
-		return f.announcedLocked(), errFakeStopped
+		return f.announcedLocked(), ErrStopped
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(req.Paths)) {
@@ -169,7 +172,9 @@ func (f *Fake) ReconcilePaths(ctx context.Context, req ReconcilePathsRequest) (R
 	return f.announcedLocked(), errors.Join(errs...)
 }
 
-// Sessions implements Engine. Sessions are sorted by peer name.
+// Sessions implements Engine. Sessions are sorted by peer name. The Fake
+// runs no BFD session, so a peer with BFD reports BFD Down, as a real
+// engine does before its BFD session comes up.
 func (f *Fake) Sessions(ctx context.Context) ([]Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -178,7 +183,11 @@ func (f *Fake) Sessions(ctx context.Context) ([]Session, error) {
 	defer f.mu.Unlock()
 	out := make([]Session, 0, len(f.sessions))
 	for _, name := range slices.Sorted(maps.Keys(f.sessions)) {
-		out = append(out, f.sessions[name])
+		s := f.sessions[name]
+		if f.peers[name].BFD != nil {
+			s.BFD = BFDDown
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
@@ -317,18 +326,6 @@ func comparePrefixes(a, b netip.Prefix) int {
 		return c
 	}
 	return cmp.Compare(a.Bits(), b.Bits())
-}
-
-func fakeValidatePeer(p Peer) error {
-	switch {
-	case p.Name == "":
-		return errors.New("a peer has no name")
-	case !p.Address.IsValid():
-		return fmt.Errorf("peer %q has no address", p.Name)
-	case !p.RouterID.Is4():
-		return fmt.Errorf("peer %q: router ID %v is not an IPv4 address", p.Name, p.RouterID)
-	}
-	return nil
 }
 
 // PathCalls counts ReconcilePaths calls, whether or not they changed

@@ -1,9 +1,7 @@
 package gobgp
 
 import (
-	"context"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,65 +30,6 @@ func withPeer(f func(*bgp.Peer)) bgp.Peer {
 	p := validPeer()
 	f(&p)
 	return p
-}
-
-func TestValidatePeer(t *testing.T) {
-	tests := []struct {
-		name    string
-		peer    bgp.Peer
-		wantErr string
-	}{
-		{name: "a peer with the required fields is valid", peer: validPeer()},
-		{name: "a peer needs a name", peer: withPeer(func(p *bgp.Peer) { p.Name = "" }), wantErr: "no name"},
-		{name: "a peer needs an address", peer: withPeer(func(p *bgp.Peer) { p.Address = netip.Addr{} }), wantErr: "not a usable address"},
-		{name: "a peer needs both ASNs", peer: withPeer(func(p *bgp.Peer) { p.PeerASN = 0 }), wantErr: "must not be 0"},
-		{name: "the router ID must be IPv4", peer: withPeer(func(p *bgp.Peer) { p.RouterID = netip.MustParseAddr("2001:db8::1") }), wantErr: "router ID"},
-		{
-			name:    "the source address must be of the peer address's family",
-			peer:    withPeer(func(p *bgp.Peer) { p.SourceAddress = netip.MustParseAddr("2001:db8:1::2") }),
-			wantErr: "different families",
-		},
-		{name: "a hold time under 3 s is refused", peer: withPeer(func(p *bgp.Peer) { p.HoldTime = 2 * time.Second }), wantErr: "hold time"},
-		{
-			name:    "a keepalive longer than the hold time is refused",
-			peer:    withPeer(func(p *bgp.Peer) { p.HoldTime, p.KeepaliveTime = 3*time.Second, 4*time.Second }),
-			wantErr: "keepalive",
-		},
-		{
-			name:    "a password longer than Linux allows is refused without being shown",
-			peer:    withPeer(func(p *bgp.Peer) { p.Password = strings.Repeat("secret", 14) }),
-			wantErr: "longer than 80 bytes",
-		},
-		{
-			name:    "a restart time over 4095 s is refused",
-			peer:    withPeer(func(p *bgp.Peer) { p.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: time.Hour * 2} }),
-			wantErr: "graceful restart time",
-		},
-		{
-			name:    "an IPv6 next hop must be IPv6",
-			peer:    withPeer(func(p *bgp.Peer) { p.NextHopIPv6 = netip.MustParseAddr("198.18.0.2") }),
-			wantErr: "IPv6 next hop",
-		},
-		{
-			name:    "a peer needs a next hop of at least one family",
-			peer:    withPeer(func(p *bgp.Peer) { p.NextHopIPv4, p.NextHopIPv6 = netip.Addr{}, netip.Addr{} }),
-			wantErr: "neither an IPv4 nor an IPv6 next hop",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := validatePeer(tt.peer)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("validatePeer: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("validatePeer error = %v, want one containing %q", err, tt.wantErr)
-			}
-			if err != nil && tt.peer.Password != "" && strings.Contains(err.Error(), tt.peer.Password) {
-				t.Errorf("the error shows the password: %v", err)
-			}
-		})
-	}
 }
 
 func TestPeerConfig(t *testing.T) {
@@ -246,57 +185,6 @@ func TestAPIPath(t *testing.T) {
 			if types[i] != want[i] {
 				t.Errorf("attributes = %v, want %v", types, want)
 			}
-		}
-	})
-}
-
-func TestEngineWithoutNetwork(t *testing.T) {
-	ctx := context.Background()
-	t.Run("an invalid peer list changes nothing", func(t *testing.T) {
-		e := New(nil)
-		defer e.Stop(ctx, bgp.StopRequest{})
-		err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: []bgp.Peer{validPeer(), validPeer()}})
-		if err == nil || !strings.Contains(err.Error(), "more than once") {
-			t.Fatalf("ReconcilePeers error = %v, want a duplicate name", err)
-		}
-		if s, _ := e.Sessions(ctx); len(s) != 0 {
-			t.Errorf("Sessions() = %+v, want none", s)
-		}
-	})
-	t.Run("paths are kept per peer while the peer cannot connect, and invalid ones are reported", func(t *testing.T) {
-		e := New(nil)
-		defer e.Stop(ctx, bgp.StopRequest{})
-		// Nothing listens on port 1 of the loopback address, so the
-		// session never comes up and no packet leaves the machine; the
-		// engine keeps trying in the background.
-		p := withPeer(func(p *bgp.Peer) {
-			p.Address, p.Port = netip.MustParseAddr("127.0.0.1"), 1
-			p.NextHopIPv6 = netip.Addr{}
-		})
-		if err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: []bgp.Peer{p}}); err != nil {
-			t.Fatal(err)
-		}
-		web := bgp.Path{Prefix: netip.MustParsePrefix("198.51.100.10/32")}
-		resp, err := e.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: map[string][]bgp.Path{
-			"tor":   {web, {Prefix: netip.MustParsePrefix("2001:db8:100::10/128")}},
-			"ghost": {web},
-		}})
-		if err == nil || !strings.Contains(err.Error(), `peer "ghost" is not configured`) || !strings.Contains(err.Error(), "no next hop of its family") {
-			t.Errorf("ReconcilePaths error = %v, want the unknown peer and the IPv6 path reported", err)
-		}
-		if got := resp.Announced["tor"]; len(got) != 1 || !got[0].Equal(web) || len(resp.Announced) != 1 {
-			t.Errorf("announced = %+v, want only %v to tor", resp.Announced, web.Prefix)
-		}
-		// A withdrawal of a path that was never sent still works.
-		resp, err = e.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{})
-		if err != nil || len(resp.Announced) != 0 {
-			t.Errorf("ReconcilePaths to nothing = %+v, %v; want nothing announced", resp, err)
-		}
-		if err := e.Stop(ctx, bgp.StopRequest{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{}); err == nil {
-			t.Error("ReconcilePeers after Stop succeeded")
 		}
 	})
 }

@@ -26,8 +26,6 @@ import (
 	"github.com/bgplb/bgplb/internal/bgp/internal/latest"
 )
 
-var errStopped = errors.New("bgp engine is stopped")
-
 // Engine is the GoBGP implementation of bgp.Engine.
 type Engine struct {
 	logger *slog.Logger
@@ -83,17 +81,22 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stopped {
-		return errStopped
+		return bgp.ErrStopped
 	}
 	want := make(map[string]bgp.Peer, len(req.Peers))
 	for _, p := range req.Peers {
-		if err := validatePeer(p); err != nil {
+		if err := p.Validate(); err != nil {
 			return err
 		}
 		if _, dup := want[p.Name]; dup {
 			return fmt.Errorf("peer %q is listed more than once", p.Name)
 		}
 		want[p.Name] = p
+	}
+	// A request whose context has ended changes nothing, as an invalid
+	// one; one whose context ends while it runs stops where it is.
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 
 	var errs []error
@@ -123,7 +126,7 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 		if ok && old.cfg.Equal(p) && old.bfdProblem == nil {
 			continue
 		}
-		if ok && equalButBFD(old.cfg, p) && old.bfdDevice != "" {
+		if ok && old.cfg.EqualButBFD(p) && old.bfdDevice != "" {
 			// A BFD change, or a retry of BFD refused before, leaves the
 			// BGP session alone.
 			if err := e.updateBFD(ctx, old, p); err != nil {
@@ -182,7 +185,7 @@ func (e *Engine) ReconcilePaths(ctx context.Context, req bgp.ReconcilePathsReque
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stopped {
-		return e.announcedLocked(), errStopped
+		return e.announcedLocked(), bgp.ErrStopped
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(req.Paths)) {
@@ -278,8 +281,28 @@ func (e *Engine) Stop(ctx context.Context, req bgp.StopRequest) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("stop BGP engine: %w", ctx.Err())
 	}
+	e.endSessions()
 	e.feed.Close()
 	return err
+}
+
+// endSessions reports every session as Idle once the engine stops, and
+// its BFD session, if it asks for one, as Down. It detaches the servers,
+// so that the events that stopping servers still send are ignored and
+// Sessions does not ask a stopped server for its BFD state.
+func (e *Engine) endSessions() {
+	e.stateMu.Lock()
+	defer e.stateMu.Unlock()
+	now := time.Now()
+	for _, rec := range e.sessions {
+		if rec.server != nil && rec.server.cfg.BFD != nil {
+			rec.session.BFD = bgp.BFDDown
+		}
+		rec.server = nil
+		if rec.session.State != bgp.StateIdle {
+			rec.session.State, rec.session.Since = bgp.StateIdle, now
+		}
+	}
 }
 
 func (e *Engine) announcedLocked() bgp.ReconcilePathsResponse {
@@ -381,10 +404,4 @@ func sortedPaths[M ~map[K]bgp.Path, K comparable](paths M) []bgp.Path {
 	}
 	slices.SortFunc(out, func(a, b bgp.Path) int { return comparePrefixes(a.Prefix, b.Prefix) })
 	return out
-}
-
-// equalButBFD reports whether a and b differ in their BFD settings at most.
-func equalButBFD(a, b bgp.Peer) bool {
-	a.BFD, b.BFD = nil, nil
-	return a.Equal(b)
 }

@@ -3,10 +3,8 @@ package gobgp
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -21,27 +19,16 @@ import (
 	"github.com/bgplb/bgplb/internal/bgp"
 )
 
-// Defaults for timers a Peer leaves at zero.
-const (
-	// DefaultConnectRetry replaces GoBGP's own default of 120 s, which
-	// would leave a peer that was down at start-up unconnected for two
-	// minutes. GoBGP never retries faster than every 2 s.
-	DefaultConnectRetry = 5 * time.Second
-	// DefaultHoldTime is the RFC 4271 suggestion, as in GoBGP.
-	DefaultHoldTime = 90 * time.Second
-)
+// DefaultConnectRetry is the connect retry of a Peer that leaves it at
+// zero. It replaces GoBGP's own default of 120 s, which would leave a peer
+// that was down at start-up unconnected for two minutes. GoBGP never
+// retries faster than every 2 s. The default hold time is
+// bgp.DefaultHoldTime.
+const DefaultConnectRetry = 5 * time.Second
 
-const (
-	// maxPasswordLen is the longest TCP-MD5 key Linux accepts
-	// (TCP_MD5SIG_MAXKEYLEN).
-	maxPasswordLen = 80
-	// maxRestartTime is the largest restart time the 12-bit field of the
-	// graceful restart capability holds.
-	maxRestartTime = 4095 * time.Second
-	// importPolicyName names the import policy that keeps received paths
-	// out of the RIB.
-	importPolicyName = "bgplb-reject-received"
-)
+// importPolicyName names the import policy that keeps received paths out
+// of the RIB.
+const importPolicyName = "bgplb-reject-received"
 
 // startBgpMu keeps StartBgp calls of different servers apart, engines
 // included: GoBGP's StartBgp writes the package variables
@@ -353,68 +340,6 @@ func isFailure(r api.PeerState_DisconnectReason) bool {
 	return false
 }
 
-// validatePeer checks what GoBGP would reject or silently change. Errors
-// name the peer and never include its password.
-func validatePeer(p bgp.Peer) error {
-	var errs []error
-	if p.Name == "" {
-		return errors.New("a peer has no name")
-	}
-	if !p.Address.IsValid() || p.Address.IsUnspecified() {
-		errs = append(errs, fmt.Errorf("address %v is not a usable address", p.Address))
-	}
-	if p.LocalASN == 0 || p.PeerASN == 0 {
-		errs = append(errs, fmt.Errorf("local ASN %d and peer ASN %d must not be 0", p.LocalASN, p.PeerASN))
-	}
-	if !p.RouterID.Is4() || p.RouterID.IsUnspecified() {
-		errs = append(errs, fmt.Errorf("router ID %v is not a usable IPv4 address", p.RouterID))
-	}
-	if p.SourceAddress.IsValid() && p.Address.IsValid() && p.SourceAddress.Unmap().Is4() != p.Address.Unmap().Is4() {
-		errs = append(errs, fmt.Errorf("source address %v and peer address %v are of different families", p.SourceAddress, p.Address))
-	}
-	if p.HoldTime != 0 && p.HoldTime < 3*time.Second {
-		errs = append(errs, fmt.Errorf("hold time %v is neither 0 (the default) nor at least 3s", p.HoldTime))
-	}
-	hold := cmp.Or(p.HoldTime, DefaultHoldTime)
-	if p.KeepaliveTime < 0 || p.KeepaliveTime > hold {
-		errs = append(errs, fmt.Errorf("keepalive time %v is not between 0 (a third of the hold time) and the hold time %v", p.KeepaliveTime, hold))
-	}
-	if p.HoldTime > math.MaxUint16*time.Second {
-		errs = append(errs, fmt.Errorf("hold time %v is longer than BGP allows", p.HoldTime))
-	}
-	if p.ConnectRetry < 0 {
-		errs = append(errs, fmt.Errorf("connect retry %v is negative", p.ConnectRetry))
-	}
-	if len(p.Password) > maxPasswordLen {
-		errs = append(errs, fmt.Errorf("the TCP-MD5 password is longer than %d bytes", maxPasswordLen))
-	}
-	if p.GracefulRestart.RestartTime < 0 || p.GracefulRestart.RestartTime > maxRestartTime {
-		errs = append(errs, fmt.Errorf("graceful restart time %v is not between 0 and %v", p.GracefulRestart.RestartTime, maxRestartTime))
-	}
-	if p.NextHopIPv4.IsValid() && !p.NextHopIPv4.Unmap().Is4() {
-		errs = append(errs, fmt.Errorf("IPv4 next hop %v is not an IPv4 address", p.NextHopIPv4))
-	}
-	if p.NextHopIPv6.IsValid() && (!p.NextHopIPv6.Is6() || p.NextHopIPv6.Is4In6()) {
-		errs = append(errs, fmt.Errorf("IPv6 next hop %v is not an IPv6 address", p.NextHopIPv6))
-	}
-	if b := p.BFD; b != nil {
-		if b.ReceiveInterval < time.Millisecond || b.ReceiveInterval > time.Minute ||
-			b.TransmitInterval < time.Millisecond || b.TransmitInterval > time.Minute {
-			errs = append(errs, fmt.Errorf("BFD intervals %v (receive) and %v (transmit) are not between 1ms and 1m", b.ReceiveInterval, b.TransmitInterval))
-		}
-		if b.DetectMultiplier < 2 {
-			errs = append(errs, fmt.Errorf("BFD detect multiplier %d is below 2", b.DetectMultiplier))
-		}
-	}
-	if !p.NextHopIPv4.IsValid() && !p.NextHopIPv6.IsValid() {
-		errs = append(errs, errors.New("neither an IPv4 nor an IPv6 next hop is set, so no address family would be negotiated"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("peer %q: %w", p.Name, err)
-	}
-	return nil
-}
-
 // globalConfig is the configuration of the peer's own server: it takes
 // the peer's local ASN and router ID, and never listens for BGP. Its BFD
 // listener, if any, is bound to bfdDevice.
@@ -460,7 +385,7 @@ func importAssignment() *api.SetPolicyAssignmentRequest {
 
 // peerConfig is the GoBGP neighbor for p.
 func peerConfig(p bgp.Peer) *api.Peer {
-	hold := cmp.Or(p.HoldTime, DefaultHoldTime)
+	hold := cmp.Or(p.HoldTime, bgp.DefaultHoldTime)
 	keepalive := cmp.Or(p.KeepaliveTime, hold/3)
 	n := &api.Peer{
 		Conf: &api.PeerConf{

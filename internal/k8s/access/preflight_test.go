@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -298,7 +299,8 @@ func TestSpeakerWaitsForAMissingPermissionAndStartsOnceGranted(t *testing.T) {
 	l := &logs{}
 	addr := healthAddr(t)
 	mgr, err := speaker.NewManager(env.ConfigWithToken(token), bgp.NewFake(), speaker.Options{
-		NodeName: node, Namespace: systemNamespace, HealthAddr: addr, Logger: slog.New(l), SeveralInProcess: true,
+		NodeName: node, Namespace: systemNamespace, HealthAddr: addr, Logger: slog.New(l),
+		MetricsRegistry: prometheus.NewRegistry(), Controllers: testenv.SeveralInProcess(),
 		CheckPermissions: true, PermissionRecheck: 200 * time.Millisecond, PodName: pod, PodUID: "preflight-speaker-uid",
 	})
 	must(t, err)
@@ -357,7 +359,8 @@ func TestControllerWaitsForAMissingPermissionAndStartsOnceGranted(t *testing.T) 
 	addr := healthAddr(t)
 	mgr, err := controller.NewManager(env.ConfigWithToken(token), controller.Options{
 		SpeakerNamespace: systemNamespace, LeaderElection: true, LeaderElectionNamespace: systemNamespace,
-		LeaderElectionID: account, HealthAddr: addr, Logger: slog.New(l), SeveralInProcess: true,
+		LeaderElectionID: account, HealthAddr: addr, Logger: slog.New(l),
+		MetricsRegistry: prometheus.NewRegistry(), Controllers: testenv.SeveralInProcess(),
 		CheckPermissions: true, PermissionRecheck: 200 * time.Millisecond, PodNamespace: systemNamespace, PodName: pod,
 	})
 	must(t, err)
@@ -408,7 +411,8 @@ func TestStoppingWhileAPermissionIsMissingEndsTheComponent(t *testing.T) {
 	l := &logs{}
 	addr := healthAddr(t)
 	mgr, err := speaker.NewManager(env.ConfigWithToken(token), bgp.NewFake(), speaker.Options{
-		NodeName: node, Namespace: systemNamespace, HealthAddr: addr, Logger: slog.New(l), SeveralInProcess: true,
+		NodeName: node, Namespace: systemNamespace, HealthAddr: addr, Logger: slog.New(l),
+		MetricsRegistry: prometheus.NewRegistry(), Controllers: testenv.SeveralInProcess(),
 		CheckPermissions: true, PermissionRecheck: 200 * time.Millisecond,
 	})
 	must(t, err)

@@ -47,7 +47,8 @@ func startControllerCountingWrites(t *testing.T, suffix string) *atomic.Int64 {
 	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
 		return countingTransport{next: next, suffix: suffix, count: count}
 	})
-	mgr, err := controller.NewManager(cfg, controller.Options{SeveralInProcess: true, CheckPasswordSecrets: true})
+	opts, _ := oneOfMany(controller.Options{CheckPasswordSecrets: true})
+	mgr, err := controller.NewManager(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func holdWindow(start, end, zone string) *v1alpha1.AdditionHold {
 }
 
 func TestAValidAdvertisementBecomesAcceptedWithItsObservedGeneration(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	name := namespace(t, nil)
 	createAdvertisement(t, name, v1alpha1.BGPAdvertisementSpec{
 		Communities:  []v1alpha1.Community{"65000:100", "no-export"},
@@ -165,7 +166,7 @@ func TestAValidAdvertisementBecomesAcceptedWithItsObservedGeneration(t *testing.
 }
 
 func TestAnUnknownTimeZoneIsRefusedNamingTheFieldUntilItIsFixed(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	name := namespace(t, nil)
 	createAdvertisement(t, name, v1alpha1.BGPAdvertisementSpec{AdditionHold: holdWindow("02:00", "04:00", "Mars/Olympus_Mons")})
 	waitForAdvertisementCondition(t, name, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonInvalid,
@@ -178,7 +179,7 @@ func TestAnUnknownTimeZoneIsRefusedNamingTheFieldUntilItIsFixed(t *testing.T) {
 // The CRD's pattern accepts any two times of day, so only the controller
 // can tell that a window from 02:00 to 02:00 is empty.
 func TestAWindowThatEndsWhenItStartsIsRefusedByTheController(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	name := namespace(t, nil)
 	createAdvertisement(t, name, v1alpha1.BGPAdvertisementSpec{AdditionHold: holdWindow("02:00", "02:00", "UTC")})
 	waitForAdvertisementCondition(t, name, v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonInvalid,
@@ -224,7 +225,7 @@ func TestANegativeMinDelayIsRefusedByTheAPIServer(t *testing.T) {
 }
 
 func TestWeightByEndpointsReportsClusterServicesUntilTheyAreLocal(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	pool := createPool(t, ns+"-pool", []string{"198.51.100.96/28"}, onlyNamespaces(ns))
 	name := ns

@@ -26,7 +26,7 @@ func inRange(t *testing.T, ip, prefix string) bool {
 }
 
 func TestServicesGetAddressesOfTheFamiliesTheyAskFor(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	createPool(t, ns+"-mixed", []string{"198.51.100.0/28", "2001:db8:100:1::/120"}, onlyNamespaces(ns))
 
@@ -63,7 +63,7 @@ func TestServicesGetAddressesOfTheFamiliesTheyAskFor(t *testing.T) {
 }
 
 func TestRequestedAddressesAreHonouredOrRefusedWithTheBadValue(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	createPool(t, ns+"-a", []string{"198.51.100.16/28", "2001:db8:100:2::/120"}, onlyNamespaces(ns))
 
@@ -96,7 +96,7 @@ func TestRequestedAddressesAreHonouredOrRefusedWithTheBadValue(t *testing.T) {
 }
 
 func TestARequestedPoolIsUsedAndAnUnknownOneReported(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	createPool(t, ns+"-first", []string{"198.51.100.32/29"}, onlyNamespaces(ns), priority(1))
 	createPool(t, ns+"-manual", []string{"198.51.100.40/29"}, onlyNamespaces(ns), autoAssign(false))
@@ -114,7 +114,7 @@ func TestARequestedPoolIsUsedAndAnUnknownOneReported(t *testing.T) {
 }
 
 func TestSharingIsAllowedOnlyWithoutClashes(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	createPool(t, ns+"-a", []string{"198.51.100.48/29"}, onlyNamespaces(ns))
 	share := annotate(v1alpha1.AnnotationAllowSharedIP, "web")
@@ -146,7 +146,7 @@ func TestSharingIsAllowedOnlyWithoutClashes(t *testing.T) {
 }
 
 func TestAnExhaustedPoolLeavesTheServicePendingUntilThePoolGrows(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	pool := createPool(t, ns+"-small", []string{"198.51.100.56-198.51.100.57"}, onlyNamespaces(ns))
 
@@ -186,7 +186,7 @@ func TestAnExhaustedPoolLeavesTheServicePendingUntilThePoolGrows(t *testing.T) {
 // how soon they follow is a matter of speed, which the suite does not time
 // on shared machines.
 func TestAPoolCountsTheAddressesOfItsServicesPerFamily(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	pool := createPool(t, ns+"-pool", []string{"203.0.113.192/29", "2001:db8:100:40::/124"}, onlyNamespaces(ns))
 	usage := func() (*v1alpha1.IPPool, string) {
@@ -219,7 +219,7 @@ func TestAPoolCountsTheAddressesOfItsServicesPerFamily(t *testing.T) {
 }
 
 func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	pool := createPool(t, ns+"-edit", []string{"198.51.100.64/29"}, onlyNamespaces(ns))
 	createService(t, ns, "keep", annotate(v1alpha1.AnnotationLoadBalancerIPs, "198.51.100.65"))
@@ -274,7 +274,7 @@ func TestAPoolEditMovesOnlyTheServicesWhoseAddressWasDropped(t *testing.T) {
 }
 
 func TestAddressesAreReleasedOnDeleteAndTypeChange(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	pool := createPool(t, ns+"-one", []string{"198.51.100.80/32"}, onlyNamespaces(ns))
 	first := createService(t, ns, "first")
@@ -317,7 +317,7 @@ func TestServicesOfAnotherClassAreLeftAlone(t *testing.T) {
 		{"a controller without a class serves only Services without one", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := startController(t, controller.Options{SeveralInProcess: true, LoadBalancerClass: tt.class})
+			c := startController(t, controller.Options{LoadBalancerClass: tt.class})
 			ns := namespace(t, nil)
 			createPool(t, ns+"-class", []string{"198.51.100.88/29"}, onlyNamespaces(ns))
 			withClass := func(class string) serviceOption {
@@ -347,7 +347,7 @@ func TestServicesOfAnotherClassAreLeftAlone(t *testing.T) {
 // class) gave an address keeps it: this controller leaves alone what it
 // does not serve, also with bgplb's pool annotation on it.
 func TestAServiceOfAnotherClassKeepsWhatAnotherControllerAssigned(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	createPool(t, ns+"-pool", []string{"198.51.100.120/29"}, onlyNamespaces(ns))
 	foreign := createService(t, ns, "foreign", func(s *corev1.Service) {
@@ -372,7 +372,7 @@ func TestAServiceOfAnotherClassKeepsWhatAnotherControllerAssigned(t *testing.T) 
 }
 
 func TestInvalidAndOverlappingPoolsAreReportedAndUnused(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	older := createPool(t, ns+"-older", []string{"198.51.100.96/29"}, onlyNamespaces(ns))
 	testpoll.Until(t, 10*time.Second, "the older pool is accepted", func() (bool, string) {
@@ -421,7 +421,7 @@ func ptrTo[T any](v T) *T { return &v }
 // write per Service, and no moment at which a Service shows an address
 // that the speakers do not yet know to be bgplb's.
 func TestAddressAndPoolAnnotationArriveInOneWrite(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	createPool(t, ns+"-pool", []string{"198.51.100.64/28"}, onlyNamespaces(ns))
 	scheme, err := kubeutil.Scheme()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,10 +58,11 @@ func TestMain(m *testing.M) {
 
 // runningController is one controller replica started by a test.
 type runningController struct {
-	mgr    manager.Manager
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the manager has returned
-	err    error         // what the manager returned, once done is closed
+	mgr     manager.Manager
+	metrics prometheus.Gatherer // the replica's own metrics
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the manager has returned
+	err     error         // what the manager returned, once done is closed
 }
 
 // stop ends the replica and waits until it has let go of everything.
@@ -77,14 +79,28 @@ func (c *runningController) stop(t *testing.T) {
 	}
 }
 
+// oneOfMany returns opts for one of the many controllers the tests run in
+// this process: with a metrics registry of its own, which it also returns
+// for the test to read, and with testenv.SeveralInProcess. Production runs
+// one controller per process and needs neither.
+func oneOfMany(opts controller.Options) (controller.Options, *prometheus.Registry) {
+	registry := prometheus.NewRegistry()
+	opts.MetricsRegistry = registry
+	opts.Controllers = testenv.SeveralInProcess()
+	return opts, registry
+}
+
+// startController runs a controller replica with opts, as one of many
+// (see oneOfMany), until the test ends.
 func startController(t *testing.T, opts controller.Options) *runningController {
 	t.Helper()
+	opts, registry := oneOfMany(opts)
 	mgr, err := controller.NewManager(env.Config, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &runningController{mgr: mgr, cancel: cancel, done: make(chan struct{})}
+	c := &runningController{mgr: mgr, metrics: registry, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		c.err = mgr.Start(ctx)
 		close(c.done)

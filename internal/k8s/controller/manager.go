@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -15,10 +16,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -75,6 +78,11 @@ type Options struct {
 	// Metrics says where and how metrics are served; its zero value
 	// serves none.
 	Metrics kubeutil.MetricsServing
+	// MetricsRegistry receives the controller's metrics; nil means
+	// controller-runtime's metrics.Registry, the one the metrics server
+	// serves. Each controller needs a registry of its own: a second one
+	// registering in the same registry fails.
+	MetricsRegistry prometheus.Registerer
 	// HealthAddr is the listen address of the health probes; "0" turns
 	// them off. Kubelet probes them without credentials, so they are plain
 	// HTTP, unauthenticated, and never serve metrics.
@@ -82,10 +90,13 @@ type Options struct {
 	// PprofAddr serves Go's profiler when set; empty or "0" is off.
 	PprofAddr string
 
-	// SeveralInProcess allows more than one replica in one process, as
-	// tests of failover run them; controller-runtime otherwise refuses a
-	// second controller of the same name.
-	SeveralInProcess bool
+	// Controllers holds controller-runtime's settings for every
+	// controller of the manager (manager.Options.Controller); its zero
+	// value keeps controller-runtime's defaults. Several managers in one
+	// process, as tests run them, set SkipNameValidation here, since
+	// controller-runtime refuses a second controller of the same name in
+	// a process.
+	Controllers config.Controller
 
 	// CheckPermissions makes the controller ask the API server, before it
 	// starts watching anything or takes part in leader election, whether
@@ -130,7 +141,14 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MetricsRegistry == nil {
+		opts.MetricsRegistry = ctrlmetrics.Registry
+	}
 	metricsServer, err := opts.Metrics.ServerOptions()
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := newControllerMetrics(opts.MetricsRegistry)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +169,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    opts.Controllers,
 		// Managed fields are a large share of every cached object and are
 		// never read.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
@@ -182,7 +201,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("add readiness check: %w", err)
 	}
 
-	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder(v1alpha1.EventReportingController), opts.Logger, opts.LoadBalancerClass)
+	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder(v1alpha1.EventReportingController), opts.Logger, metrics, opts.LoadBalancerClass)
 	// Every event asks for the same recompute, so the work queue collapses
 	// a burst of events into one pass.
 	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
@@ -193,7 +212,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Watches(&corev1.Service{}, recompute).
 		Watches(&v1alpha1.IPPool{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, recompute, builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 	if err != nil {
 		return nil, fmt.Errorf("create address controller: %w", err)
@@ -208,7 +227,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		Watches(&v1alpha1.IPPool{}, recompute, builder.WithPredicates(
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.Service{}, recompute, builder.WithPredicates(serviceSelectionChanged())).
-		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(newAdvertisementReconciler(mgr.GetClient(), opts.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("create advertisement status controller: %w", err)
@@ -225,7 +244,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		peers = peers.Watches(&corev1.Secret{}, recompute, builder.WithPredicates(secretKeysChanged()))
 	}
 	err = peers.
-		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess}).
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace, opts.CheckPasswordSecrets, opts.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("create peer status controller: %w", err)

@@ -114,7 +114,7 @@ func waitForProfileCondition(t *testing.T, name, condType string, status metav1.
 const keepUsing = "the speakers keep using the last valid version of this peer"
 
 func TestAValidPeerIsAcceptedWithItsObservedGeneration(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	name := namespace(t, nil)
 	spec := peerSpec()
 	spec.RouterID = "198.18.0.10"
@@ -135,7 +135,7 @@ func TestAValidPeerIsAcceptedWithItsObservedGeneration(t *testing.T) {
 // The CRD does not check selector operators, so only the controller can
 // tell the operator that the speakers refuse such a peer.
 func TestABadNodeSelectorIsRefusedNamingTheSelector(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	name := namespace(t, nil)
 	spec := peerSpec()
 	spec.NodeSelectors = []metav1.LabelSelector{
@@ -147,7 +147,7 @@ func TestABadNodeSelectorIsRefusedNamingTheSelector(t *testing.T) {
 }
 
 func TestAnUnknownBFDProfileIsRefusedUntilTheProfileIsCreated(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	name := namespace(t, nil)
 	profile := name + "-fast"
 	spec := peerSpec()
@@ -162,7 +162,7 @@ func TestAnUnknownBFDProfileIsRefusedUntilTheProfileIsCreated(t *testing.T) {
 // Each step of setting up a password shows in the condition, and the
 // password itself never does.
 func TestAPasswordSecretIsCheckedStepByStepWithoutShowingThePassword(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true, CheckPasswordSecrets: true})
+	startController(t, controller.Options{CheckPasswordSecrets: true})
 	ns := namespace(t, nil)
 	name := ns
 	secret := name + "-md5"
@@ -209,7 +209,7 @@ func TestAPasswordSecretIsCheckedStepByStepWithoutShowingThePassword(t *testing.
 // Secret is missing is accepted, since only the speakers can tell, but a
 // Secret outside the speakers' namespace is still refused.
 func TestWithoutSecretChecksOnlyThePasswordSecretsNamespaceIsChecked(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	ns := namespace(t, nil)
 	spec := peerSpec()
 	spec.PasswordSecret = &v1alpha1.SecretKeyReference{Namespace: ns, Name: "absent"}
@@ -222,7 +222,7 @@ func TestWithoutSecretChecksOnlyThePasswordSecretsNamespaceIsChecked(t *testing.
 }
 
 func TestABFDProfileWithFieldsTheEngineIgnoresIsAcceptedButNotSupported(t *testing.T) {
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	name := namespace(t, nil)
 	createProfile(t, name, v1alpha1.BFDProfileSpec{PassiveMode: true})
 	waitForProfileCondition(t, name, v1alpha1.ConditionAccepted, metav1.ConditionTrue, v1alpha1.ReasonAccepted)

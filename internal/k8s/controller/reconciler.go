@@ -49,6 +49,7 @@ type allocationReconciler struct {
 	client   client.Client
 	recorder events.EventRecorder
 	logger   *slog.Logger
+	metrics  *controllerMetrics
 	// conflicts counts the passes in a row that met write conflicts.
 	conflicts conflictStreak
 	// class is the spec.loadBalancerClass this controller serves; empty
@@ -88,11 +89,12 @@ func (r *allocationReconciler) flushEvents() {
 	r.events = r.events[:0]
 }
 
-func newAllocationReconciler(c client.Client, recorder events.EventRecorder, logger *slog.Logger, class string) *allocationReconciler {
+func newAllocationReconciler(c client.Client, recorder events.EventRecorder, logger *slog.Logger, metrics *controllerMetrics, class string) *allocationReconciler {
 	return &allocationReconciler{
 		client:   c,
 		recorder: recorder,
 		logger:   logger,
+		metrics:  metrics,
 		class:    class,
 		held:     map[string]bool{},
 		pending:  map[string][]string{},
@@ -119,7 +121,7 @@ type serviceWrite struct {
 }
 
 func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	defer observeReconcile(time.Now())
+	defer r.metrics.observeReconcile(time.Now())
 	logger := log.FromContext(ctx)
 
 	var poolList v1alpha1.IPPoolList
@@ -276,7 +278,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 	err := errors.Join(r.applyWrites(ctx, writes))
 	r.flushEvents()
-	exportPoolUsage(r.alloc, pools)
+	r.metrics.exportPoolUsage(r.alloc, pools)
 	err = errors.Join(err, r.writePoolStatus(ctx, pools, poolErrors))
 	return r.conflicts.end(r.logger, err)
 }
@@ -333,7 +335,7 @@ func (r *allocationReconciler) fail(svc *corev1.Service, key string, err error) 
 		return
 	}
 	r.failures[key] = msg
-	allocationFailures.Inc()
+	r.metrics.allocationFailures.Inc()
 	r.event(svc, corev1.EventTypeWarning, EventAllocationFailed, "Allocate", "%s", msg)
 }
 

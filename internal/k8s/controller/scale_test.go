@@ -90,7 +90,7 @@ func assertNoDuplicates(t *testing.T, ips map[string][]string) {
 func TestFiveHundredServicesKeepTheirAddressesAcrossARestart(t *testing.T) {
 	ns := namespace(t, nil)
 	createPool(t, ns+"-big", []string{"100.64.0.0/22"}, onlyNamespaces(ns))
-	first := startController(t, controller.Options{SeveralInProcess: true})
+	first := startController(t, controller.Options{})
 	createServices(t, ns, "svc", 500, 8)
 	before := waitAllAssigned(t, ns, 500, 60*time.Second)
 	assertNoDuplicates(t, before)
@@ -108,7 +108,7 @@ func TestFiveHundredServicesKeepTheirAddressesAcrossARestart(t *testing.T) {
 	}
 	_, versionsBefore := addressesIn(t, ns)
 
-	startController(t, controller.Options{SeveralInProcess: true})
+	startController(t, controller.Options{})
 	after := waitAllAssigned(t, ns, 504, 60*time.Second)
 	assertNoDuplicates(t, after)
 	for name, addrs := range before {
@@ -141,7 +141,6 @@ func TestOneThousandServicesCreatedConcurrentlyWithTwoReplicasGetDistinctAddress
 	ns := namespace(t, nil)
 	createPool(t, ns+"-big", []string{"100.65.0.0/21"}, onlyNamespaces(ns))
 	opts := controller.Options{
-		SeveralInProcess:        true,
 		LeaderElection:          true,
 		LeaderElectionNamespace: "bgplb-system",
 		LeaderElectionID:        "bgplb-controller-" + ns,

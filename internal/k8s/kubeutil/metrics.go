@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/bgplb/bgplb/internal/version"
 )
 
 // Names of the serving certificate and key in MetricsServing.CertDir, as a
@@ -67,4 +70,17 @@ func (m MetricsServing) ServerOptions() (metricsserver.Options, error) {
 		opts.CertDir, opts.CertName, opts.KeyName = m.CertDir, MetricsCertName, MetricsKeyName
 	}
 	return opts, nil
+}
+
+// RegisterMetrics registers the collectors of component (the controller or
+// the speaker), and bgplb_build_info, in registerer. A collector that the
+// registry already holds is an error: each component needs a registry of
+// its own.
+func RegisterMetrics(registerer prometheus.Registerer, component string, collectors ...prometheus.Collector) error {
+	for _, c := range collectors {
+		if err := registerer.Register(c); err != nil {
+			return fmt.Errorf("register the %s's metrics: %w", component, err)
+		}
+	}
+	return version.RegisterBuildInfo(registerer)
 }

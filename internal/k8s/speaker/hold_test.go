@@ -116,7 +116,7 @@ func TestARestartedSpeakerKeepsAnnouncingWhatItAnnouncedBefore(t *testing.T) {
 	// Another node starts announcing it too. For a speaker without memory
 	// this node would now be the newcomer.
 	claimAnnounced(t, id+"-other", "default/"+id+"-web")
-	restarted, stop := startSpeaker(t, node)
+	restarted, _, stop := startSpeaker(t, node)
 	defer stop()
 	waitForPrefixes(t, restarted, peer, "203.0.113.30/32")
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,10 +19,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -51,6 +54,11 @@ type Options struct {
 	// Metrics says where and how metrics are served; its zero value
 	// serves none.
 	Metrics kubeutil.MetricsServing
+	// MetricsRegistry receives the speaker's metrics; nil means
+	// controller-runtime's metrics.Registry, the one the metrics server
+	// serves. Each speaker needs a registry of its own: a second one
+	// registering in the same registry fails.
+	MetricsRegistry prometheus.Registerer
 	// HealthAddr is the listen address of the health probes; "0" turns
 	// them off. Kubelet probes them without credentials, so they are plain
 	// HTTP, unauthenticated, and never serve metrics.
@@ -59,8 +67,13 @@ type Options struct {
 	PprofAddr string
 	// Logger receives the speaker's own log lines.
 	Logger *slog.Logger
-	// SeveralInProcess allows more than one speaker in one process (tests).
-	SeveralInProcess bool
+	// Controllers holds controller-runtime's settings for the manager's
+	// controller (manager.Options.Controller); its zero value keeps
+	// controller-runtime's defaults. Several speakers in one process, as
+	// tests run them, set SkipNameValidation here, since
+	// controller-runtime refuses a second controller of the same name in
+	// a process.
+	Controllers config.Controller
 
 	// CheckPermissions makes the speaker ask the API server, before it
 	// starts watching anything, whether its identity has every permission
@@ -133,6 +146,13 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err != nil {
 		return nil, nil, err
 	}
+	if opts.MetricsRegistry == nil {
+		opts.MetricsRegistry = ctrlmetrics.Registry
+	}
+	metrics, err := newSpeakerMetrics(opts.MetricsRegistry)
+	if err != nil {
+		return nil, nil, err
+	}
 	var preflight *access.Preflight
 	var newCache cache.NewCacheFunc
 	if opts.CheckPermissions {
@@ -146,6 +166,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		Metrics:                metricsServer,
 		HealthProbeBindAddress: opts.HealthAddr,
 		PprofBindAddress:       opts.PprofAddr,
+		Controller:             opts.Controllers,
 		// Watch only what this node needs: its own Node, and Secrets of
 		// the speaker's namespace.
 		// Managed fields are a large share of every cached object and are
@@ -179,7 +200,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err := mgr.Add(watch); err != nil {
 		return nil, nil, fmt.Errorf("add session watch: %w", err)
 	}
-	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), engine, opts.NodeName, opts.Logger)
+	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), engine, opts.NodeName, opts.Logger, metrics)
 	if err := mgr.Add(status); err != nil {
 		return nil, nil, fmt.Errorf("add node status writer: %w", err)
 	}
@@ -187,6 +208,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		client:      mgr.GetClient(),
 		engine:      engine,
 		logger:      opts.Logger,
+		metrics:     metrics,
 		nodeName:    opts.NodeName,
 		namespace:   opts.Namespace,
 		sessions:    watch,
@@ -199,7 +221,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	})
 	b := builder.ControllerManagedBy(mgr).
 		Named("speaker").
-		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &opts.SeveralInProcess})
+		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1})
 	// Only events that can change what is announced start a recompute:
 	// during a burst of new Services most events are about Services that
 	// have no address yet, and each recompute reads everything.

@@ -74,11 +74,13 @@ type nodeStatusWriter struct {
 	problems  map[string]string
 	signal    chan struct{}
 
-	gauges sessionGauges
+	metrics *speakerMetrics
+	gauges  sessionGauges
 }
 
-func newNodeStatusWriter(c client.Client, reader client.Reader, engine bgp.Engine, node string, logger *slog.Logger) *nodeStatusWriter {
-	return &nodeStatusWriter{client: c, reader: reader, engine: engine, node: node, logger: logger, signal: make(chan struct{}, 1)}
+func newNodeStatusWriter(c client.Client, reader client.Reader, engine bgp.Engine, node string, logger *slog.Logger, metrics *speakerMetrics) *nodeStatusWriter {
+	return &nodeStatusWriter{client: c, reader: reader, engine: engine, node: node, logger: logger, signal: make(chan struct{}, 1),
+		metrics: metrics, gauges: sessionGauges{metrics: metrics}}
 }
 
 // set hands the writer what the last recompute found.
@@ -114,7 +116,7 @@ func (w *nodeStatusWriter) Start(ctx context.Context) error {
 				changes = nil
 				continue
 			}
-			sessionStateChanges.WithLabelValues(s.Peer, string(s.State)).Inc()
+			w.metrics.sessionStateChanges.WithLabelValues(s.Peer, string(s.State)).Inc()
 		case <-w.signal:
 		case <-refresh.C:
 		case <-due:

@@ -29,6 +29,7 @@ type speakerReconciler struct {
 	client    client.Client
 	engine    bgp.Engine
 	logger    *slog.Logger
+	metrics   *speakerMetrics
 	nodeName  string
 	namespace string
 	// reported remembers configuration problems already logged, so that an
@@ -74,7 +75,7 @@ func (r *speakerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) 
 	start := time.Now()
 	next, err := r.recompute(ctx, start)
 	took := time.Since(start)
-	reconcileDuration.Observe(took.Seconds())
+	r.metrics.reconcileDuration.Observe(took.Seconds())
 	pace(ctx, took)
 	if next.IsZero() {
 		return reconcile.Result{}, err
@@ -265,7 +266,7 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 		r.events.nothingReleased(now, svc)
 	}
 	r.hold.update(result)
-	heldServices.Set(float64(len(result.Held)))
+	r.metrics.heldServices.Set(float64(len(result.Held)))
 	for name, err := range result.Errors {
 		problems["BGPAdvertisement/"+name] = err.Error()
 	}
@@ -306,7 +307,7 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 
 	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: wantPeers})
 	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})
-	countUpdates(r.lastPaths, wantPaths)
+	r.metrics.countUpdates(r.lastPaths, wantPaths)
 	r.lastPaths = wantPaths
 	next := result.NextChange
 	if drain.reason != "" && !drain.over(now) && (next.IsZero() || drain.until.Before(next)) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,6 +59,13 @@ var testCount int
 // names, and starts a speaker for the node on a fake engine.
 func world(t *testing.T, peers ...string) (*bgp.Fake, string) {
 	t.Helper()
+	fake, id, _ := worldWithMetrics(t, peers...)
+	return fake, id
+}
+
+// worldWithMetrics is world that also returns the speaker's metrics.
+func worldWithMetrics(t *testing.T, peers ...string) (*bgp.Fake, string, prometheus.Gatherer) {
+	t.Helper()
 	ctx := context.Background()
 	testCount++
 	id := fmt.Sprintf("t%d", testCount)
@@ -80,25 +88,27 @@ func world(t *testing.T, peers ...string) (*bgp.Fake, string) {
 		NodeSelectors:    []metav1.LabelSelector{{MatchLabels: map[string]string{"kubernetes.io/hostname": node.Name}}},
 		ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"test": id}}}}}))
 
-	fake, stop := startSpeaker(t, node.Name)
+	fake, metrics, stop := startSpeaker(t, node.Name)
 	t.Cleanup(stop)
-	return fake, id
+	return fake, id, metrics
 }
 
 // startSpeaker runs a speaker for node on a new fake engine until stop is
-// called.
-func startSpeaker(t *testing.T, node string) (fake *bgp.Fake, stop func()) {
+// called. Tests run many speakers in this process, so each has a metrics
+// registry of its own, which it returns, and testenv.SeveralInProcess.
+func startSpeaker(t *testing.T, node string) (fake *bgp.Fake, metrics prometheus.Gatherer, stop func()) {
 	t.Helper()
 	fake = bgp.NewFake()
+	registry := prometheus.NewRegistry()
 	mgr, err := speaker.NewManager(env.Config, fake, speaker.Options{
-		NodeName: node, Namespace: "default", SeveralInProcess: true,
+		NodeName: node, Namespace: "default", MetricsRegistry: registry, Controllers: testenv.SeveralInProcess(),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = mgr.Start(ctx); close(done) }()
-	return fake, func() { cancel(); <-done }
+	return fake, registry, func() { cancel(); <-done }
 }
 
 func must(t *testing.T, err error) {

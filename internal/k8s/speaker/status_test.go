@@ -7,16 +7,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/k8s/speaker"
+	"github.com/bgplb/bgplb/internal/k8s/testenv"
 )
 
 // waitForNodeStatus polls the node's status object until check accepts it.
@@ -45,10 +49,10 @@ func session(st *v1alpha1.BGPNodeStatus, peer string) *v1alpha1.PeerSession {
 	return nil
 }
 
-// metricValue reads one series of the speaker's metrics, or -1 if absent.
-func metricValue(t *testing.T, name string, labels map[string]string) float64 {
+// metricValue reads one series of a speaker's metrics, or -1 if absent.
+func metricValue(t *testing.T, metrics prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
-	families, err := metrics.Registry.Gather()
+	families, err := metrics.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +81,7 @@ func metricValue(t *testing.T, name string, labels map[string]string) float64 {
 }
 
 func TestTheNodeStatusAndMetricsFollowTheSession(t *testing.T) {
-	fake, id := world(t, "router")
+	fake, id, metrics := worldWithMetrics(t, "router")
 	node, peer := id+"-node", id+"-router"
 	announcedService(t, id, id+"-web", node, "203.0.113.60")
 	waitForPrefixes(t, fake, peer, "203.0.113.60/32")
@@ -89,7 +93,7 @@ func TestTheNodeStatusAndMetricsFollowTheSession(t *testing.T) {
 	if st.Status.SessionsEstablished != "0/1" {
 		t.Errorf("sessionsEstablished = %q, want 0/1", st.Status.SessionsEstablished)
 	}
-	if got := metricValue(t, "bgplb_speaker_session_up", map[string]string{"peer": peer}); got != 0 {
+	if got := metricValue(t, metrics, "bgplb_speaker_session_up", map[string]string{"peer": peer}); got != 0 {
 		t.Errorf("session_up = %v before the session is up, want 0", got)
 	}
 
@@ -98,19 +102,19 @@ func TestTheNodeStatusAndMetricsFollowTheSession(t *testing.T) {
 		s := session(st, peer)
 		return s != nil && s.State == string(bgp.StateEstablished) && s.Since != nil && st.Status.SessionsEstablished == "1/1"
 	})
-	if got := metricValue(t, "bgplb_speaker_session_up", map[string]string{"peer": peer}); got != 1 {
+	if got := metricValue(t, metrics, "bgplb_speaker_session_up", map[string]string{"peer": peer}); got != 1 {
 		t.Errorf("session_up = %v once Established, want 1", got)
 	}
-	if got := metricValue(t, "bgplb_speaker_session_state_changes_total", map[string]string{"peer": peer, "state": "Established"}); got < 1 {
+	if got := metricValue(t, metrics, "bgplb_speaker_session_state_changes_total", map[string]string{"peer": peer, "state": "Established"}); got < 1 {
 		t.Errorf("state changes into Established = %v, want at least 1", got)
 	}
-	if got := metricValue(t, "bgplb_speaker_prefixes_announced", map[string]string{"peer": peer}); got != 1 {
+	if got := metricValue(t, metrics, "bgplb_speaker_prefixes_announced", map[string]string{"peer": peer}); got != 1 {
 		t.Errorf("prefixes_announced = %v, want 1", got)
 	}
-	if got := metricValue(t, "bgplb_speaker_updates_sent_total", map[string]string{"peer": peer}); got < 1 {
+	if got := metricValue(t, metrics, "bgplb_speaker_updates_sent_total", map[string]string{"peer": peer}); got < 1 {
 		t.Errorf("updates_sent_total = %v, want at least 1", got)
 	}
-	if n := metricValue(t, "bgplb_speaker_reconcile_duration_seconds", nil); n < 1 {
+	if n := metricValue(t, metrics, "bgplb_speaker_reconcile_duration_seconds", nil); n < 1 {
 		t.Errorf("reconcile duration histogram has %v observations, want some", n)
 	}
 
@@ -120,7 +124,7 @@ func TestTheNodeStatusAndMetricsFollowTheSession(t *testing.T) {
 		s := session(st, peer)
 		return s != nil && s.State == string(bgp.StateActive) && strings.Contains(s.LastError, "Cease") && st.Status.SessionsEstablished == "0/1"
 	})
-	if got := metricValue(t, "bgplb_speaker_session_up", map[string]string{"peer": peer}); got != 0 {
+	if got := metricValue(t, metrics, "bgplb_speaker_session_up", map[string]string{"peer": peer}); got != 0 {
 		t.Errorf("session_up = %v after the session went down, want 0", got)
 	}
 }
@@ -226,5 +230,23 @@ func TestASteadyNodeWritesNothing(t *testing.T) {
 			t.Fatalf("the status object was written in steady state: %+v", st.Status)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Production passes no registry: the metrics then go to
+// controller-runtime's, the one the manager's metrics server serves, and
+// a second speaker there is refused instead of sharing the first one's
+// series.
+func TestWithoutARegistryTheMetricsGoWhereTheManagerServesThem(t *testing.T) {
+	opts := speaker.Options{NodeName: "default-registry-node", Controllers: testenv.SeveralInProcess()}
+	if _, err := speaker.NewManager(env.Config, bgp.NewFake(), opts); err != nil {
+		t.Fatal(err)
+	}
+	n, err := testutil.GatherAndCount(ctrlmetrics.Registry, "bgplb_speaker_held_services", "bgplb_speaker_reconcile_duration_seconds", "bgplb_build_info")
+	if err != nil || n != 3 {
+		t.Errorf("controller-runtime's registry holds %d of the speaker's 3 unlabelled series (%v)", n, err)
+	}
+	if _, err := speaker.NewManager(env.Config, bgp.NewFake(), opts); err == nil || !strings.Contains(err.Error(), "register the speaker's metrics") {
+		t.Errorf("a second speaker in the same registry: error = %v, want a refused registration", err)
 	}
 }

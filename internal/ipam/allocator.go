@@ -37,7 +37,8 @@ type FamilyUsage struct {
 	// Services counts once.
 	Assigned uint64
 	// Available saturates at math.MaxUint64 and excludes addresses the pool
-	// avoids (.0 and .255 with AvoidBuggyIPs).
+	// never hands out (.0 and .255 with AvoidBuggyIPs, and IPv6
+	// subnet-router anycast addresses).
 	Available uint64
 }
 
@@ -71,7 +72,7 @@ func (a *Allocator) init() {
 //
 // Assignments with an address that is no longer usable in their pool (the
 // pool is gone, the range was removed or moved to another pool, or the pool
-// now avoids the address as .0/.255) are dropped, and the keys of their
+// now avoids the address) are dropped, and the keys of their
 // Services are returned in moved, sorted, so that the caller can assign them
 // again and warn.
 func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []string) {
@@ -513,8 +514,8 @@ func (a *Allocator) checkAddrs(req *request, addrs []netip.Addr, requestedPool s
 			return nil, nil, errorOf(ErrNotAllowed, "addresses %q and %q are in different pools (%q and %q), but all addresses of a Service must come from one pool",
 				poolAddr.String(), addr.String(), pool.Name, rs.pool.Name)
 		}
-		if rs.avoided(u128Of(addr)) {
-			return nil, nil, errorOf(ErrNotAllowed, "address %q ends in .0 or .255, which pool %q avoids", addr.String(), pool.Name)
+		if err := rs.refusal(addr); err != nil {
+			return nil, nil, err
 		}
 		picks[i] = pick{addr: addr}
 	}

@@ -231,9 +231,9 @@ func TestAssign(t *testing.T) {
 		},
 		{
 			name:     "avoidBuggyIPs does not apply to IPv6",
-			pools:    []Pool{with2(pool("a", "2001:db8:100::/120"), func(p *Pool) { p.AvoidBuggyIPs = true })},
+			pools:    []Pool{with2(pool("a", "2001:db8:100::ff-2001:db8:100::1ff"), func(p *Pool) { p.AvoidBuggyIPs = true })},
 			svc:      with(web, func(s *Service) { s.Families = []Family{IPv6} }),
-			wantPool: "a", wantAddrs: []string{"2001:db8:100::"},
+			wantPool: "a", wantAddrs: []string{"2001:db8:100::ff"},
 		},
 
 		// Exhaustion.
@@ -257,7 +257,7 @@ func TestAssign(t *testing.T) {
 			name:     "an IPv6 SingleStack Service gets an IPv6 address",
 			pools:    []Pool{v4, v6},
 			svc:      with(web, func(s *Service) { s.Families = []Family{IPv6} }),
-			wantPool: "v6", wantAddrs: []string{"2001:db8:200::"},
+			wantPool: "v6", wantAddrs: []string{"2001:db8:200::1"},
 		},
 		{
 			name:    "an IPv6 Service with only IPv4 pools is refused",
@@ -293,25 +293,25 @@ func TestAssign(t *testing.T) {
 			name:     "SingleStack uses only the primary family",
 			pools:    []Pool{dual},
 			svc:      dualWeb(SingleStack, IPv6, IPv4),
-			wantPool: "dual", wantAddrs: []string{"2001:db8:100::"},
+			wantPool: "dual", wantAddrs: []string{"2001:db8:100::1"},
 		},
 		{
 			name:     "RequireDualStack gets both families from one pool, primary first",
 			pools:    []Pool{dual},
 			svc:      dualWeb(RequireDualStack, IPv6, IPv4),
-			wantPool: "dual", wantAddrs: []string{"2001:db8:100::", "203.0.113.0"},
+			wantPool: "dual", wantAddrs: []string{"2001:db8:100::1", "203.0.113.0"},
 		},
 		{
 			name:     "RequireDualStack with one family listed still gets both",
 			pools:    []Pool{dual},
 			svc:      dualWeb(RequireDualStack, IPv4),
-			wantPool: "dual", wantAddrs: []string{"203.0.113.0", "2001:db8:100::"},
+			wantPool: "dual", wantAddrs: []string{"203.0.113.0", "2001:db8:100::1"},
 		},
 		{
 			name:     "RequireDualStack skips a higher-priority pool with only one family",
 			pools:    []Pool{with2(v4, func(p *Pool) { p.Priority = 1 }), with2(dual, func(p *Pool) { p.Priority = 2 })},
 			svc:      dualWeb(RequireDualStack, IPv4, IPv6),
-			wantPool: "dual", wantAddrs: []string{"203.0.113.0", "2001:db8:100::"},
+			wantPool: "dual", wantAddrs: []string{"203.0.113.0", "2001:db8:100::1"},
 		},
 		{
 			name:    "RequireDualStack with the families in different pools is refused",
@@ -330,13 +330,13 @@ func TestAssign(t *testing.T) {
 			name:     "PreferDualStack gets both families when a pool has both",
 			pools:    []Pool{dual},
 			svc:      dualWeb(PreferDualStack, IPv4, IPv6),
-			wantPool: "dual", wantAddrs: []string{"203.0.113.0", "2001:db8:100::"},
+			wantPool: "dual", wantAddrs: []string{"203.0.113.0", "2001:db8:100::1"},
 		},
 		{
 			name:     "PreferDualStack prefers a pool with both families over a higher-priority pool with one",
 			pools:    []Pool{with2(v4, func(p *Pool) { p.Priority = 1 }), with2(dual, func(p *Pool) { p.Priority = 2 })},
 			svc:      dualWeb(PreferDualStack, IPv4, IPv6),
-			wantPool: "dual", wantAddrs: []string{"203.0.113.0", "2001:db8:100::"},
+			wantPool: "dual", wantAddrs: []string{"203.0.113.0", "2001:db8:100::1"},
 		},
 		{
 			name:     "PreferDualStack falls back to the first pool with the primary family",
@@ -649,13 +649,13 @@ func TestSharing(t *testing.T) {
 			name:     "dual-stack Services share both addresses",
 			first:    dual(shared("a", "k", tcp(80))),
 			second:   dual(shared("b", "k", tcp(443))),
-			wantPool: "high", wantAddrs: []string{"203.0.113.0", "2001:db8:100::"},
+			wantPool: "high", wantAddrs: []string{"203.0.113.0", "2001:db8:100::1"},
 		},
 		{
 			name:     "a dual-stack Service shares the family it can and takes a new address for the other",
 			first:    shared("a", "k", tcp(80)),
 			second:   dual(shared("b", "k", tcp(443))),
-			wantPool: "high", wantAddrs: []string{"203.0.113.0", "2001:db8:100::"},
+			wantPool: "high", wantAddrs: []string{"203.0.113.0", "2001:db8:100::1"},
 		},
 		{
 			name:  "a sharing Service does not follow its key into a pool it may not use",

@@ -288,7 +288,7 @@ func TestAssignLifecycle(t *testing.T) {
 		mustAssign(t, a, svc("other"))
 		mustAssign(t, a, svc("web"))
 		got := mustAssign(t, a, with(svc("web"), func(s *Service) { s.Policy, s.Families = RequireDualStack, []Family{IPv4, IPv6} }))
-		checkAssignment(t, "dual-stack", got, "dual", []string{"203.0.113.1", "2001:db8:100::"})
+		checkAssignment(t, "dual-stack", got, "dual", []string{"203.0.113.1", "2001:db8:100::1"})
 		got = mustAssign(t, a, svc("web"))
 		checkAssignment(t, "single-stack again", got, "dual", []string{"203.0.113.1"})
 		if u := a.Usage("dual")[IPv6]; u.Assigned != 0 {
@@ -304,7 +304,7 @@ func TestAssignLifecycle(t *testing.T) {
 		if _, moved := a.SetPools([]Pool{pool("a", "203.0.113.0/24", "2001:db8:100::/64")}); len(moved) > 0 {
 			t.Fatalf("moved = %v", moved)
 		}
-		checkAssignment(t, "dual-stack", mustAssign(t, a, prefer), "a", []string{"203.0.113.0", "2001:db8:100::"})
+		checkAssignment(t, "dual-stack", mustAssign(t, a, prefer), "a", []string{"203.0.113.0", "2001:db8:100::1"})
 	})
 
 	t.Run("a PreferDualStack Service does not change pools to gain the second family", func(t *testing.T) {

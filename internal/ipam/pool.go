@@ -13,7 +13,10 @@ type LabelMatcher interface {
 
 // Pool is a named set of address ranges and the rules for who may use them.
 type Pool struct {
-	Name   string
+	Name string
+	// Ranges are the pool's addresses. IPv6 ranges never hand out their
+	// subnet-router anycast addresses (see "Addresses a pool never hands
+	// out" in the package documentation).
 	Ranges []Range
 	// AutoAssign false means the pool is only used when a Service asks for
 	// it by name or asks for an address in it.
@@ -55,7 +58,7 @@ type poolState struct {
 	// found.
 	ranges [2][]*rangeState
 	// usable is the number of addresses per family the pool can hand out
-	// (avoided .0/.255 addresses excluded), saturating at the u128 maximum.
+	// (avoided addresses excluded), saturating at the u128 maximum.
 	usable [2]u128
 	// assigned is the number of distinct addresses per family currently held
 	// by at least one Service.
@@ -121,7 +124,9 @@ type rangeState struct {
 	pool        *poolState
 	family      Family
 	first, last u128
-	avoidBuggy  bool
+	// avoidBuggy, avoidAnycast and anycastFirst say which addresses of the
+	// range the pool never hands out (see avoided).
+	avoidBuggy, avoidAnycast, anycastFirst bool
 
 	next      u128
 	exhausted bool // next has moved past last
@@ -130,7 +135,7 @@ type rangeState struct {
 }
 
 func newRangeState(r Range, pool *poolState) *rangeState {
-	return &rangeState{
+	rs := &rangeState{
 		Range:      r,
 		pool:       pool,
 		family:     r.Family(),
@@ -139,38 +144,10 @@ func newRangeState(r Range, pool *poolState) *rangeState {
 		avoidBuggy: pool.AvoidBuggyIPs && r.Family() == IPv4,
 		next:       u128Of(r.first),
 	}
-}
-
-// avoided reports whether the pool refuses to hand out v at all.
-func (rs *rangeState) avoided(v u128) bool {
-	return rs.avoidBuggy && isBuggy(v)
-}
-
-// isBuggy reports whether the IPv4 address v ends in .0 or .255.
-func isBuggy(v u128) bool {
-	last := v.lo & 0xff
-	return last == 0 || last == 0xff
-}
-
-// usableCount returns how many addresses of the range may be handed out.
-func (rs *rangeState) usableCount() u128 {
-	n := rs.last.sub(rs.first).add1()
-	if rs.avoidBuggy {
-		// Count the .0 and .255 addresses up to and including x.
-		upTo := func(x uint64) uint64 {
-			n := (x>>8)*2 + 1
-			if x&0xff == 0xff {
-				n++
-			}
-			return n
-		}
-		buggy := upTo(rs.last.lo) - upTo(rs.first.lo)
-		if isBuggy(rs.first) {
-			buggy++
-		}
-		n = n.sub(u128{lo: buggy})
-	}
-	return n
+	rs.avoidAnycast = rs.family == IPv6 && r.first != r.last
+	_, isPrefix := r.prefix()
+	rs.anycastFirst = rs.avoidAnycast && isPrefix
+	return rs
 }
 
 // peek returns the lowest free, usable address of the range without taking

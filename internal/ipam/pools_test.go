@@ -283,9 +283,9 @@ func TestUsage(t *testing.T) {
 			}
 		})
 	}
-	check("an empty pool has everything available except the avoided .0 and .255", "a", map[Family]FamilyUsage{
+	check("an empty pool has everything available except the avoided .0, .255 and IPv6 anycast", "a", map[Family]FamilyUsage{
 		IPv4: {Assigned: 0, Available: 254},
-		IPv6: {Assigned: 0, Available: 256},
+		IPv6: {Assigned: 0, Available: 255},
 	})
 	check("a pool without IPv6 ranges reports only IPv4", "v4", map[Family]FamilyUsage{IPv4: {Available: 256}})
 	check("a huge IPv6 pool saturates", "big", map[Family]FamilyUsage{IPv6: {Available: ^uint64(0)}})
@@ -297,25 +297,25 @@ func TestUsage(t *testing.T) {
 			s.Policy, s.Families = RequireDualStack, []Family{IPv4, IPv6}
 		})
 	}
-	checkAssignment(t, "first sharer", mustAssign(t, a, share("one", 80)), "a", []string{"203.0.113.1", "2001:db8:100::"})
-	checkAssignment(t, "second sharer", mustAssign(t, a, share("two", 443)), "a", []string{"203.0.113.1", "2001:db8:100::"})
+	checkAssignment(t, "first sharer", mustAssign(t, a, share("one", 80)), "a", []string{"203.0.113.1", "2001:db8:100::1"})
+	checkAssignment(t, "second sharer", mustAssign(t, a, share("two", 443)), "a", []string{"203.0.113.1", "2001:db8:100::1"})
 	mustAssign(t, a, with(svc("solo"), func(s *Service) { s.RequestedPool = "a" }))
 	mustAssign(t, a, with(svc("bigone"), func(s *Service) { s.Families, s.RequestedPool = []Family{IPv6}, "big" }))
 	check("shared addresses count once", "a", map[Family]FamilyUsage{
 		IPv4: {Assigned: 2, Available: 252},
-		IPv6: {Assigned: 1, Available: 255},
+		IPv6: {Assigned: 1, Available: 254},
 	})
 	check("a saturated pool stays saturated with one address assigned", "big", map[Family]FamilyUsage{IPv6: {Assigned: 1, Available: ^uint64(0)}})
 
 	a.Release("default/one")
 	check("an address stays assigned while one holder is left", "a", map[Family]FamilyUsage{
 		IPv4: {Assigned: 2, Available: 252},
-		IPv6: {Assigned: 1, Available: 255},
+		IPv6: {Assigned: 1, Available: 254},
 	})
 	a.Release("default/two")
 	check("an address is available again when its last holder leaves", "a", map[Family]FamilyUsage{
 		IPv4: {Assigned: 1, Available: 253},
-		IPv6: {Assigned: 0, Available: 256},
+		IPv6: {Assigned: 0, Available: 255},
 	})
 }
 

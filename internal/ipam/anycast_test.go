@@ -1,0 +1,185 @@
+package ipam
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+// TestIPv6PoolsNeverHandOutSubnetRouterAnycast hands out every address of a
+// small pool and compares the whole list, so that it shows both which
+// address is skipped and that nothing else is.
+func TestIPv6PoolsNeverHandOutSubnetRouterAnycast(t *testing.T) {
+	tests := []struct {
+		name   string
+		ranges []string
+		want   []string // every address the pool hands out, in order
+	}{
+		{
+			name:   "a CIDR entry skips its network address",
+			ranges: []string{"2001:db8:100::/126"},
+			want:   []string{"2001:db8:100::1", "2001:db8:100::2", "2001:db8:100::3"},
+		},
+		{
+			name:   "a CIDR entry longer than /64 skips its own network address",
+			ranges: []string{"2001:db8:100::100/126"},
+			want:   []string{"2001:db8:100::101", "2001:db8:100::102", "2001:db8:100::103"},
+		},
+		{
+			name:   "a /127 hands out only its second address",
+			ranges: []string{"2001:db8:100::/127"},
+			want:   []string{"2001:db8:100::1"},
+		},
+		{
+			name:   "a range starting at the all-zero interface identifier of its /64 skips it",
+			ranges: []string{"2001:db8:100::-2001:db8:100::2"},
+			want:   []string{"2001:db8:100::1", "2001:db8:100::2"},
+		},
+		{
+			name:   "a range crossing into the next /64 skips that /64's anycast address",
+			ranges: []string{"2001:db8:100:0:ffff:ffff:ffff:fffe-2001:db8:100:1::1"},
+			want:   []string{"2001:db8:100:0:ffff:ffff:ffff:fffe", "2001:db8:100:0:ffff:ffff:ffff:ffff", "2001:db8:100:1::1"},
+		},
+		{
+			name:   "a range that is no prefix and holds no all-zero interface identifier loses nothing",
+			ranges: []string{"2001:db8:100::5-2001:db8:100::7"},
+			want:   []string{"2001:db8:100::5", "2001:db8:100::6", "2001:db8:100::7"},
+		},
+		{
+			name:   "a range covering exactly a prefix is that prefix",
+			ranges: []string{"2001:db8:100::4-2001:db8:100::7"},
+			want:   []string{"2001:db8:100::5", "2001:db8:100::6", "2001:db8:100::7"},
+		},
+		{
+			name:   "a single /128 the operator named is handed out",
+			ranges: []string{"2001:db8:100::/128"},
+			want:   []string{"2001:db8:100::"},
+		},
+		{
+			name:   "a single address written as a range is handed out",
+			ranges: []string{"2001:db8:100::100-2001:db8:100::100"},
+			want:   []string{"2001:db8:100::100"},
+		},
+		{
+			name:   "a named /128 beside a prefix keeps its address and the prefix loses its own",
+			ranges: []string{"2001:db8:200::/127", "2001:db8:100::/128"},
+			want:   []string{"2001:db8:100::", "2001:db8:200::1"},
+		},
+		{
+			name:   "IPv4 pools still hand out their network address",
+			ranges: []string{"203.0.113.0/31"},
+			want:   []string{"203.0.113.0", "203.0.113.1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pool("p", tt.ranges...)
+			family := p.Ranges[0].Family()
+			a := newAllocatorWith(t, p)
+			if got := a.Usage("p")[family]; got != (FamilyUsage{Available: uint64(len(tt.want))}) {
+				t.Errorf("Usage before = %+v, want %d available", got, len(tt.want))
+			}
+			var got []string
+			for i := 0; i <= len(tt.want); i++ {
+				asg, err := a.Assign(with(svc("s"+string(rune('a'+i))), func(s *Service) { s.Families = []Family{family} }))
+				if err != nil {
+					checkError(t, err, `no free `+family.String()+` address in pool "p"`, ErrExhausted)
+					break
+				}
+				got = append(got, asg.Addrs[0].String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("handed out %v, want %v", got, tt.want)
+			}
+			if got := a.Usage("p")[family]; got != (FamilyUsage{Assigned: uint64(len(tt.want))}) {
+				t.Errorf("Usage when full = %+v, want %d assigned and none available", got, len(tt.want))
+			}
+		})
+	}
+}
+
+// TestSubnetRouterAnycastIsNotCounted checks the count of ranges too large
+// for Usage to show exactly.
+func TestSubnetRouterAnycastIsNotCounted(t *testing.T) {
+	tests := []struct {
+		in   string
+		want u128
+	}{
+		// 2^66 addresses in four /64s, each losing its all-zero address.
+		{in: "2001:db8:100::/62", want: u128{hi: 3, lo: math.MaxUint64 - 3}},
+		// 2^56 addresses less the network address.
+		{in: "2001:db8:100::/72", want: u128{lo: 1<<56 - 1}},
+		// 2 + 2^64 + 2 addresses touching two /64s after the first.
+		{in: "2001:db8:100:0:ffff:ffff:ffff:fffe-2001:db8:100:2::1", want: u128{hi: 1, lo: 2}},
+		{in: "2001:db8:100::5/128", want: u128{lo: 1}},
+	}
+	for _, tt := range tests {
+		p := pool("p", tt.in)
+		rs := newRangeState(p.Ranges[0], &poolState{Pool: p})
+		if got := rs.usableCount(); got != tt.want {
+			t.Errorf("usable addresses of %s = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRequestedSubnetRouterAnycastIsRefused(t *testing.T) {
+	v6 := pool("v6", "2001:db8:100::/64", "2001:db8:200::100/120", "2001:db8:300:0:ffff:ffff:ffff:ffff-2001:db8:300:1::1", "2001:db8:400::/128")
+	ipv6 := func(name string) Service {
+		return with(svc(name), func(s *Service) { s.Families = []Family{IPv6} })
+	}
+	tests := []struct {
+		name, addr, wantErr string
+	}{
+		{
+			name: "the network address of a /64", addr: "2001:db8:100::",
+			wantErr: `address "2001:db8:100::" is the subnet-router anycast address of 2001:db8:100::/64 (RFC 4291 section 2.6.1), which routers answer themselves; pool "v6" never hands it out`,
+		},
+		{
+			name: "the network address of a longer prefix", addr: "2001:db8:200::100",
+			wantErr: `address "2001:db8:200::100" is the subnet-router anycast address of 2001:db8:200::100/120 (RFC 4291`,
+		},
+		{
+			name: "the all-zero interface identifier inside a range", addr: "2001:db8:300:1::",
+			wantErr: `address "2001:db8:300:1::" is the subnet-router anycast address of 2001:db8:300:1::/64 (RFC 4291`,
+		},
+		{name: "a named /128", addr: "2001:db8:400::"},
+		{name: "an ordinary address", addr: "2001:db8:100::1"},
+	}
+	for _, tt := range tests {
+		t.Run("Assign: "+tt.name, func(t *testing.T) {
+			a := newAllocatorWith(t, v6)
+			asg, err := a.Assign(with(ipv6("web"), func(s *Service) { s.RequestedAddrs = mustAddrs(tt.addr) }))
+			if tt.wantErr != "" {
+				checkError(t, err, tt.wantErr, ErrNotAllowed)
+				return
+			}
+			checkError(t, err, "", nil)
+			checkAssignment(t, "Assign", asg, "v6", []string{tt.addr})
+		})
+		t.Run("Adopt: "+tt.name, func(t *testing.T) {
+			a := newAllocatorWith(t, v6)
+			_, err := a.Adopt(ipv6("web"), mustAddrs(tt.addr))
+			if tt.wantErr != "" {
+				checkError(t, err, tt.wantErr, ErrNotAllowed)
+				if _, ok := a.Assignment("default/web"); ok {
+					t.Error("a refused adoption was recorded")
+				}
+				return
+			}
+			checkError(t, err, "", nil)
+		})
+	}
+}
+
+func TestWideningANamedSlash128MovesTheServiceOffTheAnycastAddress(t *testing.T) {
+	web := with(svc("web"), func(s *Service) { s.Families = []Family{IPv6} })
+	a := newAllocatorWith(t, pool("v6", "2001:db8:100::/128"))
+	checkAssignment(t, "Assign from the /128", mustAssign(t, a, web), "v6", []string{"2001:db8:100::"})
+	if _, moved := a.SetPools([]Pool{pool("v6", "2001:db8:100::/120")}); !slices.Equal(moved, []string{"default/web"}) {
+		t.Fatalf("moved = %v, want [default/web]", moved)
+	}
+	checkAssignment(t, "Assign after widening", mustAssign(t, a, web), "v6", []string{"2001:db8:100::1"})
+	if got, want := a.Usage("v6")[IPv6], (FamilyUsage{Assigned: 1, Available: 254}); got != want {
+		t.Errorf("Usage = %+v, want %+v", got, want)
+	}
+}

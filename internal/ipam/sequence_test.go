@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -135,13 +136,33 @@ func ptr[T any](v T) *T { return &v }
 // Services outside the new ranges, and Usage must match the model's count.
 // The seed is fixed so a failure can be reproduced.
 func TestRandomOperationsMatchModel(t *testing.T) {
-	full := with2(pool("p", "203.0.113.250-203.0.114.5", "203.0.113.0/28"), func(p *Pool) { p.AvoidBuggyIPs = true })
-	shrunk := with2(pool("p", "203.0.113.0/28"), func(p *Pool) { p.AvoidBuggyIPs = true })
+	t.Run("IPv4 with avoidBuggyIPs", func(t *testing.T) {
+		avoid := func(p Pool) Pool { return with2(p, func(p *Pool) { p.AvoidBuggyIPs = true }) }
+		usable := func(x netip.Addr, _ Range) bool { b := x.As4(); return b[3] != 0 && b[3] != 255 }
+		checkRandomOperations(t, avoid(pool("p", "203.0.113.250-203.0.114.5", "203.0.113.0/28")), avoid(pool("p", "203.0.113.0/28")), IPv4, usable)
+	})
+	t.Run("IPv6 without subnet-router anycast addresses", func(t *testing.T) {
+		// The model names the network address of the /124 rather than
+		// asking the allocator's code which ranges are prefixes.
+		usable := func(x netip.Addr, r Range) bool {
+			b := x.As16()
+			anycast := binary.BigEndian.Uint64(b[8:]) == 0 || x == mustAddr("2001:db8:200::10")
+			return !anycast || r.First() == r.Last()
+		}
+		full := pool("p", "2001:db8:100:0:ffff:ffff:ffff:fff8-2001:db8:100:1::8", "2001:db8:200::10/124", "2001:db8:300::/128")
+		checkRandomOperations(t, full, pool("p", "2001:db8:200::10/124"), IPv6, usable)
+	})
+}
+
+// checkRandomOperations runs TestRandomOperationsMatchModel on a pool that
+// switches between full and shrunk, whose ranges are of family f, and whose
+// usable addresses usable tells.
+func checkRandomOperations(t *testing.T, full, shrunk Pool, f Family, usableIn func(netip.Addr, Range) bool) {
 	usable := func(p Pool) []netip.Addr {
 		var out []netip.Addr
 		for _, r := range p.Ranges {
 			for x := r.First(); x.IsValid() && r.Contains(x); x = x.Next() {
-				if b := x.As4(); b[3] != 0 && b[3] != 255 {
+				if usableIn(x, r) {
 					out = append(out, x)
 				}
 			}
@@ -170,7 +191,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 							break
 						}
 					}
-					got, err := a.Assign(Service{Key: key})
+					got, err := a.Assign(Service{Key: key, Families: []Family{f}})
 					if !want.IsValid() {
 						if !errors.Is(err, ErrExhausted) {
 							t.Fatalf("op %d: Assign on a full pool = %v, %v; want ErrExhausted", op, got, err)
@@ -185,7 +206,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 					x := candidates[rng.IntN(len(candidates))]
 					key := "default/s" + strconv.Itoa(next)
 					next++
-					_, err := a.Assign(Service{Key: key, RequestedAddrs: []netip.Addr{x}})
+					_, err := a.Assign(Service{Key: key, Families: []Family{f}, RequestedAddrs: []netip.Addr{x}})
 					if _, taken := held[x]; taken != (err != nil) {
 						t.Fatalf("op %d: requesting %v (held: %v) gave error %v", op, x, taken, err)
 					}
@@ -225,7 +246,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 					}
 					current = target
 				}
-				u := a.Usage("p")[IPv4]
+				u := a.Usage("p")[f]
 				if want := uint64(len(held)); u.Assigned != want || u.Available != uint64(len(usable(current)))-want {
 					t.Fatalf("op %d: Usage = %+v, want %d assigned of %d", op, u, want, len(usable(current)))
 				}

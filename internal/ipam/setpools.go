@@ -28,33 +28,56 @@ import (
 // again and warn.
 func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []string) {
 	a.init()
-	reject := func(name string, err error) {
-		if rejected == nil {
-			rejected = make(map[string]error)
-		}
-		if prev := rejected[name]; prev != nil {
-			err = errors.Join(prev, err)
-		}
-		rejected[name] = err
-	}
+	var refused rejections
+	unique := firstDefinitions(pools, &refused)
+	a.sortInUseFirst(unique)
+	versions := a.checkPools(unique, &refused)
+	a.install(a.poolStates(unique, versions), refused)
+	return refused, a.releaseMisfits()
+}
 
-	// Deduplicate, then order: pools in use first, as they were, then the
-	// new ones as given.
-	var unique []Pool
+// rejections collects why SetPools refused pools, by pool name. It stays nil
+// while nothing is refused.
+type rejections map[string]error
+
+// add records err for the pool called name, after any earlier reason.
+func (r *rejections) add(name string, err error) {
+	if *r == nil {
+		*r = make(rejections)
+	}
+	if prev := (*r)[name]; prev != nil {
+		err = errors.Join(prev, err)
+	}
+	(*r)[name] = err
+}
+
+// firstDefinitions returns pools without the later definitions of a name
+// and refuses those: two objects can never share a name, so a duplicate is
+// a caller's mistake, and using the first keeps the choice stable.
+func firstDefinitions(pools []Pool, refused *rejections) []Pool {
+	unique := make([]Pool, 0, len(pools))
 	seen := make(map[string]bool, len(pools))
 	for _, p := range pools {
 		if seen[p.Name] {
-			reject(p.Name, errorOf(ErrInvalidPool, "pool %q is defined more than once; only the first definition counts", p.Name))
+			refused.add(p.Name, errorOf(ErrInvalidPool, "pool %q is defined more than once; only the first definition counts", p.Name))
 			continue
 		}
 		seen[p.Name] = true
 		unique = append(unique, p)
 	}
+	return unique
+}
+
+// sortInUseFirst orders pools for checking: the pools in use first, in
+// their previous order, then the new ones in the order given. Checked in
+// that order, a pool in use always wins an overlap with a new pool, so
+// adding a pool never takes addresses away from another.
+func (a *Allocator) sortInUseFirst(pools []Pool) {
 	rank := make(map[string]int, len(a.pools))
 	for i, ps := range a.pools {
 		rank[ps.Name] = i
 	}
-	slices.SortStableFunc(unique, func(x, y Pool) int {
+	slices.SortStableFunc(pools, func(x, y Pool) int {
 		rx, okx := rank[x.Name]
 		ry, oky := rank[y.Name]
 		switch {
@@ -67,48 +90,63 @@ func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []s
 		}
 		return 0
 	})
+}
 
-	// effective holds the version of each pool in use; it starts with the
-	// previous versions of the pools that still exist.
-	effective := make(map[string]Pool, len(unique))
-	for _, p := range unique {
+// checkPools validates each pool, in order, against the versions of the
+// other pools that are in use at that point, and returns the version of
+// each pool to use from now on. A valid pool is used as given. A pool in use
+// whose new version is refused keeps its previous version, so that a bad
+// edit is reported and moves nothing; a new pool that is refused gets no
+// version and is not used.
+func (a *Allocator) checkPools(pools []Pool, refused *rejections) map[string]Pool {
+	versions := make(map[string]Pool, len(pools))
+	for _, p := range pools {
 		if old, ok := a.poolByName[p.Name]; ok {
-			effective[p.Name] = old.Pool
+			versions[p.Name] = old.Pool
 		}
 	}
-	for _, p := range unique {
-		others := make([]Pool, 0, len(effective))
-		for _, q := range unique {
-			if e, ok := effective[q.Name]; ok && q.Name != p.Name {
-				others = append(others, e)
+	for _, p := range pools {
+		others := make([]Pool, 0, len(versions))
+		for _, q := range pools {
+			if v, ok := versions[q.Name]; ok && q.Name != p.Name {
+				others = append(others, v)
 			}
 		}
 		err := validatePool(&p, others)
 		if err == nil {
-			effective[p.Name] = p.clone()
+			versions[p.Name] = p.clone()
 			continue
 		}
-		if _, inUse := effective[p.Name]; inUse {
+		if _, inUse := versions[p.Name]; inUse {
 			err = &kindError{kind: err, msg: err.Error() + "; the pool keeps its previous version"}
 		}
-		reject(p.Name, err)
+		refused.add(p.Name, err)
 	}
+	return versions
+}
 
-	var accepted []*poolState
-	byName := make(map[string]*poolState, len(effective))
-	for _, p := range unique {
-		e, ok := effective[p.Name]
-		if !ok {
-			continue
+// poolStates builds the state of every pool that has a version, in the
+// order of pools.
+func (a *Allocator) poolStates(pools []Pool, versions map[string]Pool) []*poolState {
+	var states []*poolState
+	for _, p := range pools {
+		if v, ok := versions[p.Name]; ok {
+			states = append(states, newPoolState(v, a.poolByName[p.Name]))
 		}
-		ps := newPoolState(e, a.poolByName[p.Name])
-		accepted = append(accepted, ps)
-		byName[p.Name] = ps
 	}
+	return states
+}
 
+// install makes accepted the pools in use, remembers why the others were
+// refused, rebuilds the indexes that automatic assignment and address
+// lookup use, and recounts the assigned addresses per pool.
+func (a *Allocator) install(accepted []*poolState, refused rejections) {
 	a.pools = accepted
-	a.poolByName = byName
-	a.rejected = rejected
+	a.poolByName = make(map[string]*poolState, len(accepted))
+	for _, p := range accepted {
+		a.poolByName[p.Name] = p
+	}
+	a.rejected = refused
 	a.autoOrder = slices.Clone(accepted)
 	slices.SortStableFunc(a.autoOrder, autoOrderCompare)
 	a.ranges = a.ranges[:0]
@@ -124,7 +162,12 @@ func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []s
 		return x.first.cmp(y.first)
 	})
 	a.recount()
+}
 
+// releaseMisfits releases every assignment with an address its pool no
+// longer hands out and returns the keys of those Services, sorted.
+func (a *Allocator) releaseMisfits() []string {
+	var moved []string
 	for key, h := range a.byKey {
 		if !a.stillFits(h) {
 			moved = append(moved, key)
@@ -134,7 +177,7 @@ func (a *Allocator) SetPools(pools []Pool) (rejected map[string]error, moved []s
 	for _, key := range moved {
 		a.Release(key)
 	}
-	return rejected, moved
+	return moved
 }
 
 // validatePool checks p on its own and against the other pools in use.

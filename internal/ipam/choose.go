@@ -191,19 +191,7 @@ func (a *Allocator) candidates(req *request, cur *holding) ([]*poolState, error)
 		}
 	}
 	if len(all) == 0 {
-		if len(a.pools) == 0 {
-			return nil, errorOf(ErrNoPool, "no address pools are configured")
-		}
-		// Say why for every pool; this runs only on failure.
-		var refusals []string
-		for _, p := range a.autoOrder {
-			if !p.AutoAssign {
-				refusals = append(refusals, fmt.Sprintf("pool %q does not assign automatically", p.Name))
-			} else if err := p.allows(req); err != nil {
-				refusals = append(refusals, err.Error())
-			}
-		}
-		return nil, errorOf(ErrNotAllowed, "no pool can assign an address to %s automatically: %s", req.Key, strings.Join(refusals, "; "))
+		return nil, a.noCandidateError(req)
 	}
 	if groups != nil {
 		ordered := make([]*poolState, 0, len(all))
@@ -217,6 +205,23 @@ func (a *Allocator) candidates(req *request, cur *holding) ([]*poolState, error)
 		all = ordered
 	}
 	return all, nil
+}
+
+// noCandidateError says why no pool may serve req automatically, naming
+// each pool's reason. It runs only on failure, so it may be slow.
+func (a *Allocator) noCandidateError(req *request) error {
+	if len(a.pools) == 0 {
+		return errorOf(ErrNoPool, "no address pools are configured")
+	}
+	var refusals []string
+	for _, p := range a.autoOrder {
+		if !p.AutoAssign {
+			refusals = append(refusals, fmt.Sprintf("pool %q does not assign automatically", p.Name))
+		} else if err := p.allows(req); err != nil {
+			refusals = append(refusals, err.Error())
+		}
+	}
+	return errorOf(ErrNotAllowed, "no pool can assign an address to %s automatically: %s", req.Key, strings.Join(refusals, "; "))
 }
 
 // holdsShareable reports whether p holds an address req may share.

@@ -183,3 +183,60 @@ func TestWideningANamedSlash128MovesTheServiceOffTheAnycastAddress(t *testing.T)
 		t.Errorf("Usage = %+v, want %+v", got, want)
 	}
 }
+
+func TestCapacityIsExactAtAnySize(t *testing.T) {
+	tests := []struct {
+		name string
+		pool Pool
+		want map[Family]string // decimal
+	}{
+		{
+			name: "an IPv4 pool counts every address without avoidBuggyIPs",
+			pool: pool("p", "203.0.113.0/24", "198.51.100.10-198.51.100.19"),
+			want: map[Family]string{IPv4: "266"},
+		},
+		{
+			name: "avoidBuggyIPs leaves out .0 and .255",
+			pool: with2(pool("p", "203.0.113.0/24", "198.51.100.250-198.51.101.5"), func(p *Pool) { p.AvoidBuggyIPs = true }),
+			want: map[Family]string{IPv4: "264"}, // 254 + 12 - 2
+		},
+		{
+			name: "an IPv6 /64 is 2^64 less its subnet-router anycast address",
+			pool: pool("p", "2001:db8:100::/64"),
+			want: map[Family]string{IPv6: "18446744073709551615"},
+		},
+		{
+			name: "a /48 loses the anycast address of each of its 2^16 /64s",
+			pool: pool("p", "2001:db8:100::/48", "203.0.113.0/24"),
+			want: map[Family]string{IPv6: "1208925819614629174640640", IPv4: "256"}, // 2^80 - 2^16
+		},
+		{
+			name: "the whole IPv6 space is counted exactly",
+			pool: pool("p", "::/0"),
+			want: map[Family]string{IPv6: "340282366920938463444927863358058659840"}, // 2^128 - 2^64
+		},
+		{
+			name: "a named /128 counts",
+			pool: pool("p", "2001:db8:100::/128", "2001:db8:200::/120"),
+			want: map[Family]string{IPv6: "256"},
+		},
+		{
+			name: "a pool without ranges has no capacity",
+			pool: Pool{Name: "p"},
+			want: map[Family]string{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.pool.Capacity()
+			if len(got) != len(tt.want) {
+				t.Errorf("Capacity = %v, want %v", got, tt.want)
+			}
+			for f, want := range tt.want {
+				if got[f] == nil || got[f].String() != want {
+					t.Errorf("Capacity()[%v] = %v, want %s", f, got[f], want)
+				}
+			}
+		})
+	}
+}

@@ -48,16 +48,22 @@ func (rs *rangeState) refusal(addr netip.Addr) error {
 		addr.String(), subnet, rs.pool.Name)
 }
 
-// usableCount returns how many addresses of the range may be handed out.
+// usableCount returns how many addresses of the range may be handed out,
+// saturating at the u128 maximum (only ::/0 holds more).
 func (rs *rangeState) usableCount() u128 {
-	n := rs.last.sub(rs.first).add1()
+	return rs.last.sub(rs.first).add1().sub(rs.avoidedCount())
+}
+
+// avoidedCount returns how many addresses of the range the pool never hands
+// out.
+func (rs *rangeState) avoidedCount() u128 {
 	switch {
 	case rs.avoidBuggy:
-		n = n.sub(rs.buggyCount())
+		return rs.buggyCount()
 	case rs.avoidAnycast:
-		n = n.sub(rs.anycastCount())
+		return rs.anycastCount()
 	}
-	return n
+	return u128{}
 }
 
 // buggyCount returns how many addresses of the IPv4 range end in .0 or .255.

@@ -161,6 +161,16 @@ func ExampleAllocator_Adopt() {
 	// db gets [203.0.113.0]
 }
 
+// Capacity counts a pool's addresses exactly, however large: here the
+// IPv4 /24 less .0 and .255, and the IPv6 /64 less its subnet-router anycast
+// address, 2^64-1.
+func ExamplePool_Capacity() {
+	p := ipam.Pool{Name: "public", Ranges: ranges("203.0.113.0/24", "2001:db8:100::/64"), AvoidBuggyIPs: true}
+	capacity := p.Capacity()
+	fmt.Println(capacity[ipam.IPv4], capacity[ipam.IPv6])
+	// Output: 254 18446744073709551615
+}
+
 // namespaceIs matches labels whose kubernetes.io/metadata.name label is one
 // name, as a Kubernetes namespace selector would.
 type namespaceIs string

@@ -1,6 +1,9 @@
 package ipam
 
-import "slices"
+import (
+	"math/big"
+	"slices"
+)
 
 // LabelMatcher lets the caller plug in Kubernetes label selectors without
 // this package importing Kubernetes.
@@ -44,6 +47,31 @@ func (p Pool) clone() Pool {
 	p.NamespaceSelectors = slices.Clone(p.NamespaceSelectors)
 	p.ServiceSelectors = slices.Clone(p.ServiceSelectors)
 	return p
+}
+
+// Capacity returns, per family the pool has ranges of, how many addresses
+// the pool hands out when none is assigned: the addresses of its ranges less
+// those it never hands out. Unlike Usage it is exact at any size, so that a
+// caller can show the size of an IPv6 pool too large for a uint64. It does
+// not check the pool: overlapping ranges are counted twice.
+func (p Pool) Capacity() map[Family]*big.Int {
+	state := &poolState{Pool: p}
+	capacity := make(map[Family]*big.Int, 2)
+	for _, r := range p.Ranges {
+		if !r.IsValid() {
+			continue
+		}
+		rs := newRangeState(r, state)
+		n := rs.last.big()
+		n.Sub(n, rs.first.big())
+		n.Add(n, big.NewInt(1))
+		n.Sub(n, rs.avoidedCount().big())
+		if sum := capacity[rs.family]; sum != nil {
+			n.Add(n, sum)
+		}
+		capacity[rs.family] = n
+	}
+	return capacity
 }
 
 // poolState is an accepted pool plus the bookkeeping for finding free

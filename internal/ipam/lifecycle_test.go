@@ -175,9 +175,12 @@ func TestAdoptedAddressesAreNotHandedOutAgain(t *testing.T) {
 }
 
 // TestAssignLifecycle runs small stories on one allocator each: what Assign
-// keeps, what it changes, and that a failed Assign loses nothing.
-func TestAssignLifecycle(t *testing.T) {
+// keeps, what it changes, and that a failed Assign loses nothing.// Assigning a Service again returns what it holds, as a copy, and takes
+// nothing more.
+func TestAssignAgain(t *testing.T) {
+	t.Parallel()
 	t.Run("assigning the same Service twice returns the same assignment and takes nothing more", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		first := mustAssign(t, a, svc("web"))
 		again := mustAssign(t, a, with(svc("web"), func(s *Service) { s.Labels = map[string]string{"new": "label"} }))
@@ -187,24 +190,30 @@ func TestAssignLifecycle(t *testing.T) {
 		}
 		checkAssignment(t, "another Service", mustAssign(t, a, svc("db")), "a", []string{"203.0.113.1"})
 	})
-
 	t.Run("the returned assignment is a copy the caller may change", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		got := mustAssign(t, a, svc("web"))
 		got.Addrs[0] = mustAddr("198.18.0.1")
 		stored, _ := a.Assignment("default/web")
 		checkAssignment(t, "stored", stored, "a", []string{"203.0.113.0"})
 	})
-
 	t.Run("an adopted address in a pool that does not assign automatically is kept", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("auto", "203.0.113.0/24"), Pool{Name: "manual", Ranges: mustRanges("198.51.100.0/24")})
 		if _, err := a.Adopt(svc("web"), mustAddrs("198.51.100.77")); err != nil {
 			t.Fatal(err)
 		}
 		checkAssignment(t, "Assign", mustAssign(t, a, svc("web")), "manual", []string{"198.51.100.77"})
 	})
+}
 
+// A changed request replaces the old assignment and frees it; a failed one
+// keeps it.
+func TestAssignChangesOrKeeps(t *testing.T) {
+	t.Parallel()
 	t.Run("requesting a new address replaces the old one and frees it", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		mustAssign(t, a, svc("web"))
 		got := mustAssign(t, a, with(svc("web"), func(s *Service) { s.RequestedAddrs = mustAddrs("203.0.113.9") }))
@@ -214,8 +223,8 @@ func TestAssignLifecycle(t *testing.T) {
 		}
 		checkAssignment(t, "another Service", mustAssign(t, a, svc("db")), "a", []string{"203.0.113.0"})
 	})
-
 	t.Run("a failed Assign keeps the previous assignment", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		mustAssign(t, a, svc("web"))
 		_, err := a.Assign(with(svc("web"), func(s *Service) { s.RequestedAddrs = mustAddrs("198.18.0.1") }))
@@ -230,8 +239,8 @@ func TestAssignLifecycle(t *testing.T) {
 		}
 		checkAssignment(t, "another Service", mustAssign(t, a, svc("db")), "a", []string{"203.0.113.1"})
 	})
-
 	t.Run("moving to an exhausted pool keeps the previous assignment and reports exhaustion", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"), pool("b", "198.51.100.1/32"))
 		mustAssign(t, a, with(svc("blocker"), func(s *Service) { s.RequestedPool = "b" }))
 		mustAssign(t, a, svc("web"))
@@ -240,8 +249,14 @@ func TestAssignLifecycle(t *testing.T) {
 		stored, _ := a.Assignment("default/web")
 		checkAssignment(t, "kept", stored, "a", []string{"203.0.113.0"})
 	})
+}
 
+// A Service whose ports or sharing key change keeps or leaves a shared
+// address by the sharing rules.
+func TestAssignFollowsSharingChanges(t *testing.T) {
+	t.Parallel()
 	t.Run("a port change that clashes with a sharer moves the Service to a new address", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		sharer := func(name string, port int32) Service {
 			return with(svc(name), func(s *Service) { s.SharingKey, s.Ports = "k", tcp(port) })
@@ -255,8 +270,8 @@ func TestAssignLifecycle(t *testing.T) {
 			t.Errorf("Assigned = %d, want 2", u.Assigned)
 		}
 	})
-
 	t.Run("a port change that still fits keeps the shared address and is remembered", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		sharer := func(name string, port int32) Service {
 			return with(svc(name), func(s *Service) { s.SharingKey, s.Ports = "k", tcp(port) })
@@ -267,23 +282,28 @@ func TestAssignLifecycle(t *testing.T) {
 		_, err := a.Assign(with(sharer("three", 8443), func(s *Service) { s.RequestedAddrs = mustAddrs("203.0.113.0") }))
 		checkError(t, err, "port TCP/8443 clashes with default/two", ErrInUse)
 	})
-
 	t.Run("dropping the sharing key moves a Service off the shared address", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		mustAssign(t, a, with(svc("one"), func(s *Service) { s.SharingKey, s.Ports = "k", tcp(80) }))
 		mustAssign(t, a, with(svc("two"), func(s *Service) { s.SharingKey, s.Ports = "k", tcp(443) }))
 		checkAssignment(t, "without key", mustAssign(t, a, with(svc("two"), func(s *Service) { s.Ports = tcp(443) })), "a", []string{"203.0.113.1"})
 	})
-
 	t.Run("changing the sharing key of an unshared address keeps it and shares under the new key", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		mustAssign(t, a, with(svc("one"), func(s *Service) { s.SharingKey, s.Ports = "old", tcp(80) }))
 		checkAssignment(t, "new key", mustAssign(t, a, with(svc("one"), func(s *Service) { s.SharingKey, s.Ports = "new", tcp(80) })), "a", []string{"203.0.113.0"})
 		checkAssignment(t, "old key", mustAssign(t, a, with(svc("two"), func(s *Service) { s.SharingKey, s.Ports = "old", tcp(443) })), "a", []string{"203.0.113.1"})
 		checkAssignment(t, "new key", mustAssign(t, a, with(svc("three"), func(s *Service) { s.SharingKey, s.Ports = "new", tcp(443) })), "a", []string{"203.0.113.0"})
 	})
+}
 
+// A Service gains a family it newly wants, in its own pool.
+func TestAssignFollowsFamilyChanges(t *testing.T) {
+	t.Parallel()
 	t.Run("a SingleStack Service that becomes dual-stack keeps its address and gains the other family", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, Pool{Name: "dual", Ranges: mustRanges("203.0.113.0/24", "2001:db8:100::/64"), AutoAssign: true})
 		mustAssign(t, a, svc("other"))
 		mustAssign(t, a, svc("web"))
@@ -295,8 +315,8 @@ func TestAssignLifecycle(t *testing.T) {
 			t.Errorf("IPv6 Assigned = %d, want 0", u.Assigned)
 		}
 	})
-
 	t.Run("a PreferDualStack Service gains the second family when its pool gets one", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		prefer := with(svc("web"), func(s *Service) { s.Policy, s.Families = PreferDualStack, []Family{IPv4, IPv6} })
 		checkAssignment(t, "IPv4 only", mustAssign(t, a, prefer), "a", []string{"203.0.113.0"})
@@ -306,8 +326,8 @@ func TestAssignLifecycle(t *testing.T) {
 		}
 		checkAssignment(t, "dual-stack", mustAssign(t, a, prefer), "a", []string{"203.0.113.0", "2001:db8:100::1"})
 	})
-
 	t.Run("a PreferDualStack Service does not change pools to gain the second family", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t,
 			with2(pool("v4", "198.51.100.0/24"), func(p *Pool) { p.Priority = 1 }),
 			with2(pool("dual", "203.0.113.0/24", "2001:db8:100::/128"), func(p *Pool) { p.Priority = 2 }),
@@ -319,8 +339,13 @@ func TestAssignLifecycle(t *testing.T) {
 		checkAssignment(t, "after IPv6 is free again", mustAssign(t, a, prefer), "v4", []string{"198.51.100.0"})
 		checkAssignment(t, "a new PreferDualStack Service", mustAssign(t, a, with(prefer, func(s *Service) { s.Key = "default/new" })), "dual", []string{"203.0.113.0", "2001:db8:100::"})
 	})
+}
 
+// A Service follows changes to the pools it may use.
+func TestAssignFollowsPoolChanges(t *testing.T) {
+	t.Parallel()
 	t.Run("a Service whose namespace the pool no longer allows moves to another pool", func(t *testing.T) {
+		t.Parallel()
 		gold := with2(pool("gold", "203.0.113.0/24"), func(p *Pool) { p.Priority = 1 })
 		silver := pool("silver", "198.51.100.0/24")
 		a := newAllocatorWith(t, gold, silver)
@@ -333,15 +358,15 @@ func TestAssignLifecycle(t *testing.T) {
 			t.Errorf("gold Assigned = %d, want 0", u.Assigned)
 		}
 	})
-
 	t.Run("a Service that stops asking for a non-automatic pool keeps its address there", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("auto", "203.0.113.0/24"), Pool{Name: "manual", Ranges: mustRanges("198.51.100.0/24")})
 		asking := with(svc("web"), func(s *Service) { s.RequestedPool = "manual" })
 		checkAssignment(t, "asking", mustAssign(t, a, asking), "manual", []string{"198.51.100.0"})
 		checkAssignment(t, "no longer asking", mustAssign(t, a, svc("web")), "manual", []string{"198.51.100.0"})
 	})
-
 	t.Run("a Service moved by a pool change gets a new address from Assign", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"), pool("b", "198.51.100.0/24"))
 		mustAssign(t, a, svc("web"))
 		_, moved := a.SetPools([]Pool{pool("b", "198.51.100.0/24")})
@@ -350,8 +375,14 @@ func TestAssignLifecycle(t *testing.T) {
 		}
 		checkAssignment(t, "re-assigned", mustAssign(t, a, svc("web")), "b", []string{"198.51.100.0"})
 	})
+}
 
+// The zero Allocator works, and values the caller changes afterwards do not
+// reach it.
+func TestAllocatorKeepsItsOwnCopies(t *testing.T) {
+	t.Parallel()
 	t.Run("the zero Allocator is usable", func(t *testing.T) {
+		t.Parallel()
 		var a Allocator
 		if _, ok := a.Assignment("default/web"); ok || a.Release("default/web") || a.Usage("a") != nil {
 			t.Fatal("the zero Allocator is not empty")
@@ -363,8 +394,8 @@ func TestAssignLifecycle(t *testing.T) {
 		a.SetPools([]Pool{pool("a", "203.0.113.0/24")})
 		checkAssignment(t, "Assign", mustAssign(t, &a, svc("web")), "a", []string{"203.0.113.0"})
 	})
-
 	t.Run("changing a Pool after SetPools does not change the allocator", func(t *testing.T) {
+		t.Parallel()
 		p := pool("a", "203.0.113.0/24")
 		p.Namespaces = []string{"default"}
 		a := newAllocatorWith(t, p)
@@ -372,8 +403,8 @@ func TestAssignLifecycle(t *testing.T) {
 		p.Ranges[0] = mustRange("198.51.100.0/24")
 		checkAssignment(t, "Assign", mustAssign(t, a, svc("web")), "a", []string{"203.0.113.0"})
 	})
-
 	t.Run("changing requested addresses after Assign does not change the allocator", func(t *testing.T) {
+		t.Parallel()
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		s := with(svc("web"), func(s *Service) { s.RequestedAddrs = []netip.Addr{mustAddr("203.0.113.5")}; s.Ports = tcp(80) })
 		mustAssign(t, a, s)

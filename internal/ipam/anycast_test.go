@@ -3,6 +3,7 @@ package ipam
 import (
 	"math"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -10,6 +11,7 @@ import (
 // small pool and compares the whole list, so that it shows both which
 // address is skipped and that nothing else is.
 func TestIPv6PoolsNeverHandOutSubnetRouterAnycast(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		ranges []string
@@ -73,28 +75,36 @@ func TestIPv6PoolsNeverHandOutSubnetRouterAnycast(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := pool("p", tt.ranges...)
-			family := p.Ranges[0].Family()
-			a := newAllocatorWith(t, p)
-			if got := a.Usage("p")[family]; got != (FamilyUsage{Available: uint64(len(tt.want))}) {
-				t.Errorf("Usage before = %+v, want %d available", got, len(tt.want))
-			}
-			var got []string
-			for i := 0; i <= len(tt.want); i++ {
-				asg, err := a.Assign(with(svc("s"+string(rune('a'+i))), func(s *Service) { s.Families = []Family{family} }))
-				if err != nil {
-					checkError(t, err, `no free `+family.String()+` address in pool "p"`, ErrExhausted)
-					break
-				}
-				got = append(got, asg.Addrs[0].String())
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("handed out %v, want %v", got, tt.want)
-			}
-			if got := a.Usage("p")[family]; got != (FamilyUsage{Assigned: uint64(len(tt.want))}) {
-				t.Errorf("Usage when full = %+v, want %d assigned and none available", got, len(tt.want))
-			}
+			t.Parallel()
+			checkHandsOutExactly(t, pool("p", tt.ranges...), tt.want)
 		})
+	}
+}
+
+// checkHandsOutExactly assigns addresses of p's family from p until it is
+// exhausted and checks that they are want, in that order, and that Usage
+// counts them before and after.
+func checkHandsOutExactly(t *testing.T, p Pool, want []string) {
+	t.Helper()
+	family := p.Ranges[0].Family()
+	a := newAllocatorWith(t, p)
+	if got := a.Usage(p.Name)[family]; got != (FamilyUsage{Available: uint64(len(want))}) {
+		t.Errorf("Usage before = %+v, want %d available", got, len(want))
+	}
+	var got []string
+	for i := 0; i <= len(want); i++ {
+		asg, err := a.Assign(with(svc("s"+strconv.Itoa(i)), func(s *Service) { s.Families = []Family{family} }))
+		if err != nil {
+			checkError(t, err, "no free "+family.String()+" address in pool "+strconv.Quote(p.Name), ErrExhausted)
+			break
+		}
+		got = append(got, asg.Addrs[0].String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("handed out %v, want %v", got, want)
+	}
+	if got := a.Usage(p.Name)[family]; got != (FamilyUsage{Assigned: uint64(len(want))}) {
+		t.Errorf("Usage when full = %+v, want %d assigned and none available", got, len(want))
 	}
 }
 

@@ -7,124 +7,52 @@ import (
 	"testing"
 )
 
-func TestAdopt(t *testing.T) {
-	pools := []Pool{
+// adoption is a Service and the addresses it has.
+type adoption struct {
+	svc   Service
+	addrs []string
+}
+
+// adoptCase adopts before in order, each of which must succeed, then adopt.
+type adoptCase struct {
+	name      string
+	before    []adoption
+	adopt     adoption
+	wantPool  string
+	wantAddrs []string
+	wantErr   string
+	wantKind  error
+}
+
+// adoptionPools are a dual-stack pool that avoids .0 and .255, a pool that
+// does not assign automatically, and a pool only namespace team may use.
+func adoptionPools() []Pool {
+	return []Pool{
 		{Name: "a", Ranges: mustRanges("203.0.113.0/24", "2001:db8:100::/64"), AutoAssign: true, AvoidBuggyIPs: true},
 		{Name: "manual", Ranges: mustRanges("198.51.100.0/25")},
 		with2(pool("team", "198.51.100.128/25"), func(p *Pool) { p.Namespaces = []string{"team"} }),
 	}
-	type adoption struct {
-		svc   Service
-		addrs []string
-	}
-	sharer := func(name, key string, port int32) Service {
-		return with(svc(name), func(s *Service) { s.SharingKey, s.Ports = key, tcp(port) })
-	}
-	dual := func(s Service, policy FamilyPolicy) Service {
-		s.Policy, s.Families = policy, []Family{IPv4, IPv6}
-		return s
-	}
-	tests := []struct {
-		name      string
-		before    []adoption
-		adopt     adoption
-		wantPool  string
-		wantAddrs []string
-		wantErr   string
-		wantKind  error
-	}{
-		{
-			name:     "an address in a pool the Service may use is adopted",
-			adopt:    adoption{svc("web"), []string{"203.0.113.9"}},
-			wantPool: "a", wantAddrs: []string{"203.0.113.9"},
-		},
-		{
-			name:     "an address in a pool that does not assign automatically is adopted",
-			adopt:    adoption{svc("web"), []string{"198.51.100.9"}},
-			wantPool: "manual", wantAddrs: []string{"198.51.100.9"},
-		},
-		{
-			name:     "the requested pool and addresses do not matter for adoption",
-			adopt:    adoption{with(svc("web"), func(s *Service) { s.RequestedPool, s.RequestedAddrs = "a", mustAddrs("203.0.113.1") }), []string{"198.51.100.9"}},
-			wantPool: "manual", wantAddrs: []string{"198.51.100.9"},
-		},
-		{
-			name:     "dual-stack addresses are adopted in family order",
-			adopt:    adoption{dual(svc("web"), RequireDualStack), []string{"2001:db8:100::9", "203.0.113.9"}},
-			wantPool: "a", wantAddrs: []string{"203.0.113.9", "2001:db8:100::9"},
-		},
-		{
-			name:     "a PreferDualStack Service with only its primary address is adopted",
-			adopt:    adoption{dual(svc("web"), PreferDualStack), []string{"203.0.113.9"}},
-			wantPool: "a", wantAddrs: []string{"203.0.113.9"},
-		},
-		{
-			name:     "a Service without families is adopted with the families of its addresses",
-			adopt:    adoption{Service{Key: "default/web"}, []string{"2001:db8:100::9"}},
-			wantPool: "a", wantAddrs: []string{"2001:db8:100::9"},
-		},
-		{
-			name:    "an address outside every pool is not adopted",
-			adopt:   adoption{svc("web"), []string{"198.18.0.1"}},
-			wantErr: `address "198.18.0.1" is not in any pool`, wantKind: ErrNoPool,
-		},
-		{
-			name:    "an address in a pool that does not allow the namespace is not adopted",
-			adopt:   adoption{svc("web"), []string{"198.51.100.200"}},
-			wantErr: `pool "team" does not allow namespace "default"`, wantKind: ErrNotAllowed,
-		},
-		{
-			name:    "an address of a family the Service does not use is not adopted",
-			adopt:   adoption{svc("web"), []string{"2001:db8:100::9"}},
-			wantErr: `address "2001:db8:100::9" is IPv6, but the Service's IP families are [IPv4]`, wantKind: ErrInvalidService,
-		},
-		{
-			name:    "a RequireDualStack Service with one address is not adopted",
-			adopt:   adoption{dual(svc("web"), RequireDualStack), []string{"203.0.113.9"}},
-			wantErr: "needs an IPv6 address, but none was given", wantKind: ErrInvalidService,
-		},
-		{
-			name:    "two addresses of one family are not adopted",
-			adopt:   adoption{svc("web"), []string{"203.0.113.9", "198.51.100.9"}},
-			wantErr: `two addresses are IPv4`, wantKind: ErrInvalidService,
-		},
-		{
-			name:    "dual-stack addresses in two pools are not adopted",
-			adopt:   adoption{with(dual(svc("web"), RequireDualStack), func(s *Service) { s.Namespace = "team" }), []string{"198.51.100.200", "2001:db8:100::9"}},
-			wantErr: `addresses "198.51.100.200" and "2001:db8:100::9" are in different pools ("team" and "a")`, wantKind: ErrNotAllowed,
-		},
-		{
-			name:    "a .255 address in a pool that avoids it is not adopted",
-			adopt:   adoption{svc("web"), []string{"203.0.113.255"}},
-			wantErr: `address "203.0.113.255" ends in .0 or .255, which pool "a" avoids`, wantKind: ErrNotAllowed,
-		},
-		{
-			name:    "no addresses are not adopted",
-			adopt:   adoption{svc("web"), nil},
-			wantErr: "service default/web: no address given", wantKind: ErrInvalidService,
-		},
-		{
-			name:     "an address adopted before by a Service with the same key and other ports is shared",
-			before:   []adoption{{sharer("one", "k", 80), []string{"203.0.113.9"}}},
-			adopt:    adoption{sharer("web", "k", 443), []string{"203.0.113.9"}},
-			wantPool: "a", wantAddrs: []string{"203.0.113.9"},
-		},
-		{
-			name:    "an address adopted before by a Service with another key is not adopted",
-			before:  []adoption{{sharer("one", "k", 80), []string{"203.0.113.9"}}},
-			adopt:   adoption{sharer("web", "j", 443), []string{"203.0.113.9"}},
-			wantErr: `address "203.0.113.9" is already used by default/one (sharing key "k" differs from "j")`, wantKind: ErrInUse,
-		},
-		{
-			name:    "an address adopted before with a clashing port is not adopted",
-			before:  []adoption{{sharer("one", "k", 80), []string{"203.0.113.9"}}},
-			adopt:   adoption{sharer("web", "k", 80), []string{"203.0.113.9"}},
-			wantErr: `port TCP/80 clashes with default/one`, wantKind: ErrInUse,
-		},
-	}
+}
+
+// adoptSharer returns a Service with a sharing key and one TCP port.
+func adoptSharer(name, key string, port int32) Service {
+	return with(svc(name), func(s *Service) { s.SharingKey, s.Ports = key, tcp(port) })
+}
+
+// adoptDual makes s dual-stack under policy.
+func adoptDual(s Service, policy FamilyPolicy) Service {
+	s.Policy, s.Families = policy, []Family{IPv4, IPv6}
+	return s
+}
+
+// runAdoptCases runs each case on an allocator of its own. A refused
+// adoption must record nothing and leave the counters as they were.
+func runAdoptCases(t *testing.T, tests []adoptCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newAllocatorWith(t, pools...)
+			t.Parallel()
+			a := newAllocatorWith(t, adoptionPools()...)
 			for _, b := range tt.before {
 				if _, err := a.Adopt(b.svc, mustAddrs(b.addrs...)); err != nil {
 					t.Fatalf("Adopt(%s): %v", b.svc.Key, err)
@@ -147,6 +75,117 @@ func TestAdopt(t *testing.T) {
 			checkAssignment(t, "Assignment", stored, tt.wantPool, tt.wantAddrs)
 		})
 	}
+}
+
+// An address in a pool the Service may use is adopted, whatever the pool's
+// AutoAssign and the Service's requests, in family order.
+func TestAdoptKeepsWhatAServiceHas(t *testing.T) {
+	t.Parallel()
+	runAdoptCases(t, []adoptCase{
+		{
+			name:     "an address in a pool the Service may use is adopted",
+			adopt:    adoption{svc("web"), []string{"203.0.113.9"}},
+			wantPool: "a", wantAddrs: []string{"203.0.113.9"},
+		},
+		{
+			name:     "an address in a pool that does not assign automatically is adopted",
+			adopt:    adoption{svc("web"), []string{"198.51.100.9"}},
+			wantPool: "manual", wantAddrs: []string{"198.51.100.9"},
+		},
+		{
+			name:     "the requested pool and addresses do not matter for adoption",
+			adopt:    adoption{with(svc("web"), func(s *Service) { s.RequestedPool, s.RequestedAddrs = "a", mustAddrs("203.0.113.1") }), []string{"198.51.100.9"}},
+			wantPool: "manual", wantAddrs: []string{"198.51.100.9"},
+		},
+		{
+			name:     "dual-stack addresses are adopted in family order",
+			adopt:    adoption{adoptDual(svc("web"), RequireDualStack), []string{"2001:db8:100::9", "203.0.113.9"}},
+			wantPool: "a", wantAddrs: []string{"203.0.113.9", "2001:db8:100::9"},
+		},
+		{
+			name:     "a PreferDualStack Service with only its primary address is adopted",
+			adopt:    adoption{adoptDual(svc("web"), PreferDualStack), []string{"203.0.113.9"}},
+			wantPool: "a", wantAddrs: []string{"203.0.113.9"},
+		},
+		{
+			name:     "a Service without families is adopted with the families of its addresses",
+			adopt:    adoption{Service{Key: "default/web"}, []string{"2001:db8:100::9"}},
+			wantPool: "a", wantAddrs: []string{"2001:db8:100::9"},
+		},
+	})
+}
+
+// Adopt refuses addresses outside the pools the Service may use, addresses
+// that do not fit its families, and avoided addresses, and records nothing.
+func TestAdoptRefusesWhatAServiceMayNotHave(t *testing.T) {
+	t.Parallel()
+	runAdoptCases(t, []adoptCase{
+		{
+			name:    "an address outside every pool is not adopted",
+			adopt:   adoption{svc("web"), []string{"198.18.0.1"}},
+			wantErr: `address "198.18.0.1" is not in any pool`, wantKind: ErrNoPool,
+		},
+		{
+			name:    "an address in a pool that does not allow the namespace is not adopted",
+			adopt:   adoption{svc("web"), []string{"198.51.100.200"}},
+			wantErr: `pool "team" does not allow namespace "default"`, wantKind: ErrNotAllowed,
+		},
+		{
+			name:    "an address of a family the Service does not use is not adopted",
+			adopt:   adoption{svc("web"), []string{"2001:db8:100::9"}},
+			wantErr: `address "2001:db8:100::9" is IPv6, but the Service's IP families are [IPv4]`, wantKind: ErrInvalidService,
+		},
+		{
+			name:    "a RequireDualStack Service with one address is not adopted",
+			adopt:   adoption{adoptDual(svc("web"), RequireDualStack), []string{"203.0.113.9"}},
+			wantErr: "needs an IPv6 address, but none was given", wantKind: ErrInvalidService,
+		},
+		{
+			name:    "two addresses of one family are not adopted",
+			adopt:   adoption{svc("web"), []string{"203.0.113.9", "198.51.100.9"}},
+			wantErr: `two addresses are IPv4`, wantKind: ErrInvalidService,
+		},
+		{
+			name:    "dual-stack addresses in two pools are not adopted",
+			adopt:   adoption{with(adoptDual(svc("web"), RequireDualStack), func(s *Service) { s.Namespace = "team" }), []string{"198.51.100.200", "2001:db8:100::9"}},
+			wantErr: `addresses "198.51.100.200" and "2001:db8:100::9" are in different pools ("team" and "a")`, wantKind: ErrNotAllowed,
+		},
+		{
+			name:    "a .255 address in a pool that avoids it is not adopted",
+			adopt:   adoption{svc("web"), []string{"203.0.113.255"}},
+			wantErr: `address "203.0.113.255" ends in .0 or .255, which pool "a" avoids`, wantKind: ErrNotAllowed,
+		},
+		{
+			name:    "no addresses are not adopted",
+			adopt:   adoption{svc("web"), nil},
+			wantErr: "service default/web: no address given", wantKind: ErrInvalidService,
+		},
+	})
+}
+
+// An address adopted before is shared only under the sharing rules.
+func TestAdoptSharesByTheSharingRules(t *testing.T) {
+	t.Parallel()
+	runAdoptCases(t, []adoptCase{
+		{
+			name:     "an address adopted before by a Service with the same key and other ports is shared",
+			before:   []adoption{{adoptSharer("one", "k", 80), []string{"203.0.113.9"}}},
+			adopt:    adoption{adoptSharer("web", "k", 443), []string{"203.0.113.9"}},
+			wantPool: "a", wantAddrs: []string{"203.0.113.9"},
+		},
+		{
+			name:    "an address adopted before by a Service with another key is not adopted",
+			before:  []adoption{{adoptSharer("one", "k", 80), []string{"203.0.113.9"}}},
+			adopt:   adoption{adoptSharer("web", "j", 443), []string{"203.0.113.9"}},
+			wantErr: `address "203.0.113.9" is already used by default/one (sharing key "k" differs from "j")`, wantKind: ErrInUse,
+		},
+		{
+			name:    "an address adopted before with a clashing port is not adopted",
+			before:  []adoption{{adoptSharer("one", "k", 80), []string{"203.0.113.9"}}},
+			adopt:   adoption{adoptSharer("web", "k", 80), []string{"203.0.113.9"}},
+			wantErr: `port TCP/80 clashes with default/one`, wantKind: ErrInUse,
+		},
+	})
 }
 
 func TestAdoptedAddressesAreNotHandedOutAgain(t *testing.T) {

@@ -111,6 +111,7 @@ func checkHandsOutExactly(t *testing.T, p Pool, want []string) {
 // TestSubnetRouterAnycastIsNotCounted checks the count of ranges too large
 // for Usage to show exactly.
 func TestSubnetRouterAnycastIsNotCounted(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want u128
@@ -133,6 +134,7 @@ func TestSubnetRouterAnycastIsNotCounted(t *testing.T) {
 }
 
 func TestRequestedSubnetRouterAnycastIsRefused(t *testing.T) {
+	t.Parallel()
 	v6 := pool("v6", "2001:db8:100::/64", "2001:db8:200::100/120", "2001:db8:300:0:ffff:ffff:ffff:ffff-2001:db8:300:1::1", "2001:db8:400::/128")
 	ipv6 := func(name string) Service {
 		return with(svc(name), func(s *Service) { s.Families = []Family{IPv6} })
@@ -182,6 +184,7 @@ func TestRequestedSubnetRouterAnycastIsRefused(t *testing.T) {
 }
 
 func TestWideningANamedSlash128MovesTheServiceOffTheAnycastAddress(t *testing.T) {
+	t.Parallel()
 	web := with(svc("web"), func(s *Service) { s.Families = []Family{IPv6} })
 	a := newAllocatorWith(t, pool("v6", "2001:db8:100::/128"))
 	checkAssignment(t, "Assign from the /128", mustAssign(t, a, web), "v6", []string{"2001:db8:100::"})
@@ -195,6 +198,7 @@ func TestWideningANamedSlash128MovesTheServiceOffTheAnycastAddress(t *testing.T)
 }
 
 func TestCapacityIsExactAtAnySize(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		pool Pool

@@ -189,6 +189,7 @@ func TestAdoptSharesByTheSharingRules(t *testing.T) {
 }
 
 func TestAdoptedAddressesAreNotHandedOutAgain(t *testing.T) {
+	t.Parallel()
 	a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 	for name, addr := range map[string]string{"old0": "203.0.113.0", "old2": "203.0.113.2"} {
 		if _, err := a.Adopt(svc(name), mustAddrs(addr)); err != nil {

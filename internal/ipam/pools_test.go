@@ -134,6 +134,7 @@ func TestSetPoolsRejectsMalformedPools(t *testing.T) {
 }
 
 func TestRejectedPoolIsNotUsed(t *testing.T) {
+	t.Parallel()
 	a := NewAllocator()
 	rejected, _ := a.SetPools([]Pool{pool("a", "203.0.113.0/25"), with2(pool("b", "203.0.113.0/24"), func(p *Pool) { p.Priority = 1 })})
 	if rejected["b"] == nil {
@@ -276,6 +277,7 @@ func checkSetPoolsMoves(t *testing.T, pools []Pool, services []Service, newPools
 }
 
 func TestSetPoolsEditKeepsFreeAndHeldAddressesStraight(t *testing.T) {
+	t.Parallel()
 	a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 	for _, name := range []string{"s0", "s1", "s2", "s3"} {
 		mustAssign(t, a, svc(name))
@@ -296,6 +298,7 @@ func TestSetPoolsEditKeepsFreeAndHeldAddressesStraight(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	a := newAllocatorWith(t,
 		with2(pool("a", "203.0.113.0/24", "2001:db8:100::/120"), func(p *Pool) { p.AvoidBuggyIPs = true }),
 		pool("big", "2001:db8:200::/48"),
@@ -351,6 +354,7 @@ func TestUsage(t *testing.T) {
 }
 
 func TestRelease(t *testing.T) {
+	t.Parallel()
 	t.Run("an address is freed only when its last holder releases it", func(t *testing.T) {
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		sharer := func(name string, port int32) Service {

@@ -14,6 +14,7 @@ import (
 // ones before it, which is the point: it checks that state carries over
 // correctly between operations.
 func TestSequence(t *testing.T) {
+	t.Parallel()
 	main := with2(pool("main", "203.0.113.0/29", "2001:db8:100::/126"), func(p *Pool) { p.Priority = 1 })
 	spare := with2(pool("spare", "198.51.100.0/30"), func(p *Pool) { p.Priority = 2 })
 	shop := func(name string, port int32) Service {
@@ -136,6 +137,7 @@ func ptr[T any](v T) *T { return &v }
 // Services outside the new ranges, and Usage must match the model's count.
 // The seed is fixed so a failure can be reproduced.
 func TestRandomOperationsMatchModel(t *testing.T) {
+	t.Parallel()
 	t.Run("IPv4 with avoidBuggyIPs", func(t *testing.T) {
 		avoid := func(p Pool) Pool { return with2(p, func(p *Pool) { p.AvoidBuggyIPs = true }) }
 		usable := func(x netip.Addr, _ Range) bool { b := x.As4(); return b[3] != 0 && b[3] != 255 }

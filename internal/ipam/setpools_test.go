@@ -18,6 +18,7 @@ func poolNames(pools []Pool) []string {
 }
 
 func TestFirstDefinitionsKeepsTheFirstOfEachName(t *testing.T) {
+	t.Parallel()
 	first := pool("a", "203.0.113.0/24")
 	var refused rejections
 	got := firstDefinitions([]Pool{first, pool("b", "198.51.100.0/24"), pool("a", "192.0.2.0/24"), pool("a", "192.0.2.0/25")}, &refused)
@@ -32,6 +33,7 @@ func TestFirstDefinitionsKeepsTheFirstOfEachName(t *testing.T) {
 }
 
 func TestFirstDefinitionsRefusesNothingWithoutDuplicates(t *testing.T) {
+	t.Parallel()
 	var refused rejections
 	firstDefinitions([]Pool{pool("a", "203.0.113.0/24"), pool("b", "198.51.100.0/24")}, &refused)
 	if refused != nil {
@@ -40,6 +42,7 @@ func TestFirstDefinitionsRefusesNothingWithoutDuplicates(t *testing.T) {
 }
 
 func TestSortInUseFirstKeepsThePreviousOrderThenTheGivenOne(t *testing.T) {
+	t.Parallel()
 	a := newAllocatorWith(t, pool("y", "203.0.113.0/24"), pool("x", "198.51.100.0/24"))
 	pools := []Pool{pool("new1", "192.0.2.0/26"), pool("x", "198.51.100.0/24"), pool("new2", "192.0.2.64/26"), pool("y", "203.0.113.0/24")}
 	a.sortInUseFirst(pools)
@@ -49,6 +52,7 @@ func TestSortInUseFirstKeepsThePreviousOrderThenTheGivenOne(t *testing.T) {
 }
 
 func TestCheckPools(t *testing.T) {
+	t.Parallel()
 	inUse := pool("used", "203.0.113.0/24")
 	tests := []struct {
 		name         string
@@ -109,6 +113,7 @@ func TestCheckPools(t *testing.T) {
 }
 
 func TestCheckPoolsKeepsNoAliasOfTheCallersPool(t *testing.T) {
+	t.Parallel()
 	p := pool("a", "203.0.113.0/24")
 	var refused rejections
 	versions := NewAllocator().checkPools([]Pool{p}, &refused)
@@ -119,6 +124,7 @@ func TestCheckPoolsKeepsNoAliasOfTheCallersPool(t *testing.T) {
 }
 
 func TestPoolStatesKeepTheSearchStateOfUnchangedRanges(t *testing.T) {
+	t.Parallel()
 	a := newAllocatorWith(t, pool("a", "203.0.113.0/24", "198.51.100.0/24"))
 	old := a.poolByName["a"].ranges[0]
 	tests := []struct {
@@ -153,6 +159,7 @@ func TestPoolStatesKeepTheSearchStateOfUnchangedRanges(t *testing.T) {
 }
 
 func TestReleaseMisfitsReleasesExactlyTheServicesOutsideTheirPool(t *testing.T) {
+	t.Parallel()
 	a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 	for _, name := range []string{"z", "b", "c"} {
 		mustAssign(t, a, svc(name))

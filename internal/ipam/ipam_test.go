@@ -669,12 +669,6 @@ func asLocal(s Service, selector string) Service {
 	return s
 }
 
-// asDual makes s RequireDualStack.
-func asDual(s Service) Service {
-	s.Policy, s.Families = RequireDualStack, []Family{IPv4, IPv6}
-	return s
-}
-
 // runSharingCases runs each case on an allocator of its own; whatever
 // happens to the second Service, the first must keep its addresses.
 func runSharingCases(t *testing.T, tests []sharingCase) {
@@ -816,14 +810,14 @@ func TestSharingAcrossFamiliesAndPools(t *testing.T) {
 	runSharingCases(t, []sharingCase{
 		{
 			name:     "dual-stack Services share both addresses",
-			first:    asDual(sharing("a", "k", tcp(80))),
-			second:   asDual(sharing("b", "k", tcp(443))),
+			first:    dualStack(sharing("a", "k", tcp(80)), RequireDualStack),
+			second:   dualStack(sharing("b", "k", tcp(443)), RequireDualStack),
 			wantPool: "high", wantAddrs: []string{"203.0.113.0", "2001:db8:100::1"},
 		},
 		{
 			name:     "a dual-stack Service shares the family it can and takes a new address for the other",
 			first:    sharing("a", "k", tcp(80)),
-			second:   asDual(sharing("b", "k", tcp(443))),
+			second:   dualStack(sharing("b", "k", tcp(443)), RequireDualStack),
 			wantPool: "high", wantAddrs: []string{"203.0.113.0", "2001:db8:100::1"},
 		},
 		{

@@ -39,12 +39,6 @@ func adoptSharer(name, key string, port int32) Service {
 	return with(svc(name), func(s *Service) { s.SharingKey, s.Ports = key, tcp(port) })
 }
 
-// adoptDual makes s dual-stack under policy.
-func adoptDual(s Service, policy FamilyPolicy) Service {
-	s.Policy, s.Families = policy, []Family{IPv4, IPv6}
-	return s
-}
-
 // runAdoptCases runs each case on an allocator of its own. A refused
 // adoption must record nothing and leave the counters as they were.
 func runAdoptCases(t *testing.T, tests []adoptCase) {
@@ -99,12 +93,12 @@ func TestAdoptKeepsWhatAServiceHas(t *testing.T) {
 		},
 		{
 			name:     "dual-stack addresses are adopted in family order",
-			adopt:    adoption{adoptDual(svc("web"), RequireDualStack), []string{"2001:db8:100::9", "203.0.113.9"}},
+			adopt:    adoption{dualStack(svc("web"), RequireDualStack), []string{"2001:db8:100::9", "203.0.113.9"}},
 			wantPool: "a", wantAddrs: []string{"203.0.113.9", "2001:db8:100::9"},
 		},
 		{
 			name:     "a PreferDualStack Service with only its primary address is adopted",
-			adopt:    adoption{adoptDual(svc("web"), PreferDualStack), []string{"203.0.113.9"}},
+			adopt:    adoption{dualStack(svc("web"), PreferDualStack), []string{"203.0.113.9"}},
 			wantPool: "a", wantAddrs: []string{"203.0.113.9"},
 		},
 		{
@@ -137,7 +131,7 @@ func TestAdoptRefusesWhatAServiceMayNotHave(t *testing.T) {
 		},
 		{
 			name:    "a RequireDualStack Service with one address is not adopted",
-			adopt:   adoption{adoptDual(svc("web"), RequireDualStack), []string{"203.0.113.9"}},
+			adopt:   adoption{dualStack(svc("web"), RequireDualStack), []string{"203.0.113.9"}},
 			wantErr: "needs an IPv6 address, but none was given", wantKind: ErrInvalidService,
 		},
 		{
@@ -147,7 +141,7 @@ func TestAdoptRefusesWhatAServiceMayNotHave(t *testing.T) {
 		},
 		{
 			name:    "dual-stack addresses in two pools are not adopted",
-			adopt:   adoption{with(adoptDual(svc("web"), RequireDualStack), func(s *Service) { s.Namespace = "team" }), []string{"198.51.100.200", "2001:db8:100::9"}},
+			adopt:   adoption{with(dualStack(svc("web"), RequireDualStack), func(s *Service) { s.Namespace = "team" }), []string{"198.51.100.200", "2001:db8:100::9"}},
 			wantErr: `addresses "198.51.100.200" and "2001:db8:100::9" are in different pools ("team" and "a")`, wantKind: ErrNotAllowed,
 		},
 		{

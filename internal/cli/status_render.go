@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"strconv"
 	"strings"
@@ -319,7 +320,7 @@ func writePools(b *strings.Builder, r statusReport, p painter) {
 	for _, pl := range r.Pools {
 		assigned, used := "-", "-"
 		if pl.Family != "" {
-			assigned = formatCount(pl.Assigned) + "/" + formatCount(pl.Total)
+			assigned = formatCount(big.NewInt(pl.Assigned)) + "/" + formatCount(countOf(pl.Total))
 			used = strconv.FormatFloat(pl.UsedPercent, 'f', 1, 64) + "%"
 		}
 		status := cell{text: "Accepted"}
@@ -420,14 +421,21 @@ func nameList(names []string) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:listLimit], ", "), len(names)-listLimit)
 }
 
-// formatCount writes an address count exactly up to a million and with an
-// SI prefix beyond; a count saturated at the largest int64 (a large IPv6
-// pool) gets a ">".
-func formatCount(n int64) string {
-	if n < 1_000_000 {
-		return strconv.FormatInt(n, 10)
+// formatCount writes an address count exactly up to a million, with an SI
+// prefix up to 2^32 (the size of all of IPv4), and beyond that as a power
+// of two, the way IPv6 sizes are thought of: a /64 pool is "2^64", whether
+// or not its subnet-router anycast address is left out. The exponent has
+// one decimal when it is not whole ("2^64.6" for three /65s), so that the
+// figure stays within a percent or so, like the SI form.
+func formatCount(n *big.Int) string {
+	if n.Cmp(big.NewInt(1<<32)) > 0 {
+		return "2^" + strconv.FormatFloat(math.Round(10*log2(n))/10, 'f', -1, 64)
 	}
-	v, prefixes := float64(n), "kMGTPE"
+	c := n.Int64()
+	if c < 1_000_000 {
+		return strconv.FormatInt(c, 10)
+	}
+	v, prefixes := float64(c), "kMGTPE"
 	i := -1
 	for v >= 1000 && i < len(prefixes)-1 {
 		v /= 1000
@@ -437,11 +445,25 @@ func formatCount(n int64) string {
 	if len(s) > 4 {
 		s = strconv.FormatFloat(v, 'g', 3, 64)
 	}
-	s += prefixes[i : i+1]
-	if n == math.MaxInt64 {
-		s = ">" + s
+	return s + prefixes[i:i+1]
+}
+
+// log2 returns the base-2 logarithm of the positive n.
+func log2(n *big.Int) float64 {
+	mantissa := new(big.Float)
+	exp := new(big.Float).SetInt(n).MantExp(mantissa) // n = mantissa × 2^exp, mantissa in [0.5, 1)
+	m, _ := mantissa.Float64()
+	return float64(exp) + math.Log2(m)
+}
+
+// countOf reads a count that poolReports wrote, which is always a decimal
+// integer.
+func countOf(n json.Number) *big.Int {
+	c, _ := new(big.Int).SetString(string(n), 10)
+	if c == nil {
+		return new(big.Int)
 	}
-	return s
+	return c
 }
 
 // cell is one cell of a table, with the color it gets on a terminal.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -63,7 +64,8 @@ func sampleReport() statusReport {
 		// Cordoned nodes of rack a drain.
 		Advertisements: []v1alpha1.BGPAdvertisement{advertisement("default", false), advertisement("maintenance", true, "rack", "a")},
 		Pools: []v1alpha1.IPPool{
-			testPool("public", &v1alpha1.FamilyUsage{Assigned: 3, Available: 253}, &v1alpha1.FamilyUsage{Assigned: 1, Available: 1<<63 - 1}, acceptedTrue),
+			withAddresses(testPool("public", &v1alpha1.FamilyUsage{Assigned: 3, Available: 253}, &v1alpha1.FamilyUsage{Assigned: 1, Available: 1<<63 - 1}, acceptedTrue),
+				"203.0.113.0/24", "2001:db8:100::/64"),
 			testPool("spare", &v1alpha1.FamilyUsage{Assigned: 0, Available: 16}, nil,
 				&metav1.Condition{Type: v1alpha1.ConditionAccepted, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonOverlap, Message: "203.0.113.0/28 overlaps IPPool public"}),
 		},
@@ -118,7 +120,7 @@ shop/web    203.0.113.10,2001:db8:100::10  public  Local    node-a
 Pools: 2
 POOL    FAMILY  ASSIGNED  USED  STATUS
 public  IPv4    3/256     1.2%  Accepted
-public  IPv6    1/>9.22E  0.0%  Accepted
+public  IPv6    1/2^64    0.0%  Accepted
 spare   IPv4    0/16      0.0%  not accepted: 203.0.113.0/28 overlaps IPPool public
 
 Problems (8):
@@ -277,10 +279,31 @@ func TestStatusJSONRoundTrips(t *testing.T) {
 }
 
 func TestFormatCount(t *testing.T) {
-	for n, want := range map[int64]string{0: "0", 256: "256", 999_999: "999999", 1_000_000: "1M", 1_048_576: "1.05M",
-		4_294_967_296: "4.29G", 1<<63 - 1: ">9.22E"} {
-		if got := formatCount(n); got != want {
-			t.Errorf("formatCount(%d) = %q, want %q", n, got, want)
+	pow2 := func(k uint) *big.Int { return new(big.Int).Lsh(big.NewInt(1), k) }
+	minus := func(a *big.Int, b int64) *big.Int { return new(big.Int).Sub(a, big.NewInt(b)) }
+	tests := []struct {
+		n    *big.Int
+		want string
+	}{
+		{big.NewInt(0), "0"},
+		{big.NewInt(256), "256"},
+		{big.NewInt(999_999), "999999"},
+		{big.NewInt(1_000_000), "1M"},
+		{big.NewInt(1_048_576), "1.05M"},
+		{pow2(32), "4.29G"},
+		{minus(pow2(63), 1), "2^63"},
+		{pow2(64), "2^64"},
+		// A /64 less its subnet-router anycast address.
+		{minus(pow2(64), 1), "2^64"},
+		// Three /65s.
+		{new(big.Int).Mul(big.NewInt(3), pow2(63)), "2^64.6"},
+		// A /48 less the anycast address of each /64.
+		{minus(pow2(80), 1<<16), "2^80"},
+		{minus(pow2(128), 1), "2^128"},
+	}
+	for _, tt := range tests {
+		if got := formatCount(tt.n); got != tt.want {
+			t.Errorf("formatCount(%v) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
 }

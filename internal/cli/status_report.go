@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -217,23 +216,6 @@ type notAnnouncingReport struct {
 	// DrainOnCordonBy goes with the reason cordoned: the advertisements
 	// announcing the Service from the node that drain on cordon.
 	DrainOnCordonBy []string `json:"drainOnCordonBy,omitempty"`
-}
-
-// poolReport is one IP family of one pool; a pool without usage in its
-// status yet has one report with an empty family.
-type poolReport struct {
-	Name   string `json:"name"`
-	Family string `json:"family"`
-	// Assigned, Available and Total (their sum, saturating like the
-	// pool's status at the largest int64) count addresses.
-	Assigned    int64   `json:"assigned"`
-	Available   int64   `json:"available"`
-	Total       int64   `json:"total"`
-	UsedPercent float64 `json:"usedPercent"`
-	// Accepted is the pool's Accepted condition; Message is its message
-	// when the condition is not True, or says that it is missing.
-	Accepted bool   `json:"accepted"`
-	Message  string `json:"message,omitempty"`
 }
 
 // buildReport applies status's rules to what was read. It reads nothing
@@ -483,55 +465,6 @@ func cmpFirst(cmps ...int) int {
 		}
 	}
 	return 0
-}
-
-func poolReports(pools []v1alpha1.IPPool) []poolReport {
-	out := []poolReport{}
-	sorted := slices.Clone(pools)
-	slices.SortFunc(sorted, func(a, b v1alpha1.IPPool) int { return strings.Compare(a.Name, b.Name) })
-	for i := range sorted {
-		p := &sorted[i]
-		accepted, message := true, ""
-		switch c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionAccepted); {
-		case c == nil:
-			accepted, message = false, "no Accepted condition yet (is the controller running?)"
-		case c.Status != metav1.ConditionTrue:
-			accepted, message = false, c.Message
-			if message == "" {
-				message = c.Reason
-			}
-		}
-		base := poolReport{Name: p.Name, Accepted: accepted, Message: message}
-		families := []struct {
-			name  string
-			usage *v1alpha1.FamilyUsage
-		}{{"IPv4", p.Status.IPv4}, {"IPv6", p.Status.IPv6}}
-		added := false
-		for _, f := range families {
-			if f.usage == nil {
-				continue
-			}
-			pr := base
-			pr.Family, pr.Assigned, pr.Available = f.name, f.usage.Assigned, f.usage.Available
-			pr.Total = saturatingAdd(pr.Assigned, pr.Available)
-			if pr.Total > 0 {
-				pr.UsedPercent = math.Round(1000*float64(pr.Assigned)/float64(pr.Total)) / 10
-			}
-			out = append(out, pr)
-			added = true
-		}
-		if !added {
-			out = append(out, base)
-		}
-	}
-	return out
-}
-
-func saturatingAdd(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
 }
 
 func timeOf(t *metav1.Time) *time.Time {

@@ -770,11 +770,11 @@ func TestBuildReport(t *testing.T) {
 			check: func(t *testing.T, r statusReport) {
 				const unknown = "no Accepted condition yet (is the controller running?)"
 				want := []poolReport{
-					{Name: "broken", Family: "IPv4", Available: 10, Total: 10, Message: "overlaps pool public"},
-					{Name: "broken", Family: "IPv6", Available: 10, Total: 10, Message: "overlaps pool public"},
+					{Name: "broken", Family: "IPv4", Available: "10", Total: "10", Message: "overlaps pool public"},
+					{Name: "broken", Family: "IPv6", Available: "10", Total: "10", Message: "overlaps pool public"},
 					{Name: "new", Message: unknown},
-					{Name: "public", Family: "IPv4", Assigned: 2, Available: 254, Total: 256, UsedPercent: 0.8, Accepted: true},
-					{Name: "public", Family: "IPv6", Assigned: 1, Available: 1<<63 - 1, Total: 1<<63 - 1, Accepted: true},
+					{Name: "public", Family: "IPv4", Assigned: 2, Available: "254", Total: "256", UsedPercent: 0.8, Accepted: true},
+					{Name: "public", Family: "IPv6", Assigned: 1, Available: "9223372036854775807", Total: "9223372036854775808", Accepted: true},
 				}
 				if !reflect.DeepEqual(r.Pools, want) {
 					t.Errorf("pools\n%+v\nwant\n%+v", r.Pools, want)

@@ -30,6 +30,23 @@
 // pool). Lowest-first makes assignments deterministic and easy to predict in
 // tests and runbooks.
 //
+// # Addresses a pool never hands out
+//
+// IPv6 pools never hand out a subnet-router anycast address (RFC 4291
+// section 2.6.1), the all-zero host of a subnet, which every router on the
+// subnet answers itself. IPv6 subnets are /64s, so that is every address
+// whose last 64 bits are zero; a range that is exactly a prefix longer than
+// /64, such as 2001:db8:100::100/120, also avoids its own first address,
+// the anycast address of that prefix. A "first-last" range covering exactly
+// a prefix is that prefix. A range of one address, such as
+// 2001:db8:100::/128, avoids nothing: the operator named that address.
+// With AvoidBuggyIPs, IPv4 pools also skip addresses ending in .0 and .255.
+// Avoided addresses are not counted as available, requests and adoptions
+// naming them are refused with the reason, and a Service holding one when
+// the pools change is moved.
+//
+// # Finding the lowest free address
+//
 // Each range keeps a cursor below which every address has been looked at,
 // and a min-heap of the addresses below the cursor that were released since.
 // The lowest free address is the top of the heap, or else the first address

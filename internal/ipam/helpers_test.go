@@ -57,6 +57,12 @@ func svc(name string) Service {
 	return Service{Key: "default/" + name, Namespace: "default", Families: []Family{IPv4}}
 }
 
+// dualStack makes s an IPv4-first dual-stack Service under policy.
+func dualStack(s Service, policy FamilyPolicy) Service {
+	s.Policy, s.Families = policy, []Family{IPv4, IPv6}
+	return s
+}
+
 func tcp(ports ...int32) []Port {
 	ps := make([]Port, len(ports))
 	for i, p := range ports {

@@ -1,7 +1,7 @@
 package ipam
 
 import (
-	"net/netip"
+	"math/big"
 	"slices"
 )
 
@@ -13,7 +13,10 @@ type LabelMatcher interface {
 
 // Pool is a named set of address ranges and the rules for who may use them.
 type Pool struct {
-	Name   string
+	Name string
+	// Ranges are the pool's addresses. IPv6 ranges never hand out their
+	// subnet-router anycast addresses (see "Addresses a pool never hands
+	// out" in the package documentation).
 	Ranges []Range
 	// AutoAssign false means the pool is only used when a Service asks for
 	// it by name or asks for an address in it.
@@ -46,6 +49,31 @@ func (p Pool) clone() Pool {
 	return p
 }
 
+// Capacity returns, per family the pool has ranges of, how many addresses
+// the pool hands out when none is assigned: the addresses of its ranges less
+// those it never hands out. Unlike Usage it is exact at any size, so that a
+// caller can show the size of an IPv6 pool too large for a uint64. It does
+// not check the pool: overlapping ranges are counted twice.
+func (p Pool) Capacity() map[Family]*big.Int {
+	state := &poolState{Pool: p}
+	capacity := make(map[Family]*big.Int, 2)
+	for _, r := range p.Ranges {
+		if !r.IsValid() {
+			continue
+		}
+		rs := newRangeState(r, state)
+		n := rs.last.big()
+		n.Sub(n, rs.first.big())
+		n.Add(n, big.NewInt(1))
+		n.Sub(n, rs.avoidedCount().big())
+		if sum := capacity[rs.family]; sum != nil {
+			n.Add(n, sum)
+		}
+		capacity[rs.family] = n
+	}
+	return capacity
+}
+
 // poolState is an accepted pool plus the bookkeeping for finding free
 // addresses in it.
 type poolState struct {
@@ -55,7 +83,7 @@ type poolState struct {
 	// found.
 	ranges [2][]*rangeState
 	// usable is the number of addresses per family the pool can hand out
-	// (avoided .0/.255 addresses excluded), saturating at the u128 maximum.
+	// (avoided addresses excluded), saturating at the u128 maximum.
 	usable [2]u128
 	// assigned is the number of distinct addresses per family currently held
 	// by at least one Service.
@@ -106,174 +134,4 @@ func autoOrderCompare(a, b *poolState) int {
 		return 1
 	}
 	return 0
-}
-
-// rangeState finds free addresses in one range of one pool.
-//
-// Invariant: every free, usable address below next (or every one in the
-// range once exhausted is set) is in released. released may also hold
-// addresses that were taken again by an explicit request since; those are
-// dropped lazily when they reach the top of the heap. Addresses at or above
-// next have never been looked at, so the lowest free address is either the
-// top of the heap or the first free address from next on.
-type rangeState struct {
-	Range
-	pool        *poolState
-	family      Family
-	first, last u128
-	avoidBuggy  bool
-
-	next      u128
-	exhausted bool // next has moved past last
-	released  addrHeap
-	queued    map[u128]struct{} // addresses in released, so none is pushed twice
-}
-
-func newRangeState(r Range, pool *poolState) *rangeState {
-	return &rangeState{
-		Range:      r,
-		pool:       pool,
-		family:     r.Family(),
-		first:      u128Of(r.first),
-		last:       u128Of(r.last),
-		avoidBuggy: pool.AvoidBuggyIPs && r.Family() == IPv4,
-		next:       u128Of(r.first),
-	}
-}
-
-// avoided reports whether the pool refuses to hand out v at all.
-func (rs *rangeState) avoided(v u128) bool {
-	return rs.avoidBuggy && isBuggy(v)
-}
-
-// isBuggy reports whether the IPv4 address v ends in .0 or .255.
-func isBuggy(v u128) bool {
-	last := v.lo & 0xff
-	return last == 0 || last == 0xff
-}
-
-// usableCount returns how many addresses of the range may be handed out.
-func (rs *rangeState) usableCount() u128 {
-	n := rs.last.sub(rs.first).add1()
-	if rs.avoidBuggy {
-		// Count the .0 and .255 addresses up to and including x.
-		upTo := func(x uint64) uint64 {
-			n := (x>>8)*2 + 1
-			if x&0xff == 0xff {
-				n++
-			}
-			return n
-		}
-		buggy := upTo(rs.last.lo) - upTo(rs.first.lo)
-		if isBuggy(rs.first) {
-			buggy++
-		}
-		n = n.sub(u128{lo: buggy})
-	}
-	return n
-}
-
-// peek returns the lowest free, usable address of the range without taking
-// it. It may drop stale heap entries and move next past used addresses,
-// which does not change what is free.
-func (rs *rangeState) peek(used map[netip.Addr]holders) (u128, bool) {
-	for len(rs.released) > 0 {
-		v := rs.released[0]
-		if _, taken := used[addrOf(v, rs.family)]; !taken {
-			return v, true
-		}
-		rs.released.pop()
-		delete(rs.queued, v)
-	}
-	for !rs.exhausted {
-		v := rs.next
-		if !rs.avoided(v) {
-			if _, taken := used[addrOf(v, rs.family)]; !taken {
-				return v, true
-			}
-		}
-		rs.advance()
-	}
-	return u128{}, false
-}
-
-// take marks v, which peek has just returned, as handed out.
-func (rs *rangeState) take(v u128) {
-	if len(rs.released) > 0 && rs.released[0] == v {
-		rs.released.pop()
-		delete(rs.queued, v)
-		return
-	}
-	if !rs.exhausted && rs.next == v {
-		rs.advance()
-	}
-}
-
-// free records that v is no longer held by anyone.
-func (rs *rangeState) free(v u128) {
-	if rs.avoided(v) {
-		return
-	}
-	if !rs.exhausted && !v.less(rs.next) {
-		return // the cursor will reach it
-	}
-	if _, ok := rs.queued[v]; ok {
-		return
-	}
-	if rs.queued == nil {
-		rs.queued = make(map[u128]struct{})
-	}
-	rs.queued[v] = struct{}{}
-	rs.released.push(v)
-}
-
-func (rs *rangeState) advance() {
-	if rs.next == rs.last {
-		rs.exhausted = true
-		return
-	}
-	rs.next = rs.next.add1()
-}
-
-// addrHeap is a min-heap of addresses. It is written out rather than built on
-// container/heap to avoid boxing every element in an interface.
-type addrHeap []u128
-
-func (h *addrHeap) push(v u128) {
-	*h = append(*h, v)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !s[i].less(s[parent]) {
-			break
-		}
-		s[i], s[parent] = s[parent], s[i]
-		i = parent
-	}
-}
-
-func (h *addrHeap) pop() u128 {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s = s[:n]
-	i := 0
-	for {
-		smallest, l, r := i, 2*i+1, 2*i+2
-		if l < n && s[l].less(s[smallest]) {
-			smallest = l
-		}
-		if r < n && s[r].less(s[smallest]) {
-			smallest = r
-		}
-		if smallest == i {
-			break
-		}
-		s[i], s[smallest] = s[smallest], s[i]
-		i = smallest
-	}
-	*h = s
-	return top
 }

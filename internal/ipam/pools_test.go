@@ -7,13 +7,53 @@ import (
 	"testing"
 )
 
-func TestSetPoolsRejectsBadPools(t *testing.T) {
-	tests := []struct {
-		name         string
-		pools        []Pool
-		wantRejected map[string]string // pool name → part of its error
-		wantInUse    []string
-	}{
+// rejectCase gives pools to an empty allocator.
+type rejectCase struct {
+	name         string
+	pools        []Pool
+	wantRejected map[string]string // pool name → part of its error
+	wantInUse    []string
+}
+
+// runRejectCases runs each case on an allocator of its own.
+func runRejectCases(t *testing.T, tests []rejectCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := NewAllocator()
+			rejected, moved := a.SetPools(tt.pools)
+			if len(moved) != 0 {
+				t.Errorf("moved = %v on an empty allocator", moved)
+			}
+			if len(rejected) != len(tt.wantRejected) {
+				t.Errorf("rejected = %v, want errors for %v", rejected, tt.wantRejected)
+			}
+			for name, want := range tt.wantRejected {
+				err := rejected[name]
+				checkError(t, err, want, ErrInvalidPool)
+				if strings.Contains(want, "overlaps") != errors.Is(err, ErrOverlap) {
+					t.Errorf("pool %s: errors.Is(%v, ErrOverlap) = %v", name, err, errors.Is(err, ErrOverlap))
+				}
+			}
+			var inUse []string
+			for _, p := range tt.pools {
+				if a.Usage(p.Name) != nil && !slices.Contains(inUse, p.Name) {
+					inUse = append(inUse, p.Name)
+				}
+			}
+			if !slices.Equal(inUse, tt.wantInUse) {
+				t.Errorf("pools in use = %v, want %v", inUse, tt.wantInUse)
+			}
+		})
+	}
+}
+
+// A pool whose ranges overlap each other or a pool accepted before it is
+// rejected; ranges of different families or that only touch do not overlap.
+func TestSetPoolsRejectsOverlaps(t *testing.T) {
+	t.Parallel()
+	runRejectCases(t, []rejectCase{
 		{
 			name:         "a later pool overlapping an earlier one is rejected and the earlier kept",
 			pools:        []Pool{pool("a", "203.0.113.0/24"), pool("b", "198.51.100.0/24", "203.0.113.128/25")},
@@ -51,6 +91,14 @@ func TestSetPoolsRejectsBadPools(t *testing.T) {
 			pools:     []Pool{pool("a", "203.0.113.0-203.0.113.99"), pool("b", "203.0.113.100-203.0.113.255")},
 			wantInUse: []string{"a", "b"},
 		},
+	})
+}
+
+// A pool without a name or ranges, with a zero range or a nil selector, or
+// defined twice is rejected.
+func TestSetPoolsRejectsMalformedPools(t *testing.T) {
+	t.Parallel()
+	runRejectCases(t, []rejectCase{
 		{
 			name:         "a pool without a name is rejected",
 			pools:        []Pool{pool("", "203.0.113.0/24")},
@@ -82,38 +130,11 @@ func TestSetPoolsRejectsBadPools(t *testing.T) {
 			pools:        []Pool{{Name: "a"}, pool("a", "198.51.100.0/24")},
 			wantRejected: map[string]string{"a": `pool "a" is defined more than once; only the first definition counts` + "\n" + `pool "a" has no address ranges`},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a := NewAllocator()
-			rejected, moved := a.SetPools(tt.pools)
-			if len(moved) != 0 {
-				t.Errorf("moved = %v on an empty allocator", moved)
-			}
-			if len(rejected) != len(tt.wantRejected) {
-				t.Errorf("rejected = %v, want errors for %v", rejected, tt.wantRejected)
-			}
-			for name, want := range tt.wantRejected {
-				err := rejected[name]
-				checkError(t, err, want, ErrInvalidPool)
-				if strings.Contains(want, "overlaps") != errors.Is(err, ErrOverlap) {
-					t.Errorf("pool %s: errors.Is(%v, ErrOverlap) = %v", name, err, errors.Is(err, ErrOverlap))
-				}
-			}
-			var inUse []string
-			for _, p := range tt.pools {
-				if a.Usage(p.Name) != nil && !slices.Contains(inUse, p.Name) {
-					inUse = append(inUse, p.Name)
-				}
-			}
-			if !slices.Equal(inUse, tt.wantInUse) {
-				t.Errorf("pools in use = %v, want %v", inUse, tt.wantInUse)
-			}
-		})
-	}
+	})
 }
 
 func TestRejectedPoolIsNotUsed(t *testing.T) {
+	t.Parallel()
 	a := NewAllocator()
 	rejected, _ := a.SetPools([]Pool{pool("a", "203.0.113.0/25"), with2(pool("b", "203.0.113.0/24"), func(p *Pool) { p.Priority = 1 })})
 	if rejected["b"] == nil {
@@ -134,6 +155,7 @@ func TestRejectedPoolIsNotUsed(t *testing.T) {
 }
 
 func TestSetPoolsMovesAffectedServices(t *testing.T) {
+	t.Parallel()
 	poolA := Pool{Name: "a", Ranges: mustRanges("203.0.113.0/24", "2001:db8:100::/120"), AutoAssign: true}
 	poolB := pool("b", "198.51.100.0/24")
 	requesting := func(name, key string, addrs ...string) Service {
@@ -202,49 +224,60 @@ func TestSetPoolsMovesAffectedServices(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newAllocatorWith(t, poolA, poolB)
-			before := make(map[string]Assignment)
-			for _, s := range services {
-				before[s.Key] = mustAssign(t, a, s)
-			}
-			_, moved := a.SetPools(tt.pools)
-			if !slices.Equal(moved, tt.wantMoved) {
-				t.Fatalf("moved = %v, want %v", moved, tt.wantMoved)
-			}
-			for _, s := range services {
-				got, ok := a.Assignment(s.Key)
-				switch {
-				case slices.Contains(tt.wantMoved, s.Key) && ok:
-					t.Errorf("moved Service %s still has %v", s.Key, got)
-				case !slices.Contains(tt.wantMoved, s.Key) && !ok:
-					t.Errorf("Service %s lost its assignment", s.Key)
-				case ok:
-					checkAssignment(t, s.Key, got, before[s.Key].Pool, addrStrings(before[s.Key].Addrs))
-				}
-			}
-			// The counters must match what is still held: count it by hand.
-			for _, p := range tt.pools {
-				want := map[Family]uint64{}
-				for _, s := range services {
-					if asg, ok := a.Assignment(s.Key); ok && asg.Pool == p.Name {
-						for _, addr := range asg.Addrs {
-							if s.Key != "default/sharer" { // shares with default/high
-								want[FamilyOf(addr)]++
-							}
-						}
-					}
-				}
-				for f, u := range a.Usage(p.Name) {
-					if u.Assigned != want[f] {
-						t.Errorf("Usage(%s)[%v].Assigned = %d, want %d", p.Name, f, u.Assigned, want[f])
-					}
-				}
-			}
+			t.Parallel()
+			checkSetPoolsMoves(t, []Pool{poolA, poolB}, services, tt.pools, tt.wantMoved)
 		})
 	}
 }
 
+// checkSetPoolsMoves assigns services on an allocator with pools, changes
+// the pools to newPools and checks that exactly wantMoved lost their
+// assignments, that the others kept theirs, and that Usage counts what is
+// still held.
+func checkSetPoolsMoves(t *testing.T, pools []Pool, services []Service, newPools []Pool, wantMoved []string) {
+	t.Helper()
+	a := newAllocatorWith(t, pools...)
+	before := make(map[string]Assignment)
+	for _, s := range services {
+		before[s.Key] = mustAssign(t, a, s)
+	}
+	_, moved := a.SetPools(newPools)
+	if !slices.Equal(moved, wantMoved) {
+		t.Fatalf("moved = %v, want %v", moved, wantMoved)
+	}
+	for _, s := range services {
+		got, ok := a.Assignment(s.Key)
+		switch {
+		case slices.Contains(wantMoved, s.Key) && ok:
+			t.Errorf("moved Service %s still has %v", s.Key, got)
+		case !slices.Contains(wantMoved, s.Key) && !ok:
+			t.Errorf("Service %s lost its assignment", s.Key)
+		case ok:
+			checkAssignment(t, s.Key, got, before[s.Key].Pool, addrStrings(before[s.Key].Addrs))
+		}
+	}
+	// The counters must match what is still held: count it by hand.
+	for _, p := range newPools {
+		want := map[Family]uint64{}
+		for _, s := range services {
+			if asg, ok := a.Assignment(s.Key); ok && asg.Pool == p.Name {
+				for _, addr := range asg.Addrs {
+					if s.Key != "default/sharer" { // shares with default/high
+						want[FamilyOf(addr)]++
+					}
+				}
+			}
+		}
+		for f, u := range a.Usage(p.Name) {
+			if u.Assigned != want[f] {
+				t.Errorf("Usage(%s)[%v].Assigned = %d, want %d", p.Name, f, u.Assigned, want[f])
+			}
+		}
+	}
+}
+
 func TestSetPoolsEditKeepsFreeAndHeldAddressesStraight(t *testing.T) {
+	t.Parallel()
 	a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 	for _, name := range []string{"s0", "s1", "s2", "s3"} {
 		mustAssign(t, a, svc(name))
@@ -265,6 +298,7 @@ func TestSetPoolsEditKeepsFreeAndHeldAddressesStraight(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	a := newAllocatorWith(t,
 		with2(pool("a", "203.0.113.0/24", "2001:db8:100::/120"), func(p *Pool) { p.AvoidBuggyIPs = true }),
 		pool("big", "2001:db8:200::/48"),
@@ -283,9 +317,9 @@ func TestUsage(t *testing.T) {
 			}
 		})
 	}
-	check("an empty pool has everything available except the avoided .0 and .255", "a", map[Family]FamilyUsage{
+	check("an empty pool has everything available except the avoided .0, .255 and IPv6 anycast", "a", map[Family]FamilyUsage{
 		IPv4: {Assigned: 0, Available: 254},
-		IPv6: {Assigned: 0, Available: 256},
+		IPv6: {Assigned: 0, Available: 255},
 	})
 	check("a pool without IPv6 ranges reports only IPv4", "v4", map[Family]FamilyUsage{IPv4: {Available: 256}})
 	check("a huge IPv6 pool saturates", "big", map[Family]FamilyUsage{IPv6: {Available: ^uint64(0)}})
@@ -297,29 +331,30 @@ func TestUsage(t *testing.T) {
 			s.Policy, s.Families = RequireDualStack, []Family{IPv4, IPv6}
 		})
 	}
-	checkAssignment(t, "first sharer", mustAssign(t, a, share("one", 80)), "a", []string{"203.0.113.1", "2001:db8:100::"})
-	checkAssignment(t, "second sharer", mustAssign(t, a, share("two", 443)), "a", []string{"203.0.113.1", "2001:db8:100::"})
+	checkAssignment(t, "first sharer", mustAssign(t, a, share("one", 80)), "a", []string{"203.0.113.1", "2001:db8:100::1"})
+	checkAssignment(t, "second sharer", mustAssign(t, a, share("two", 443)), "a", []string{"203.0.113.1", "2001:db8:100::1"})
 	mustAssign(t, a, with(svc("solo"), func(s *Service) { s.RequestedPool = "a" }))
 	mustAssign(t, a, with(svc("bigone"), func(s *Service) { s.Families, s.RequestedPool = []Family{IPv6}, "big" }))
 	check("shared addresses count once", "a", map[Family]FamilyUsage{
 		IPv4: {Assigned: 2, Available: 252},
-		IPv6: {Assigned: 1, Available: 255},
+		IPv6: {Assigned: 1, Available: 254},
 	})
 	check("a saturated pool stays saturated with one address assigned", "big", map[Family]FamilyUsage{IPv6: {Assigned: 1, Available: ^uint64(0)}})
 
 	a.Release("default/one")
 	check("an address stays assigned while one holder is left", "a", map[Family]FamilyUsage{
 		IPv4: {Assigned: 2, Available: 252},
-		IPv6: {Assigned: 1, Available: 255},
+		IPv6: {Assigned: 1, Available: 254},
 	})
 	a.Release("default/two")
 	check("an address is available again when its last holder leaves", "a", map[Family]FamilyUsage{
 		IPv4: {Assigned: 1, Available: 253},
-		IPv6: {Assigned: 0, Available: 256},
+		IPv6: {Assigned: 0, Available: 255},
 	})
 }
 
 func TestRelease(t *testing.T) {
+	t.Parallel()
 	t.Run("an address is freed only when its last holder releases it", func(t *testing.T) {
 		a := newAllocatorWith(t, pool("a", "203.0.113.0/24"))
 		sharer := func(name string, port int32) Service {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/big"
 	"math/bits"
 	"net/netip"
 	"strconv"
@@ -306,6 +307,13 @@ func (u u128) saturate() uint64 {
 		return math.MaxUint64
 	}
 	return u.lo
+}
+
+// big returns u as a big.Int.
+func (u u128) big() *big.Int {
+	n := new(big.Int).SetUint64(u.hi)
+	n.Lsh(n, 64)
+	return n.Or(n, new(big.Int).SetUint64(u.lo))
 }
 
 // bitLen returns the number of bits needed to represent u.

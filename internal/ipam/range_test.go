@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseRange(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		in          string
@@ -56,6 +57,7 @@ func TestParseRange(t *testing.T) {
 }
 
 func TestParseRangeRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		in     string
@@ -100,6 +102,7 @@ func TestParseRangeRefusesBadInput(t *testing.T) {
 }
 
 func TestRangeMethods(t *testing.T) {
+	t.Parallel()
 	v4 := mustRange("203.0.113.10-203.0.113.20")
 	v6 := mustRange("2001:db8:100::/64")
 	tests := []struct {
@@ -136,6 +139,7 @@ func TestRangeMethods(t *testing.T) {
 }
 
 func TestFamily(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		got  string

@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 // ones before it, which is the point: it checks that state carries over
 // correctly between operations.
 func TestSequence(t *testing.T) {
+	t.Parallel()
 	main := with2(pool("main", "203.0.113.0/29", "2001:db8:100::/126"), func(p *Pool) { p.Priority = 1 })
 	spare := with2(pool("spare", "198.51.100.0/30"), func(p *Pool) { p.Priority = 2 })
 	shop := func(name string, port int32) Service {
@@ -40,41 +42,41 @@ func TestSequence(t *testing.T) {
 	}{
 		{name: "web gets the first address", assign: ptr(shop("web", 80)), wantPool: "main", wantAddrs: []string{"203.0.113.0"}},
 		{name: "api shares web's address under the same key", assign: ptr(shop("api", 443)), wantPool: "main", wantAddrs: []string{"203.0.113.0"},
-			wantMain: usage{IPv4: {1, 7}, IPv6: {0, 4}}},
+			wantMain: usage{IPv4: {1, 7}, IPv6: {0, 3}}},
 		{name: "metrics clashes with web on port 80 and gets its own address", assign: ptr(shop("metrics", 80)), wantPool: "main", wantAddrs: []string{"203.0.113.1"}},
 		{name: "db asks for the shared address without a key and is refused",
 			assign:  ptr(with(svc("db"), func(s *Service) { s.RequestedAddrs = mustAddrs("203.0.113.0") })),
 			wantErr: `address "203.0.113.0" is already used by default/web (and default/db has no sharing key)`, wantKind: ErrInUse},
 		{name: "db takes the next free address instead", assign: ptr(svc("db")), wantPool: "main", wantAddrs: []string{"203.0.113.2"}},
 		{name: "web leaves while api still holds the shared address", release: "default/web", wantReleased: true,
-			wantMain: usage{IPv4: {3, 5}, IPv6: {0, 4}}},
+			wantMain: usage{IPv4: {3, 5}, IPv6: {0, 3}}},
 		{name: "a new Service does not get the address api still holds", assign: ptr(svc("cache")), wantPool: "main", wantAddrs: []string{"203.0.113.3"}},
 		{name: "api leaves and the shared address is free", release: "default/api", wantReleased: true,
-			wantMain: usage{IPv4: {3, 5}, IPv6: {0, 4}}},
+			wantMain: usage{IPv4: {3, 5}, IPv6: {0, 3}}},
 		{name: "the freed address is handed out first", assign: ptr(svc("queue")), wantPool: "main", wantAddrs: []string{"203.0.113.0"}},
 		{name: "releasing an unknown Service does nothing", release: "default/ghost", wantReleased: false},
-		{name: "a dual-stack Service gets both families from main", assign: ptr(dualSvc(RequireDualStack)), wantPool: "main", wantAddrs: []string{"203.0.113.4", "2001:db8:100::"},
-			wantMain: usage{IPv4: {5, 3}, IPv6: {1, 3}}},
+		{name: "a dual-stack Service gets both families from main", assign: ptr(dualSvc(RequireDualStack)), wantPool: "main", wantAddrs: []string{"203.0.113.4", "2001:db8:100::1"},
+			wantMain: usage{IPv4: {5, 3}, IPv6: {1, 2}}},
 		{name: "shrinking main moves exactly the Service outside it",
 			pools: []Pool{with2(main, func(p *Pool) { p.Ranges = mustRanges("203.0.113.0/30", "2001:db8:100::/126") }), spare}, wantMoved: []string{"default/dual"},
-			wantMain: usage{IPv4: {4, 0}, IPv6: {0, 4}}},
+			wantMain: usage{IPv4: {4, 0}, IPv6: {0, 3}}},
 		{name: "the moved Service cannot get both families now", assign: ptr(dualSvc(RequireDualStack)),
 			wantErr: `no free IPv4 address in pool "main"`, wantKind: ErrExhausted},
 		{name: "as PreferDualStack it falls back to IPv4 in the spare pool", assign: ptr(dualSvc(PreferDualStack)), wantPool: "spare", wantAddrs: []string{"198.51.100.0"}},
 		{name: "growing main again moves nobody", pools: []Pool{main, spare},
-			wantMain: usage{IPv4: {4, 4}, IPv6: {0, 4}}},
+			wantMain: usage{IPv4: {4, 4}, IPv6: {0, 3}}},
 		{name: "the PreferDualStack Service stays in the spare pool", assign: ptr(dualSvc(PreferDualStack)), wantPool: "spare", wantAddrs: []string{"198.51.100.0"}},
 		{name: "metrics asks for an address in the spare pool and leaves main",
 			assign: ptr(with(shop("metrics", 80), func(s *Service) { s.RequestedAddrs = mustAddrs("198.51.100.3") })), wantPool: "spare", wantAddrs: []string{"198.51.100.3"},
-			wantMain: usage{IPv4: {3, 5}, IPv6: {0, 4}}},
+			wantMain: usage{IPv4: {3, 5}, IPv6: {0, 3}}},
 		{name: "the address metrics left is handed out next", assign: ptr(svc("next")), wantPool: "main", wantAddrs: []string{"203.0.113.1"}},
 		{name: "a request for an address in use by another key is refused and changes nothing",
 			assign:  ptr(with(svc("next"), func(s *Service) { s.RequestedAddrs, s.SharingKey = mustAddrs("198.51.100.3"), "other" })),
 			wantErr: `address "198.51.100.3" is already used by default/metrics (sharing key "shop" differs from "other")`, wantKind: ErrInUse,
-			wantMain: usage{IPv4: {4, 4}, IPv6: {0, 4}}},
+			wantMain: usage{IPv4: {4, 4}, IPv6: {0, 3}}},
 		{name: "removing the spare pool moves its Services", pools: []Pool{main}, wantMoved: []string{"default/dual", "default/metrics"}},
-		{name: "the moved PreferDualStack Service now gets both families in main", assign: ptr(dualSvc(PreferDualStack)), wantPool: "main", wantAddrs: []string{"203.0.113.4", "2001:db8:100::"},
-			wantMain: usage{IPv4: {5, 3}, IPv6: {1, 3}}},
+		{name: "the moved PreferDualStack Service now gets both families in main", assign: ptr(dualSvc(PreferDualStack)), wantPool: "main", wantAddrs: []string{"203.0.113.4", "2001:db8:100::1"},
+			wantMain: usage{IPv4: {5, 3}, IPv6: {1, 2}}},
 	}
 
 	a := NewAllocator()
@@ -135,13 +137,34 @@ func ptr[T any](v T) *T { return &v }
 // Services outside the new ranges, and Usage must match the model's count.
 // The seed is fixed so a failure can be reproduced.
 func TestRandomOperationsMatchModel(t *testing.T) {
-	full := with2(pool("p", "203.0.113.250-203.0.114.5", "203.0.113.0/28"), func(p *Pool) { p.AvoidBuggyIPs = true })
-	shrunk := with2(pool("p", "203.0.113.0/28"), func(p *Pool) { p.AvoidBuggyIPs = true })
+	t.Parallel()
+	t.Run("IPv4 with avoidBuggyIPs", func(t *testing.T) {
+		avoid := func(p Pool) Pool { return with2(p, func(p *Pool) { p.AvoidBuggyIPs = true }) }
+		usable := func(x netip.Addr, _ Range) bool { b := x.As4(); return b[3] != 0 && b[3] != 255 }
+		checkRandomOperations(t, avoid(pool("p", "203.0.113.250-203.0.114.5", "203.0.113.0/28")), avoid(pool("p", "203.0.113.0/28")), IPv4, usable)
+	})
+	t.Run("IPv6 without subnet-router anycast addresses", func(t *testing.T) {
+		// The model names the network address of the /124 rather than
+		// asking the allocator's code which ranges are prefixes.
+		usable := func(x netip.Addr, r Range) bool {
+			b := x.As16()
+			anycast := binary.BigEndian.Uint64(b[8:]) == 0 || x == mustAddr("2001:db8:200::10")
+			return !anycast || r.First() == r.Last()
+		}
+		full := pool("p", "2001:db8:100:0:ffff:ffff:ffff:fff8-2001:db8:100:1::8", "2001:db8:200::10/124", "2001:db8:300::/128")
+		checkRandomOperations(t, full, pool("p", "2001:db8:200::10/124"), IPv6, usable)
+	})
+}
+
+// checkRandomOperations runs TestRandomOperationsMatchModel on a pool that
+// switches between full and shrunk, whose ranges are of family f, and whose
+// usable addresses usable tells.
+func checkRandomOperations(t *testing.T, full, shrunk Pool, f Family, usableIn func(netip.Addr, Range) bool) {
 	usable := func(p Pool) []netip.Addr {
 		var out []netip.Addr
 		for _, r := range p.Ranges {
 			for x := r.First(); x.IsValid() && r.Contains(x); x = x.Next() {
-				if b := x.As4(); b[3] != 0 && b[3] != 255 {
+				if usableIn(x, r) {
 					out = append(out, x)
 				}
 			}
@@ -170,7 +193,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 							break
 						}
 					}
-					got, err := a.Assign(Service{Key: key})
+					got, err := a.Assign(Service{Key: key, Families: []Family{f}})
 					if !want.IsValid() {
 						if !errors.Is(err, ErrExhausted) {
 							t.Fatalf("op %d: Assign on a full pool = %v, %v; want ErrExhausted", op, got, err)
@@ -185,7 +208,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 					x := candidates[rng.IntN(len(candidates))]
 					key := "default/s" + strconv.Itoa(next)
 					next++
-					_, err := a.Assign(Service{Key: key, RequestedAddrs: []netip.Addr{x}})
+					_, err := a.Assign(Service{Key: key, Families: []Family{f}, RequestedAddrs: []netip.Addr{x}})
 					if _, taken := held[x]; taken != (err != nil) {
 						t.Fatalf("op %d: requesting %v (held: %v) gave error %v", op, x, taken, err)
 					}
@@ -225,7 +248,7 @@ func TestRandomOperationsMatchModel(t *testing.T) {
 					}
 					current = target
 				}
-				u := a.Usage("p")[IPv4]
+				u := a.Usage("p")[f]
 				if want := uint64(len(held)); u.Assigned != want || u.Available != uint64(len(usable(current)))-want {
 					t.Fatalf("op %d: Usage = %+v, want %d assigned of %d", op, u, want, len(usable(current)))
 				}

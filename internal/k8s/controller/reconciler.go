@@ -26,6 +26,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // Event reasons written on Services.
@@ -150,7 +151,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	var candidates []ipam.Pool
 	translated := make(map[string]ipam.Pool, len(pools))
 	for _, p := range pools {
-		pool, err := poolFromAPI(p)
+		pool, err := translate.AllocatorPool(p)
 		if err != nil {
 			// A pool in use that an edit broke keeps its last good
 			// version, so a typo moves no Service.
@@ -186,7 +187,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 			continue
 		}
 		key := svc.Namespace + "/" + svc.Name
-		req, err := serviceFromAPI(svc, nsLabels[svc.Namespace])
+		req, err := translate.AllocationRequest(svc, nsLabels[svc.Namespace])
 		if err != nil {
 			requestErrors[key] = err
 		}
@@ -198,7 +199,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		// moves an address and the older of two conflicting claims wins.
 		for _, svc := range services {
 			key := svc.Namespace + "/" + svc.Name
-			addrs := ingressAddrs(svc)
+			addrs := translate.IngressAddrs(svc)
 			if !r.serves(svc) || len(addrs) == 0 {
 				continue
 			}
@@ -265,7 +266,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 			case hadBefore && !slices.Equal(before.Addrs, got.Addrs):
 				r.event(svc, corev1.EventTypeNormal, EventIPChanged, "Allocate",
 					"assigned %s from pool %q (was %s)", addrList(got.Addrs), got.Pool, addrList(before.Addrs))
-			case !hadBefore && !sameAddrs(ingressAddrs(svc), got.Addrs):
+			case !hadBefore && !sameAddrs(translate.IngressAddrs(svc), got.Addrs):
 				r.event(svc, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
 					"assigned %s from pool %q", addrList(got.Addrs), got.Pool)
 			}
@@ -301,7 +302,7 @@ func (r *allocationReconciler) release(svc *corev1.Service, key string) (service
 	if _, annotated := svc.Annotations[v1alpha1.AnnotationAssignedPool]; !annotated {
 		return serviceWrite{}, false
 	}
-	w := serviceWrite{svc: svc, addrs: ingressAddrs(svc)}
+	w := serviceWrite{svc: svc, addrs: translate.IngressAddrs(svc)}
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		// No load balancer serves a Service of another type, so the
 		// addresses in its status can only be ours.
@@ -349,7 +350,7 @@ func (r *allocationReconciler) desiredWrite(svc *corev1.Service, key string) (se
 		// failure never removes an address a client may be using.
 		return serviceWrite{}, false
 	}
-	if sameAddrs(ingressAddrs(svc), got.Addrs) && svc.Annotations[v1alpha1.AnnotationAssignedPool] == got.Pool {
+	if sameAddrs(translate.IngressAddrs(svc), got.Addrs) && svc.Annotations[v1alpha1.AnnotationAssignedPool] == got.Pool {
 		return serviceWrite{}, false
 	}
 	return serviceWrite{svc: svc, addrs: got.Addrs, pool: got.Pool}, true
@@ -416,7 +417,7 @@ func (r *allocationReconciler) writeService(ctx context.Context, w serviceWrite)
 	}
 	annotate := map[string]any{"annotations": map[string]any{v1alpha1.AnnotationAssignedPool: pool}}
 	annotated := func(s *corev1.Service) bool { return s.Annotations[v1alpha1.AnnotationAssignedPool] == w.pool }
-	if !sameAddrs(ingressAddrs(svc), w.addrs) {
+	if !sameAddrs(translate.IngressAddrs(svc), w.addrs) {
 		ingress := make([]corev1.LoadBalancerIngress, 0, len(w.addrs))
 		vip := corev1.LoadBalancerIPModeVIP
 		for _, a := range w.addrs {

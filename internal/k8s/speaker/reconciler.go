@@ -147,7 +147,8 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	}
 
 	problems := map[string]string{}
-	self, drainReason := nodeFromAPI(&node)
+	self, nodeDrain := translate.Node(&node)
+	drainReason := nodeDrain.Reason()
 	in := announce.Input{Node: self, Now: now}
 	if !r.hold.loaded {
 		var own *v1alpha1.BGPNodeStatus
@@ -168,17 +169,10 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 		others = announcers(statuses.Items, r.nodeName)
 	}
 
-	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
-	for i := range endpoints.Items {
-		es := &endpoints.Items[i]
-		if name := es.Labels[discoveryv1.LabelServiceName]; name != "" {
-			key := es.Namespace + "/" + name
-			slicesByService[key] = append(slicesByService[key], es)
-		}
-	}
+	slicesByService := translate.SlicesByService(endpoints.Items)
 	for i := range services.Items {
 		s := &services.Items[i]
-		svc, ok := serviceFromAPI(s, slicesByService[s.Namespace+"/"+s.Name])
+		svc, ok := translate.AnnouncedService(s, slicesByService[translate.ServiceKey(s)])
 		if !ok {
 			continue
 		}
@@ -189,16 +183,11 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 		}
 		in.Services = append(in.Services, svc)
 	}
-	for _, p := range pools.Items {
-		in.Pools = append(in.Pools, announce.Pool{Name: p.Name, Labels: p.Labels})
-	}
+	in.Pools = translate.AnnouncePools(pools.Items)
 	goodAdverts := map[string]announce.Advertisement{}
 	for i := range adverts.Items {
 		name := adverts.Items[i].Name
-		adv, err := translate.Advertisement(&adverts.Items[i])
-		if err == nil {
-			err = announce.Validate(adv)
-		}
+		adv, err := translate.UsableAdvertisement(&adverts.Items[i])
 		if err != nil {
 			// A broken edit keeps the last good version in use, so a typo
 			// withdraws nothing.
@@ -224,19 +213,18 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 		p := &bfdList.Items[i]
 		bfdProfiles[p.Name] = p
 		if p.Spec.PassiveMode {
-			problems["BFDProfile/"+p.Name] = "spec.passiveMode: the BFD engine has no passive mode; sessions send from the start"
+			problems["BFDProfile/"+p.Name] = translate.PassiveModeIgnored
 		}
 	}
-	v4, v6 := nodeAddresses(&node)
+	refs := translate.PeerReferences{SpeakerNamespace: r.namespace, Secrets: secrets, BFDProfiles: bfdProfiles}
+	addrs := translate.Addresses(&node)
 	enginePeers := map[string]bgp.Peer{}
 	goodPeers := map[string]peerVersion{}
 	for i := range peers.Items {
 		p := &peers.Items[i]
 		var v peerVersion
-		password, err := r.password(p, secrets)
-		if err == nil {
-			v.rules, v.session, err = peerFromAPI(p, v4, v4, v6, password, bfdProfiles)
-		}
+		var err error
+		v.rules, v.session, err = translate.Peer(p, addrs, refs)
 		if err != nil {
 			// A peer that worked keeps its session as it was: a Secret
 			// being replaced or a typo must not drop the routes.
@@ -368,31 +356,6 @@ func drainEnd(in announce.Input, res announce.Result) time.Time {
 		}
 	}
 	return end
-}
-
-// password reads a peer's TCP-MD5 password from its Secret. Only Secrets in
-// the speaker's namespace are watched, so a reference elsewhere is an error.
-func (r *speakerReconciler) password(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (string, error) {
-	ref := p.Spec.PasswordSecret
-	if ref == nil {
-		return "", nil
-	}
-	if ref.Namespace != r.namespace {
-		return "", fmt.Errorf("spec.passwordSecret: the speaker reads Secrets only in namespace %q, not %q", r.namespace, ref.Namespace)
-	}
-	s, ok := secrets[ref.Name]
-	if !ok {
-		return "", fmt.Errorf("spec.passwordSecret: secret %s/%s not found", ref.Namespace, ref.Name)
-	}
-	key := ref.Key
-	if key == "" {
-		key = "password"
-	}
-	value, ok := s.Data[key]
-	if !ok || len(value) == 0 {
-		return "", fmt.Errorf("spec.passwordSecret: secret %s/%s has no key %q", ref.Namespace, ref.Name, key)
-	}
-	return string(value), nil
 }
 
 // report logs configuration problems, and limitations of configuration

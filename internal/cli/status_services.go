@@ -67,7 +67,7 @@ func allocationFailures(events []eventsv1.Event) map[string]allocationFailure {
 			e.Regarding.Kind != "Service" {
 			continue
 		}
-		key := e.Regarding.Namespace + "/" + e.Regarding.Name
+		key := translate.NamespacedKey(e.Regarding.Namespace, e.Regarding.Name)
 		at := lastSeen(e)
 		if last, ok := out[key]; !ok || at.After(last.at) {
 			out[key] = allocationFailure{uid: e.Regarding.UID, note: e.Note, at: at}
@@ -103,7 +103,7 @@ func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announc
 	out := []serviceReport{}
 	for i := range in.Services {
 		svc := &in.Services[i]
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		failure, failed := failures[key]
 		// An Event about an earlier Service of the same name says nothing
 		// about this one.
@@ -161,7 +161,7 @@ func serviceReportOf(svc *corev1.Service, byNode map[string]v1alpha1.ServiceAnno
 	nodes map[string]*nodeReport, drainsOnCordon func(*nodeReport) []string) serviceReport {
 	pool, _ := translate.AssignedPool(svc)
 	sr := serviceReport{
-		Name:                  svc.Namespace + "/" + svc.Name,
+		Name:                  translate.ServiceKey(svc),
 		Addresses:             ingressIPs(svc),
 		Pool:                  pool,
 		ExternalTrafficPolicy: string(corev1.ServiceExternalTrafficPolicyCluster),

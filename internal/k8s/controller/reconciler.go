@@ -186,7 +186,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		if !r.serves(svc) {
 			continue
 		}
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		req, err := translate.AllocationRequest(svc, nsLabels[svc.Namespace])
 		if err != nil {
 			requestErrors[key] = err
@@ -198,7 +198,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 		// Adopt before assigning, oldest Service first, so a restart never
 		// moves an address and the older of two conflicting claims wins.
 		for _, svc := range services {
-			key := svc.Namespace + "/" + svc.Name
+			key := translate.ServiceKey(svc)
 			addrs := translate.IngressAddrs(svc)
 			if !r.serves(svc) || len(addrs) == 0 {
 				continue
@@ -219,7 +219,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	var writes []serviceWrite
 	seen := make(map[string]bool, len(services))
 	for _, svc := range services {
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		seen[key] = true
 		if !r.serves(svc) {
 			if w, ok := r.release(svc, key); ok {
@@ -241,7 +241,7 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	}
 
 	for _, svc := range services {
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		if !r.serves(svc) {
 			continue
 		}
@@ -381,7 +381,7 @@ func (r *allocationReconciler) applyWrites(ctx context.Context, writes []service
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			versions, err := r.writeService(ctx, w)
-			results[i] = result{key: w.svc.Namespace + "/" + w.svc.Name, versions: versions, err: err}
+			results[i] = result{key: translate.ServiceKey(w.svc), versions: versions, err: err}
 		}()
 	}
 	wg.Wait()

@@ -177,7 +177,7 @@ func (r *speakerReconciler) reportConfiguration(c *cluster, result announce.Resu
 		for name, p := range sessions {
 			addrs[name] = p.Address.String()
 		}
-		r.status.set(nodeStatusOf(result, drain), c.node.UID, addrs, problems)
+		r.status.set(recomputeFindings{services: nodeStatusOf(result, drain), nodeUID: c.node.UID, peerAddrs: addrs, problems: problems})
 	}
 }
 

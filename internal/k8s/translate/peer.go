@@ -21,6 +21,7 @@ const (
 	DefaultDrainTime         = 30 * time.Second
 	DefaultHoldTime          = 90 * time.Second
 	DefaultConnectTime       = 10 * time.Second
+	DefaultGracefulRestart   = true
 	DefaultRestartTime       = 120 * time.Second
 	DefaultPasswordKey       = "password"
 	keepaliveShareOfHoldTime = 3 // the keepalive time is a third of the hold time
@@ -131,14 +132,13 @@ func (p *PeerProblems) add(err error) {
 
 // gracefulRestart is on unless the peer turns it off.
 func gracefulRestart(gr *v1alpha1.GracefulRestart) bgp.GracefulRestart {
-	if gr != nil && gr.Enabled != nil && !*gr.Enabled {
+	if gr == nil {
+		gr = &v1alpha1.GracefulRestart{}
+	}
+	if !boolOr(gr.Enabled, DefaultGracefulRestart) {
 		return bgp.GracefulRestart{}
 	}
-	out := bgp.GracefulRestart{Enabled: true, RestartTime: DefaultRestartTime}
-	if gr != nil && gr.RestartTime != nil {
-		out.RestartTime = gr.RestartTime.Duration
-	}
-	return out
+	return bgp.GracefulRestart{Enabled: true, RestartTime: durationOr(gr.RestartTime, DefaultRestartTime)}
 }
 
 // routerID reads spec.routerID, which must be an IPv4 address; empty

@@ -9,11 +9,14 @@ import (
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
 
+// DefaultAutoAssign is an IPPool's autoAssign when it is unset.
+const DefaultAutoAssign = true
+
 // AllocatorPool returns the allocator's view of an IPPool.
 func AllocatorPool(p *v1alpha1.IPPool) (ipam.Pool, error) {
 	pool := ipam.Pool{
 		Name:          p.Name,
-		AutoAssign:    p.Spec.AutoAssign == nil || *p.Spec.AutoAssign,
+		AutoAssign:    boolOr(p.Spec.AutoAssign, DefaultAutoAssign),
 		AvoidBuggyIPs: p.Spec.AvoidBuggyIPs,
 	}
 	for i, a := range p.Spec.Addresses {

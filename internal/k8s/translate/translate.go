@@ -37,6 +37,14 @@ func uint32Ptr(v *int64) *uint32 {
 	return &u
 }
 
+// boolOr returns *b, or fallback when b is unset.
+func boolOr(b *bool, fallback bool) bool {
+	if b == nil {
+		return fallback
+	}
+	return *b
+}
+
 // durationOr returns d, or fallback when d is unset.
 func durationOr(d *metav1.Duration, fallback time.Duration) time.Duration {
 	if d == nil {

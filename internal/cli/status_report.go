@@ -269,11 +269,7 @@ func buildReport(in statusInputs) statusReport {
 func usableAdvertisements(items []v1alpha1.BGPAdvertisement) []announce.Advertisement {
 	var out []announce.Advertisement
 	for i := range items {
-		ad, err := translate.Advertisement(&items[i])
-		if err == nil {
-			err = announce.Validate(ad)
-		}
-		if err == nil {
+		if ad, err := translate.UsableAdvertisement(&items[i]); err == nil {
 			out = append(out, ad)
 		}
 	}
@@ -369,9 +365,8 @@ func namesObject(entry string) bool {
 // annotation, and on a cordoned node the paths of the advertisements that
 // apply to it and drain on cordon.
 func nodeReportOf(n *corev1.Node, ads []announce.Advertisement) *nodeReport {
-	_, excluded := n.Labels[announce.ExcludeLabel]
-	_, annotated := n.Annotations[v1alpha1.AnnotationDrain]
-	r := &nodeReport{Name: n.Name, Excluded: excluded, DrainAnnotation: annotated, Cordoned: n.Spec.Unschedulable}
+	node, drain := translate.Node(n)
+	r := &nodeReport{Name: n.Name, Excluded: drain.Excluded, DrainAnnotation: drain.Annotated, Cordoned: node.Cordoned}
 	if r.Cordoned {
 		for _, ad := range ads {
 			if ad.DrainOnCordon && announce.AppliesToNode(ad, n.Labels) {
@@ -379,7 +374,7 @@ func nodeReportOf(n *corev1.Node, ads []announce.Advertisement) *nodeReport {
 			}
 		}
 	}
-	r.Draining = excluded || annotated || len(r.DrainOnCordonBy) > 0
+	r.Draining = node.Drain || len(r.DrainOnCordonBy) > 0
 	return r
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // ownService tells whether status reports the Service: a LoadBalancer
@@ -28,7 +29,7 @@ func ownService(s *corev1.Service, class string, failed bool) bool {
 	if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		return false
 	}
-	if _, ok := s.Annotations[v1alpha1.AnnotationAssignedPool]; ok {
+	if _, ok := translate.AssignedPool(s); ok {
 		return true
 	}
 	if len(ingressIPs(s)) > 0 || s.DeletionTimestamp != nil {
@@ -66,7 +67,7 @@ func allocationFailures(events []eventsv1.Event) map[string]allocationFailure {
 			e.Regarding.Kind != "Service" {
 			continue
 		}
-		key := e.Regarding.Namespace + "/" + e.Regarding.Name
+		key := translate.NamespacedKey(e.Regarding.Namespace, e.Regarding.Name)
 		at := lastSeen(e)
 		if last, ok := out[key]; !ok || at.After(last.at) {
 			out[key] = allocationFailure{uid: e.Regarding.UID, note: e.Note, at: at}
@@ -92,20 +93,17 @@ func lastSeen(e *eventsv1.Event) time.Time {
 
 func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announce.Advertisement) []serviceReport {
 	announcements := announcementsByService(in.NodeStatuses)
-	slicesOf := endpointSlicesByService(in.EndpointSlices)
+	slicesOf := translate.SlicesByService(in.EndpointSlices)
 	failures := allocationFailures(in.Events)
 	adsByName := map[string]announce.Advertisement{}
 	for _, ad := range ads {
 		adsByName[ad.Name] = ad
 	}
-	pools := make([]announce.Pool, 0, len(in.Pools))
-	for _, p := range in.Pools {
-		pools = append(pools, announce.Pool{Name: p.Name, Labels: p.Labels})
-	}
+	pools := translate.AnnouncePools(in.Pools)
 	out := []serviceReport{}
 	for i := range in.Services {
 		svc := &in.Services[i]
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		failure, failed := failures[key]
 		// An Event about an earlier Service of the same name says nothing
 		// about this one.
@@ -129,7 +127,7 @@ func serviceReports(in statusInputs, nodes map[string]*nodeReport, ads []announc
 // Service from a cordoned node: those of the node's DrainOnCordonBy that
 // select the Service, by its pool and labels.
 func cordonDrains(svc *corev1.Service, ads map[string]announce.Advertisement, pools []announce.Pool) func(*nodeReport) []string {
-	selected := announce.Service{Key: svc.Namespace + "/" + svc.Name, Labels: svc.Labels, Pool: svc.Annotations[v1alpha1.AnnotationAssignedPool]}
+	selected := translate.SelectedService(svc)
 	return func(n *nodeReport) []string {
 		var names []string
 		for _, name := range n.DrainOnCordonBy {
@@ -157,28 +155,15 @@ func announcementsByService(statuses []v1alpha1.BGPNodeStatus) map[string]map[st
 	return out
 }
 
-// endpointSlicesByService indexes EndpointSlices by their Service's
-// namespace/name.
-func endpointSlicesByService(items []discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
-	out := map[string][]*discoveryv1.EndpointSlice{}
-	for i := range items {
-		es := &items[i]
-		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
-			key := es.Namespace + "/" + name
-			out[key] = append(out[key], es)
-		}
-	}
-	return out
-}
-
 // serviceReportOf reports one Service from its announcements by node and
 // its EndpointSlices.
 func serviceReportOf(svc *corev1.Service, byNode map[string]v1alpha1.ServiceAnnouncement, endpointSlices []*discoveryv1.EndpointSlice,
 	nodes map[string]*nodeReport, drainsOnCordon func(*nodeReport) []string) serviceReport {
+	pool, _ := translate.AssignedPool(svc)
 	sr := serviceReport{
-		Name:                  svc.Namespace + "/" + svc.Name,
+		Name:                  translate.ServiceKey(svc),
 		Addresses:             ingressIPs(svc),
-		Pool:                  svc.Annotations[v1alpha1.AnnotationAssignedPool],
+		Pool:                  pool,
 		ExternalTrafficPolicy: string(corev1.ServiceExternalTrafficPolicyCluster),
 		AnnouncedBy:           []string{},
 		Held:                  []heldReport{},
@@ -234,9 +219,8 @@ func reachesARouter(n *nodeReport) bool {
 // speakers count, on a node or not: a ready one, or a serving one.
 func hasAnyEndpoint(endpointSlices []*discoveryv1.EndpointSlice) bool {
 	for _, es := range endpointSlices {
-		for _, ep := range es.Endpoints {
-			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
-			if ready || (ep.Conditions.Serving != nil && *ep.Conditions.Serving) {
+		for i := range es.Endpoints {
+			if ep := translate.Endpoint(&es.Endpoints[i]); ep.Ready || ep.Serving {
 				return true
 			}
 		}
@@ -251,17 +235,16 @@ func hasAnyEndpoint(endpointSlices []*discoveryv1.EndpointSlice) bool {
 func nodesWithEndpoints(slices []*discoveryv1.EndpointSlice) map[string]bool {
 	ready, serving := map[string]bool{}, map[string]bool{}
 	for _, es := range slices {
-		for _, ep := range es.Endpoints {
-			if ep.NodeName == nil {
+		for i := range es.Endpoints {
+			ep := translate.Endpoint(&es.Endpoints[i])
+			if ep.Node == "" {
 				continue
 			}
-			isReady := ep.Conditions.Ready == nil || *ep.Conditions.Ready
-			isServing := (ep.Conditions.Serving == nil && isReady) || (ep.Conditions.Serving != nil && *ep.Conditions.Serving)
-			if isReady {
-				ready[*ep.NodeName] = true
+			if ep.Ready {
+				ready[ep.Node] = true
 			}
-			if isServing {
-				serving[*ep.NodeName] = true
+			if ep.Serving {
+				serving[ep.Node] = true
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -137,7 +138,7 @@ func disruptionCases() []disruptionCase {
 		}
 		// The node is out once its drain time is over and it announces
 		// nothing; until then, taking the label away is not a join.
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		return until(time.Minute, func() bool {
 			var st v1alpha1.BGPNodeStatus
 			if l.Client.Get(ctx, client.ObjectKey{Name: victim.Name}, &st) != nil {
@@ -165,7 +166,7 @@ func disruptionCases() []disruptionCase {
 	// as one of the first next hops, which no hold holds back. So a move
 	// starts once node-0 and the victim show the Service announced.
 	announced := func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, _ netip.Addr) error {
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		for _, n := range []*lab.Node{l.Nodes[0], victim} {
 			err := until(30*time.Second, func() bool {
 				var st v1alpha1.BGPNodeStatus
@@ -221,7 +222,7 @@ func settle(ctx context.Context, l *lab.Lab, joiner *lab.Node, svc *corev1.Servi
 		}
 		return time.Since(start), nil
 	}
-	key := svc.Namespace + "/" + svc.Name
+	key := translate.ServiceKey(svc)
 	var state string
 	if err := until(30*time.Second, func() bool {
 		var st v1alpha1.BGPNodeStatus

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -53,10 +52,7 @@ func (r *advertisementReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 	if err := r.client.List(ctx, &poolList, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("list pools: %w", err)
 	}
-	pools := make([]announce.Pool, 0, len(poolList.Items))
-	for _, p := range poolList.Items {
-		pools = append(pools, announce.Pool{Name: p.Name, Labels: p.Labels})
-	}
+	pools := translate.AnnouncePools(poolList.Items)
 	var clusterServices []announce.Service
 	if slices.ContainsFunc(adList.Items, func(a v1alpha1.BGPAdvertisement) bool { return a.Spec.WeightByEndpoints }) {
 		var svcList corev1.ServiceList
@@ -79,21 +75,22 @@ func (r *advertisementReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 // Cluster, which the speakers announce without weight, sorted by namespace
 // and then name.
 func unweightedServices(items []corev1.Service) []announce.Service {
-	var out []announce.Service
+	var unweighted []*corev1.Service
 	for i := range items {
 		svc := &items[i]
-		pool := svc.Annotations[v1alpha1.AnnotationAssignedPool]
-		if pool == "" || svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.DeletionTimestamp != nil ||
+		if pool, _ := translate.AssignedPool(svc); pool == "" || svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.DeletionTimestamp != nil ||
 			svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
 			continue
 		}
-		out = append(out, announce.Service{Key: svc.Namespace + "/" + svc.Name, Labels: svc.Labels, Pool: pool})
+		unweighted = append(unweighted, svc)
 	}
-	slices.SortFunc(out, func(a, b announce.Service) int {
-		nsA, nameA, _ := strings.Cut(a.Key, "/")
-		nsB, nameB, _ := strings.Cut(b.Key, "/")
-		return cmp.Or(cmp.Compare(nsA, nsB), cmp.Compare(nameA, nameB))
+	slices.SortFunc(unweighted, func(a, b *corev1.Service) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	out := make([]announce.Service, 0, len(unweighted))
+	for _, svc := range unweighted {
+		out = append(out, translate.SelectedService(svc))
+	}
 	return out
 }
 
@@ -110,10 +107,7 @@ func advertisementStatus(ad *v1alpha1.BGPAdvertisement, pools []announce.Pool, c
 		Message:            "the speakers use this advertisement",
 		ObservedGeneration: ad.Generation,
 	}
-	translated, err := translate.Advertisement(ad)
-	if err == nil {
-		err = announce.Validate(translated)
-	}
+	translated, err := translate.UsableAdvertisement(ad)
 	if err != nil {
 		// The speakers fall back to the last version they could use; one
 		// that never saw such a version has nothing.

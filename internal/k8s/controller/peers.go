@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/netip"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,17 +17,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
-	"github.com/bgplb/bgplb/internal/announce"
-	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
-// defaultPasswordKey is the key of a password Secret read when a peer's
-// passwordSecret names none.
-const defaultPasswordKey = "password"
-
-// defaultMinimumTTL is the API's default for a BFDProfile's minimumTTL:
-// every stored profile has it, so only other values are reported.
-const defaultMinimumTTL = 254
+// redactedValue stands for every value of a Secret in the controller's
+// cache.
+const redactedValue = "redacted"
 
 // peerReconciler keeps the conditions of every BGPPeer and BFDProfile
 // current in one level-triggered pass. A peer is Accepted unless the
@@ -65,9 +59,10 @@ func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	profiles := make(map[string]bool, len(profileList.Items))
-	for _, p := range profileList.Items {
-		profiles[p.Name] = true
+	refs := translate.PeerReferences{SpeakerNamespace: r.speakerNamespace, Secrets: secrets,
+		BFDProfiles: make(map[string]*v1alpha1.BFDProfile, len(profileList.Items))}
+	for i := range profileList.Items {
+		refs.BFDProfiles[profileList.Items[i].Name] = &profileList.Items[i]
 	}
 
 	var errs []error
@@ -77,7 +72,7 @@ func (r *peerReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (re
 	}
 	for i := range peerList.Items {
 		p := &peerList.Items[i]
-		errs = append(errs, writeConfigStatus(ctx, r.client, p, &p.Status, peerStatus(p, r.speakerNamespace, profiles, secrets)))
+		errs = append(errs, writeConfigStatus(ctx, r.client, p, &p.Status, peerStatus(p, refs)))
 	}
 	return r.conflicts.end(r.logger, errors.Join(errs...))
 }
@@ -102,8 +97,11 @@ func (r *peerReconciler) passwordSecrets(ctx context.Context) (map[string]*corev
 
 // peerStatus returns the status a peer should show. Conditions whose
 // status stays the same keep their transition time, so the result equals
-// the current status when nothing changed.
-func peerStatus(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[string]bool, secrets map[string]*corev1.Secret) v1alpha1.ConfigStatus {
+// the current status when nothing changed. The peer is refused for what
+// makes the speakers refuse it on every node; with refs.Secrets nil, only
+// the password Secret's namespace is checked, and the speakers report a
+// missing Secret or key on their node status.
+func peerStatus(p *v1alpha1.BGPPeer, refs translate.PeerReferences) v1alpha1.ConfigStatus {
 	status := *p.Status.DeepCopy()
 	status.ObservedGeneration = p.Generation
 	accepted := metav1.Condition{
@@ -113,7 +111,7 @@ func peerStatus(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[strin
 		Message:            "the speakers use this peer",
 		ObservedGeneration: p.Generation,
 	}
-	if problems := peerProblems(p, speakerNamespace, profiles, secrets); len(problems) > 0 {
+	if problems := translate.CheckPeer(p, refs); len(problems) > 0 {
 		// The speakers fall back to the last version they could use; one
 		// that never saw such a version has no session with this peer.
 		accepted.Status = metav1.ConditionFalse
@@ -122,59 +120,6 @@ func peerStatus(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[strin
 	}
 	meta.SetStatusCondition(&status.Conditions, accepted)
 	return status
-}
-
-// peerProblems lists what makes the speakers refuse a peer on every node,
-// in the words the speakers use: each problem names its field and quotes
-// the value. Nothing read from a Secret goes into a problem; nil secrets
-// means they are not checked, and only the Secret's namespace is.
-func peerProblems(p *v1alpha1.BGPPeer, speakerNamespace string, profiles map[string]bool, secrets map[string]*corev1.Secret) []string {
-	var problems []string
-	if _, err := kubeutil.Matchers[announce.LabelMatcher]("spec.nodeSelectors", p.Spec.NodeSelectors); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if _, err := netip.ParseAddr(p.Spec.PeerAddress); err != nil {
-		problems = append(problems, fmt.Sprintf("spec.peerAddress: invalid address %q", p.Spec.PeerAddress))
-	}
-	if p.Spec.RouterID != "" {
-		// Without a valid routerID a speaker falls back to its node's
-		// address; with an invalid one it refuses the peer.
-		id, err := netip.ParseAddr(p.Spec.RouterID)
-		switch {
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("spec.routerID: invalid address %q", p.Spec.RouterID))
-		case !id.Is4():
-			problems = append(problems, fmt.Sprintf("spec.routerID: %q is not an IPv4 address", p.Spec.RouterID))
-		}
-	}
-	if p.Spec.SourceAddress != "" {
-		if _, err := netip.ParseAddr(p.Spec.SourceAddress); err != nil {
-			problems = append(problems, fmt.Sprintf("spec.sourceAddress: invalid address %q", p.Spec.SourceAddress))
-		}
-	}
-	if name := p.Spec.BFDProfile; name != "" && !profiles[name] {
-		problems = append(problems, fmt.Sprintf("spec.bfdProfile: BFDProfile %q not found", name))
-	}
-	if ref := p.Spec.PasswordSecret; ref != nil {
-		key := ref.Key
-		if key == "" {
-			key = defaultPasswordKey
-		}
-		secret := ref.Namespace + "/" + ref.Name
-		if ref.Namespace != speakerNamespace {
-			problems = append(problems, fmt.Sprintf("spec.passwordSecret.namespace: the speakers read Secrets only in namespace %q, not %q", speakerNamespace, ref.Namespace))
-		} else if secrets == nil {
-			// The speakers report a missing Secret or key on their node
-			// status.
-		} else if s, ok := secrets[ref.Name]; !ok {
-			problems = append(problems, fmt.Sprintf("spec.passwordSecret: Secret %q not found", secret))
-		} else if _, ok := s.Data[key]; !ok {
-			// The cache keeps only the keys that hold a value (see
-			// secretKeysOnly), which is what the speakers need.
-			problems = append(problems, fmt.Sprintf("spec.passwordSecret.key: Secret %q has no value for key %q", secret, key))
-		}
-	}
-	return problems
 }
 
 // profileStatus returns the status a BFD profile should show, keeping the
@@ -198,14 +143,7 @@ func profileStatus(p *v1alpha1.BFDProfile) v1alpha1.ConfigStatus {
 		Message:            "the BFD engine honours every field of this profile",
 		ObservedGeneration: p.Generation,
 	}
-	var ignored []string
-	if p.Spec.PassiveMode {
-		ignored = append(ignored, "spec.passiveMode: the BFD engine has no passive mode; sessions send from the start")
-	}
-	if ttl := p.Spec.MinimumTTL; ttl != nil && *ttl != defaultMinimumTTL {
-		ignored = append(ignored, fmt.Sprintf("spec.minimumTTL %d: the BFD engine does not check the TTL of received packets; minimumTTL has no effect", *ttl))
-	}
-	if len(ignored) > 0 {
+	if ignored := translate.BFDLimitations(&p.Spec); len(ignored) > 0 {
 		supported.Status = metav1.ConditionFalse
 		supported.Reason = v1alpha1.ReasonUnsupported
 		supported.Message = strings.Join(ignored, "; ")
@@ -216,10 +154,12 @@ func profileStatus(p *v1alpha1.BFDProfile) v1alpha1.ConfigStatus {
 
 // secretKeysOnly is the cache transform of Secrets. A peer's condition
 // depends only on which keys of a Secret hold a value, so the cache keeps
-// those keys, each with an empty value, and drops the values, the keys
-// without a value, the annotations (kubectl's last-applied-configuration
-// holds a copy of the data) and the managed fields. Passwords are thus
-// never kept in the controller's memory.
+// those keys, each with the stand-in value redactedValue, and drops the
+// values, the keys without a value, the annotations (kubectl's
+// last-applied-configuration holds a copy of the data) and the managed
+// fields. Passwords are thus never kept in the controller's memory, and
+// translate.Password, which takes an empty value for none, finds a value
+// exactly where the speakers find one.
 func secretKeysOnly(in any) (any, error) {
 	s, ok := in.(*corev1.Secret)
 	if !ok {
@@ -228,7 +168,7 @@ func secretKeysOnly(in any) (any, error) {
 	keys := make(map[string][]byte, len(s.Data))
 	for k, v := range s.Data {
 		if len(v) > 0 {
-			keys[k] = []byte{}
+			keys[k] = []byte(redactedValue)
 		}
 	}
 	s.Data = keys

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -26,6 +23,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // Event reasons written on Services.
@@ -122,56 +120,74 @@ type serviceWrite struct {
 
 func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	defer r.metrics.observeReconcile(time.Now())
-	logger := log.FromContext(ctx)
+	c, err := r.read(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	first := r.alloc == nil
+	if first {
+		r.alloc = ipam.NewAllocator()
+	}
+	// Pools first: a pool edit may move Services, and the moves must be
+	// known before Services are looked at.
+	poolErrors, moved := r.setPools(c.pools)
+	requests, requestErrors := r.requests(c)
+	if first {
+		r.adopt(ctx, c.services, requests)
+	}
+	// Release before assigning, so that an address freed by this change is
+	// available to a Service waiting for one in the same pass.
+	writes := r.releaseAll(c.services)
+	writes = append(writes, r.assignAll(c.services, requests, requestErrors, moved)...)
+	err = r.applyWrites(ctx, writes)
+	r.flushEvents()
+	r.metrics.exportPoolUsage(r.alloc, c.pools)
+	err = errors.Join(err, r.writePoolStatus(ctx, c.pools, poolErrors))
+	return r.conflicts.end(r.logger, err)
+}
 
+// allocationInputs is what one pass reads from the cache: pools and
+// Services oldest first, so that every pass sees them in the same order,
+// and the labels of each namespace.
+type allocationInputs struct {
+	pools    []*v1alpha1.IPPool
+	services []*corev1.Service
+	nsLabels map[string]map[string]string
+}
+
+func (r *allocationReconciler) read(ctx context.Context) (allocationInputs, error) {
 	var poolList v1alpha1.IPPoolList
 	if err := r.client.List(ctx, &poolList); err != nil {
-		return reconcile.Result{}, fmt.Errorf("list pools: %w", err)
+		return allocationInputs{}, fmt.Errorf("list pools: %w", err)
 	}
 	// Every recompute reads every Service; objects from the cache are only
 	// read (writes build new objects), so they are not copied.
 	var svcList corev1.ServiceList
 	if err := r.client.List(ctx, &svcList, client.UnsafeDisableDeepCopy); err != nil {
-		return reconcile.Result{}, fmt.Errorf("list services: %w", err)
+		return allocationInputs{}, fmt.Errorf("list services: %w", err)
 	}
 	var nsList corev1.NamespaceList
 	if err := r.client.List(ctx, &nsList); err != nil {
-		return reconcile.Result{}, fmt.Errorf("list namespaces: %w", err)
+		return allocationInputs{}, fmt.Errorf("list namespaces: %w", err)
 	}
-	nsLabels := make(map[string]map[string]string, len(nsList.Items))
+	in := allocationInputs{
+		pools:    oldestFirst(poolList.Items, func(p *v1alpha1.IPPool) metav1.ObjectMeta { return p.ObjectMeta }),
+		services: oldestFirst(svcList.Items, func(s *corev1.Service) metav1.ObjectMeta { return s.ObjectMeta }),
+		nsLabels: make(map[string]map[string]string, len(nsList.Items)),
+	}
 	for _, ns := range nsList.Items {
-		nsLabels[ns.Name] = ns.Labels
+		in.nsLabels[ns.Name] = ns.Labels
 	}
+	return in, nil
+}
 
-	pools := oldestFirst(poolList.Items, func(p *v1alpha1.IPPool) metav1.ObjectMeta { return p.ObjectMeta })
-	services := oldestFirst(svcList.Items, func(s *corev1.Service) metav1.ObjectMeta { return s.ObjectMeta })
-
-	// Pools first: a pool edit may move Services, and the moves must be
-	// known before Services are looked at.
-	poolErrors := map[string]error{}
+// setPools hands the allocator the pools it can use. It returns why each
+// pool is not accepted (or keeps its previous version), and the set of
+// Services whose addresses the change took away.
+func (r *allocationReconciler) setPools(pools []*v1alpha1.IPPool) (map[string]error, map[string]bool) {
 	var candidates []ipam.Pool
-	translated := make(map[string]ipam.Pool, len(pools))
-	for _, p := range pools {
-		pool, err := poolFromAPI(p)
-		if err != nil {
-			// A pool in use that an edit broke keeps its last good
-			// version, so a typo moves no Service.
-			if last, ok := r.lastGood[p.Name]; ok {
-				err = fmt.Errorf("%w; the pool keeps its previous version", err)
-				candidates = append(candidates, last)
-				translated[p.Name] = last
-			}
-			poolErrors[p.Name] = err
-			continue
-		}
-		candidates = append(candidates, pool)
-		translated[p.Name] = pool
-	}
-	r.lastGood = translated
-	first := r.alloc == nil
-	if first {
-		r.alloc = ipam.NewAllocator()
-	}
+	var poolErrors map[string]error
+	candidates, r.lastGood, poolErrors = usablePools(pools, r.lastGood)
 	rejected, moved := r.alloc.SetPools(candidates)
 	for name, err := range rejected {
 		poolErrors[name] = err
@@ -180,47 +196,87 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 	for _, key := range moved {
 		movedSet[key] = true
 	}
+	return poolErrors, movedSet
+}
 
-	requests := make(map[string]ipam.Service, len(services))
+// usablePools translates the pools. A pool in use that an edit broke
+// keeps its last good version (from lastGood), so a typo moves no
+// Service; a broken pool never seen good is left out. It returns the
+// pools to use, the good version of each by name for the next pass, and
+// the errors by pool name.
+func usablePools(pools []*v1alpha1.IPPool, lastGood map[string]ipam.Pool) ([]ipam.Pool, map[string]ipam.Pool, map[string]error) {
+	var candidates []ipam.Pool
+	good := make(map[string]ipam.Pool, len(pools))
+	poolErrors := map[string]error{}
+	for _, p := range pools {
+		pool, err := translate.AllocatorPool(p)
+		if err != nil {
+			last, ok := lastGood[p.Name]
+			if !ok {
+				poolErrors[p.Name] = err
+				continue
+			}
+			poolErrors[p.Name] = fmt.Errorf("%w; the pool keeps its previous version", err)
+			pool = last
+		}
+		candidates = append(candidates, pool)
+		good[p.Name] = pool
+	}
+	return candidates, good, poolErrors
+}
+
+// requests translates the Services this controller serves into the
+// allocator's requests, by key. A Service that asks for addresses in a
+// malformed way has an error, and a request all the same, without the
+// addresses, so that its current addresses can be adopted.
+func (r *allocationReconciler) requests(in allocationInputs) (map[string]ipam.Service, map[string]error) {
+	requests := make(map[string]ipam.Service, len(in.services))
 	requestErrors := map[string]error{}
-	for _, svc := range services {
+	for _, svc := range in.services {
 		if !r.serves(svc) {
 			continue
 		}
-		key := svc.Namespace + "/" + svc.Name
-		req, err := serviceFromAPI(svc, nsLabels[svc.Namespace])
+		key := translate.ServiceKey(svc)
+		req, err := translate.AllocationRequest(svc, in.nsLabels[svc.Namespace])
 		if err != nil {
 			requestErrors[key] = err
 		}
 		requests[key] = req
 	}
+	return requests, requestErrors
+}
 
-	if first {
-		// Adopt before assigning, oldest Service first, so a restart never
-		// moves an address and the older of two conflicting claims wins.
-		for _, svc := range services {
-			key := svc.Namespace + "/" + svc.Name
-			addrs := ingressAddrs(svc)
-			if !r.serves(svc) || len(addrs) == 0 {
-				continue
-			}
-			// A Service whose request cannot be read still holds the
-			// addresses in its status; adopting them keeps them from being
-			// handed to anyone else.
-			if _, err := r.alloc.Adopt(requests[key], addrs); err != nil {
-				logger.Info("not adopting addresses from status", "service", key, "reason", err.Error())
-				continue
-			}
-			r.held[key] = true
+// adopt takes the addresses already in the status of the Services served
+// into the allocator, at the first pass, before anything is assigned:
+// oldest Service first, so a restart never moves an address and the older
+// of two conflicting claims wins.
+func (r *allocationReconciler) adopt(ctx context.Context, services []*corev1.Service, requests map[string]ipam.Service) {
+	logger := log.FromContext(ctx)
+	for _, svc := range services {
+		key := translate.ServiceKey(svc)
+		addrs := translate.IngressAddrs(svc)
+		if !r.serves(svc) || len(addrs) == 0 {
+			continue
 		}
+		// A Service whose request cannot be read still holds the
+		// addresses in its status; adopting them keeps them from being
+		// handed to anyone else.
+		if _, err := r.alloc.Adopt(requests[key], addrs); err != nil {
+			logger.Info("not adopting addresses from status", "service", key, "reason", err.Error())
+			continue
+		}
+		r.held[key] = true
 	}
+}
 
-	// Release before assigning, so that an address freed by this change is
-	// available to a Service waiting for one in the same pass.
+// releaseAll gives back the addresses of the Services that are no longer
+// served, returning the writes that clear what was written on them, and
+// forgets the Services that are gone.
+func (r *allocationReconciler) releaseAll(services []*corev1.Service) []serviceWrite {
 	var writes []serviceWrite
 	seen := make(map[string]bool, len(services))
 	for _, svc := range services {
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		seen[key] = true
 		if !r.serves(svc) {
 			if w, ok := r.release(svc, key); ok {
@@ -240,47 +296,53 @@ func (r *allocationReconciler) Reconcile(ctx context.Context, _ reconcile.Reques
 			delete(r.failures, key)
 		}
 	}
+	return writes
+}
 
+// assignAll assigns addresses to every Service served, oldest first, and
+// returns the writes that show them. moved are the Services whose
+// addresses a pool change took away.
+func (r *allocationReconciler) assignAll(services []*corev1.Service, requests map[string]ipam.Service, requestErrors map[string]error, moved map[string]bool) []serviceWrite {
+	var writes []serviceWrite
 	for _, svc := range services {
-		key := svc.Namespace + "/" + svc.Name
+		key := translate.ServiceKey(svc)
 		if !r.serves(svc) {
 			continue
 		}
 		if err := requestErrors[key]; err != nil {
 			r.fail(svc, key, err)
-			if w, ok := r.desiredWrite(svc, key); ok {
-				writes = append(writes, w)
-			}
-			continue
-		}
-		before, hadBefore := r.alloc.Assignment(key)
-		got, err := r.alloc.Assign(requests[key])
-		if err != nil {
-			r.fail(svc, key, err)
 		} else {
-			r.held[key] = true
-			delete(r.failures, key)
-			switch {
-			case movedSet[key]:
-				r.event(svc, corev1.EventTypeWarning, EventIPChanged, "Allocate",
-					"pool %q no longer holds the previous address; assigned %s", got.Pool, addrList(got.Addrs))
-			case hadBefore && !slices.Equal(before.Addrs, got.Addrs):
-				r.event(svc, corev1.EventTypeNormal, EventIPChanged, "Allocate",
-					"assigned %s from pool %q (was %s)", addrList(got.Addrs), got.Pool, addrList(before.Addrs))
-			case !hadBefore && !sameAddrs(ingressAddrs(svc), got.Addrs):
-				r.event(svc, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
-					"assigned %s from pool %q", addrList(got.Addrs), got.Pool)
-			}
+			r.assign(svc, key, requests[key], moved[key])
 		}
 		if w, ok := r.desiredWrite(svc, key); ok {
 			writes = append(writes, w)
 		}
 	}
-	err := errors.Join(r.applyWrites(ctx, writes))
-	r.flushEvents()
-	r.metrics.exportPoolUsage(r.alloc, pools)
-	err = errors.Join(err, r.writePoolStatus(ctx, pools, poolErrors))
-	return r.conflicts.end(r.logger, err)
+	return writes
+}
+
+// assign assigns addresses to one Service and reports what changed: a
+// move forced by a pool change is a warning.
+func (r *allocationReconciler) assign(svc *corev1.Service, key string, req ipam.Service, moved bool) {
+	before, hadBefore := r.alloc.Assignment(key)
+	got, err := r.alloc.Assign(req)
+	if err != nil {
+		r.fail(svc, key, err)
+		return
+	}
+	r.held[key] = true
+	delete(r.failures, key)
+	switch {
+	case moved:
+		r.event(svc, corev1.EventTypeWarning, EventIPChanged, "Allocate",
+			"pool %q no longer holds the previous address; assigned %s", got.Pool, addrList(got.Addrs))
+	case hadBefore && !slices.Equal(before.Addrs, got.Addrs):
+		r.event(svc, corev1.EventTypeNormal, EventIPChanged, "Allocate",
+			"assigned %s from pool %q (was %s)", addrList(got.Addrs), got.Pool, addrList(before.Addrs))
+	case !hadBefore && !sameAddrs(translate.IngressAddrs(svc), got.Addrs):
+		r.event(svc, corev1.EventTypeNormal, EventIPAllocated, "Allocate",
+			"assigned %s from pool %q", addrList(got.Addrs), got.Pool)
+	}
 }
 
 // release gives back the addresses of a Service that is no longer ours
@@ -303,7 +365,7 @@ func (r *allocationReconciler) release(svc *corev1.Service, key string) (service
 	if _, annotated := svc.Annotations[v1alpha1.AnnotationAssignedPool]; !annotated {
 		return serviceWrite{}, false
 	}
-	w := serviceWrite{svc: svc, addrs: ingressAddrs(svc)}
+	w := serviceWrite{svc: svc, addrs: translate.IngressAddrs(svc)}
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 		// No load balancer serves a Service of another type, so the
 		// addresses in its status can only be ours.
@@ -351,7 +413,7 @@ func (r *allocationReconciler) desiredWrite(svc *corev1.Service, key string) (se
 		// failure never removes an address a client may be using.
 		return serviceWrite{}, false
 	}
-	if sameAddrs(ingressAddrs(svc), got.Addrs) && svc.Annotations[v1alpha1.AnnotationAssignedPool] == got.Pool {
+	if sameAddrs(translate.IngressAddrs(svc), got.Addrs) && svc.Annotations[v1alpha1.AnnotationAssignedPool] == got.Pool {
 		return serviceWrite{}, false
 	}
 	return serviceWrite{svc: svc, addrs: got.Addrs, pool: got.Pool}, true
@@ -363,101 +425,6 @@ func (r *allocationReconciler) inFlight(svc *corev1.Service, key string) bool {
 	}
 	delete(r.pending, key)
 	return false
-}
-
-// applyWrites patches Services in parallel and records which resource
-// versions predate each write.
-func (r *allocationReconciler) applyWrites(ctx context.Context, writes []serviceWrite) error {
-	type result struct {
-		key      string
-		versions []string
-		err      error
-	}
-	results := make([]result, len(writes))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, writeParallelism)
-	for i, w := range writes {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			versions, err := r.writeService(ctx, w)
-			results[i] = result{key: w.svc.Namespace + "/" + w.svc.Name, versions: versions, err: err}
-		}()
-	}
-	wg.Wait()
-	var errs []error
-	for _, res := range results {
-		// Only a write that went through is in flight; after a failure the
-		// next recompute must try again.
-		if res.err == nil && len(res.versions) > 0 {
-			r.pending[res.key] = res.versions
-		}
-		if res.err != nil && !apierrors.IsNotFound(res.err) {
-			errs = append(errs, res.err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// writeService sets status.loadBalancer.ingress and the pool annotation.
-// It returns the resource versions the cache may still show before it
-// catches up with the write.
-//
-// The Service status endpoint of the API server also applies metadata
-// changes, so both go in one write: half the API calls, and the speakers
-// see the address and the annotation that makes it theirs at the same time.
-// Should an API server ignore the metadata part, a second write sets the
-// annotation.
-func (r *allocationReconciler) writeService(ctx context.Context, w serviceWrite) ([]string, error) {
-	svc := w.svc
-	versions := []string{svc.ResourceVersion}
-	var pool any = w.pool
-	if w.pool == "" {
-		pool = nil // a JSON merge patch deletes a key set to null
-	}
-	annotate := map[string]any{"annotations": map[string]any{v1alpha1.AnnotationAssignedPool: pool}}
-	annotated := func(s *corev1.Service) bool { return s.Annotations[v1alpha1.AnnotationAssignedPool] == w.pool }
-	if !sameAddrs(ingressAddrs(svc), w.addrs) {
-		ingress := make([]corev1.LoadBalancerIngress, 0, len(w.addrs))
-		vip := corev1.LoadBalancerIPModeVIP
-		for _, a := range w.addrs {
-			ingress = append(ingress, corev1.LoadBalancerIngress{IP: a.String(), IPMode: &vip})
-		}
-		patch := map[string]any{
-			"metadata": annotate,
-			"status":   map[string]any{"loadBalancer": map[string]any{"ingress": ingress}},
-		}
-		updated, err := r.patch(ctx, svc, patch, true)
-		if err != nil {
-			return versions, fmt.Errorf("write status of service %s/%s: %w", svc.Namespace, svc.Name, err)
-		}
-		if annotated(updated) {
-			return versions, nil
-		}
-		versions = append(versions, updated.ResourceVersion)
-	} else if annotated(svc) {
-		return versions, nil
-	}
-	if _, err := r.patch(ctx, svc, map[string]any{"metadata": annotate}, false); err != nil {
-		return versions, fmt.Errorf("annotate service %s/%s: %w", svc.Namespace, svc.Name, err)
-	}
-	return versions, nil
-}
-
-func (r *allocationReconciler) patch(ctx context.Context, svc *corev1.Service, body map[string]any, status bool) (*corev1.Service, error) {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	obj := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name}}
-	p := client.RawPatch(types.MergePatchType, raw)
-	if status {
-		err = r.client.Status().Patch(ctx, obj, p)
-	} else {
-		err = r.client.Patch(ctx, obj, p)
-	}
-	return obj, err
 }
 
 // writePoolStatus keeps each pool's Accepted condition and usage counts

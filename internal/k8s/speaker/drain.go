@@ -17,6 +17,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // drainStatus is what the node's drain looks like after the last
@@ -151,7 +152,7 @@ func leaving(ctx context.Context, reader client.Reader, nodeName string) string 
 			return "the node is tainted out of service"
 		}
 	}
-	if _, drain := nodeFromAPI(&n); drain != "" {
+	if _, drain := translate.Node(&n); drain.Reason() != "" {
 		return "a drain was requested as the speaker stopped"
 	}
 	return ""

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // Event reasons the speaker writes on Services.
@@ -71,7 +72,7 @@ func (a *announcementEvents) report(now time.Time, in *announce.Input, res annou
 		if services == nil {
 			services = make(map[string]*corev1.Service, len(items))
 			for i := range items {
-				services[items[i].Namespace+"/"+items[i].Name] = &items[i]
+				services[translate.ServiceKey(&items[i])] = &items[i]
 			}
 		}
 		return services[key]
@@ -148,7 +149,7 @@ func (a *announcementEvents) send(now time.Time, svc *corev1.Service, eventType,
 	if svc == nil {
 		return
 	}
-	key := svc.Namespace + "/" + svc.Name
+	key := translate.ServiceKey(svc)
 	se, ok := a.perSvc[key]
 	if !ok {
 		se = &serviceEvents{limit: rate.NewLimiter(rate.Every(serviceEventEvery), serviceEventBurst)}

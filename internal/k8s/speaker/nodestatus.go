@@ -83,10 +83,20 @@ func newNodeStatusWriter(c client.Client, reader client.Reader, engine bgp.Engin
 		metrics: metrics, gauges: sessionGauges{metrics: metrics}}
 }
 
+// recomputeFindings is what a recompute hands the status writer.
+type recomputeFindings struct {
+	services v1alpha1.BGPNodeStatusStatus
+	nodeUID  types.UID
+	// peerAddrs are the peers' addresses, by peer name.
+	peerAddrs map[string]string
+	// problems are the configuration problems, by object ("Kind/name").
+	problems map[string]string
+}
+
 // set hands the writer what the last recompute found.
-func (w *nodeStatusWriter) set(services v1alpha1.BGPNodeStatusStatus, nodeUID types.UID, peerAddrs, problems map[string]string) {
+func (w *nodeStatusWriter) set(f recomputeFindings) {
 	w.mu.Lock()
-	w.services, w.nodeUID, w.peerAddrs, w.problems = &services, nodeUID, peerAddrs, problems
+	w.services, w.nodeUID, w.peerAddrs, w.problems = &f.services, f.nodeUID, f.peerAddrs, f.problems
 	w.mu.Unlock()
 	w.poke()
 }

@@ -11,6 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // serviceChanged passes events of Services that have, or had, addresses
@@ -19,7 +21,7 @@ import (
 func serviceChanged() predicate.Funcs {
 	isAnnounceable := func(o client.Object) bool {
 		s, ok := o.(*corev1.Service)
-		return !ok || announceable(s)
+		return !ok || translate.Announceable(s)
 	}
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool { return isAnnounceable(e.Object) },
@@ -43,7 +45,7 @@ func endpointsChanged(services client.Reader) predicate.Funcs {
 			return false
 		}
 		// On any other error the recompute finds out what is true.
-		return err != nil || announceable(&s)
+		return err != nil || translate.Announceable(&s)
 	})
 }
 

@@ -3,15 +3,11 @@ package speaker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -120,153 +116,55 @@ const maxPace = time.Second
 // announcements change next without any event (the end of a drain time),
 // or zero.
 func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.Time, error) {
-	var node corev1.Node
-	if err := r.client.Get(ctx, client.ObjectKey{Name: r.nodeName}, &node); err != nil {
-		// Without its Node the speaker cannot tell what to announce; it
-		// keeps what it announces until the Node is readable again.
-		return time.Time{}, fmt.Errorf("get node %s: %w", r.nodeName, err)
+	c, err := r.read(ctx)
+	if err != nil {
+		return time.Time{}, err
 	}
-	var (
-		services   corev1.ServiceList
-		endpoints  discoveryv1.EndpointSliceList
-		pools      v1alpha1.IPPoolList
-		peers      v1alpha1.BGPPeerList
-		adverts    v1alpha1.BGPAdvertisementList
-		secretList corev1.SecretList
-		bfdList    v1alpha1.BFDProfileList
-		statuses   v1alpha1.BGPNodeStatusList
-	)
-	// Every recompute reads every Service and EndpointSlice; the cache's
-	// copies are only read here, so copying them all each time is waste.
-	for _, l := range []client.ObjectList{&services, &endpoints, &pools, &peers, &adverts, &bfdList, &statuses} {
-		if err := r.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
-			return time.Time{}, fmt.Errorf("list %T: %w", l, err)
-		}
-	}
-	if err := r.client.List(ctx, &secretList, client.InNamespace(r.namespace)); err != nil {
-		return time.Time{}, fmt.Errorf("list secrets: %w", err)
-	}
-
 	problems := map[string]string{}
-	self, drainReason := nodeFromAPI(&node)
-	in := announce.Input{Node: self, Now: now}
-	if !r.hold.loaded {
-		var own *v1alpha1.BGPNodeStatus
-		for i := range statuses.Items {
-			if statuses.Items[i].Name == r.nodeName {
-				own = &statuses.Items[i]
-			}
-		}
-		r.hold.load(own)
-	}
-	in.Admitted, in.HeldSince = r.hold.admitted, r.hold.heldSince
-	// Who else announces what matters only to advertisements that hold
-	// additions, and costs a map of every node's Services to find out.
-	holds := slices.ContainsFunc(adverts.Items, func(a v1alpha1.BGPAdvertisement) bool { return a.Spec.AdditionHold != nil })
-	r.holdsInUse.Store(holds)
-	var others map[string][]string
-	if holds {
-		others = announcers(statuses.Items, r.nodeName)
-	}
+	in, nodeDrain := r.nodeInput(c, now)
+	others, holds := r.otherAnnouncers(c)
+	in.Services = serviceInputs(c, others, problems)
+	in.Pools = translate.AnnouncePools(c.pools.Items)
+	in.Advertisements, r.lastAdverts = keepUsable("BGPAdvertisement", r.lastAdverts, c.adverts.Items, translate.UsableAdvertisement, problems)
+	bfdProblems(c.profiles.Items, problems)
+	var sessions map[string]bgp.Peer
+	in.Peers, sessions = r.peerInputs(c, problems)
 
-	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
-	for i := range endpoints.Items {
-		es := &endpoints.Items[i]
-		if name := es.Labels[discoveryv1.LabelServiceName]; name != "" {
-			key := es.Namespace + "/" + name
-			slicesByService[key] = append(slicesByService[key], es)
-		}
-	}
-	for i := range services.Items {
-		s := &services.Items[i]
-		svc, ok := serviceFromAPI(s, slicesByService[s.Namespace+"/"+s.Name])
-		if !ok {
-			continue
-		}
-		svc.AnnouncedElsewhere = announcedElsewhere(&svc, others[svc.Key])
-		var err error
-		if svc.ReleasedAt, err = releasedAt(s); err != nil {
-			problems["Service/"+svc.Key] = err.Error()
-		}
-		in.Services = append(in.Services, svc)
-	}
-	for _, p := range pools.Items {
-		in.Pools = append(in.Pools, announce.Pool{Name: p.Name, Labels: p.Labels})
-	}
-	goodAdverts := map[string]announce.Advertisement{}
-	for i := range adverts.Items {
-		name := adverts.Items[i].Name
-		adv, err := translate.Advertisement(&adverts.Items[i])
-		if err == nil {
-			err = announce.Validate(adv)
-		}
-		if err != nil {
-			// A broken edit keeps the last good version in use, so a typo
-			// withdraws nothing.
-			last, ok := r.lastAdverts[name]
-			if !ok {
-				problems["BGPAdvertisement/"+name] = err.Error()
-				continue
-			}
-			problems["BGPAdvertisement/"+name] = err.Error() + "; keeping the previous version"
-			adv = last
-		}
-		goodAdverts[name] = adv
-		in.Advertisements = append(in.Advertisements, adv)
-	}
-	r.lastAdverts = goodAdverts
+	result, drain := r.compute(&in, nodeDrain.Reason(), now)
+	r.publish(now, c, &in, result, drain, holds)
+	r.reportConfiguration(c, result, sessions, drain, problems)
+	plan := planEngine(result, sessions)
+	r.sessions.setPeers(plan.facts)
+	return nextChange(result.NextChange, drain, now), r.apply(ctx, plan)
+}
 
-	secrets := map[string]*corev1.Secret{}
-	for i := range secretList.Items {
-		secrets[secretList.Items[i].Name] = &secretList.Items[i]
-	}
-	bfdProfiles := map[string]*v1alpha1.BFDProfile{}
-	for i := range bfdList.Items {
-		p := &bfdList.Items[i]
-		bfdProfiles[p.Name] = p
-		if p.Spec.PassiveMode {
-			problems["BFDProfile/"+p.Name] = "spec.passiveMode: the BFD engine has no passive mode; sessions send from the start"
-		}
-	}
-	v4, v6 := nodeAddresses(&node)
-	enginePeers := map[string]bgp.Peer{}
-	goodPeers := map[string]peerVersion{}
-	for i := range peers.Items {
-		p := &peers.Items[i]
-		var v peerVersion
-		password, err := r.password(p, secrets)
-		if err == nil {
-			v.rules, v.session, err = peerFromAPI(p, v4, v4, v6, password, bfdProfiles)
-		}
-		if err != nil {
-			// A peer that worked keeps its session as it was: a Secret
-			// being replaced or a typo must not drop the routes.
-			last, ok := r.lastPeers[p.Name]
-			if !ok {
-				problems["BGPPeer/"+p.Name] = err.Error()
-				continue
-			}
-			problems["BGPPeer/"+p.Name] = err.Error() + "; keeping the previous version"
-			v = last
-		}
-		goodPeers[p.Name] = v
-		in.Peers = append(in.Peers, v.rules)
-		enginePeers[p.Name] = v.session
-	}
-	r.lastPeers = goodPeers
-
-	drain := drainOf(&in, drainReason)
+// compute works out what the node announces, and tracks its drain: when
+// it started, and until when its paths drain.
+func (r *speakerReconciler) compute(in *announce.Input, drainReason string, now time.Time) (announce.Result, nodeDrain) {
+	drain := drainOf(in, drainReason)
 	in.Node.DrainSince = r.drain.observe(drain.reason != "", now)
-	result := announce.Compute(in)
-	r.drain.set(drainStatusOf(in, result))
-	drain.since, drain.until = in.Node.DrainSince, drainEnd(in, result)
-	r.drainEvents.report(&node, drain, now)
-	r.events.report(now, &in, result, r.hold.heldSince, services.Items)
-	for _, svc := range r.releases.check(r.nodeName, in.Services, result, statuses.Items, holds) {
+	result := announce.Compute(*in)
+	r.drain.set(drainStatusOf(*in, result))
+	drain.since, drain.until = in.Node.DrainSince, drainEnd(*in, result)
+	return result, drain
+}
+
+// publish tells about the changes of a recompute: drain events on the
+// Node, announcement events and unused releases on Services. It then
+// carries the held additions on to the next recompute.
+func (r *speakerReconciler) publish(now time.Time, c *cluster, in *announce.Input, result announce.Result, drain nodeDrain, holds bool) {
+	r.drainEvents.report(&c.node, drain, now)
+	r.events.report(now, in, result, r.hold.heldSince, c.services.Items)
+	for _, svc := range r.releases.check(r.nodeName, in.Services, result, c.statuses.Items, holds) {
 		r.events.nothingReleased(now, svc)
 	}
 	r.hold.update(result)
 	r.metrics.heldServices.Set(float64(len(result.Held)))
+}
+
+// reportConfiguration logs the configuration problems and limitations,
+// with those the announce rules found, and writes the node's status.
+func (r *speakerReconciler) reportConfiguration(c *cluster, result announce.Result, sessions map[string]bgp.Peer, drain nodeDrain, problems map[string]string) {
 	for name, err := range result.Errors {
 		problems["BGPAdvertisement/"+name] = err.Error()
 	}
@@ -276,46 +174,64 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	}
 	r.report(problems, warnings)
 	if r.status != nil {
-		addrs := make(map[string]string, len(enginePeers))
-		for name, p := range enginePeers {
+		addrs := make(map[string]string, len(sessions))
+		for name, p := range sessions {
 			addrs[name] = p.Address.String()
 		}
-		r.status.set(nodeStatusOf(result, drain), node.UID, addrs, problems)
+		r.status.set(recomputeFindings{services: nodeStatusOf(result, drain), nodeUID: c.node.UID, peerAddrs: addrs, problems: problems})
 	}
+}
 
-	var wantPeers []bgp.Peer
-	wantPaths := map[string][]bgp.Path{}
-	facts := map[string]peerFacts{}
+// enginePlan is what the engine is asked to do: the sessions, sorted by
+// name, and the paths of each; facts tell the session watch about them.
+type enginePlan struct {
+	peers []bgp.Peer
+	paths map[string][]bgp.Path
+	facts map[string]peerFacts
+}
+
+// planEngine turns the sessions the rules want into the engine's form.
+// A path of a family for which the node has no next hop is left out.
+func planEngine(result announce.Result, sessions map[string]bgp.Peer) enginePlan {
+	plan := enginePlan{paths: map[string][]bgp.Path{}, facts: map[string]peerFacts{}}
 	for name, paths := range result.Sessions {
-		bp, ok := enginePeers[name]
+		bp, ok := sessions[name]
 		if !ok {
 			continue
 		}
-		wantPeers = append(wantPeers, bp)
-		facts[name] = peerFacts{password: bp.Password != "", gracefulRestart: bp.GracefulRestart.Enabled}
-		converted := make([]bgp.Path, 0, len(paths))
+		plan.peers = append(plan.peers, bp)
+		plan.facts[name] = peerFacts{password: bp.Password != "", gracefulRestart: bp.GracefulRestart.Enabled}
+		usable := make([]bgp.Path, 0, len(paths))
 		for _, p := range paths {
 			if (p.Prefix.Addr().Is4() && !bp.NextHopIPv4.IsValid()) || (p.Prefix.Addr().Is6() && !bp.NextHopIPv6.IsValid()) {
 				continue // no next hop of that family on this node
 			}
-			converted = append(converted, p)
+			usable = append(usable, p)
 		}
-		wantPaths[name] = converted
+		plan.paths[name] = usable
 	}
-	sort.Slice(wantPeers, func(i, j int) bool { return wantPeers[i].Name < wantPeers[j].Name })
-	r.sessions.setPeers(facts)
+	sort.Slice(plan.peers, func(i, j int) bool { return plan.peers[i].Name < plan.peers[j].Name })
+	return plan
+}
 
-	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: wantPeers})
-	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: wantPaths})
-	r.metrics.countUpdates(r.lastPaths, wantPaths)
-	r.lastPaths = wantPaths
-	next := result.NextChange
+// apply hands the plan to the engine.
+func (r *speakerReconciler) apply(ctx context.Context, plan enginePlan) error {
+	errPeers := r.engine.ReconcilePeers(ctx, bgp.ReconcilePeersRequest{Peers: plan.peers})
+	_, errPaths := r.engine.ReconcilePaths(ctx, bgp.ReconcilePathsRequest{Paths: plan.paths})
+	r.metrics.countUpdates(r.lastPaths, plan.paths)
+	r.lastPaths = plan.paths
+	return errors.Join(errPeers, errPaths)
+}
+
+// nextChange is when the announcements change next without any event:
+// the rules' next change, or the end of the node's drain if that comes
+// first. A node that announces nothing has no path whose drain time
+// ends, but its drain still ends, and the end is reported.
+func nextChange(next time.Time, drain nodeDrain, now time.Time) time.Time {
 	if drain.reason != "" && !drain.over(now) && (next.IsZero() || drain.until.Before(next)) {
-		// A node that announces nothing has no path whose drain time
-		// ends, but its drain still ends, and the end is reported.
-		next = drain.until
+		return drain.until
 	}
-	return next, errors.Join(errPeers, errPaths)
+	return next
 }
 
 // drainOf says what drains the node: the Node itself (reason), or else a
@@ -362,31 +278,6 @@ func drainEnd(in announce.Input, res announce.Result) time.Time {
 		}
 	}
 	return end
-}
-
-// password reads a peer's TCP-MD5 password from its Secret. Only Secrets in
-// the speaker's namespace are watched, so a reference elsewhere is an error.
-func (r *speakerReconciler) password(p *v1alpha1.BGPPeer, secrets map[string]*corev1.Secret) (string, error) {
-	ref := p.Spec.PasswordSecret
-	if ref == nil {
-		return "", nil
-	}
-	if ref.Namespace != r.namespace {
-		return "", fmt.Errorf("spec.passwordSecret: the speaker reads Secrets only in namespace %q, not %q", r.namespace, ref.Namespace)
-	}
-	s, ok := secrets[ref.Name]
-	if !ok {
-		return "", fmt.Errorf("spec.passwordSecret: secret %s/%s not found", ref.Namespace, ref.Name)
-	}
-	key := ref.Key
-	if key == "" {
-		key = "password"
-	}
-	value, ok := s.Data[key]
-	if !ok || len(value) == 0 {
-		return "", fmt.Errorf("spec.passwordSecret: secret %s/%s has no key %q", ref.Namespace, ref.Name, key)
-	}
-	return string(value), nil
 }
 
 // report logs configuration problems, and limitations of configuration

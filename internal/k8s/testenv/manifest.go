@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
@@ -95,7 +96,7 @@ func applyOne(ctx context.Context, dyn dynamic.Interface, mapper *restmapper.Def
 
 func describe(obj *unstructured.Unstructured) string {
 	if ns := obj.GetNamespace(); ns != "" {
-		return ns + "/" + obj.GetName()
+		return types.NamespacedName{Namespace: ns, Name: obj.GetName()}.String()
 	}
 	return obj.GetName()
 }

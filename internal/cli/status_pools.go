@@ -12,6 +12,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/ipam"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 )
 
 // poolReport is one IP family of one pool; a pool without usage in its
@@ -95,13 +96,9 @@ func familyReport(base poolReport, f ipam.Family, usage *v1alpha1.FamilyUsage, c
 // specCapacity returns how many addresses per family the pool's spec holds,
 // less those the pool never hands out, or nil if the spec cannot be read.
 func specCapacity(p *v1alpha1.IPPool) map[ipam.Family]*big.Int {
-	pool := ipam.Pool{Name: p.Name, AvoidBuggyIPs: p.Spec.AvoidBuggyIPs}
-	for _, a := range p.Spec.Addresses {
-		r, err := ipam.ParseRange(string(a))
-		if err != nil {
-			return nil
-		}
-		pool.Ranges = append(pool.Ranges, r)
+	pool, err := translate.AllocatorPool(p)
+	if err != nil {
+		return nil
 	}
 	return pool.Capacity()
 }

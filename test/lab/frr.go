@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // FRR is the lab's router: zebra and bgpd in the router namespace, with
@@ -155,17 +158,15 @@ func startFRR(l *Lab) (*FRR, error) {
 		}
 	}
 	// vtysh answers once bgpd's socket is up.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := f.Vtysh("show bgp summary json"); err == nil {
-			return f, nil
-		}
-		if time.Now().After(deadline) {
-			f.stop()
-			return nil, fmt.Errorf("FRR did not answer vtysh within 10s")
-		}
-		time.Sleep(100 * time.Millisecond)
+	err = poll.Until(context.Background(), 10*time.Second, "FRR answers vtysh", poll.Succeeds(func() error {
+		_, err := f.Vtysh("show bgp summary json")
+		return err
+	}))
+	if err != nil {
+		f.stop()
+		return nil, err
 	}
+	return f, nil
 }
 
 // frrConfDir is where FRR's tools look for the configuration of a

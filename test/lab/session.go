@@ -23,6 +23,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // A long-lived lab for people rather than tests: `Up` starts a background
@@ -164,23 +165,38 @@ func Up(opts SessionOptions, serve []string) (string, error) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if s, _ := readState(); s.Ready {
-			summary, err := os.ReadFile(summaryPath())
-			return string(summary), err
-		} else if s.Error != "" {
-			return "", fmt.Errorf("the lab failed: %s (log: %s)", s.Error, logPath)
+	return waitUntilServed(exited, logPath)
+}
+
+// waitUntilServed waits until the lab process that Up started has made
+// its lab and returns the lab's summary, or says why it did not: the
+// process failed, ended (exited gives its end), or took too long.
+func waitUntilServed(exited <-chan error, logPath string) (string, error) {
+	var s state
+	var ended error
+	processEnded := false
+	err := poll.Until(context.Background(), 5*time.Minute, "the lab is ready", func() (bool, string) {
+		if s, _ = readState(); s.Ready || s.Error != "" {
+			return true, ""
 		}
 		select {
-		case err := <-exited:
-			return "", fmt.Errorf("the lab process ended (%v); see %s", err, logPath)
-		case <-time.After(200 * time.Millisecond):
+		case ended = <-exited:
+			processEnded = true
+			return true, ""
+		default:
+			return false, ""
 		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("the lab was not ready after 5 minutes; see %s", logPath)
-		}
+	})
+	switch {
+	case s.Ready:
+		summary, err := os.ReadFile(summaryPath())
+		return string(summary), err
+	case s.Error != "":
+		return "", fmt.Errorf("the lab failed: %s (log: %s)", s.Error, logPath)
+	case processEnded:
+		return "", fmt.Errorf("the lab process ended (%v); see %s", ended, logPath)
 	}
+	return "", fmt.Errorf("%w; see %s", err, logPath)
 }
 
 // Down stops the running lab and waits until it has removed everything.
@@ -206,12 +222,11 @@ func Down() (string, error) {
 	if err := syscall.Kill(s.PID, syscall.SIGTERM); err != nil {
 		return "", fmt.Errorf("stop lab process %d: %w", s.PID, err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for processAlive(s.PID) {
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("lab process %d did not stop within 2 minutes", s.PID)
-		}
-		time.Sleep(100 * time.Millisecond)
+	err := poll.Until(context.Background(), 2*time.Minute, fmt.Sprintf("lab process %d stops", s.PID), func() (bool, string) {
+		return !processAlive(s.PID), ""
+	})
+	if err != nil {
+		return "", err
 	}
 	// The process removes its lab; sweeping after it costs nothing and
 	// catches whatever a failed cleanup step left. A lab stopped before it
@@ -326,24 +341,24 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 	if opts.IPv6 {
 		want = 2
 	}
-	if err := poll(ctx, 60*time.Second, "the sample Service gets its addresses", func() bool {
+	if err := poll.Until(ctx, 60*time.Second, "the sample Service gets its addresses", func() (bool, string) {
 		addrs = nil
 		if err := l.Client.Get(ctx, client.ObjectKeyFromObject(&svc), &svc); err != nil {
-			return false
+			return false, err.Error()
 		}
 		for _, in := range svc.Status.LoadBalancer.Ingress {
 			if a, err := netip.ParseAddr(in.IP); err == nil {
 				addrs = append(addrs, a)
 			}
 		}
-		return len(addrs) == want
+		return len(addrs) == want, fmt.Sprint(addrs)
 	}); err != nil {
 		return "", err
 	}
 	for _, a := range addrs {
-		if err := poll(ctx, 60*time.Second, "the router has a route with every node as next hop", func() bool {
+		if err := poll.Until(ctx, 60*time.Second, "the router has a route with every node as next hop", func() (bool, string) {
 			hops, err := l.Router.KernelNextHops(netip.PrefixFrom(a, a.BitLen()))
-			return err == nil && len(hops) == len(l.Nodes)
+			return err == nil && len(hops) == len(l.Nodes), fmt.Sprint(hops, err)
 		}); err != nil {
 			return "", err
 		}
@@ -465,21 +480,6 @@ func joinAddrs(addrs []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-func poll(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting until %s", timeout, what)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // sweep removes the processes, namespaces, links and files of a lab whose

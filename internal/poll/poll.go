@@ -12,6 +12,9 @@ import (
 
 // Interval is how long Until waits between two checks: short enough not
 // to slow a wait down, long enough not to load the API server or the lab.
+// The pause runs from the end of one check to the start of the next, so a
+// slow check (a command, a list of thousands of objects) does not run
+// back to back with itself.
 const Interval = 50 * time.Millisecond
 
 // Condition checks once what a wait is for. It returns whether it holds
@@ -29,8 +32,6 @@ func Until(ctx context.Context, timeout time.Duration, what string, cond Conditi
 // soon something happens checks more often than Interval.
 func UntilEvery(ctx context.Context, interval, timeout time.Duration, what string, cond Condition) error {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	for {
 		ok, seen := cond()
 		if ok {
@@ -39,10 +40,8 @@ func UntilEvery(ctx context.Context, interval, timeout time.Duration, what strin
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %s: %s%s", timeout, what, lastSeen(seen))
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: %w%s", what, context.Cause(ctx), lastSeen(seen))
-		case <-tick.C:
+		if err := pause(ctx, interval); err != nil {
+			return fmt.Errorf("%s: %w%s", what, err, lastSeen(seen))
 		}
 	}
 }
@@ -53,8 +52,6 @@ func UntilEvery(ctx context.Context, interval, timeout time.Duration, what strin
 // watch for the whole duration.
 func Throughout(ctx context.Context, duration time.Duration, what string, cond Condition) error {
 	start := time.Now()
-	tick := time.NewTicker(Interval)
-	defer tick.Stop()
 	for {
 		ok, seen := cond()
 		if !ok {
@@ -63,11 +60,21 @@ func Throughout(ctx context.Context, duration time.Duration, what string, cond C
 		if time.Since(start) >= duration {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("watching that %s: %w", what, context.Cause(ctx))
-		case <-tick.C:
+		if err := pause(ctx, Interval); err != nil {
+			return fmt.Errorf("watching that %s: %w", what, err)
 		}
+	}
+}
+
+// pause waits for d, or returns why ctx ended first.
+func pause(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-timer.C:
+		return nil
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/poll"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // The FRR lab: a router in its own network namespace, joined by a veth pair
@@ -312,10 +314,10 @@ func newRouter(t *testing.T, conf routerConf) *router {
 			t.Fatalf("start %s: %v: %s", daemon, err, out)
 		}
 	}
-	eventually(t, 10*time.Second, func() error {
+	testpoll.Until(t, 10*time.Second, "FRR answers vtysh", poll.Succeeds(func() error {
 		_, err := r.vtysh("show bgp summary json")
 		return err
-	})
+	}))
 	t.Cleanup(func() {
 		if t.Failed() {
 			r.dumpState()
@@ -376,10 +378,10 @@ func (r *router) stopDaemons() {
 			continue
 		}
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(3 * time.Second)
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		// A daemon that outlives the wait is killed below.
+		_ = poll.Until(context.Background(), 3*time.Second, daemon+" exits", func() (bool, string) {
+			return syscall.Kill(pid, 0) != nil, ""
+		})
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
@@ -497,23 +499,6 @@ func (r *router) paths(pfx netip.Prefix) ([]frrPath, error) {
 	return out.Paths, nil
 }
 
-// eventually calls f until it succeeds, failing the test with f's last
-// error if it still fails after timeout.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // logBuffer collects the engine's logs, so that tests can check what they
 // contain; it also passes them on to the test log.
 type logBuffer struct {
@@ -556,7 +541,7 @@ func newEngine(t *testing.T) (*Engine, *logBuffer) {
 // waitSession waits until the engine reports the peer's session in state.
 func waitSession(t *testing.T, e *Engine, peer string, state bgp.SessionState, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	testpoll.Until(t, timeout, "the engine reports session "+peer+" "+string(state), poll.Succeeds(func() error {
 		sessions, err := e.Sessions(context.Background())
 		if err != nil {
 			return err
@@ -570,5 +555,5 @@ func waitSession(t *testing.T, e *Engine, peer string, state bgp.SessionState, t
 			}
 		}
 		return errors.New("no session for peer " + peer)
-	})
+	}))
 }

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // RepoRoot returns the root of the bgplb checkout, found by walking up from
@@ -228,13 +231,11 @@ func (e *Env) StopAPIServer() (restart func() error, err error) {
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		return nil, fmt.Errorf("stop kube-apiserver: %w", err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			_ = proc.Kill()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	err = poll.Until(context.Background(), 20*time.Second, "kube-apiserver exits", func() (bool, string) {
+		return syscall.Kill(pid, 0) != nil, ""
+	})
+	if err != nil {
+		_ = proc.Kill()
 	}
 	return func() error {
 		cmd := exec.Command(args[0], args[1:]...)

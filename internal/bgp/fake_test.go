@@ -42,6 +42,7 @@ func newFake(t *testing.T, peers ...Peer) *Fake {
 }
 
 func TestFakeReconcilePaths(t *testing.T) {
+	t.Parallel()
 	a, b := peer("a"), peer("b")
 	v4Only := peer("v4only")
 	v4Only.NextHopIPv6 = netip.Addr{}
@@ -171,6 +172,7 @@ func TestFakeReconcilePaths(t *testing.T) {
 }
 
 func TestFakeKeepsNoReferenceToTheRequest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFake(t, peer("a"))
 	req := []Path{{Prefix: netip.MustParsePrefix("203.0.113.10/32"), Communities: []uint32{1}, MED: u32(5)}}
@@ -190,6 +192,7 @@ func TestFakeKeepsNoReferenceToTheRequest(t *testing.T) {
 }
 
 func TestFakeReconcilePeers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	web := path("203.0.113.10/32")
 	webV6 := path("2001:db8:100::10/128")
@@ -289,6 +292,7 @@ func next(t *testing.T, f *Fake) Session {
 }
 
 func TestFakeSessions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFake(t, peer("a"))
 	if s := next(t, f); s.Peer != "a" || s.State != StateIdle {
@@ -322,6 +326,7 @@ func TestFakeSessions(t *testing.T) {
 }
 
 func TestFakeFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFake(t, peer("a"), peer("b"))
 	boom := errors.New("boom")
@@ -344,6 +349,7 @@ func TestFakeFailures(t *testing.T) {
 }
 
 func TestFakeStop(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFake(t, peer("a"))
 	if err := f.Stop(ctx, StopRequest{KeepRoutes: true}); err != nil {

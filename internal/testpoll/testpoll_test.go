@@ -10,6 +10,7 @@ import (
 )
 
 func TestUntilReturnsOnceTheConditionHolds(t *testing.T) {
+	t.Parallel()
 	calls := 0
 	testpoll.Until(t, time.Minute, "the third call", func() (bool, string) {
 		calls++
@@ -33,6 +34,7 @@ func (r *recorder) Fatal(args ...any) {
 }
 
 func TestUntilFailsWithWhatItWaitedForAndLastSaw(t *testing.T) {
+	t.Parallel()
 	r := &recorder{TB: t}
 	func() {
 		defer func() {
@@ -50,6 +52,7 @@ func TestUntilFailsWithWhatItWaitedForAndLastSaw(t *testing.T) {
 }
 
 func TestThroughoutFailsTheTestWhenTheWatchedConditionBreaks(t *testing.T) {
+	t.Parallel()
 	r := &recorder{TB: t}
 	calls := 0
 	func() {

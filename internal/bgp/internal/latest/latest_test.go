@@ -36,6 +36,7 @@ func waitPending(t *testing.T, f *Feed[int], n int) {
 }
 
 func TestFeed(t *testing.T) {
+	t.Parallel()
 	t.Run("a slow reader gets the latest value of each key, keys in first-pending order", func(t *testing.T) {
 		f := New[int]()
 		defer f.Close()

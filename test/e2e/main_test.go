@@ -23,6 +23,11 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
+	// A run killed on -timeout cleans nothing up: remove what such runs
+	// left before this one adds its own.
+	if err := lab.ReapStale(func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }); err != nil {
+		fmt.Fprintln(os.Stderr, "remove what earlier labs left:", err)
+	}
 	dir, err := os.MkdirTemp("", "bgplb-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

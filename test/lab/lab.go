@@ -9,8 +9,6 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -162,6 +160,10 @@ type Lab struct {
 	pods                  *podRegistry
 	mu                    sync.Mutex
 	cleanups              []func() error
+	// release removes the lab's record in RunsDir once Close has removed
+	// the lab; after a failed cleanup the record stays, and the first run
+	// after this process has ended reaps what is left.
+	release func() error
 }
 
 func (l *Lab) logf(format string, args ...any) {
@@ -202,9 +204,15 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			return nil, fmt.Errorf("user %d cannot run %s in %s, as the lab's components run as that user: %v %s", chartUID, bin, cfg.BinDir, err, out)
 		}
 	}
-	suffix := make([]byte, 2)
-	_, _ = rand.Read(suffix)
-	l := &Lab{cfg: cfg, Prefix: "bl" + hex.EncodeToString(suffix), pods: newPodRegistry()}
+	if err := ReapStale(cfg.Logf); err != nil && cfg.Logf != nil {
+		// What a dead lab left does not keep this one from starting.
+		cfg.Logf("removing what earlier labs left: %v", err)
+	}
+	prefix, release, err := claimRun(RunsDir)
+	if err != nil {
+		return nil, fmt.Errorf("claim a lab prefix: %w", err)
+	}
+	l := &Lab{cfg: cfg, Prefix: prefix, pods: newPodRegistry(), release: release}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.Close())
@@ -286,14 +294,17 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 // the lab. It is safe to call more than once.
 func (l *Lab) Close() error {
 	l.mu.Lock()
-	cleanups := l.cleanups
-	l.cleanups = nil
+	cleanups, release := l.cleanups, l.release
+	l.cleanups, l.release = nil, nil
 	l.mu.Unlock()
 	var errs []error
 	for i := len(cleanups) - 1; i >= 0; i-- {
 		if err := cleanups[i](); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(errs) == 0 && release != nil {
+		errs = append(errs, release())
 	}
 	return errors.Join(errs...)
 }
@@ -480,7 +491,7 @@ func (l *Lab) buildNetwork(mgmt netip.Prefix) error {
 }
 
 func (l *Lab) startAPIServer(listen netip.Addr) error {
-	env, err := testenv.StartWith(testenv.Options{ListenAddress: listen.String()})
+	env, err := testenv.StartWith(testenv.Options{ListenAddress: listen.String(), Name: l.Prefix})
 	if err != nil {
 		return err
 	}

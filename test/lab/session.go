@@ -97,20 +97,6 @@ func readState() (state, bool) {
 	return s, s.PID > 0 && processAlive(s.PID)
 }
 
-// processAlive tells whether pid runs; a zombie (dead, not yet reaped,
-// which happens to orphans where PID 1 does not reap) does not count.
-func processAlive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
 func writeState(s state) error {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -480,59 +466,6 @@ func joinAddrs(addrs []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-// sweep removes the processes, namespaces, links and files of a lab whose
-// process is gone: everything named by its prefix, its directory or its API
-// server's directory.
-func sweep(prefix string, dirs ...string) error {
-	if !strings.HasPrefix(prefix, "bl") || len(prefix) != 6 {
-		return fmt.Errorf("refusing to sweep unexpected lab prefix %q", prefix)
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid := 0
-		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		named := err == nil && strings.Contains(string(cmdline), prefix+"-")
-		for _, dir := range dirs {
-			named = named || (err == nil && dir != "" && strings.Contains(string(cmdline), dir))
-		}
-		if named {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	var errs []error
-	if out, err := run("ip", "netns", "list"); err == nil {
-		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix+"-") {
-				if err := ip("", "netns", "del", f[0]); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-	}
-	if out, err := run("ip", "-o", "link", "show"); err == nil {
-		for _, line := range strings.Split(out, "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			name := strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0]
-			if strings.HasPrefix(name, prefix+"-") {
-				_ = ip("", "link", "del", name)
-			}
-		}
-	}
-	errs = append(errs, os.RemoveAll(filepath.Join("/var/run/frr", prefix+"-router")), os.RemoveAll(frrConfDir(prefix+"-router")))
-	for _, dir := range dirs {
-		if dir != "" {
-			errs = append(errs, os.RemoveAll(dir))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // trafficSummary opens n connections from the client to addr and says

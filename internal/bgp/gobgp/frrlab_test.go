@@ -131,8 +131,9 @@ func runWithLabLock(m *testing.M) int {
 	return m.Run()
 }
 
-// sweepLeftovers removes lab namespaces (and the FRR daemons in them) that
-// a killed run left behind. It only touches names with the lab prefix.
+// sweepLeftovers removes lab namespaces (and the FRR daemons in them) and
+// directories that a killed run left behind. It only touches names with
+// the lab prefix.
 func sweepLeftovers() {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
@@ -147,6 +148,15 @@ func sweepLeftovers() {
 		killNamespaceProcesses(ns)
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 		fmt.Fprintf(os.Stderr, "removed leftover lab namespace %s\n", ns)
+	}
+	// The daemons' files: each router's directory and FRR's run
+	// directory of its pathspace.
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), labPrefix+"frr-*"))
+	runDirs, _ := filepath.Glob(filepath.Join("/var/run/frr", labPrefix+"*"))
+	for _, dir := range append(dirs, runDirs...) {
+		if os.RemoveAll(dir) == nil {
+			fmt.Fprintf(os.Stderr, "removed leftover lab directory %s\n", dir)
+		}
 	}
 }
 

@@ -91,6 +91,24 @@ type Options struct {
 	// WithoutCRDs starts the API server without bgplb's CRDs, for tests
 	// that install them the way users do.
 	WithoutCRDs bool
+	// Name goes into the name of the directory that holds etcd's data and
+	// the certificates, and so into the command line of both processes:
+	// whoever starts the environment can then find what a killed run left
+	// behind, with DirGlob.
+	Name string
+}
+
+// DirGlob matches the directories of environments started with Name
+// name.
+func DirGlob(name string) string {
+	return filepath.Join(tmpfsDir(), dirPrefix(name)+"*")
+}
+
+func dirPrefix(name string) string {
+	if name == "" {
+		return "bgplb-apiserver-"
+	}
+	return "bgplb-apiserver-" + name + "-"
 }
 
 // Start runs etcd (data on tmpfs) and kube-apiserver with dual-stack
@@ -117,7 +135,7 @@ func StartWith(opts Options) (*Env, error) {
 		return nil, err
 	}
 	// etcd's fsync per write would make the disk, not bgplb, the limit.
-	dir, err := os.MkdirTemp(tmpfsDir(), "bgplb-apiserver-")
+	dir, err := os.MkdirTemp(tmpfsDir(), dirPrefix(opts.Name))
 	if err != nil {
 		return nil, fmt.Errorf("API server data dir: %w", err)
 	}

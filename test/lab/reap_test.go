@@ -25,7 +25,7 @@ func makeLeftover(t *testing.T, prefix string) *leftover {
 	lo := &leftover{prefix: prefix, ns: prefix + "-n0", link: prefix + "-n0l", frrRun: filepath.Join("/var/run/frr", prefix+"-router")}
 	// Registered first, so it runs last: whatever the test leaves, goes.
 	t.Cleanup(func() {
-		_ = sweep(prefix)
+		_ = sweep(prefix, lo.dir)
 		for _, d := range lo.daemons {
 			_ = d.Process.Kill()
 			_ = d.Wait()

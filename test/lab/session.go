@@ -287,49 +287,70 @@ func Serve(opts SessionOptions) (err error) {
 // demo applies the samples, gives the sample Service an endpoint on every
 // node, waits for the router to load-balance it and returns the summary.
 func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, error) {
+	svc, err := l.applySamples(ctx, opts, st)
+	if err != nil {
+		return "", err
+	}
+	want := 1
+	if opts.IPv6 {
+		want = 2
+	}
+	addrs, err := l.waitForSample(ctx, svc, want)
+	if err != nil {
+		return "", err
+	}
+	return l.summary(ctx, opts, addrs), nil
+}
+
+// applySamples applies the samples, fitted to the router and the IP
+// families of the options, and gives their Service default/web a ready
+// endpoint on every node.
+func (l *Lab) applySamples(ctx context.Context, opts SessionOptions, st state) (*corev1.Service, error) {
 	out, err := exec.Command(st.Kubectl, "--kubeconfig", l.Kubeconfig, "apply", "-f", opts.Samples).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("apply samples: %w: %s", err, out)
+		return nil, fmt.Errorf("apply samples: %w: %s", err, out)
 	}
 	if opts.Router == "gobgp" {
 		if err := l.dropBFD(ctx); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	var svc corev1.Service
-	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
-		return "", fmt.Errorf("the samples have no Service default/web: %w", err)
+	svc := &corev1.Service{}
+	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, svc); err != nil {
+		return nil, fmt.Errorf("the samples have no Service default/web: %w", err)
 	}
 	if !opts.IPv6 {
 		// The sample asks for dual-stack; with IPv6 off it keeps IPv4 only.
 		// The controller may be writing the Service's status meanwhile.
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			if err := l.Client.Get(ctx, client.ObjectKeyFromObject(&svc), &svc); err != nil {
+			if err := l.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
 				return err
 			}
 			svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
 			svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
-			return l.Client.Update(ctx, &svc)
+			return l.Client.Update(ctx, svc)
 		})
 		if err != nil {
-			return "", fmt.Errorf("make the sample Service IPv4-only: %w", err)
+			return nil, fmt.Errorf("make the sample Service IPv4-only: %w", err)
 		}
 	}
 	endpoints := map[string][]EndpointState{}
 	for _, n := range l.Nodes {
 		endpoints[n.Name] = []EndpointState{Ready}
 	}
-	if err := l.SetEndpoints(ctx, &svc, endpoints); err != nil {
-		return "", err
+	if err := l.SetEndpoints(ctx, svc, endpoints); err != nil {
+		return nil, err
 	}
+	return svc, nil
+}
+
+// waitForSample waits until the sample Service has want addresses and the
+// router a route to each with every node as next hop, and returns them.
+func (l *Lab) waitForSample(ctx context.Context, svc *corev1.Service, want int) ([]netip.Addr, error) {
 	var addrs []netip.Addr
-	want := 1
-	if opts.IPv6 {
-		want = 2
-	}
 	if err := poll.Until(ctx, 60*time.Second, "the sample Service gets its addresses", func() (bool, string) {
 		addrs = nil
-		if err := l.Client.Get(ctx, client.ObjectKeyFromObject(&svc), &svc); err != nil {
+		if err := l.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
 			return false, err.Error()
 		}
 		for _, in := range svc.Status.LoadBalancer.Ingress {
@@ -339,17 +360,22 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 		}
 		return len(addrs) == want, fmt.Sprint(addrs)
 	}); err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, a := range addrs {
 		if err := poll.Until(ctx, 60*time.Second, "the router has a route with every node as next hop", func() (bool, string) {
 			hops, err := l.Router.KernelNextHops(netip.PrefixFrom(a, a.BitLen()))
 			return err == nil && len(hops) == len(l.Nodes), fmt.Sprint(hops, err)
 		}); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
+	return addrs, nil
+}
 
+// summary tells a person what the lab runs, how traffic to addrs spreads
+// and how to use the lab from their shell.
+func (l *Lab) summary(ctx context.Context, opts SessionOptions, addrs []netip.Addr) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Service default/web (type LoadBalancer): external addresses %s\n\n", joinAddrs(addrs))
 	neighbours := opts.Neighbours
@@ -388,7 +414,7 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 	fmt.Fprintf(&b, "  ip netns exec $LAB_CLIENT bash -c 'head -1 < /dev/tcp/%s/%d'   (which node and pod answer?)\n", addrs[0], ResponderPort)
 	fmt.Fprintf(&b, "Logs and the router's configuration: %s\n", l.Dir)
 	fmt.Fprintf(&b, "Stop and remove everything: make lab-down\n")
-	return b.String(), nil
+	return b.String()
 }
 
 // dropBFD takes the BFD profile off every BGPPeer, for a router without

@@ -111,6 +111,7 @@ func metricNames(expr string) []string {
 }
 
 func TestMetricNamesAreFoundInPromQL(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		expr string
 		want []string
@@ -131,6 +132,7 @@ func TestMetricNamesAreFoundInPromQL(t *testing.T) {
 // and docs/metrics.md in step: a panel may only query documented metrics,
 // and every documented metric appears in some panel.
 func TestDashboardUsesTheDocumentedMetrics(t *testing.T) {
+	t.Parallel()
 	documented := documentedMetrics(t)
 	raw, err := os.ReadFile("grafana/bgplb.json")
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 func main() {
@@ -86,17 +87,13 @@ func run(wait bool) (err error) {
 	}
 
 	step("waiting for Service default/web to get its addresses")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err = poll.Until(context.Background(), 30*time.Second, "Service default/web has two addresses", func() (bool, string) {
 		out, err := kubectl("get", "service", "web", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}")
-		if err == nil && len(strings.Fields(out)) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logFile.Name())
-			return fmt.Errorf("no addresses after 30s; controller log:\n%s", log)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil && len(strings.Fields(out)) == 2, fmt.Sprint(out, err)
+	})
+	if err != nil {
+		log, _ := os.ReadFile(logFile.Name())
+		return fmt.Errorf("%w; controller log:\n%s", err, log)
 	}
 	for _, args := range [][]string{
 		{"get", "service", "web", "-o", "wide"},

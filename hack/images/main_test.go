@@ -9,6 +9,7 @@ import (
 // TestBadArgumentsAreQuoted checks that each refusal names the input it
 // refuses, before anything is compiled or pushed.
 func TestBadArgumentsAreQuoted(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		args []string
 		want string

@@ -44,6 +44,7 @@ func newFake(t *testing.T, peers ...Peer) *Fake {
 // send; what is announced and which errors are reported is the
 // conformance suite's (conformance_test.go).
 func TestFakeCountsUpdates(t *testing.T) {
+	t.Parallel()
 	a, b := peer("a"), peer("b")
 	v4Only := peer("v4only")
 	v4Only.NextHopIPv6 = netip.Addr{}
@@ -136,6 +137,7 @@ func TestFakeCountsUpdates(t *testing.T) {
 // TestFakeCountsResets checks the count of sessions reset; which peers
 // and paths are left is the conformance suite's.
 func TestFakeCountsResets(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	slower := peer("a")
 	slower.HoldTime = 90 * time.Second
@@ -189,6 +191,7 @@ func next(t *testing.T, f *Fake) Session {
 }
 
 func TestFakeSessions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFake(t, peer("a"))
 	if s := next(t, f); s.Peer != "a" || s.State != StateIdle {
@@ -222,6 +225,7 @@ func TestFakeSessions(t *testing.T) {
 }
 
 func TestFakeFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFake(t, peer("a"), peer("b"))
 	boom := errors.New("boom")
@@ -244,6 +248,7 @@ func TestFakeFailures(t *testing.T) {
 }
 
 func TestFakeStopRecordsTheFirstRequest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFake(t, peer("a"))
 	if _, stopped := f.Stopped(); stopped {

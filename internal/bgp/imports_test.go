@@ -10,5 +10,6 @@ import (
 // is tested with plain Go values, and only internal/bgp/gobgp may import
 // GoBGP.
 func TestImportsStayPure(t *testing.T) {
+	t.Parallel()
 	importcheck.NoKubernetesOrGoBGP(t, "github.com/bgplb/bgplb/internal/bgp")
 }

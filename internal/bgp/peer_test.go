@@ -7,6 +7,7 @@ import (
 )
 
 func TestPeerEqualComparesBFDTimersNotPointers(t *testing.T) {
+	t.Parallel()
 	base := Peer{Name: "tor", Address: netip.MustParseAddr("198.18.0.1"), LocalASN: 64512, PeerASN: 64500}
 	withBFD := func(rx time.Duration) Peer {
 		p := base

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseNextHops(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -50,6 +51,7 @@ func TestParseNextHops(t *testing.T) {
 }
 
 func TestParseNextHopsRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -81,6 +83,7 @@ func TestParseNextHopsRejectsBadInput(t *testing.T) {
 }
 
 func TestApplyChange(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, before, change, want string
 	}{
@@ -114,6 +117,7 @@ func TestApplyChange(t *testing.T) {
 }
 
 func TestApplyChangeRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, before, change string
 		want                 []string
@@ -148,6 +152,7 @@ func TestApplyChangeRejectsBadInput(t *testing.T) {
 }
 
 func TestApplyChangeRefusesADuplicateInTheBeforeSet(t *testing.T) {
+	t.Parallel()
 	_, err := ApplyChange([]NextHop{{Name: "a"}, {Name: "a"}}, "add=b")
 	if err == nil || !strings.Contains(err.Error(), `duplicate next hop "a"`) {
 		t.Errorf("ApplyChange error = %v, want one about the duplicate", err)

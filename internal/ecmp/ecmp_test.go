@@ -80,6 +80,7 @@ func checkPerNextHop(t *testing.T, got Estimate, before []NextHop, want map[stri
 }
 
 func TestHashThreshold(t *testing.T) {
+	t.Parallel()
 	runWhatIf(t, HashThreshold, []whatIfCase{
 		{
 			// a keeps [0,1/3); b had [1/3,2/3) and now has [1/2,1), keeping 1/6.
@@ -162,6 +163,7 @@ func TestHashThreshold(t *testing.T) {
 }
 
 func TestModuloN(t *testing.T) {
+	t.Parallel()
 	runWhatIf(t, ModuloN, []whatIfCase{
 		{
 			// Over h = 0..5, (h mod 3, h mod 2) agrees only for h = 0 and 1.
@@ -226,6 +228,7 @@ func TestModuloN(t *testing.T) {
 }
 
 func TestResilient(t *testing.T) {
+	t.Parallel()
 	idle := Options{IdleMigration: true}
 	runWhatIf(t, Resilient, []whatIfCase{
 		{
@@ -309,6 +312,7 @@ func TestResilient(t *testing.T) {
 }
 
 func TestBucketCountsRoundCumulativeSharesHalfUp(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		nhs     string
@@ -342,6 +346,7 @@ func TestBucketCountsRoundCumulativeSharesHalfUp(t *testing.T) {
 }
 
 func TestWhatIfRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	abc := []NextHop{{Name: "a"}, {Name: "b"}, {Name: "c"}}
 	tests := []struct {
 		name          string
@@ -386,6 +391,7 @@ func TestWhatIfRejectsBadInput(t *testing.T) {
 }
 
 func TestParseModel(t *testing.T) {
+	t.Parallel()
 	for _, m := range Models() {
 		got, err := ParseModel(string(m))
 		if err != nil || got != m {
@@ -399,6 +405,7 @@ func TestParseModel(t *testing.T) {
 }
 
 func TestWhatIfLeavesItsInputAlone(t *testing.T) {
+	t.Parallel()
 	before := []NextHop{{Name: "a", Weight: 3}, {Name: "b"}}
 	after := []NextHop{{Name: "b", Weight: 2}}
 	for _, m := range Models() {

@@ -201,6 +201,7 @@ func randomChange(rng *rand.Rand, before []NextHop) []NextHop {
 }
 
 func TestWhatIfMatchesSimulatedRouters(t *testing.T) {
+	t.Parallel()
 	const (
 		cases   = 200
 		samples = 100_000
@@ -259,6 +260,7 @@ func TestWhatIfMatchesSimulatedRouters(t *testing.T) {
 // against the definition: every residue of one period of lcm(N, M),
 // compared slot by slot. Both are exact, so they must agree to rounding.
 func TestModuloNMatchesIterationOverThePeriod(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 11))
 	for c := range 500 {
 		before := randomSet(rng)

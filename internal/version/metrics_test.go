@@ -9,6 +9,7 @@ import (
 )
 
 func TestBuildInfoIsOneSeriesLabelledWithTheBuild(t *testing.T) {
+	t.Parallel()
 	registry := prometheus.NewPedanticRegistry()
 	// Twice, as a process embedding both components would.
 	for range 2 {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestResolveFallsBackToBuildInfo(t *testing.T) {
+	t.Parallel()
 	const sha = "0123456789abcdef0123456789abcdef01234567"
 	withVCS := func(modified string) func() (*debug.BuildInfo, bool) {
 		return func() (*debug.BuildInfo, bool) {
@@ -49,6 +50,7 @@ func TestResolveFallsBackToBuildInfo(t *testing.T) {
 }
 
 func TestLine(t *testing.T) {
+	t.Parallel()
 	got := Info{Version: "v0.1.0", Revision: "abc", GoVersion: "go1.26.1"}.Line("speaker")
 	if want := "bgplb speaker v0.1.0 (revision abc, go1.26.1)"; got != want {
 		t.Errorf("Line = %q, want %q", got, want)

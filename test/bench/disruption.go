@@ -17,6 +17,7 @@ import (
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
 	"github.com/bgplb/bgplb/internal/k8s/translate"
+	"github.com/bgplb/bgplb/internal/poll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -45,20 +46,20 @@ func disruptionCases() []disruptionCase {
 	restart := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
 		start := time.Now()
 		l.StopSpeaker(victim, syscall.SIGTERM)
-		if err := until(30*time.Second, func() bool {
+		if err := until(30*time.Second, "the session to "+victim.Name+" ends", func() bool {
 			up, err := l.Router.Established()
 			return err == nil && !slices.Contains(up, victim.Addr4.String())
 		}); err != nil {
-			return 0, fmt.Errorf("session to %s did not end: %w", victim.Name, err)
+			return 0, err
 		}
 		if err := l.StartSpeaker(victim); err != nil {
 			return 0, err
 		}
-		if err := until(60*time.Second, func() bool {
+		if err := until(60*time.Second, "the session to "+victim.Name+" comes back", func() bool {
 			up, err := l.Router.Established()
 			return err == nil && slices.Contains(up, victim.Addr4.String())
 		}); err != nil {
-			return 0, fmt.Errorf("session to %s did not come back: %w", victim.Name, err)
+			return 0, err
 		}
 		if err := untilHops(l, addr, 3, 60*time.Second); err != nil {
 			return 0, err
@@ -95,7 +96,7 @@ func disruptionCases() []disruptionCase {
 		// The event ends with the withdrawal at the end of the drain
 		// time; traffic is measured through it.
 		frr := l.Router.(*lab.FRR)
-		if err := until(time.Minute, func() bool {
+		if err := until(time.Minute, victim.Name+"'s path is withdrawn", func() bool {
 			paths, err := frr.BGPPaths(netip.PrefixFrom(addr, addr.BitLen()))
 			if err != nil {
 				return false
@@ -107,7 +108,7 @@ func disruptionCases() []disruptionCase {
 			}
 			return true
 		}); err != nil {
-			return 0, fmt.Errorf("%s's path was never withdrawn: %w", victim.Name, err)
+			return 0, err
 		}
 		return converged, nil
 	}
@@ -139,7 +140,7 @@ func disruptionCases() []disruptionCase {
 		// The node is out once its drain time is over and it announces
 		// nothing; until then, taking the label away is not a join.
 		key := translate.ServiceKey(svc)
-		return until(time.Minute, func() bool {
+		return until(time.Minute, victim.Name+" announces "+key+" no more", func() bool {
 			var st v1alpha1.BGPNodeStatus
 			if l.Client.Get(ctx, client.ObjectKey{Name: victim.Name}, &st) != nil {
 				return false
@@ -168,7 +169,7 @@ func disruptionCases() []disruptionCase {
 	announced := func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, _ netip.Addr) error {
 		key := translate.ServiceKey(svc)
 		for _, n := range []*lab.Node{l.Nodes[0], victim} {
-			err := until(30*time.Second, func() bool {
+			err := until(30*time.Second, n.Name+" shows "+key+" announced", func() bool {
 				var st v1alpha1.BGPNodeStatus
 				if l.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &st) != nil {
 					return false
@@ -181,7 +182,7 @@ func disruptionCases() []disruptionCase {
 				return false
 			})
 			if err != nil {
-				return fmt.Errorf("%s does not show %s announced: %w", n.Name, key, err)
+				return err
 			}
 		}
 		return nil
@@ -224,7 +225,7 @@ func settle(ctx context.Context, l *lab.Lab, joiner *lab.Node, svc *corev1.Servi
 	}
 	key := translate.ServiceKey(svc)
 	var state string
-	if err := until(30*time.Second, func() bool {
+	if err := until(30*time.Second, joiner.Name+" holds or announces "+key, func() bool {
 		var st v1alpha1.BGPNodeStatus
 		if l.Client.Get(ctx, client.ObjectKey{Name: joiner.Name}, &st) != nil {
 			return false
@@ -236,7 +237,7 @@ func settle(ctx context.Context, l *lab.Lab, joiner *lab.Node, svc *corev1.Servi
 		}
 		return state == v1alpha1.AnnouncementHeld || state == v1alpha1.AnnouncementAnnounced
 	}); err != nil {
-		return 0, fmt.Errorf("%s neither holds nor announces %s (last state %q): %w", joiner.Name, key, state, err)
+		return 0, fmt.Errorf("%w (last state %q)", err, state)
 	}
 	if state == v1alpha1.AnnouncementAnnounced {
 		// The hold did not hold: the row says so rather than pass the
@@ -367,14 +368,14 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 		return row, err
 	}
 	var addr netip.Addr
-	if err := until(60*time.Second, func() bool {
+	if err := until(60*time.Second, "the Service gets an address", func() bool {
 		var s corev1.Service
 		if l.Client.Get(ctx, client.ObjectKeyFromObject(svc), &s) == nil && len(s.Status.LoadBalancer.Ingress) > 0 {
 			addr, _ = netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP)
 		}
 		return addr.IsValid()
 	}); err != nil {
-		return row, fmt.Errorf("no address: %w", err)
+		return row, err
 	}
 	if err := untilHops(l, addr, hops, 60*time.Second); err != nil {
 		return row, err
@@ -382,7 +383,7 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 	victim := l.Nodes[1]
 	if c.bfd {
 		frr := l.Router.(*lab.FRR)
-		if err := until(30*time.Second, func() bool {
+		if err := until(30*time.Second, "three BFD sessions are up", func() bool {
 			peers, err := frr.BFDPeers()
 			up := 0
 			for _, p := range peers {
@@ -392,7 +393,7 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 			}
 			return err == nil && up == 3
 		}); err != nil {
-			return row, fmt.Errorf("BFD not up: %w", err)
+			return row, err
 		}
 	}
 	if c.prepare != nil {
@@ -414,7 +415,7 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 	// Traffic goes on for two seconds after convergence, counted by the
 	// probe rather than the clock.
 	want := d.Progress().ProbeAttempts + int(2*time.Second/lab.DefaultDisruptionProbeEvery)
-	if err := until(time.Minute, func() bool { return d.Progress().ProbeAttempts >= want }); err != nil {
+	if err := until(time.Minute, "the probe runs two seconds more", func() bool { return d.Progress().ProbeAttempts >= want }); err != nil {
 		return row, err
 	}
 	r := d.Stop()
@@ -424,24 +425,14 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 }
 
 func untilHops(l *lab.Lab, addr netip.Addr, n int, timeout time.Duration) error {
-	err := until(timeout, func() bool {
+	return until(timeout, fmt.Sprintf("the router's kernel route for %s has %d next hops", addr, n), func() bool {
 		hops, err := l.Router.KernelNextHops(netip.PrefixFrom(addr, addr.BitLen()))
 		return err == nil && len(hops) == n
 	})
-	if err != nil {
-		return fmt.Errorf("router kernel route for %s never had %d next hops: %w", addr, n, err)
-	}
-	return nil
 }
 
-// until polls cond every 10 ms until it holds or timeout passes.
-func until(timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
+// until polls cond every 10 ms, the resolution of the times the report
+// gives, until it holds or timeout passes; the error names what.
+func until(timeout time.Duration, what string, cond func() bool) error {
+	return poll.UntilEvery(context.Background(), 10*time.Millisecond, timeout, what, func() (bool, string) { return cond(), "" })
 }

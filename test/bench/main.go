@@ -32,6 +32,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/poll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -144,16 +145,10 @@ func configure(ctx context.Context, l *lab.Lab) error {
 			return err
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if up, err := l.Router.Established(); err == nil && len(up) == 3 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sessions not Established after 60s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return poll.Until(ctx, 60*time.Second, "three sessions are Established", func() (bool, string) {
+		up, err := l.Router.Established()
+		return err == nil && len(up) == 3, fmt.Sprint(up, err)
+	})
 }
 
 // service is a LoadBalancer Service without node ports: the bulk runs
@@ -273,27 +268,22 @@ func kernelRoutes(l *lab.Lab) (map[string]int, error) {
 // address has a route with want next hops (want 0: no route), and returns
 // when that was first seen.
 func waitKernel(l *lab.Lab, addrs []netip.Addr, want int, timeout, every time.Duration) (time.Time, error) {
-	deadline := time.Now().Add(timeout)
-	for {
+	var converged time.Time
+	what := fmt.Sprintf("the router's kernel has routes with %d next hops for %d addresses", want, len(addrs))
+	err := poll.UntilEvery(context.Background(), every, timeout, what, func() (bool, string) {
 		routes, err := kernelRoutes(l)
 		if err != nil {
-			return time.Time{}, err
+			return false, err.Error()
 		}
-		done := true
 		for _, a := range addrs {
 			if routes[a.String()] != want {
-				done = false
-				break
+				return false, fmt.Sprintf("%s has %d", a, routes[a.String()])
 			}
 		}
-		if done {
-			return time.Now(), nil
-		}
-		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("router kernel not converged for %d addresses after %s", len(addrs), timeout)
-		}
-		time.Sleep(every)
-	}
+		converged = time.Now()
+		return true, ""
+	})
+	return converged, err
 }
 
 var logTime = regexp.MustCompile(`^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\.\d{6})`)
@@ -301,34 +291,43 @@ var logTime = regexp.MustCompile(`^(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\.\d{6})`
 // firstReceived finds the first line of bgpd's log that records receiving
 // the address's prefix.
 func firstReceived(path string, addr netip.Addr) (time.Time, error) {
-	deadline := time.Now().Add(5 * time.Second)
-	needle := " " + addr.String() + "/32"
-	for {
-		f, err := os.Open(path)
-		if err != nil {
-			return time.Time{}, err
+	var received time.Time
+	var parseErr error
+	err := poll.UntilEvery(context.Background(), 5*time.Millisecond, 5*time.Second, fmt.Sprintf("%s records receiving %s", path, addr), func() (bool, string) {
+		line, err := firstReceiveLine(path, addr)
+		if err != nil || line == nil {
+			return false, fmt.Sprint(err)
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if !strings.Contains(line, needle) || !strings.Contains(line, "rcvd") {
-				continue
-			}
-			m := logTime.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			t, err := time.ParseInLocation("2006/01/02 15:04:05.000000", m[1], time.Local)
-			f.Close()
-			return t, err
-		}
-		f.Close()
-		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("no receive of %s in %s", addr, path)
-		}
-		time.Sleep(5 * time.Millisecond)
+		received, parseErr = time.ParseInLocation("2006/01/02 15:04:05.000000", line[1], time.Local)
+		return true, ""
+	})
+	if err != nil {
+		return time.Time{}, err
 	}
+	return received, parseErr
+}
+
+// firstReceiveLine returns the time stamp match of the first line of
+// bgpd's log that records receiving the address's prefix, or nil.
+func firstReceiveLine(path string, addr netip.Addr) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	needle := " " + addr.String() + "/32"
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, needle) || !strings.Contains(line, "rcvd") {
+			continue
+		}
+		if m := logTime.FindStringSubmatch(line); m != nil {
+			return m, nil
+		}
+	}
+	return nil, sc.Err()
 }
 
 // bulkRun creates n Services with 8 parallel clients and reports how long
@@ -405,13 +404,14 @@ func bulkRun(ctx context.Context, l *lab.Lab, frr *lab.FRR, n int) error {
 // waitAllAddrs lists the Services whose names start with prefix until n of
 // them have an address, and returns the addresses and when that was seen.
 func waitAllAddrs(ctx context.Context, l *lab.Lab, prefix string, n int) ([]netip.Addr, time.Time, error) {
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	var addrs []netip.Addr
+	var seen time.Time
+	err := poll.UntilEvery(ctx, 20*time.Millisecond, 5*time.Minute, fmt.Sprintf("%d Services named %s* have an address", n, prefix), func() (bool, string) {
 		var list corev1.ServiceList
 		if err := l.Client.List(ctx, &list, client.InNamespace("default")); err != nil {
-			return nil, time.Time{}, err
+			return false, err.Error()
 		}
-		var addrs []netip.Addr
+		addrs = addrs[:0]
 		for _, s := range list.Items {
 			if strings.HasPrefix(s.Name, prefix) && len(s.Status.LoadBalancer.Ingress) > 0 {
 				if a, err := netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP); err == nil {
@@ -419,14 +419,13 @@ func waitAllAddrs(ctx context.Context, l *lab.Lab, prefix string, n int) ([]neti
 				}
 			}
 		}
-		if len(addrs) == n {
-			return addrs, time.Now(), nil
-		}
-		if time.Now().After(deadline) {
-			return nil, time.Time{}, fmt.Errorf("only %d of %d Services got an address", len(addrs), n)
-		}
-		time.Sleep(20 * time.Millisecond)
+		seen = time.Now()
+		return len(addrs) == n, fmt.Sprintf("%d have one", len(addrs))
+	})
+	if err != nil {
+		return nil, time.Time{}, err
 	}
+	return addrs, seen, nil
 }
 
 // receivedPrefixes returns the fewest IPv4 prefixes the router has
@@ -458,20 +457,16 @@ func receivedPrefixes(frr *lab.FRR) (int, error) {
 
 // waitReceived polls until every node has sent exactly want prefixes.
 func waitReceived(frr *lab.FRR, want int) (time.Time, error) {
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	var seen time.Time
+	err := poll.UntilEvery(context.Background(), 10*time.Millisecond, 5*time.Minute, fmt.Sprintf("the router has %d prefixes from every node", want), func() (bool, string) {
 		got, err := receivedPrefixes(frr)
 		if err != nil {
-			return time.Time{}, err
+			return false, err.Error()
 		}
-		if got == want {
-			return time.Now(), nil
-		}
-		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("the router has %d prefixes from some node, want %d", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		seen = time.Now()
+		return got == want, fmt.Sprintf("%d from some node", got)
+	})
+	return seen, err
 }
 
 func parallel(names []string, fn func(string) error) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bgplb/bgplb/internal/poll"
 	"github.com/bgplb/bgplb/test/lab"
 )
 
@@ -48,21 +49,12 @@ func writesRun(ctx context.Context, l *lab.Lab, n, changesPerSecond int, window 
 	}
 	// Settled means no speaker wrote for five seconds: the status objects
 	// and the events of the creation are out.
-	before, err := speakerWrites(l)
+	before, err := waitQuiet(ctx, l, 5*time.Second)
 	if err != nil {
 		return err
 	}
-	quiet := time.Now()
-	for time.Since(quiet) < 5*time.Second {
-		time.Sleep(500 * time.Millisecond)
-		now, err := speakerWrites(l)
-		if err != nil {
-			return err
-		}
-		if fmt.Sprint(now) != fmt.Sprint(before) {
-			before, quiet = now, time.Now()
-		}
-	}
+	// Not a wait for anything: the steady figures are what the speakers
+	// write over this window.
 	time.Sleep(window)
 	steady, err := speakerWrites(l)
 	if err != nil {
@@ -113,4 +105,25 @@ func writesRun(ctx context.Context, l *lab.Lab, n, changesPerSecond int, window 
 		}
 	}
 	return parallel(names, func(name string) error { return l.Client.Delete(ctx, service(name)) })
+}
+
+// waitQuiet waits until no speaker has written for quiet, and returns
+// their write counts then.
+func waitQuiet(ctx context.Context, l *lab.Lab, quiet time.Duration) ([]float64, error) {
+	before, err := speakerWrites(l)
+	if err != nil {
+		return nil, err
+	}
+	since := time.Now()
+	err = poll.UntilEvery(ctx, 500*time.Millisecond, 5*time.Minute, fmt.Sprintf("no speaker writes for %s", quiet), func() (bool, string) {
+		now, err := speakerWrites(l)
+		if err != nil {
+			return false, err.Error()
+		}
+		if fmt.Sprint(now) != fmt.Sprint(before) {
+			before, since = now, time.Now()
+		}
+		return time.Since(since) >= quiet, fmt.Sprint("writes ", now)
+	})
+	return before, err
 }

@@ -132,14 +132,10 @@ func tcpMD5PasswordsMustMatch(t *testing.T, l *lab.Lab, password string) {
 	})
 	// The wrong password never establishes: watch for longer than a few
 	// connect attempts and a hold time.
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	testpoll.Throughout(t, 15*time.Second, "the node with the wrong password does not establish", func() (bool, string) {
 		up, err := l.Router.Established()
-		if err != nil || slices.Contains(up, l.Nodes[1].Addr4.String()) {
-			t.Fatalf("sessions %v (%v): the wrong password established", up, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return err == nil && !slices.Contains(up, l.Nodes[1].Addr4.String()), fmt.Sprint(up, err)
+	})
 	// The speaker says why the session does not come up.
 	testpoll.Until(t, 60*time.Second, "node-1's speaker reports the session down and names TCP-MD5", func() (bool, string) {
 		log := l.SpeakerLog(l.Nodes[1])

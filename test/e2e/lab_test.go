@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -43,13 +45,54 @@ func TestTheLabLeavesNothingBehind(t *testing.T) {
 			if !leftovers(t, l.Prefix, l.Dir, false) || !leftovers(t, apiserver, apiserver, false) {
 				t.Fatal("the running lab is not visible to the leftover check, so the check proves nothing")
 			}
+			record := filepath.Join(lab.RunsDir, l.Prefix+".json")
+			if _, err := os.Stat(record); err != nil {
+				t.Errorf("the running lab has no record for the reaper: %v", err)
+			}
 			if err := l.Close(); err != nil {
 				t.Fatalf("close: %v", err)
 			}
 			if leftovers(t, l.Prefix, l.Dir, true) || leftovers(t, apiserver, apiserver, true) {
 				t.Error("the lab left something behind")
 			}
+			if _, err := os.Stat(record); !os.IsNotExist(err) {
+				t.Errorf("the closed lab's record %s remains (%v)", record, err)
+			}
 		})
+	}
+}
+
+// A run killed on -timeout closes nothing: the next run removes its lab.
+// The killed run is this test binary again, which starts a lab and waits.
+func TestALabLeftByAKilledRunIsRemovedByTheNextRun(t *testing.T) {
+	run := exec.Command(os.Args[0], "-test.run=^$")
+	run.Env = append(os.Environ(), abandonLabEnv+"="+binDir)
+	run.Stderr = os.Stderr
+	out, err := run.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var left abandonedLab
+	if err := json.NewDecoder(out).Decode(&left); err != nil {
+		_ = run.Process.Kill()
+		t.Fatalf("the run that abandons a lab says no more than %v (%v)", left, run.Wait())
+	}
+	if err := run.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = run.Wait()
+	t.Logf("killed the run of lab %s", left.Prefix)
+	if !leftovers(t, left.Prefix, left.Dir, false) || !leftovers(t, left.APIServerDir, left.APIServerDir, false) {
+		t.Fatal("the killed run left nothing behind, so its removal proves nothing")
+	}
+	if err := lab.ReapStale(t.Logf); err != nil {
+		t.Error(err)
+	}
+	if leftovers(t, left.Prefix, left.Dir, true) || leftovers(t, left.APIServerDir, left.APIServerDir, true) {
+		t.Error("the next run did not remove everything of the killed run's lab")
 	}
 }
 

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,14 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard())
+	// A run killed on -timeout cleans nothing up: remove what such runs
+	// left before this one adds its own.
+	if dir := os.Getenv(abandonLabEnv); dir != "" {
+		os.Exit(abandonLab(dir))
+	}
+	if err := lab.ReapStale(func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }); err != nil {
+		fmt.Fprintln(os.Stderr, "remove what earlier labs left:", err)
+	}
 	dir, err := os.MkdirTemp("", "bgplb-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -44,6 +53,31 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// abandonLabEnv, set to a directory of binaries, makes the test binary
+// start a lab, print where it is and wait to be killed: a run that dies
+// on -timeout, for the test that its lab is reaped.
+const abandonLabEnv = "BGPLB_E2E_ABANDON_LAB"
+
+// abandonedLab is what the lab of abandonLab prints, as JSON on one line.
+type abandonedLab struct {
+	Prefix, Dir, APIServerDir string
+}
+
+func abandonLab(binDir string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := lab.Start(ctx, lab.Config{Nodes: 1, BinDir: binDir, Neighbours: lab.DynamicNeighbours})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start lab:", err)
+		return 1
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(abandonedLab{l.Prefix, l.Dir, l.APIServerDir()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	select {} // until killed
 }
 
 // startLab builds a lab for one test and removes it when the test ends,

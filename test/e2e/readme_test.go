@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/poll"
 	"github.com/bgplb/bgplb/test/transcript"
 )
 
@@ -96,39 +97,47 @@ func newReadmeShell(dir string) *readmeShell {
 const envMarker = "\x00--- environment ---\x00"
 
 // runUntilMatch runs step until its output is what the README shows, and
-// returns the output. make runs once; other commands run again for up to
-// 60 s.
+// returns the output. make runs once; other commands run again, a second
+// apart, for up to 60 s.
 func (s *readmeShell) runUntilMatch(t *testing.T, step transcript.Step) string {
 	t.Helper()
 	setsUp := strings.HasPrefix(step.Command, "eval ") || strings.HasPrefix(step.Command, "export ")
-	deadline := time.Now().Add(60 * time.Second)
-	for attempt := 1; ; attempt++ {
+	timeout := 60 * time.Second
+	if strings.HasPrefix(step.Command, "make ") {
+		timeout = 0
+	}
+	attempt := 0
+	var out string
+	what := fmt.Sprintf("README.md:%d $ %s prints what the README shows", step.Line, step.Command)
+	err := poll.UntilEvery(context.Background(), time.Second, timeout, what, func() (bool, string) {
+		attempt++
 		command := step.Command
 		if setsUp {
 			command += "\nprintf '" + strings.ReplaceAll(envMarker, "\x00", `\0`) + "'; env -0"
 		}
-		out, err := s.run(command)
-		out, env, _ := strings.Cut(out, envMarker)
-		missing, ok := transcript.Match(step.Want, out)
+		printed, err := s.run(command)
+		printed, env, _ := strings.Cut(printed, envMarker)
+		missing, ok := transcript.Match(step.Want, printed)
 		// A command the README shows no output for must succeed and
 		// print nothing; one with output is judged by it, as the README
 		// also shows commands that fail on purpose.
 		if len(step.Want) == 0 && err != nil {
 			ok, missing = false, fmt.Sprintf("(exit status: %v)", err)
 		}
-		if ok {
-			if setsUp {
-				s.env = strings.Split(strings.TrimSuffix(env, "\x00"), "\x00")
-			}
-			t.Logf("README.md:%d $ %s (attempt %d)", step.Line, step.Command, attempt)
-			return out
+		if !ok {
+			return false, fmt.Sprintf("nothing matching the README's line\n  %s\noutput (%v):\n%s", missing, err, printed)
 		}
-		if strings.HasPrefix(step.Command, "make ") || time.Now().After(deadline) {
-			t.Fatalf("README.md:%d $ %s\nprinted nothing matching the README's line\n  %s\noutput (%v):\n%s",
-				step.Line, step.Command, missing, err, out)
+		out = printed
+		if setsUp {
+			s.env = strings.Split(strings.TrimSuffix(env, "\x00"), "\x00")
 		}
-		time.Sleep(time.Second)
+		return true, ""
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("README.md:%d $ %s (attempt %d)", step.Line, step.Command, attempt)
+	return out
 }
 
 // run runs one command in bash with the shell's environment, and returns

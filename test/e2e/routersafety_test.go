@@ -101,30 +101,26 @@ func expectRouterUnharmed(t *testing.T, l *lab.Lab, addr string, gone *lab.Node)
 		return err == nil && s[gone.Addr4.String()].State != "Established", fmt.Sprint(s[gone.Addr4.String()], err)
 	})
 	// Watching for a time is the test itself: nothing should happen.
-	end := time.Now().Add(routerRestartTime + 10*time.Second)
-	for time.Now().Before(end) {
+	testpoll.Throughout(t, routerRestartTime+10*time.Second, "bgpd runs and the other sessions stay untouched after "+gone.Name+"'s speaker stopped", func() (bool, string) {
 		if alive, err := frr.BGPDAlive(); err != nil || !alive {
 			log, _ := os.ReadFile(frr.LogPath())
-			t.Fatalf("the router's bgpd died after %s's speaker stopped (%v); its log ends:\n%s", gone.Name, err, tail(log, 3000))
+			return false, fmt.Sprintf("bgpd died (%v); its log ends:\n%s", err, tail(log, 3000))
 		}
 		after, err := frr.Sessions()
 		if err != nil {
 			if alive, _ := frr.BGPDAlive(); !alive {
-				continue // reported above, with the log
+				return true, "" // the next check reports it, with the log
 			}
-			t.Fatal(err)
+			return false, err.Error()
 		}
 		for _, n := range l.Nodes {
-			if n == gone {
-				continue
-			}
 			a := n.Addr4.String()
-			if after[a].State != "Established" || after[a].Dropped != before[a].Dropped {
-				t.Fatalf("the session of %s was touched: %+v, before %+v", n.Name, after[a], before[a])
+			if n != gone && (after[a].State != "Established" || after[a].Dropped != before[a].Dropped) {
+				return false, fmt.Sprintf("the session of %s was touched: %+v, before %+v", n.Name, after[a], before[a])
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return true, ""
+	})
 	hops, err := l.Router.KernelNextHops(hostPrefix(netip.MustParseAddr(addr)))
 	if err != nil || len(hops) != 1 {
 		t.Errorf("the Service's route has next hops %v (%v), want node-0's only", hops, err)
@@ -149,13 +145,10 @@ func TestAQuietSpeakerDyingLeavesBIRDAndGoBGPRunning(t *testing.T) {
 				// Watching for a time is the test itself: nothing should
 				// happen. A dead router answers no query.
 				want := []string{l.Nodes[0].Addr4.String()}
-				end := time.Now().Add(routerRestartTime + 10*time.Second)
-				for time.Now().Before(end) {
-					if up, err := l.Router.Established(); err != nil || !slices.Equal(up, want) {
-						t.Fatalf("after %s's speaker went, the router's Established sessions are %v (%v), want %v", quiet.Name, up, err, want)
-					}
-					time.Sleep(200 * time.Millisecond)
-				}
+				testpoll.Throughout(t, routerRestartTime+10*time.Second, fmt.Sprintf("after %s's speaker went, the router's Established sessions stay %v", quiet.Name, want), func() (bool, string) {
+					up, err := l.Router.Established()
+					return err == nil && slices.Equal(up, want), fmt.Sprint(up, err)
+				})
 				if hops, err := l.Router.KernelNextHops(hostPrefix(netip.MustParseAddr(addr))); err != nil || len(hops) != 1 {
 					t.Errorf("the Service's route has next hops %v (%v), want node-0's only", hops, err)
 				}

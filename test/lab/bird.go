@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -184,25 +185,15 @@ func startBIRD(l *Lab) (Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err = b.proc.waitReady(context.Background(), 10*time.Second, "BIRD answers birdc", func() (bool, string) {
 		out, err := b.Birdc("show status")
-		if err == nil && strings.Contains(out, "Daemon is up and running") {
-			return b, nil
-		}
-		select {
-		case <-b.proc.done:
-			log, _ := os.ReadFile(b.proc.log)
-			_ = b.stop()
-			return nil, fmt.Errorf("bird exited at start: %s", strings.TrimSpace(string(log)))
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = b.stop()
-			return nil, fmt.Errorf("BIRD did not answer birdc within 10s: %s %v", out, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil && strings.Contains(out, "Daemon is up and running"), fmt.Sprint(out, err)
+	})
+	if err != nil {
+		_ = b.stop()
+		return nil, err
 	}
+	return b, nil
 }
 
 func (b *BIRD) stop() error {

@@ -24,6 +24,7 @@ func readTestdata(t *testing.T, name string) string {
 }
 
 func TestParseBIRDProtocolsFindsEveryBGPNeighbour(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		file string
 		// want is each BGP protocol as name=state/info/neighbour/range.
@@ -63,6 +64,7 @@ func TestParseBIRDProtocolsFindsEveryBGPNeighbour(t *testing.T) {
 }
 
 func TestParseBIRDProtocolsQuotesWhatItCannotRead(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"  Neighbor address: 198.18.0.10\n", "peer1 BGP\n"} {
 		_, err := parseBIRDProtocols(bad)
 		if err == nil || !strings.Contains(err.Error(), strings.TrimSpace(bad)) {
@@ -74,6 +76,7 @@ func TestParseBIRDProtocolsQuotesWhatItCannotRead(t *testing.T) {
 // bird-bfd-sessions.txt joins lines of two captures: a session up with
 // the lab's 3 x 100 ms timers, and one down while its node was away.
 func TestParseBIRDBFDSessionsReadsStateAndNegotiatedTimers(t *testing.T) {
+	t.Parallel()
 	got, err := parseBIRDBFDSessions(readTestdata(t, "bird-bfd-sessions.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +91,7 @@ func TestParseBIRDBFDSessionsReadsStateAndNegotiatedTimers(t *testing.T) {
 }
 
 func TestParseBIRDBFDSessionsQuotesWhatItCannotRead(t *testing.T) {
+	t.Parallel()
 	for _, out := range []string{
 		"bfd1:\n198.18.0.10 lan Up\n",
 		"bfd1:\n198.18.0.10 lan Up 14:28:58.263 fast 0.300\n",

@@ -2,16 +2,9 @@ package lab
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
-	"net"
 	"net/netip"
-	"os"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +14,9 @@ import (
 // keeps many established connections busy through the event and keeps
 // opening new ones, then says which connections survived, which were reset
 // (re-hashed to a node with no state for them) and which hung (their path
-// went away), and when new connections failed.
+// went away), and when new connections failed. This file holds its
+// configuration and life; disruption_conns.go the connections and probes,
+// disruption_report.go what it reports.
 
 // Defaults and limits of DisruptionConfig.
 const (
@@ -106,152 +101,6 @@ func (c DisruptionConfig) withDefaults() (DisruptionConfig, error) {
 	return c, nil
 }
 
-// Outcome is how one connection fared.
-type Outcome int
-
-// The outcomes of a connection. Each connection ends in exactly one.
-const (
-	// Intact: every echo came back correctly until Stop.
-	Intact Outcome = iota
-	// Reset: the connection failed with an error (ECONNRESET, EPIPE, EOF,
-	// ...) or a wrong answer, which is what a re-hash to a node with no
-	// socket for the connection looks like.
-	Reset
-	// Hung: an echo did not come back within HangAfter, which is what a
-	// missing route or a dead node looks like.
-	Hung
-)
-
-// String names the outcome for logs.
-func (o Outcome) String() string {
-	switch o {
-	case Intact:
-		return "intact"
-	case Reset:
-		return "reset"
-	case Hung:
-		return "hung"
-	}
-	return fmt.Sprintf("Outcome(%d)", int(o))
-}
-
-// NodeCounts counts the connections bound to one node (or to all nodes)
-// by outcome.
-type NodeCounts struct {
-	// Conns is how many connections the node answered when they were
-	// opened. Every one of them ends in exactly one outcome, so it equals
-	// Intact+Reset+Hung.
-	Conns  int
-	Intact int
-	Reset  int
-	Hung   int
-}
-
-// Broken is the number of connections that were reset or hung.
-func (c NodeCounts) Broken() int { return c.Reset + c.Hung }
-
-func (c *NodeCounts) count(o Outcome) {
-	switch o {
-	case Intact:
-		c.Intact++
-	case Reset:
-		c.Reset++
-	case Hung:
-		c.Hung++
-	}
-}
-
-func (c *NodeCounts) add(o NodeCounts) {
-	c.Conns += o.Conns
-	c.Intact += o.Intact
-	c.Reset += o.Reset
-	c.Hung += o.Hung
-}
-
-// ConnFailure records when and how one connection broke.
-type ConnFailure struct {
-	// Conn is the connection's index, 0 to Conns-1.
-	Conn int
-	// Node is the node the connection was bound to.
-	Node    string
-	Outcome Outcome
-	// At is when the failure began: for Reset when the error or wrong
-	// answer arrived, for Hung when the message that never got its echo
-	// was sent (detection comes HangAfter later).
-	At time.Time
-	// Err says what went wrong.
-	Err string
-}
-
-// ProbeReport is what the new-connection probe saw.
-type ProbeReport struct {
-	Attempts int
-	Failures int
-	// FirstFailure and LastFailure are when the first and the last failed
-	// attempt began (zero without failures), so together they bracket the
-	// time new connections could not be made.
-	FirstFailure time.Time
-	LastFailure  time.Time
-	// FirstError is what the first failed attempt reported.
-	FirstError string
-	// PerNode counts the attempts each node answered.
-	PerNode map[string]int
-}
-
-// DisruptionReport is what a harness measured between StartDisruption
-// and Stop.
-type DisruptionReport struct {
-	Addr netip.Addr
-	// Started is when traffic began (after every connection was open);
-	// Stopped is when it ended.
-	Started time.Time
-	Stopped time.Time
-	// Echoes counts the messages that came back correctly.
-	Echoes int64
-	// PerNode counts the connections of each node by outcome.
-	PerNode map[string]NodeCounts
-	// Total is the sum of PerNode.
-	Total NodeCounts
-	// Failures has one entry per broken connection, earliest first.
-	Failures []ConnFailure
-	Probe    ProbeReport
-}
-
-// Broken is the number of connections that were reset or hung.
-func (r DisruptionReport) Broken() int { return r.Total.Broken() }
-
-// String prints a compact table for test logs and benchmark reports: one
-// line per node, the totals, then the probe. Times are relative to
-// Started.
-func (r DisruptionReport) String() string {
-	var b strings.Builder
-	rel := func(t time.Time) string { return fmt.Sprintf("+%.3fs", t.Sub(r.Started).Seconds()) }
-	row := func(name string, c NodeCounts) {
-		fmt.Fprintf(&b, "%-10s %6d %7d %6d %6d", name, c.Conns, c.Intact, c.Reset, c.Hung)
-	}
-	fmt.Fprintf(&b, "%-10s %6s %7s %6s %6s\n", "node", "conns", "intact", "reset", "hung")
-	for _, name := range slices.Sorted(maps.Keys(r.PerNode)) {
-		row(name, r.PerNode[name])
-		b.WriteByte('\n')
-	}
-	row("total", r.Total)
-	fmt.Fprintf(&b, "   %d echoes in %.1fs", r.Echoes, r.Stopped.Sub(r.Started).Seconds())
-	if len(r.Failures) > 0 {
-		fmt.Fprintf(&b, ", first failures %s..%s", rel(r.Failures[0].At), rel(r.Failures[len(r.Failures)-1].At))
-	}
-	b.WriteByte('\n')
-	p := r.Probe
-	fmt.Fprintf(&b, "%-10s %d attempts, %d failed", "probe", p.Attempts, p.Failures)
-	if p.Failures > 0 {
-		fmt.Fprintf(&b, " between %s and %s (first: %s)", rel(p.FirstFailure), rel(p.LastFailure), p.FirstError)
-	}
-	b.WriteString("; answered by")
-	for _, name := range slices.Sorted(maps.Keys(p.PerNode)) {
-		fmt.Fprintf(&b, " %s=%d", name, p.PerNode[name])
-	}
-	return b.String()
-}
-
 // DisruptionProgress is a live view of a running harness, for tests that
 // wait until enough traffic has flowed rather than sleeping.
 type DisruptionProgress struct {
@@ -281,17 +130,6 @@ type Disruption struct {
 
 	stopOnce sync.Once
 	report   DisruptionReport
-}
-
-// disruptedConn is one long-lived connection. Only its own goroutine
-// writes outcome, at and err, and Stop reads them after that goroutine
-// ended.
-type disruptedConn struct {
-	c       net.Conn
-	node    string
-	outcome Outcome
-	at      time.Time
-	err     error
 }
 
 // StartDisruption opens cfg.Conns connections from the client namespace to
@@ -329,216 +167,6 @@ func (l *Lab) StartDisruption(ctx context.Context, cfg DisruptionConfig) (*Disru
 	d.wg.Add(1)
 	go d.probeLoop()
 	return d, nil
-}
-
-// openDisruptionConns opens n connections, a bounded number at a time
-// because each dial holds an OS thread in the client namespace. On error it
-// closes what it opened.
-func (l *Lab) openDisruptionConns(parent context.Context, target netip.AddrPort, n int) ([]*disruptedConn, error) {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	conns := make([]*disruptedConn, n)
-	var (
-		errOnce  sync.Once
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	next := make(chan int)
-	for range min(disruptionOpenParallelism, n) {
-		wg.Go(func() {
-			for i := range next {
-				c, node, err := l.openDisruptionConn(ctx, target)
-				if err != nil {
-					errOnce.Do(func() {
-						firstErr = fmt.Errorf("open connection %d of %d: %w", i+1, n, err)
-						cancel()
-					})
-					continue
-				}
-				conns[i] = &disruptedConn{c: c, node: node}
-			}
-		})
-	}
-feed:
-	for i := range n {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr == nil && parent.Err() != nil {
-		firstErr = fmt.Errorf("open connections: %w", parent.Err())
-	}
-	if firstErr != nil {
-		for _, dc := range conns {
-			if dc != nil {
-				closeWithoutTimeWait(dc.c)
-			}
-		}
-		return nil, firstErr
-	}
-	return conns, nil
-}
-
-// openDisruptionConn opens one connection and reads the name of the node
-// that answered it.
-func (l *Lab) openDisruptionConn(ctx context.Context, target netip.AddrPort) (net.Conn, string, error) {
-	c, err := l.Dial(ctx, target)
-	if err != nil {
-		return nil, "", fmt.Errorf("dial: %w", err)
-	}
-	deadline := time.Now().Add(disruptionOpenTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	a, err := readAnswer(c, deadline)
-	if err != nil {
-		closeWithoutTimeWait(c)
-		return nil, "", err
-	}
-	return c, a.Node, nil
-}
-
-// closeWithoutTimeWait closes a harness connection with a reset, so the
-// client keeps no TIME_WAIT socket for it. The lab router hashes the
-// 5-tuple, so a source port always leads to the same next hop, and the
-// ports a harness gets are those the client does not hold in TIME_WAIT.
-// After an event, the ports held would be those of the connections that
-// survived it, which all hashed to some next hops and not others, and a
-// harness started within TIME_WAIT's minute would put fewer connections
-// on those next hops. In test/e2e/whatif_test.go, the removal of one of
-// two next hops, which moves half the connections, broke 44% and 43% of
-// them when it came right after other changes.
-func closeWithoutTimeWait(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = c.Close()
-}
-
-// exchange keeps one connection busy: after offset, every Interval it
-// sends a unique message and waits up to HangAfter for the echo. It ends
-// at Stop or at the connection's first failure, which it records.
-func (d *Disruption) exchange(i int, dc *disruptedConn, offset time.Duration) {
-	defer d.wg.Done()
-	start := time.NewTimer(offset)
-	select {
-	case <-d.stop:
-		start.Stop()
-		return
-	case <-start.C:
-	}
-	tick := time.NewTicker(d.cfg.Interval)
-	defer tick.Stop()
-	var out, in [disruptionPayloadSize]byte
-	binary.BigEndian.PutUint64(out[:8], uint64(i))
-	for seq := uint64(0); ; seq++ {
-		binary.BigEndian.PutUint64(out[8:], seq)
-		sent := time.Now()
-		// One deadline covers the write and the echo: a write only blocks
-		// once the send buffer is full, which a hung connection also is.
-		if err := dc.c.SetDeadline(sent.Add(d.cfg.HangAfter)); err != nil {
-			d.fail(dc, Reset, time.Now(), fmt.Errorf("set deadline: %w", err))
-			return
-		}
-		if _, err := dc.c.Write(out[:]); err != nil {
-			d.failOn(dc, sent, fmt.Errorf("write message %d: %w", seq, err))
-			return
-		}
-		if _, err := io.ReadFull(dc.c, in[:]); err != nil {
-			d.failOn(dc, sent, fmt.Errorf("read echo of message %d: %w", seq, err))
-			return
-		}
-		if in != out {
-			d.fail(dc, Reset, time.Now(), fmt.Errorf("wrong echo of message %d: got %x, want %x", seq, in, out))
-			return
-		}
-		d.echoes.Add(1)
-		select {
-		case <-d.stop:
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// failOn classifies an I/O error: a missed deadline means the echo never
-// came (Hung, from when the message was sent); anything else is an answer
-// from the network that the connection is gone (Reset, from now).
-func (d *Disruption) failOn(dc *disruptedConn, sent time.Time, err error) {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		d.fail(dc, Hung, sent, err)
-		return
-	}
-	d.fail(dc, Reset, time.Now(), err)
-}
-
-func (d *Disruption) fail(dc *disruptedConn, o Outcome, at time.Time, err error) {
-	dc.outcome, dc.at, dc.err = o, at, err
-	d.broken.Add(1)
-}
-
-// probeLoop starts a probe every ProbeEvery. Each probe runs on its own
-// goroutine so that a hanging probe does not delay the next: the failure
-// window stays as fine-grained as ProbeEvery.
-func (d *Disruption) probeLoop() {
-	defer d.wg.Done()
-	tick := time.NewTicker(d.cfg.ProbeEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-d.stop:
-			return
-		case <-tick.C:
-		}
-		d.wg.Add(1)
-		go d.probeOnce()
-	}
-}
-
-// probeOnce opens a new connection, reads the node's name and closes it,
-// all within HangAfter.
-func (d *Disruption) probeOnce() {
-	defer d.wg.Done()
-	began := time.Now()
-	d.probeMu.Lock()
-	d.probe.Attempts++
-	d.probeMu.Unlock()
-
-	node, err := d.probeConn(began.Add(d.cfg.HangAfter))
-
-	d.probeMu.Lock()
-	defer d.probeMu.Unlock()
-	if err == nil {
-		d.probe.PerNode[node]++
-		return
-	}
-	d.probe.Failures++
-	if d.probe.FirstFailure.IsZero() || began.Before(d.probe.FirstFailure) {
-		d.probe.FirstFailure = began
-		d.probe.FirstError = err.Error()
-	}
-	if began.After(d.probe.LastFailure) {
-		d.probe.LastFailure = began
-	}
-}
-
-func (d *Disruption) probeConn(deadline time.Time) (string, error) {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	c, err := d.lab.Dial(ctx, d.target)
-	if err != nil {
-		return "", fmt.Errorf("probe dial: %w", err)
-	}
-	defer closeWithoutTimeWait(c)
-	a, err := readAnswer(c, deadline)
-	if err != nil {
-		return "", fmt.Errorf("probe: %w", err)
-	}
-	return a.Node, nil
 }
 
 // Bound returns how many connections each node answered when they were
@@ -579,29 +207,4 @@ func (d *Disruption) Stop() DisruptionReport {
 		d.report = d.buildReport(stopped)
 	})
 	return d.report
-}
-
-func (d *Disruption) buildReport(stopped time.Time) DisruptionReport {
-	r := DisruptionReport{
-		Addr:    d.cfg.Addr,
-		Started: d.started,
-		Stopped: stopped,
-		Echoes:  d.echoes.Load(),
-		PerNode: map[string]NodeCounts{},
-		Probe:   d.probe,
-	}
-	for i, dc := range d.conns {
-		c := r.PerNode[dc.node]
-		c.Conns++
-		c.count(dc.outcome)
-		r.PerNode[dc.node] = c
-		if dc.outcome != Intact {
-			r.Failures = append(r.Failures, ConnFailure{Conn: i, Node: dc.node, Outcome: dc.outcome, At: dc.at, Err: dc.err.Error()})
-		}
-	}
-	for _, c := range r.PerNode {
-		r.Total.add(c)
-	}
-	slices.SortFunc(r.Failures, func(a, b ConnFailure) int { return a.At.Compare(b.At) })
-	return r
 }

@@ -15,6 +15,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // EndpointState is the readiness of one of a Service's pods.
@@ -150,22 +152,18 @@ func responderPodSpec(node string) corev1.PodSpec {
 // waitForEndpoints waits until the Service's slices name exactly the
 // wanted pods, each with the wanted readiness, in every family.
 func (l *Lab) waitForEndpoints(ctx context.Context, key client.ObjectKey, want map[string]bool) error {
-	var seen string
-	err := poll(ctx, endpointsTimeout, fmt.Sprintf("the endpoint slices of service %s name its pods", key), func() bool {
+	return poll.Until(ctx, endpointsTimeout, fmt.Sprintf("the endpoint slices of service %s name its pods", key), func() (bool, string) {
 		var svc corev1.Service
 		if err := l.Client.Get(ctx, key, &svc); err != nil {
-			seen = err.Error()
-			return false
+			return false, err.Error()
 		}
 		var slices discoveryv1.EndpointSliceList
 		if err := l.Client.List(ctx, &slices, client.InNamespace(key.Namespace), client.MatchingLabels{
 			discoveryv1.LabelServiceName: key.Name, discoveryv1.LabelManagedBy: endpointSliceManager}); err != nil {
-			seen = err.Error()
-			return false
+			return false, err.Error()
 		}
 		if len(slices.Items) != max(1, len(svc.Spec.IPFamilies)) {
-			seen = fmt.Sprintf("%d slices for families %v", len(slices.Items), svc.Spec.IPFamilies)
-			return false
+			return false, fmt.Sprintf("%d slices for families %v", len(slices.Items), svc.Spec.IPFamilies)
 		}
 		for _, es := range slices.Items {
 			got := map[string]bool{}
@@ -175,16 +173,11 @@ func (l *Lab) waitForEndpoints(ctx context.Context, key client.ObjectKey, want m
 				}
 			}
 			if !maps.Equal(got, want) {
-				seen = fmt.Sprintf("slice %s names %v", es.Name, got)
-				return false
+				return false, fmt.Sprintf("slice %s names %v", es.Name, got)
 			}
 		}
-		return true
+		return true, ""
 	})
-	if err != nil {
-		return fmt.Errorf("%w (last seen: %s)", err, seen)
-	}
-	return nil
 }
 
 // ensureDefaultAccount creates a namespace's default ServiceAccount,

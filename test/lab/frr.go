@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // FRR is the lab's router: zebra and bgpd in the router namespace, with
@@ -87,64 +90,12 @@ func startFRR(l *Lab) (*FRR, error) {
 			return nil, fmt.Errorf("FRR is not installed (apt-get install frr): %w", err)
 		}
 	}
-	if err := os.MkdirAll(f.dir, 0o777); err != nil {
-		return nil, err
-	}
-	runDir := filepath.Join("/var/run/frr", f.pathspace)
-	if err := os.MkdirAll(runDir, 0o777); err != nil {
-		return nil, err
-	}
-	l.onClose(func() error { return os.RemoveAll(runDir) })
-	// vtysh -N reads its own configuration from a folder named after the
-	// pathspace and warns on every call when there is none; an empty one
-	// keeps its output (the lab's and a person's) to the answer.
-	vtyshDir := frrConfDir(f.pathspace)
-	if err := os.MkdirAll(vtyshDir, 0o755); err != nil {
-		return nil, err
-	}
-	l.onClose(func() error { return os.RemoveAll(vtyshDir) })
-	if err := os.WriteFile(filepath.Join(vtyshDir, "vtysh.conf"), nil, 0o644); err != nil {
-		return nil, err
-	}
-	// The daemons drop privileges to the frr user, which must be able to
-	// write their sockets, pid files and log.
-	if err := chownFRR(runDir, f.dir); err != nil {
-		return nil, err
-	}
-	var nodes []string
-	for _, n := range l.Nodes {
-		nodes = append(nodes, n.Addr4.String())
-	}
-	cfgPath := filepath.Join(f.dir, "bgpd.conf")
-	out, err := os.Create(cfgPath)
+	runDir, err := f.makeDirs(l)
 	if err != nil {
 		return nil, err
 	}
-	err = bgpdConfig.Execute(out, map[string]any{
-		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": l.NodeASN(), "RouterID": RouterLAN4, "Nodes": nodes,
-		"Password": l.cfg.RouterPassword, "DebugUpdates": l.cfg.LogUpdates, "BFD": l.cfg.BFD,
-		"NoGracefulRestart": l.cfg.RouterWithoutGracefulRestart, "ListenRange": listenRange(l.cfg.Neighbours),
-	})
-	out.Close()
+	daemons, err := f.writeConfigs(l)
 	if err != nil {
-		return nil, err
-	}
-	daemons := []struct{ name, conf string }{{"zebra", filepath.Join(f.dir, "zebra.conf")}}
-	if l.cfg.BFD {
-		bfddConf := filepath.Join(f.dir, "bfdd.conf")
-		out, err := os.Create(bfddConf)
-		if err != nil {
-			return nil, err
-		}
-		err = bfddConfig.Execute(out, map[string]any{"NS": f.NS, "Dir": f.dir})
-		out.Close()
-		if err != nil {
-			return nil, err
-		}
-		daemons = append(daemons, struct{ name, conf string }{"bfdd", bfddConf})
-	}
-	daemons = append(daemons, struct{ name, conf string }{"bgpd", cfgPath})
-	if err := os.WriteFile(daemons[0].conf, []byte("hostname "+f.NS+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	for _, d := range daemons {
@@ -155,17 +106,92 @@ func startFRR(l *Lab) (*FRR, error) {
 		}
 	}
 	// vtysh answers once bgpd's socket is up.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := f.Vtysh("show bgp summary json"); err == nil {
-			return f, nil
-		}
-		if time.Now().After(deadline) {
-			f.stop()
-			return nil, fmt.Errorf("FRR did not answer vtysh within 10s")
-		}
-		time.Sleep(100 * time.Millisecond)
+	err = poll.Until(context.Background(), 10*time.Second, "FRR answers vtysh", poll.Succeeds(func() error {
+		_, err := f.Vtysh("show bgp summary json")
+		return err
+	}))
+	if err != nil {
+		f.stop()
+		return nil, err
 	}
+	return f, nil
+}
+
+// makeDirs makes the router's directories, which the lab's Close
+// removes, and returns FRR's run directory of the pathspace.
+func (f *FRR) makeDirs(l *Lab) (runDir string, err error) {
+	if err := os.MkdirAll(f.dir, 0o777); err != nil {
+		return "", err
+	}
+	runDir = filepath.Join("/var/run/frr", f.pathspace)
+	if err := os.MkdirAll(runDir, 0o777); err != nil {
+		return "", err
+	}
+	l.onClose(func() error { return os.RemoveAll(runDir) })
+	// vtysh -N reads its own configuration from a folder named after the
+	// pathspace and warns on every call when there is none; an empty one
+	// keeps its output (the lab's and a person's) to the answer.
+	vtyshDir := frrConfDir(f.pathspace)
+	if err := os.MkdirAll(vtyshDir, 0o755); err != nil {
+		return "", err
+	}
+	l.onClose(func() error { return os.RemoveAll(vtyshDir) })
+	if err := os.WriteFile(filepath.Join(vtyshDir, "vtysh.conf"), nil, 0o644); err != nil {
+		return "", err
+	}
+	// The daemons drop privileges to the frr user, which must be able to
+	// write their sockets, pid files and log.
+	return runDir, chownFRR(runDir, f.dir)
+}
+
+// frrDaemon is one FRR daemon and its configuration file.
+type frrDaemon struct{ name, conf string }
+
+// writeConfigs writes the configuration of each daemon the lab runs, and
+// returns them in the order they start: zebra first, bgpd last.
+func (f *FRR) writeConfigs(l *Lab) ([]frrDaemon, error) {
+	var nodes []string
+	for _, n := range l.Nodes {
+		nodes = append(nodes, n.Addr4.String())
+	}
+	zebra := frrDaemon{"zebra", filepath.Join(f.dir, "zebra.conf")}
+	if err := os.WriteFile(zebra.conf, []byte("hostname "+f.NS+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	daemons := []frrDaemon{zebra}
+	if l.cfg.BFD {
+		bfdd := frrDaemon{"bfdd", filepath.Join(f.dir, "bfdd.conf")}
+		if err := writeTemplate(bfdd.conf, bfddConfig, map[string]any{"NS": f.NS, "Dir": f.dir}); err != nil {
+			return nil, err
+		}
+		daemons = append(daemons, bfdd)
+	}
+	bgpd := frrDaemon{"bgpd", filepath.Join(f.dir, "bgpd.conf")}
+	err := writeTemplate(bgpd.conf, bgpdConfig, map[string]any{
+		"NS": f.NS, "Dir": f.dir, "ASN": RouterASN, "NodeASN": l.NodeASN(), "RouterID": RouterLAN4, "Nodes": nodes,
+		"Password": l.cfg.RouterPassword, "DebugUpdates": l.cfg.LogUpdates, "BFD": l.cfg.BFD,
+		"NoGracefulRestart": l.cfg.RouterWithoutGracefulRestart, "ListenRange": listenRange(l.cfg.Neighbours),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(daemons, bgpd), nil
+}
+
+// writeTemplate writes what tmpl makes of data to path.
+func writeTemplate(path string, tmpl *template.Template, data any) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = tmpl.Execute(out, data)
+	if closeErr := out.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // frrConfDir is where FRR's tools look for the configuration of a

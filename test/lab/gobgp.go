@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,24 +192,13 @@ func startGoBGP(l *Lab) (Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err = g.proc.waitReady(context.Background(), 10*time.Second, "gobgpd answers", func() (bool, string) {
 		out, err := g.Gobgp("global")
-		if err == nil && strings.Contains(out, "AS:") {
-			break
-		}
-		select {
-		case <-g.proc.done:
-			log, _ := os.ReadFile(g.proc.log)
-			_ = g.stop()
-			return nil, fmt.Errorf("gobgpd exited at start: %s", strings.TrimSpace(string(log)))
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = g.stop()
-			return nil, fmt.Errorf("gobgpd did not answer within 10s: %s %v", out, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil && strings.Contains(out, "AS:"), fmt.Sprint(out, err)
+	})
+	if err != nil {
+		_ = g.stop()
+		return nil, err
 	}
 	g.fib = &gobgpFIB{g: g, logf: l.logf, installed: map[netip.Prefix][]string{},
 		kick: make(chan struct{}, 1), stopCh: make(chan struct{}), done: make(chan struct{})}

@@ -9,6 +9,7 @@ import (
 )
 
 func TestParseGoBGPNeighboursFindsEstablishedSessions(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		file string
 		want []GoBGPNeighbour
@@ -56,6 +57,7 @@ func pathSummary(p gobgpPath) string {
 }
 
 func TestParseGoBGPRIBAndItsMultipathSet(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		file   string
 		prefix string

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // kube-proxy runs on every lab node as its DaemonSet runs on a real one:
@@ -158,30 +159,16 @@ func (l *Lab) startKubeProxy(ctx context.Context, n *Node, bin string) error {
 func (l *Lab) waitKubeProxy(ctx context.Context, n *Node) error {
 	url := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(n.mgmtAddr, KubeProxyHealthPort))
 	hc := &http.Client{Timeout: time.Second}
-	var last string
-	exited := false
-	err := poll(ctx, kubeProxyStartTimeout, "kube-proxy on "+n.Name+" is healthy", func() bool {
-		select {
-		case <-n.proxy.done:
-			// Waiting on is pointless: stop, and say so below.
-			exited = true
-			return true
-		default:
-		}
+	err := n.proxy.waitReady(ctx, kubeProxyStartTimeout, "kube-proxy on "+n.Name+" is healthy", func() (bool, string) {
 		resp, err := hc.Get(url)
 		if err != nil {
-			last = err.Error()
-			return false
+			return false, err.Error()
 		}
 		resp.Body.Close()
-		last = resp.Status
-		return resp.StatusCode == http.StatusOK
+		return resp.StatusCode == http.StatusOK, resp.Status
 	})
-	switch {
-	case exited:
-		return fmt.Errorf("kube-proxy on %s exited (log: %s)", n.Name, n.proxy.log)
-	case err != nil:
-		return fmt.Errorf("%w (last: %s; log: %s)", err, last, n.proxy.log)
+	if err != nil {
+		return fmt.Errorf("%w (log: %s)", err, n.proxy.log)
 	}
 	return nil
 }
@@ -207,22 +194,21 @@ func (l *Lab) waitForKubeProxies(ctx context.Context, targets []netip.AddrPort) 
 		return nil
 	}
 	for _, n := range l.Nodes {
-		var missing []netip.AddrPort
-		err := poll(ctx, kubeProxyStartTimeout, "kube-proxy on "+n.Name+" writes the rules of the new pods", func() bool {
+		err := poll.Until(ctx, kubeProxyStartTimeout, "kube-proxy on "+n.Name+" writes the rules of the new pods", func() (bool, string) {
 			rules, err := l.proxyRules(n)
 			if err != nil {
-				return false
+				return false, err.Error()
 			}
-			missing = missing[:0]
+			var missing []netip.AddrPort
 			for _, t := range targets {
 				if !strings.Contains(rules, t.String()) && !strings.Contains(rules, nftMapTarget(t)) {
 					missing = append(missing, t)
 				}
 			}
-			return len(missing) == 0
+			return len(missing) == 0, fmt.Sprintf("no rule for %v", missing)
 		})
 		if err != nil {
-			return fmt.Errorf("%w (no rule for %v)", err, missing)
+			return err
 		}
 	}
 	return nil

@@ -9,11 +9,8 @@ package lab
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -160,8 +157,14 @@ type Lab struct {
 	mgmtBridge            string
 	lanBridge             string
 	pods                  *podRegistry
-	mu                    sync.Mutex
-	cleanups              []func() error
+	// hashing is the FRR router's hashing mode (nil with another router).
+	hashing  *routerHashing
+	mu       sync.Mutex
+	cleanups []func() error
+	// release removes the lab's record in RunsDir once Close has removed
+	// the lab; after a failed cleanup the record stays, and the first run
+	// after this process has ended reaps what is left.
+	release func() error
 }
 
 func (l *Lab) logf(format string, args ...any) {
@@ -183,41 +186,24 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 3
 	}
-	switch cfg.Neighbours {
-	case "", StaticNeighbours, DynamicNeighbours:
-	default:
-		return nil, fmt.Errorf("unknown kind of neighbours %q (want %s or %s)", cfg.Neighbours, StaticNeighbours, DynamicNeighbours)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	switch cfg.ProxyMode {
-	case "", ProxyNftables, ProxyIptables:
-	default:
-		return nil, fmt.Errorf("unknown kube-proxy mode %q (want %s or %s)", cfg.ProxyMode, ProxyNftables, ProxyIptables)
+	if err := ReapStale(cfg.Logf); err != nil && cfg.Logf != nil {
+		// What a dead lab left does not keep this one from starting.
+		cfg.Logf("removing what earlier labs left: %v", err)
 	}
-	for _, bin := range []string{"controller", "speaker"} {
-		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
-			return nil, fmt.Errorf("lab needs the %s binary in %s (make build): %w", bin, cfg.BinDir, err)
-		}
-		check := asChartUser("test", "-x", filepath.Join(cfg.BinDir, bin))
-		if out, err := exec.Command(check[0], check[1:]...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("user %d cannot run %s in %s, as the lab's components run as that user: %v %s", chartUID, bin, cfg.BinDir, err, out)
-		}
+	prefix, release, err := claimRun(RunsDir)
+	if err != nil {
+		return nil, fmt.Errorf("claim a lab prefix: %w", err)
 	}
-	suffix := make([]byte, 2)
-	_, _ = rand.Read(suffix)
-	l := &Lab{cfg: cfg, Prefix: "bl" + hex.EncodeToString(suffix), pods: newPodRegistry()}
+	l := &Lab{cfg: cfg, Prefix: prefix, pods: newPodRegistry(), release: release}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.Close())
 		}
 	}()
-	if l.Dir, err = os.MkdirTemp("", "bgplb-lab-"+l.Prefix+"-"); err != nil {
-		return nil, err
-	}
-	l.onClose(func() error { return os.RemoveAll(l.Dir) })
-	// FRR's daemons run as the frr user, and the controller and speakers
-	// as the chart's user, and read their files from here; each file's own
-	// mode keeps the others' kubeconfigs out.
-	if err := os.Chmod(l.Dir, 0o755); err != nil {
+	if err := l.makeDir(); err != nil {
 		return nil, err
 	}
 
@@ -230,24 +216,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	l.logf("network %s built: router, %d nodes, client", l.Prefix, cfg.Nodes)
 
-	switch cfg.Router {
-	case "", "frr":
-		l.Router, err = startFRR(l)
-	case "bird":
-		l.Router, err = startBIRD(l)
-	case "gobgp":
-		l.Router, err = startGoBGP(l)
-	default:
-		err = fmt.Errorf("unknown router %q (want frr, bird or gobgp)", cfg.Router)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("start router: %w", err)
-	}
-	l.onClose(l.Router.stop)
-	if err := l.startRouterHashing(); err != nil {
-		return nil, fmt.Errorf("router hashing: %w", err)
-	}
-	if err := l.hashHeadersAtRouter(); err != nil {
+	if err := l.startRouter(); err != nil {
 		return nil, err
 	}
 
@@ -282,12 +251,74 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	return l, nil
 }
 
+// makeDir makes the lab's directory, which Close removes.
+func (l *Lab) makeDir() (err error) {
+	if l.Dir, err = os.MkdirTemp("", "bgplb-lab-"+l.Prefix+"-"); err != nil {
+		return err
+	}
+	l.onClose(func() error { return os.RemoveAll(l.Dir) })
+	// FRR's daemons run as the frr user, and the controller and speakers
+	// as the chart's user, and read their files from here; each file's own
+	// mode keeps the others' kubeconfigs out.
+	return os.Chmod(l.Dir, 0o755)
+}
+
+// startRouter starts the configured router and sets up how its kernel
+// hashes flows over a route's next hops.
+func (l *Lab) startRouter() error {
+	var err error
+	switch l.cfg.Router {
+	case "", "frr":
+		l.Router, err = startFRR(l)
+	case "bird":
+		l.Router, err = startBIRD(l)
+	case "gobgp":
+		l.Router, err = startGoBGP(l)
+	default:
+		err = fmt.Errorf("unknown router %q (want frr, bird or gobgp)", l.cfg.Router)
+	}
+	if err != nil {
+		return fmt.Errorf("start router: %w", err)
+	}
+	l.onClose(l.Router.stop)
+	if err := l.startRouterHashing(); err != nil {
+		return fmt.Errorf("router hashing: %w", err)
+	}
+	return l.hashHeadersAtRouter()
+}
+
+// check says what in the configuration the lab cannot build: an unknown
+// kind of neighbours or kube-proxy mode, or binaries the components'
+// user cannot run.
+func (cfg Config) check() error {
+	switch cfg.Neighbours {
+	case "", StaticNeighbours, DynamicNeighbours:
+	default:
+		return fmt.Errorf("unknown kind of neighbours %q (want %s or %s)", cfg.Neighbours, StaticNeighbours, DynamicNeighbours)
+	}
+	switch cfg.ProxyMode {
+	case "", ProxyNftables, ProxyIptables:
+	default:
+		return fmt.Errorf("unknown kube-proxy mode %q (want %s or %s)", cfg.ProxyMode, ProxyNftables, ProxyIptables)
+	}
+	for _, bin := range []string{"controller", "speaker"} {
+		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
+			return fmt.Errorf("lab needs the %s binary in %s (make build): %w", bin, cfg.BinDir, err)
+		}
+		check := asChartUser("test", "-x", filepath.Join(cfg.BinDir, bin))
+		if out, err := exec.Command(check[0], check[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("user %d cannot run %s in %s, as the lab's components run as that user: %v %s", chartUID, bin, cfg.BinDir, err, out)
+		}
+	}
+	return nil
+}
+
 // Close stops every process and removes every namespace, link and file of
 // the lab. It is safe to call more than once.
 func (l *Lab) Close() error {
 	l.mu.Lock()
-	cleanups := l.cleanups
-	l.cleanups = nil
+	cleanups, release := l.cleanups, l.release
+	l.cleanups, l.release = nil, nil
 	l.mu.Unlock()
 	var errs []error
 	for i := len(cleanups) - 1; i >= 0; i-- {
@@ -295,192 +326,14 @@ func (l *Lab) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) == 0 && release != nil {
+		errs = append(errs, release())
+	}
 	return errors.Join(errs...)
 }
 
-// pickManagementSubnet chooses a /28 of 198.18.1.0/24 that no interface of
-// the root namespace uses, so two labs can run side by side.
-func (l *Lab) pickManagementSubnet() (netip.Prefix, error) {
-	used := map[netip.Addr]bool{}
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			used[p.Masked().Addr()] = true
-		}
-	}
-	base := netip.MustParseAddr("198.18.1.0").As4()
-	for i := 0; i < 16; i++ {
-		b := base
-		b[3] = byte(16 * i)
-		p := netip.PrefixFrom(netip.AddrFrom4(b), 28)
-		if !used[p.Addr()] {
-			return p, nil
-		}
-	}
-	return netip.Prefix{}, fmt.Errorf("every management subnet of 198.18.1.0/24 is in use")
-}
-
-func (l *Lab) addNamespace(name string) error {
-	if err := ip("", "netns", "add", name); err != nil {
-		return err
-	}
-	l.onClose(func() error { return ip("", "netns", "del", name) })
-	return ip(name, "link", "set", "lo", "up")
-}
-
-// veth creates a pair with one end (named inner) in ns and the other
-// (named outer) in the root namespace, attached to bridge if given.
-func (l *Lab) veth(ns, inner, outer, bridge string) error {
-	tmp := outer + "x"
-	if err := ip("", "link", "add", outer, "type", "veth", "peer", "name", tmp); err != nil {
-		return err
-	}
-	l.onClose(func() error { _ = ip("", "link", "del", outer); return nil })
-	if err := ip("", "link", "set", tmp, "netns", ns); err != nil {
-		return err
-	}
-	if err := ip(ns, "link", "set", tmp, "name", inner); err != nil {
-		return err
-	}
-	if bridge != "" {
-		if err := ip("", "link", "set", outer, "master", bridge); err != nil {
-			return err
-		}
-	}
-	if err := ip("", "link", "set", outer, "up"); err != nil {
-		return err
-	}
-	return ip(ns, "link", "set", inner, "up")
-}
-
-func (l *Lab) bridge(name string) error {
-	if err := ip("", "link", "add", name, "type", "bridge"); err != nil {
-		return err
-	}
-	l.onClose(func() error { return ip("", "link", "del", name) })
-	return ip("", "link", "set", name, "up")
-}
-
-func sysctl(ns string, kv ...string) error {
-	for _, s := range kv {
-		if _, err := nsRun(ns, "sysctl", "-qw", s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (l *Lab) buildNetwork(mgmt netip.Prefix) error {
-	p := l.Prefix
-	l.lanBridge, l.mgmtBridge = p+"-lan", p+"-mg"
-	if err := l.bridge(l.lanBridge); err != nil {
-		return err
-	}
-	if err := l.bridge(l.mgmtBridge); err != nil {
-		return err
-	}
-	if err := ip("", "addr", "add", netip.PrefixFrom(mgmt.Addr().Next(), 28).String(), "dev", l.mgmtBridge); err != nil {
-		return err
-	}
-
-	router := p + "-router"
-	l.ClientNS = p + "-client"
-	for _, ns := range []string{router, l.ClientNS} {
-		if err := l.addNamespace(ns); err != nil {
-			return err
-		}
-	}
-	if err := l.veth(router, "lan", p+"-rl", l.lanBridge); err != nil {
-		return err
-	}
-	if err := sysctl(router, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
-		"net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1"); err != nil {
-		return err
-	}
-	for _, a := range [][]string{
-		{"addr", "add", RouterLAN4 + "/24", "dev", "lan"},
-		{"addr", "add", RouterLAN6 + "/64", "dev", "lan", "nodad"},
-	} {
-		if err := ip(router, a...); err != nil {
-			return err
-		}
-	}
-	// The client link is a direct veth between router and client.
-	if err := ip("", "link", "add", p+"-c0", "type", "veth", "peer", "name", p+"-c1"); err != nil {
-		return err
-	}
-	l.onClose(func() error { _ = ip("", "link", "del", p+"-c0"); return nil })
-	for _, step := range [][]string{
-		{"link", "set", p + "-c0", "netns", router},
-		{"link", "set", p + "-c1", "netns", l.ClientNS},
-	} {
-		if err := ip("", step...); err != nil {
-			return err
-		}
-	}
-	for _, step := range []struct {
-		ns   string
-		args []string
-	}{
-		{router, []string{"link", "set", p + "-c0", "name", "cli"}},
-		{router, []string{"addr", "add", "198.18.2.1/24", "dev", "cli"}},
-		{router, []string{"addr", "add", "2001:db8:2::1/64", "dev", "cli", "nodad"}},
-		{router, []string{"link", "set", "cli", "up"}},
-		{l.ClientNS, []string{"link", "set", p + "-c1", "name", "eth0"}},
-		{l.ClientNS, []string{"addr", "add", ClientAddr + "/24", "dev", "eth0"}},
-		{l.ClientNS, []string{"addr", "add", ClientV6 + "/64", "dev", "eth0", "nodad"}},
-		{l.ClientNS, []string{"link", "set", "eth0", "up"}},
-		{l.ClientNS, []string{"route", "add", "default", "via", "198.18.2.1"}},
-		{l.ClientNS, []string{"-6", "route", "add", "default", "via", "2001:db8:2::1"}},
-	} {
-		if err := ip(step.ns, step.args...); err != nil {
-			return err
-		}
-	}
-
-	mgmtAddr := mgmt.Addr().Next().Next()
-	for i := range l.cfg.Nodes {
-		n := &Node{
-			Name:  fmt.Sprintf("node-%d", i),
-			NS:    fmt.Sprintf("%s-n%d", p, i),
-			Addr4: netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}),
-			Addr6: netip.MustParseAddr(fmt.Sprintf("2001:db8:1::%x", 0x10+i)),
-		}
-		var err error
-		if n.PodCIDR4, n.PodCIDR6, err = podCIDRs(i); err != nil {
-			return err
-		}
-		n.mgmtAddr = mgmtAddr
-		if err := l.addNamespace(n.NS); err != nil {
-			return err
-		}
-		n.lanPeer = fmt.Sprintf("%s-n%dl", p, i)
-		if err := l.veth(n.NS, "lan", n.lanPeer, l.lanBridge); err != nil {
-			return err
-		}
-		if err := l.veth(n.NS, "mgmt", fmt.Sprintf("%s-n%dm", p, i), l.mgmtBridge); err != nil {
-			return err
-		}
-		steps := [][]string{
-			{"addr", "add", n.Addr4.String() + "/24", "dev", "lan"},
-			{"addr", "add", n.Addr6.String() + "/64", "dev", "lan", "nodad"},
-			{"addr", "add", netip.PrefixFrom(mgmtAddr, 28).String(), "dev", "mgmt"},
-			{"route", "add", "default", "via", RouterLAN4},
-			{"-6", "route", "add", "default", "via", RouterLAN6},
-		}
-		for _, s := range steps {
-			if err := ip(n.NS, s...); err != nil {
-				return err
-			}
-		}
-		mgmtAddr = mgmtAddr.Next()
-		l.Nodes = append(l.Nodes, n)
-	}
-	return l.buildPodNetwork()
-}
-
 func (l *Lab) startAPIServer(listen netip.Addr) error {
-	env, err := testenv.StartWith(testenv.Options{ListenAddress: listen.String()})
+	env, err := testenv.StartWith(testenv.Options{ListenAddress: listen.String(), Name: l.Prefix})
 	if err != nil {
 		return err
 	}

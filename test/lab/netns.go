@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // run executes a command and returns its standard output; a failure quotes
@@ -87,9 +90,9 @@ func stopPIDFile(path string) {
 		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(5 * time.Second)
-	for processAlive(pid) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	// A daemon that outlives the wait is killed below.
+	_ = poll.Until(context.Background(), 5*time.Second, "the daemon exits", func() (bool, string) {
+		return !processAlive(pid), ""
+	})
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }

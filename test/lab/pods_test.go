@@ -11,6 +11,7 @@ import (
 )
 
 func TestEveryNodeHasItsOwnPodCIDRsInsideTheClusterCIDRs(t *testing.T) {
+	t.Parallel()
 	cluster4, cluster6 := netip.MustParsePrefix(ClusterCIDR4), netip.MustParsePrefix(ClusterCIDR6)
 	var seen []netip.Prefix
 	for i := range maxNodes {
@@ -34,6 +35,7 @@ func TestEveryNodeHasItsOwnPodCIDRsInsideTheClusterCIDRs(t *testing.T) {
 }
 
 func TestPodAddressesFollowTheGatewayAndStopAtTheEnd(t *testing.T) {
+	t.Parallel()
 	small := netip.MustParsePrefix("198.19.0.0/29") // .1 gateway, .2-.6 pods, .7 broadcast
 	for slot, want := range []string{"198.19.0.2", "198.19.0.3", "198.19.0.4", "198.19.0.5", "198.19.0.6"} {
 		got, err := podAddress(small, slot)
@@ -54,6 +56,7 @@ func TestPodAddressesFollowTheGatewayAndStopAtTheEnd(t *testing.T) {
 }
 
 func TestAnAnswerReadsBackAsWritten(t *testing.T) {
+	t.Parallel()
 	a := Answer{Node: "node-1", Pod: "default/web-node-0-0", PodNode: "node-0", Source: netip.MustParseAddr("2001:db8:1::11")}
 	got, err := ParseAnswer(a.String() + "\n")
 	if err != nil || got != a {
@@ -84,6 +87,7 @@ func FuzzParseAnswer(f *testing.F) {
 // A kubelet that writes the status it computed from an unchanged pod
 // must find nothing to write, or it would update the pod forever.
 func TestAPodStatusIsStableOnceWritten(t *testing.T) {
+	t.Parallel()
 	n := &Node{Name: "node-0", Addr4: netip.MustParseAddr("198.18.0.10"), Addr6: netip.MustParseAddr("2001:db8:1::10")}
 	p := &Pod{Namespace: "default", Name: "web", Node: n, Addr4: netip.MustParseAddr("198.19.0.2"), Addr6: netip.MustParseAddr("2001:db8:200::2")}
 	first := podStatus(p, true, corev1.PodStatus{})
@@ -97,6 +101,7 @@ func TestAPodStatusIsStableOnceWritten(t *testing.T) {
 }
 
 func TestEndpointsFollowThePodsReadinessAndDeletion(t *testing.T) {
+	t.Parallel()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
 		Spec: corev1.PodSpec{NodeName: "node-0", Containers: []corev1.Container{{Name: "responder", Image: ResponderImage,

@@ -1,12 +1,16 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // process is a lab daemon whose output goes to a log file.
@@ -80,4 +84,41 @@ func (l *Lab) SpeakerPID(n *Node) int {
 		return 0
 	}
 	return n.speaker.cmd.Process.Pid
+}
+
+// exited tells whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady polls ready until it holds, like poll.Until, but gives up as
+// soon as the daemon exits: one that died at start never becomes ready,
+// and its log says why.
+func (p *process) waitReady(ctx context.Context, timeout time.Duration, what string, ready poll.Condition) error {
+	exited := false
+	err := poll.Until(ctx, timeout, what, func() (bool, string) {
+		if p.exited() {
+			exited = true
+			return true, ""
+		}
+		return ready()
+	})
+	if exited {
+		log, _ := os.ReadFile(p.log)
+		return fmt.Errorf("%s exited before %s; its log ends: %s", p.name, what, strings.TrimSpace(string(tailBytes(log, 2000))))
+	}
+	return err
+}
+
+// tailBytes returns the last n bytes of b.
+func tailBytes(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
 }

@@ -14,6 +14,7 @@ import (
 // without a password, and has each daemon check its own (bird -p, gobgpd
 // -d) without starting it.
 func TestRouterConfigurationsAreValid(t *testing.T) {
+	t.Parallel()
 	nodes := []*Node{
 		{Addr4: netip.MustParseAddr("198.18.0.10")},
 		{Addr4: netip.MustParseAddr("198.18.0.11")},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // A long-lived lab for people rather than tests: `Up` starts a background
@@ -96,20 +97,6 @@ func readState() (state, bool) {
 	return s, s.PID > 0 && processAlive(s.PID)
 }
 
-// processAlive tells whether pid runs; a zombie (dead, not yet reaped,
-// which happens to orphans where PID 1 does not reap) does not count.
-func processAlive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
 func writeState(s state) error {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -164,23 +151,38 @@ func Up(opts SessionOptions, serve []string) (string, error) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		if s, _ := readState(); s.Ready {
-			summary, err := os.ReadFile(summaryPath())
-			return string(summary), err
-		} else if s.Error != "" {
-			return "", fmt.Errorf("the lab failed: %s (log: %s)", s.Error, logPath)
+	return waitUntilServed(exited, logPath)
+}
+
+// waitUntilServed waits until the lab process that Up started has made
+// its lab and returns the lab's summary, or says why it did not: the
+// process failed, ended (exited gives its end), or took too long.
+func waitUntilServed(exited <-chan error, logPath string) (string, error) {
+	var s state
+	var ended error
+	processEnded := false
+	err := poll.Until(context.Background(), 5*time.Minute, "the lab is ready", func() (bool, string) {
+		if s, _ = readState(); s.Ready || s.Error != "" {
+			return true, ""
 		}
 		select {
-		case err := <-exited:
-			return "", fmt.Errorf("the lab process ended (%v); see %s", err, logPath)
-		case <-time.After(200 * time.Millisecond):
+		case ended = <-exited:
+			processEnded = true
+			return true, ""
+		default:
+			return false, ""
 		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("the lab was not ready after 5 minutes; see %s", logPath)
-		}
+	})
+	switch {
+	case s.Ready:
+		summary, err := os.ReadFile(summaryPath())
+		return string(summary), err
+	case s.Error != "":
+		return "", fmt.Errorf("the lab failed: %s (log: %s)", s.Error, logPath)
+	case processEnded:
+		return "", fmt.Errorf("the lab process ended (%v); see %s", ended, logPath)
 	}
+	return "", fmt.Errorf("%w; see %s", err, logPath)
 }
 
 // Down stops the running lab and waits until it has removed everything.
@@ -206,12 +208,11 @@ func Down() (string, error) {
 	if err := syscall.Kill(s.PID, syscall.SIGTERM); err != nil {
 		return "", fmt.Errorf("stop lab process %d: %w", s.PID, err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for processAlive(s.PID) {
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("lab process %d did not stop within 2 minutes", s.PID)
-		}
-		time.Sleep(100 * time.Millisecond)
+	err := poll.Until(context.Background(), 2*time.Minute, fmt.Sprintf("lab process %d stops", s.PID), func() (bool, string) {
+		return !processAlive(s.PID), ""
+	})
+	if err != nil {
+		return "", err
 	}
 	// The process removes its lab; sweeping after it costs nothing and
 	// catches whatever a failed cleanup step left. A lab stopped before it
@@ -286,69 +287,95 @@ func Serve(opts SessionOptions) (err error) {
 // demo applies the samples, gives the sample Service an endpoint on every
 // node, waits for the router to load-balance it and returns the summary.
 func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, error) {
+	svc, err := l.applySamples(ctx, opts, st)
+	if err != nil {
+		return "", err
+	}
+	want := 1
+	if opts.IPv6 {
+		want = 2
+	}
+	addrs, err := l.waitForSample(ctx, svc, want)
+	if err != nil {
+		return "", err
+	}
+	return l.summary(ctx, opts, addrs), nil
+}
+
+// applySamples applies the samples, fitted to the router and the IP
+// families of the options, and gives their Service default/web a ready
+// endpoint on every node.
+func (l *Lab) applySamples(ctx context.Context, opts SessionOptions, st state) (*corev1.Service, error) {
 	out, err := exec.Command(st.Kubectl, "--kubeconfig", l.Kubeconfig, "apply", "-f", opts.Samples).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("apply samples: %w: %s", err, out)
+		return nil, fmt.Errorf("apply samples: %w: %s", err, out)
 	}
 	if opts.Router == "gobgp" {
 		if err := l.dropBFD(ctx); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	var svc corev1.Service
-	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
-		return "", fmt.Errorf("the samples have no Service default/web: %w", err)
+	svc := &corev1.Service{}
+	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, svc); err != nil {
+		return nil, fmt.Errorf("the samples have no Service default/web: %w", err)
 	}
 	if !opts.IPv6 {
 		// The sample asks for dual-stack; with IPv6 off it keeps IPv4 only.
 		// The controller may be writing the Service's status meanwhile.
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			if err := l.Client.Get(ctx, client.ObjectKeyFromObject(&svc), &svc); err != nil {
+			if err := l.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
 				return err
 			}
 			svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
 			svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
-			return l.Client.Update(ctx, &svc)
+			return l.Client.Update(ctx, svc)
 		})
 		if err != nil {
-			return "", fmt.Errorf("make the sample Service IPv4-only: %w", err)
+			return nil, fmt.Errorf("make the sample Service IPv4-only: %w", err)
 		}
 	}
 	endpoints := map[string][]EndpointState{}
 	for _, n := range l.Nodes {
 		endpoints[n.Name] = []EndpointState{Ready}
 	}
-	if err := l.SetEndpoints(ctx, &svc, endpoints); err != nil {
-		return "", err
+	if err := l.SetEndpoints(ctx, svc, endpoints); err != nil {
+		return nil, err
 	}
+	return svc, nil
+}
+
+// waitForSample waits until the sample Service has want addresses and the
+// router a route to each with every node as next hop, and returns them.
+func (l *Lab) waitForSample(ctx context.Context, svc *corev1.Service, want int) ([]netip.Addr, error) {
 	var addrs []netip.Addr
-	want := 1
-	if opts.IPv6 {
-		want = 2
-	}
-	if err := poll(ctx, 60*time.Second, "the sample Service gets its addresses", func() bool {
+	if err := poll.Until(ctx, 60*time.Second, "the sample Service gets its addresses", func() (bool, string) {
 		addrs = nil
-		if err := l.Client.Get(ctx, client.ObjectKeyFromObject(&svc), &svc); err != nil {
-			return false
+		if err := l.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
+			return false, err.Error()
 		}
 		for _, in := range svc.Status.LoadBalancer.Ingress {
 			if a, err := netip.ParseAddr(in.IP); err == nil {
 				addrs = append(addrs, a)
 			}
 		}
-		return len(addrs) == want
+		return len(addrs) == want, fmt.Sprint(addrs)
 	}); err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, a := range addrs {
-		if err := poll(ctx, 60*time.Second, "the router has a route with every node as next hop", func() bool {
+		if err := poll.Until(ctx, 60*time.Second, "the router has a route with every node as next hop", func() (bool, string) {
 			hops, err := l.Router.KernelNextHops(netip.PrefixFrom(a, a.BitLen()))
-			return err == nil && len(hops) == len(l.Nodes)
+			return err == nil && len(hops) == len(l.Nodes), fmt.Sprint(hops, err)
 		}); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
+	return addrs, nil
+}
 
+// summary tells a person what the lab runs, how traffic to addrs spreads
+// and how to use the lab from their shell.
+func (l *Lab) summary(ctx context.Context, opts SessionOptions, addrs []netip.Addr) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Service default/web (type LoadBalancer): external addresses %s\n\n", joinAddrs(addrs))
 	neighbours := opts.Neighbours
@@ -387,7 +414,7 @@ func (l *Lab) demo(ctx context.Context, opts SessionOptions, st state) (string, 
 	fmt.Fprintf(&b, "  ip netns exec $LAB_CLIENT bash -c 'head -1 < /dev/tcp/%s/%d'   (which node and pod answer?)\n", addrs[0], ResponderPort)
 	fmt.Fprintf(&b, "Logs and the router's configuration: %s\n", l.Dir)
 	fmt.Fprintf(&b, "Stop and remove everything: make lab-down\n")
-	return b.String(), nil
+	return b.String()
 }
 
 // dropBFD takes the BFD profile off every BGPPeer, for a router without
@@ -465,74 +492,6 @@ func joinAddrs(addrs []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-func poll(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting until %s", timeout, what)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// sweep removes the processes, namespaces, links and files of a lab whose
-// process is gone: everything named by its prefix, its directory or its API
-// server's directory.
-func sweep(prefix string, dirs ...string) error {
-	if !strings.HasPrefix(prefix, "bl") || len(prefix) != 6 {
-		return fmt.Errorf("refusing to sweep unexpected lab prefix %q", prefix)
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid := 0
-		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		named := err == nil && strings.Contains(string(cmdline), prefix+"-")
-		for _, dir := range dirs {
-			named = named || (err == nil && dir != "" && strings.Contains(string(cmdline), dir))
-		}
-		if named {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	var errs []error
-	if out, err := run("ip", "netns", "list"); err == nil {
-		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix+"-") {
-				if err := ip("", "netns", "del", f[0]); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-	}
-	if out, err := run("ip", "-o", "link", "show"); err == nil {
-		for _, line := range strings.Split(out, "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			name := strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0]
-			if strings.HasPrefix(name, prefix+"-") {
-				_ = ip("", "link", "del", name)
-			}
-		}
-	}
-	errs = append(errs, os.RemoveAll(filepath.Join("/var/run/frr", prefix+"-router")), os.RemoveAll(frrConfDir(prefix+"-router")))
-	for _, dir := range dirs {
-		if dir != "" {
-			errs = append(errs, os.RemoveAll(dir))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // trafficSummary opens n connections from the client to addr and says

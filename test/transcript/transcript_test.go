@@ -18,6 +18,7 @@ const doc = "# Title\n\n```sh\n$ not a console block\n```\n\n" +
 	"```\n"
 
 func TestParseReadsCommandsContinuationsAndOutputs(t *testing.T) {
+	t.Parallel()
 	steps, err := Parse(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +39,7 @@ func TestParseReadsCommandsContinuationsAndOutputs(t *testing.T) {
 }
 
 func TestParseRefusesBrokenBlocks(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ doc, want string }{
 		{"```console\noutput first\n```\n", `line 2: output "output first" before any command`},
 		{"```console\n$ a \\\n```\n", "line 3: the command of line 2 continues past the end of its block"},
@@ -52,6 +54,7 @@ func TestParseRefusesBrokenBlocks(t *testing.T) {
 }
 
 func TestMatchComparesLineForLineWithElisions(t *testing.T) {
+	t.Parallel()
 	output := "NAME    TYPE           CLUSTER-IP   EXTERNAL-IP   PORT(S)\n" +
 		"hello   LoadBalancer   10.0.0.12    203.0.113.2   80:31234/TCP\n" +
 		"\n" +

@@ -15,6 +15,7 @@ import (
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/poll"
 	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
@@ -79,7 +80,7 @@ func reconcilePaths(t *testing.T, e *Engine, paths map[string][]bgp.Path) bgp.Re
 func waitRouterEstablished(t *testing.T, r *router, addr netip.Addr) frrNeighbor {
 	t.Helper()
 	var n frrNeighbor
-	eventually(t, establishTimeout, func() error {
+	testpoll.Until(t, establishTimeout, "the router's session with "+addr.String()+" is Established", poll.Succeeds(func() error {
 		var err error
 		n, err = r.neighbor(addr)
 		if err != nil {
@@ -89,7 +90,7 @@ func waitRouterEstablished(t *testing.T, r *router, addr netip.Addr) frrNeighbor
 			return fmt.Errorf("router's session with %s is %s", addr, n.BGPState)
 		}
 		return nil
-	})
+	}))
 	return n
 }
 
@@ -112,7 +113,7 @@ func pathFrom(r *router, pfx netip.Prefix, peer netip.Addr) (frrPath, bool, erro
 func waitPath(t *testing.T, r *router, pfx netip.Prefix, peer netip.Addr) frrPath {
 	t.Helper()
 	var p frrPath
-	eventually(t, routeTimeout, func() error {
+	testpoll.Until(t, routeTimeout, fmt.Sprintf("the router has a path for %s from %s", pfx, peer), poll.Succeeds(func() error {
 		var ok bool
 		var err error
 		p, ok, err = pathFrom(r, pfx, peer)
@@ -123,14 +124,14 @@ func waitPath(t *testing.T, r *router, pfx netip.Prefix, peer netip.Addr) frrPat
 			return fmt.Errorf("router has no path for %s from %s", pfx, peer)
 		}
 		return nil
-	})
+	}))
 	return p
 }
 
 // waitNoPath waits until the router has no path for pfx from peer.
 func waitNoPath(t *testing.T, r *router, pfx netip.Prefix, peer netip.Addr) {
 	t.Helper()
-	eventually(t, routeTimeout, func() error {
+	testpoll.Until(t, routeTimeout, fmt.Sprintf("the router has no path for %s from %s", pfx, peer), poll.Succeeds(func() error {
 		p, ok, err := pathFrom(r, pfx, peer)
 		if err != nil {
 			return err
@@ -139,7 +140,7 @@ func waitNoPath(t *testing.T, r *router, pfx netip.Prefix, peer netip.Addr) {
 			return fmt.Errorf("router still has a path for %s from %s: %+v", pfx, peer, p)
 		}
 		return nil
-	})
+	}))
 }
 
 func nextHops(p frrPath) []string {
@@ -341,7 +342,7 @@ func TestWithdrawalAndResetTouchOnlyTheirPeer(t *testing.T) {
 	// A new hold time resets a's session only.
 	a.HoldTime = 4 * time.Second
 	reconcilePeers(t, e, a, b)
-	eventually(t, establishTimeout, func() error {
+	testpoll.Until(t, establishTimeout, "a's session is Established again after a new hold time", poll.Succeeds(func() error {
 		n, err := r.neighbor(r.speakerV4)
 		if err != nil {
 			return err
@@ -350,7 +351,7 @@ func TestWithdrawalAndResetTouchOnlyTheirPeer(t *testing.T) {
 			return fmt.Errorf("a's session at the router: %s after %d connections, want Established after 2", n.BGPState, n.ConnectionsEstablished)
 		}
 		return nil
-	})
+	}))
 	// The new session announces a's paths again.
 	waitPath(t, r, dbV4, r.speakerV4)
 	// The Cease that closed the old session was bgplb's own doing, not a
@@ -411,25 +412,22 @@ func TestTCPMD5(t *testing.T) {
 	watchUntil := time.Now().Add(6500 * time.Millisecond)
 	waitSession(t, e, "good", bgp.StateEstablished, establishTimeout)
 	waitRouterEstablished(t, r, r.speakerV4)
-	for time.Now().Before(watchUntil) {
+	testpoll.Throughout(t, time.Until(watchUntil), "the session with the wrong password stays down at both ends", func() (bool, string) {
 		sessions, err := e.Sessions(context.Background())
 		if err != nil {
-			t.Fatal(err)
+			return false, err.Error()
 		}
 		for _, s := range sessions {
 			if s.Peer == "bad" && s.State == bgp.StateEstablished {
-				t.Fatal("the session with the wrong password is Established")
+				return false, "the engine's session is Established"
 			}
 		}
 		n, err := r.neighbor(r.speaker2V4)
 		if err != nil {
-			t.Fatal(err)
+			return false, err.Error()
 		}
-		if n.BGPState == "Established" || n.ConnectionsEstablished > 0 {
-			t.Fatalf("the router established a session with the wrong password: %+v", n)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return n.BGPState != "Established" && n.ConnectionsEstablished == 0, fmt.Sprintf("the router's session: %+v", n)
+	})
 
 	sessions, err := e.Sessions(context.Background())
 	if err != nil {
@@ -494,7 +492,7 @@ func TestRoutesFromThePeerAreNotAccepted(t *testing.T) {
 		{gobgp.RF_IPv6_UC, routerV6Net, webV6, r.speakerV6},
 	} {
 		// The router's route did arrive...
-		eventually(t, routeTimeout, func() error {
+		testpoll.Until(t, routeTimeout, "the router's "+tc.theirs.String()+" arrives", poll.Succeeds(func() error {
 			in, err := list(api.TableType_TABLE_TYPE_ADJ_IN, tc.fam)
 			if err != nil {
 				return err
@@ -503,7 +501,7 @@ func TestRoutesFromThePeerAreNotAccepted(t *testing.T) {
 				return fmt.Errorf("the router's %s has not arrived; Adj-RIB-In: %v", tc.theirs, in)
 			}
 			return nil
-		})
+		}))
 		// ...but the RIB holds nothing but the engine's own path.
 		rib, err := list(api.TableType_TABLE_TYPE_GLOBAL, tc.fam)
 		if err != nil {
@@ -544,7 +542,7 @@ func TestStopClosesSessionsWithACease(t *testing.T) {
 	}
 	// Stop returns once the NOTIFICATION is written; the router may take
 	// a moment to process it.
-	eventually(t, routeTimeout, func() error {
+	testpoll.Until(t, routeTimeout, "the router's session is down with a Cease", poll.Succeeds(func() error {
 		n, err = r.neighbor(r.speakerV4)
 		if err != nil {
 			return err
@@ -553,7 +551,7 @@ func TestStopClosesSessionsWithACease(t *testing.T) {
 			return fmt.Errorf("router's session: %s, last notification %q; want down with a Cease", n.BGPState, n.LastNotificationReason)
 		}
 		return nil
-	})
+	}))
 	waitNoPath(t, r, webV4, r.speakerV4)
 	waitNoPath(t, r, webV6, r.speakerV4)
 	assertClosed(t, e.SessionChanges())
@@ -581,7 +579,7 @@ func TestStopKeepingRoutesLeavesThemStaleAtTheRouter(t *testing.T) {
 	assertClosed(t, e.SessionChanges())
 	// The router notices the closed connection and keeps the paths as
 	// stale, without having received a NOTIFICATION.
-	eventually(t, routeTimeout, func() error {
+	testpoll.Until(t, routeTimeout, "the router's session is down without a NOTIFICATION, its paths stale", poll.Succeeds(func() error {
 		n, err := r.neighbor(r.speakerV4)
 		if err != nil {
 			return err
@@ -602,14 +600,14 @@ func TestStopKeepingRoutesLeavesThemStaleAtTheRouter(t *testing.T) {
 			}
 		}
 		return nil
-	})
+	}))
 
 	// A new engine (the restarted speaker) announces the same paths; the
 	// router takes them as fresh again.
 	e2, _ := newEngine(t)
 	reconcilePeers(t, e2, p)
 	reconcilePaths(t, e2, paths)
-	eventually(t, establishTimeout+routeTimeout, func() error {
+	testpoll.Until(t, establishTimeout+routeTimeout, "the new engine's session is Established with its paths", poll.Succeeds(func() error {
 		n, err := r.neighbor(r.speakerV4)
 		if err != nil {
 			return err
@@ -627,7 +625,7 @@ func TestStopKeepingRoutesLeavesThemStaleAtTheRouter(t *testing.T) {
 			}
 		}
 		return nil
-	})
+	}))
 }
 
 // A session that carries no path has nothing for graceful restart to
@@ -653,7 +651,7 @@ func TestStopKeepingRoutesCeasesSessionsWithoutPaths(t *testing.T) {
 	if err := e.Stop(context.Background(), bgp.StopRequest{KeepRoutes: true}); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	eventually(t, routeTimeout, func() error {
+	testpoll.Until(t, routeTimeout, "the quiet session is down with a Cease", poll.Succeeds(func() error {
 		n, err := r.neighbor(r.speakerV4)
 		if err != nil {
 			return err
@@ -662,8 +660,8 @@ func TestStopKeepingRoutesCeasesSessionsWithoutPaths(t *testing.T) {
 			return fmt.Errorf("the quiet session: %s, last notification %q; want down with a Cease", n.BGPState, n.LastNotificationReason)
 		}
 		return nil
-	})
-	eventually(t, routeTimeout, func() error {
+	}))
+	testpoll.Until(t, routeTimeout, "the busy session is down without a NOTIFICATION, its path stale", poll.Succeeds(func() error {
 		n, err := r.neighbor(r.speaker2V4)
 		if err != nil {
 			return err
@@ -676,7 +674,7 @@ func TestStopKeepingRoutesCeasesSessionsWithoutPaths(t *testing.T) {
 			return fmt.Errorf("the busy session's path: present %v, stale %v (%v); want a stale path", ok, path.Stale, err)
 		}
 		return nil
-	})
+	}))
 }
 
 // assertClosed checks that ch is closed, draining what is left in it.

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/poll"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // The FRR lab: a router in its own network namespace, joined by a veth pair
@@ -129,8 +131,9 @@ func runWithLabLock(m *testing.M) int {
 	return m.Run()
 }
 
-// sweepLeftovers removes lab namespaces (and the FRR daemons in them) that
-// a killed run left behind. It only touches names with the lab prefix.
+// sweepLeftovers removes lab namespaces (and the FRR daemons in them) and
+// directories that a killed run left behind. It only touches names with
+// the lab prefix.
 func sweepLeftovers() {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
@@ -145,6 +148,15 @@ func sweepLeftovers() {
 		killNamespaceProcesses(ns)
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 		fmt.Fprintf(os.Stderr, "removed leftover lab namespace %s\n", ns)
+	}
+	// The daemons' files: each router's directory and FRR's run
+	// directory of its pathspace.
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), labPrefix+"frr-*"))
+	runDirs, _ := filepath.Glob(filepath.Join("/var/run/frr", labPrefix+"*"))
+	for _, dir := range append(dirs, runDirs...) {
+		if os.RemoveAll(dir) == nil {
+			fmt.Fprintf(os.Stderr, "removed leftover lab directory %s\n", dir)
+		}
 	}
 }
 
@@ -312,10 +324,10 @@ func newRouter(t *testing.T, conf routerConf) *router {
 			t.Fatalf("start %s: %v: %s", daemon, err, out)
 		}
 	}
-	eventually(t, 10*time.Second, func() error {
+	testpoll.Until(t, 10*time.Second, "FRR answers vtysh", poll.Succeeds(func() error {
 		_, err := r.vtysh("show bgp summary json")
 		return err
-	})
+	}))
 	t.Cleanup(func() {
 		if t.Failed() {
 			r.dumpState()
@@ -376,10 +388,10 @@ func (r *router) stopDaemons() {
 			continue
 		}
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(3 * time.Second)
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		// A daemon that outlives the wait is killed below.
+		_ = poll.Until(context.Background(), 3*time.Second, daemon+" exits", func() (bool, string) {
+			return syscall.Kill(pid, 0) != nil, ""
+		})
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
@@ -497,23 +509,6 @@ func (r *router) paths(pfx netip.Prefix) ([]frrPath, error) {
 	return out.Paths, nil
 }
 
-// eventually calls f until it succeeds, failing the test with f's last
-// error if it still fails after timeout.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // logBuffer collects the engine's logs, so that tests can check what they
 // contain; it also passes them on to the test log.
 type logBuffer struct {
@@ -556,7 +551,7 @@ func newEngine(t *testing.T) (*Engine, *logBuffer) {
 // waitSession waits until the engine reports the peer's session in state.
 func waitSession(t *testing.T, e *Engine, peer string, state bgp.SessionState, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	testpoll.Until(t, timeout, "the engine reports session "+peer+" "+string(state), poll.Succeeds(func() error {
 		sessions, err := e.Sessions(context.Background())
 		if err != nil {
 			return err
@@ -570,5 +565,5 @@ func waitSession(t *testing.T, e *Engine, peer string, state bgp.SessionState, t
 			}
 		}
 		return errors.New("no session for peer " + peer)
-	})
+	}))
 }

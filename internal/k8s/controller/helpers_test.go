@@ -294,18 +294,6 @@ func waitForEvent(t *testing.T, ns, name, reason string, fragments ...string) {
 	})
 }
 
-// consistently checks that cond holds at every poll for the duration.
-func consistently(t *testing.T, duration time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(duration)
-	for time.Now().Before(deadline) {
-		if ok, seen := cond(); !ok {
-			t.Fatalf("%s stopped holding: %s", what, seen)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // updatePool applies change to the newest version of a pool, retrying when
 // the controller's status writes race with the update.
 func updatePool(t *testing.T, name string, change func(*v1alpha1.IPPool)) {

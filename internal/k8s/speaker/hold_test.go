@@ -14,6 +14,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // claimAnnounced makes a status object for another node that says it
@@ -44,22 +45,21 @@ func holdAdditions(t *testing.T, id string, delay time.Duration) {
 // state, and returns its entry.
 func waitForState(t *testing.T, node, service, state string) v1alpha1.ServiceAnnouncement {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var entry v1alpha1.ServiceAnnouncement
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("node %s shows %s as %s", node, service, state), func() (bool, string) {
 		var st v1alpha1.BGPNodeStatus
-		err := k8sClient.Get(context.Background(), client.ObjectKey{Name: node}, &st)
-		if err == nil {
-			for _, s := range st.Status.Services {
-				if s.Name == service && s.State == state {
-					return s
-				}
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: node}, &st); err != nil {
+			return false, err.Error()
+		}
+		for _, s := range st.Status.Services {
+			if s.Name == service && s.State == state {
+				entry = s
+				return true, ""
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s never showed %s as %s (last: %+v, %v)", node, service, state, st.Status, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%+v", st.Status)
+	})
+	return entry
 }
 
 func TestAnAdditionIsHeldWhileAnotherNodeAnnouncesAndReleasedByTheAnnotation(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 var (
@@ -148,17 +149,10 @@ func prefixes(paths []bgp.Path) []string {
 func waitForPrefixes(t *testing.T, fake *bgp.Fake, peer string, want ...string) {
 	t.Helper()
 	slices.Sort(want)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("peer %s announces %v", peer, want), func() (bool, string) {
 		got := prefixes(fake.Paths(peer))
-		if slices.Equal(got, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("peer %s announces %v, want %v", peer, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return slices.Equal(got, want), fmt.Sprint(got)
+	})
 }
 
 func TestAddingAServiceSendsOnlyItsUpdate(t *testing.T) {
@@ -213,13 +207,9 @@ func TestChangingOnePeerResetsOnlyThatPeer(t *testing.T) {
 	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Name: id + "-a"}, &p))
 	p.Spec.HoldTime = &metav1.Duration{Duration: 30 * time.Second}
 	must(t, k8sClient.Update(context.Background(), &p))
-	deadline := time.Now().Add(20 * time.Second)
-	for fake.PeerResets() == resets {
-		if time.Now().After(deadline) {
-			t.Fatal("the changed peer was never reset")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testpoll.Until(t, 20*time.Second, "the changed peer is reset", func() (bool, string) {
+		return fake.PeerResets() != resets, fmt.Sprintf("%d resets", fake.PeerResets())
+	})
 	if got := fake.PeerResets() - resets; got != 1 {
 		t.Errorf("%d peers reset, want 1", got)
 	}
@@ -307,27 +297,19 @@ func TestACordonedNodeDrainsWhereTheAdvertisementOptsIn(t *testing.T) {
 	if fake.Updates() != updates || hasGShut() {
 		t.Fatalf("a cordon without drainOnCordon changed the announcement: %+v", fake.Paths(peer))
 	}
-	cordoned := time.Now()
-	for time.Since(cordoned) < 3*time.Second {
-		// Longer than the drain time; any recompute meanwhile must not
-		// count the cordon as a drain.
-		if fake.Updates() != updates {
-			t.Fatalf("a cordon without drainOnCordon changed the announcement: %+v", fake.Paths(peer))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// Longer than the drain time, which is what the test is about: a
+	// drain counted from the cordon would end meanwhile and withdraw.
+	testpoll.Throughout(t, 3*time.Second, "a cordon without drainOnCordon leaves the announcement alone", func() (bool, string) {
+		return fake.Updates() == updates, fmt.Sprintf("%+v", fake.Paths(peer))
+	})
 
 	var adv v1alpha1.BGPAdvertisement
 	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: id}, &adv))
 	adv.Spec.DrainOnCordon = true
 	must(t, k8sClient.Update(ctx, &adv))
-	deadline := time.Now().Add(20 * time.Second)
-	for !hasGShut() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no graceful-shutdown community after opting in: %+v", fake.Paths(peer))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testpoll.Until(t, 20*time.Second, "the graceful-shutdown community after opting in", func() (bool, string) {
+		return hasGShut(), fmt.Sprintf("%+v", fake.Paths(peer))
+	})
 	drainSeen := time.Now()
 	waitForPrefixes(t, fake, peer)
 	if took := time.Since(drainSeen); took > 10*time.Second || took < time.Second {
@@ -351,11 +333,7 @@ func TestACordonedNodeDrainsWhereTheAdvertisementOptsIn(t *testing.T) {
 // counted calls path reconciliations, after what describes.
 func waitForRecompute(t *testing.T, fake *bgp.Fake, calls int, what string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for fake.PathCalls() == calls {
-		if time.Now().After(deadline) {
-			t.Fatalf("the speaker never recomputed after %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testpoll.Until(t, 20*time.Second, "the speaker recomputes after "+what, func() (bool, string) {
+		return fake.PathCalls() != calls, fmt.Sprintf("%d path calls", fake.PathCalls())
+	})
 }

@@ -21,23 +21,18 @@ import (
 	"github.com/bgplb/bgplb/internal/bgp"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
 	"github.com/bgplb/bgplb/internal/k8s/testenv"
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // waitForNodeStatus polls the node's status object until check accepts it.
 func waitForNodeStatus(t *testing.T, node, what string, check func(st *v1alpha1.BGPNodeStatus) bool) *v1alpha1.BGPNodeStatus {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var st v1alpha1.BGPNodeStatus
+	var st v1alpha1.BGPNodeStatus
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("node %s: %s", node, what), func() (bool, string) {
 		err := k8sClient.Get(context.Background(), client.ObjectKey{Name: node}, &st)
-		if err == nil && check(&st) {
-			return &st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s: %s never showed (last: %+v, %v)", node, what, st.Status, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && check(&st), fmt.Sprintf("%+v %v", st.Status, err)
+	})
+	return &st
 }
 
 func session(st *v1alpha1.BGPNodeStatus, peer string) *v1alpha1.PeerSession {
@@ -174,8 +169,7 @@ func TestServicesGetEventsWhenANodeStartsAndStopsAnnouncing(t *testing.T) {
 
 func waitForEvent(t *testing.T, service, reason, text string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testpoll.Until(t, 20*time.Second, fmt.Sprintf("a %s event mentioning %q on Service %s", reason, text, service), func() (bool, string) {
 		var list eventsv1.EventList
 		must(t, k8sClient.List(context.Background(), &list, client.InNamespace("default")))
 		var seen []string
@@ -183,15 +177,12 @@ func waitForEvent(t *testing.T, service, reason, text string) {
 			if e.Regarding.Kind == "Service" && e.Regarding.Name == service {
 				seen = append(seen, e.Reason+": "+e.Note)
 				if e.Reason == reason && strings.Contains(e.Note, text) {
-					return
+					return true, ""
 				}
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s event mentioning %q on Service %s; events: %v", reason, text, service, seen)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false, fmt.Sprint(seen)
+	})
 }
 
 // In steady state the speakers write nothing: the status object keeps its
@@ -221,16 +212,13 @@ func TestASteadyNodeWritesNothing(t *testing.T) {
 		must(t, k8sClient.Update(context.Background(), &n))
 		waitForRecompute(t, fake, calls, "the node changed")
 	}
-	// The writer looks at its sessions every second; give it two looks.
-	deadline := time.Now().Add(2500 * time.Millisecond)
-	for time.Now().Before(deadline) {
+	// The writer looks at its sessions on a timer, every second: the
+	// watch gives it two looks.
+	testpoll.Throughout(t, 2500*time.Millisecond, "the status object is not written in steady state", func() (bool, string) {
 		var st v1alpha1.BGPNodeStatus
 		must(t, k8sClient.Get(context.Background(), client.ObjectKey{Name: node}, &st))
-		if st.ResourceVersion != settled.ResourceVersion {
-			t.Fatalf("the status object was written in steady state: %+v", st.Status)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return st.ResourceVersion == settled.ResourceVersion, fmt.Sprintf("%+v", st.Status)
+	})
 }
 
 // Production passes no registry: the metrics then go to

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/bgplb/bgplb/internal/poll"
 )
 
 // RepoRoot returns the root of the bgplb checkout, found by walking up from
@@ -88,6 +91,24 @@ type Options struct {
 	// WithoutCRDs starts the API server without bgplb's CRDs, for tests
 	// that install them the way users do.
 	WithoutCRDs bool
+	// Name goes into the name of the directory that holds etcd's data and
+	// the certificates, and so into the command line of both processes:
+	// whoever starts the environment can then find what a killed run left
+	// behind, with DirGlob.
+	Name string
+}
+
+// DirGlob matches the directories of environments started with Name
+// name.
+func DirGlob(name string) string {
+	return filepath.Join(tmpfsDir(), dirPrefix(name)+"*")
+}
+
+func dirPrefix(name string) string {
+	if name == "" {
+		return "bgplb-apiserver-"
+	}
+	return "bgplb-apiserver-" + name + "-"
 }
 
 // Start runs etcd (data on tmpfs) and kube-apiserver with dual-stack
@@ -114,7 +135,7 @@ func StartWith(opts Options) (*Env, error) {
 		return nil, err
 	}
 	// etcd's fsync per write would make the disk, not bgplb, the limit.
-	dir, err := os.MkdirTemp(tmpfsDir(), "bgplb-apiserver-")
+	dir, err := os.MkdirTemp(tmpfsDir(), dirPrefix(opts.Name))
 	if err != nil {
 		return nil, fmt.Errorf("API server data dir: %w", err)
 	}
@@ -228,13 +249,11 @@ func (e *Env) StopAPIServer() (restart func() error, err error) {
 	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		return nil, fmt.Errorf("stop kube-apiserver: %w", err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			_ = proc.Kill()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	err = poll.Until(context.Background(), 20*time.Second, "kube-apiserver exits", func() (bool, string) {
+		return syscall.Kill(pid, 0) != nil, ""
+	})
+	if err != nil {
+		_ = proc.Kill()
 	}
 	return func() error {
 		cmd := exec.Command(args[0], args[1:]...)

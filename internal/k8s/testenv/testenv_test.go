@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -31,5 +32,24 @@ func TestTheKubernetesToolsAreBuiltAtOurRelease(t *testing.T) {
 	out, err := exec.Command(filepath.Join(dir, "kubectl"), "version", "--client").Output()
 	if err != nil || !strings.Contains(string(out), "Client Version: "+version) {
 		t.Errorf("kubectl version --client: %q (%v), want client version %s", out, err, version)
+	}
+}
+
+// A named environment's directory matches the glob for its name and no
+// other name's, so a lab reaps its own API server's files and not another
+// lab's.
+func TestDirGlobMatchesTheDirectoriesOfItsNameOnly(t *testing.T) {
+	dir, err := os.MkdirTemp(tmpfsDir(), dirPrefix("bl12ab"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{{"bl12ab", true}, {"bl12ac", false}, {"bl12a", false}} {
+		if got, err := filepath.Match(DirGlob(tc.name), dir); err != nil || got != tc.want {
+			t.Errorf("DirGlob(%q) matches %s: %v (%v), want %v", tc.name, dir, got, err, tc.want)
+		}
 	}
 }

@@ -1,8 +1,11 @@
 package latest
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/bgplb/bgplb/internal/testpoll"
 )
 
 // receive takes one value from f or fails the test after a second.
@@ -24,22 +27,16 @@ func receive(t *testing.T, f *Feed[int]) int {
 // yet, so that later publications stay pending behind it.
 func waitPending(t *testing.T, f *Feed[int], n int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
+	testpoll.Until(t, 10*time.Second, fmt.Sprintf("%d keys pending", n), func() (bool, string) {
 		f.mu.Lock()
 		got := len(f.order)
 		f.mu.Unlock()
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d keys pending, want %d", got, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return got == n, fmt.Sprintf("%d pending", got)
+	})
 }
 
 func TestFeed(t *testing.T) {
+	t.Parallel()
 	t.Run("a slow reader gets the latest value of each key, keys in first-pending order", func(t *testing.T) {
 		f := New[int]()
 		defer f.Close()

@@ -208,10 +208,14 @@ func parseNameWeight(s string, needWeight bool) (string, uint32, error) {
 
 // checkName keeps out of names the characters that separate the parts of
 // the text forms, and white space, which the parsers trim from items, so
-// that every name can be written back and read again.
+// that every name can be written back and read again. Names are UTF-8
+// text, which JSON output can hold as it is.
 func checkName(name string) error {
 	if name == "" {
 		return errors.New("empty next-hop name")
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("next-hop name %q is not valid UTF-8", name)
 	}
 	reserved := func(r rune) bool { return strings.ContainsRune(",=@[]", r) || unicode.IsSpace(r) }
 	if i := strings.IndexFunc(name, reserved); i >= 0 {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // The fuzz targets below check the text forms bgplbctl ecmp what-if reads
@@ -39,7 +40,7 @@ var nextHopSeeds = []string{
 	"a,b", "a:3,b:1,c", "10.0.0.1:2,10.0.0.2", "2001:db8::1,2001:db8::2:3", "[2001:db8::1]:4,[2001:db8::2]",
 	" a:2 , b ", "fe80::1%eth0", "[fe80::1%eth0]:2", "[a:b]", "[a:b]:7", "::ffff:10.0.0.1", "a:4294967295",
 	"", " ", "a,,b", "a:x", "a:0", "a:4294967296", "a,b,a:2", ":3", "[2001:db8::1:2", "[a]x", "a@1", "a=b",
-	"[a\r]", "[\va]",
+	"[a\r]", "[\va]", "10.0.0.2,\xe9",
 }
 
 func FuzzParseNextHops(f *testing.F) {
@@ -60,6 +61,10 @@ func FuzzParseNextHops(f *testing.F) {
 		}
 		if err := checkNames(nhs); err != nil {
 			t.Fatalf("ParseNextHops(%q) = %v: %v", s, nhs, err)
+		}
+		// bgplbctl writes names into JSON, which holds only UTF-8 text.
+		if i := slices.IndexFunc(nhs, func(nh NextHop) bool { return !utf8.ValidString(nh.Name) }); i >= 0 {
+			t.Fatalf("ParseNextHops(%q) accepted the name %q, which is not UTF-8", s, nhs[i].Name)
 		}
 		checkNextHopsRoundTrip(t, nhs)
 	})

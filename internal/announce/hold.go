@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -35,7 +36,7 @@ func ParseWindow(start, end, zone string) (Window, error) {
 		return Window{}, err
 	}
 	if w.Start == w.End {
-		return Window{}, fmt.Errorf("window %s-%s is empty: start and end must differ", start, end)
+		return Window{}, fmt.Errorf("window %q is empty: start and end must differ", start+"-"+end)
 	}
 	if zone == "" {
 		zone = "UTC"
@@ -46,13 +47,15 @@ func ParseWindow(start, end, zone string) (Window, error) {
 	return w, nil
 }
 
-// parseClock reads HH:MM on a 24-hour clock.
+// parseClock reads HH:MM on a 24-hour clock: two digits each, as the
+// CRD's pattern wants (fmt.Sscanf would also take signs and spaces).
 func parseClock(s string) (time.Duration, error) {
-	var h, m int
-	if len(s) != 5 || s[2] != ':' {
+	if len(s) != 5 || s[2] != ':' || !isDecimal(s[:2]) || !isDecimal(s[3:]) {
 		return 0, fmt.Errorf("invalid time of day %q: want HH:MM", s)
 	}
-	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil || h > 23 || m > 59 || h < 0 || m < 0 {
+	h, _ := strconv.Atoi(s[:2])
+	m, _ := strconv.Atoi(s[3:])
+	if h > 23 || m > 59 {
 		return 0, fmt.Errorf("invalid time of day %q: want HH:MM", s)
 	}
 	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute, nil

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The text forms below are what bgplbctl accepts on its command line.
@@ -205,13 +207,20 @@ func parseNameWeight(s string, needWeight bool) (string, uint32, error) {
 }
 
 // checkName keeps out of names the characters that separate the parts of
-// the text forms, so that every name can be written back and read again.
+// the text forms, and white space, which the parsers trim from items, so
+// that every name can be written back and read again. Names are UTF-8
+// text, which JSON output can hold as it is.
 func checkName(name string) error {
 	if name == "" {
 		return errors.New("empty next-hop name")
 	}
-	if i := strings.IndexAny(name, ",=@[] \t\n"); i >= 0 {
-		return fmt.Errorf("next-hop name %q contains %q", name, name[i])
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("next-hop name %q is not valid UTF-8", name)
+	}
+	reserved := func(r rune) bool { return strings.ContainsRune(",=@[]", r) || unicode.IsSpace(r) }
+	if i := strings.IndexFunc(name, reserved); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("next-hop name %q contains %q", name, r)
 	}
 	return nil
 }

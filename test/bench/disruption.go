@@ -365,6 +365,9 @@ func onOff(on bool) string {
 	return "off"
 }
 
+// runDisruption measures one case in a lab of its own: the configuration
+// and the Service go in, the case's event runs under traffic, and the row
+// holds what broke.
 func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (disruptionRow, error) {
 	row := disruptionRow{hashing: hashing, event: c.event, mitigation: c.mitigation, on: c.on, conns: conns}
 	ctx := context.Background()
@@ -373,6 +376,32 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 		return row, err
 	}
 	defer l.Close()
+	if err := createDisruptionConfig(ctx, l, c); err != nil {
+		return row, err
+	}
+	svc, addr, err := startDisruptedService(ctx, l, c.local)
+	if err != nil {
+		return row, err
+	}
+	if c.bfd {
+		if err := untilBFDUp(l); err != nil {
+			return row, err
+		}
+	}
+	target := disruptionTarget{lab: l, victim: l.Nodes[1], svc: svc, addr: addr}
+	if c.prepare != nil {
+		if err := c.prepare(ctx, target); err != nil {
+			return row, err
+		}
+	}
+	err = measureEvent(ctx, c.run, target, &row)
+	return row, err
+}
+
+// createDisruptionConfig creates the pool, the advertisement (with the
+// case's addition hold), the BFD profile if the case runs BFD, and the
+// router's peer with the case's graceful restart.
+func createDisruptionConfig(ctx context.Context, l *lab.Lab, c disruptionCase) error {
 	peer := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router"}, Spec: v1alpha1.BGPPeerSpec{
 		MyASN: lab.NodeASN, PeerASN: lab.RouterASN, PeerAddress: lab.RouterLAN4,
 		HoldTime: &metav1.Duration{Duration: 9 * time.Second}, ConnectTime: &metav1.Duration{Duration: time.Second},
@@ -394,23 +423,31 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 	objs = append(objs, peer)
 	for _, o := range objs {
 		if err := l.Client.Create(ctx, o); err != nil {
-			return row, err
+			return err
 		}
 	}
+	return nil
+}
+
+// startDisruptedService creates the Service under traffic with its pods
+// and returns its address once the router has a next hop for every node
+// that announces it: all three for a Cluster Service, node-0 and node-1
+// for a Local one.
+func startDisruptedService(ctx context.Context, l *lab.Lab, local bool) (*corev1.Service, netip.Addr, error) {
 	svc := service("disrupted")
 	svc.Spec.AllocateLoadBalancerNodePorts = nil
 	endpoints := map[string][]lab.EndpointState{"node-0": {lab.Ready}}
 	hops := 3
-	if c.local {
+	if local {
 		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		endpoints["node-1"] = []lab.EndpointState{lab.Ready}
 		hops = 2
 	}
 	if err := l.Client.Create(ctx, svc); err != nil {
-		return row, err
+		return nil, netip.Addr{}, err
 	}
 	if err := l.SetEndpoints(ctx, svc, endpoints); err != nil {
-		return row, err
+		return nil, netip.Addr{}, err
 	}
 	var addr netip.Addr
 	if err := until(60*time.Second, "the Service gets an address", func() bool {
@@ -420,54 +457,55 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 		}
 		return addr.IsValid()
 	}); err != nil {
-		return row, err
+		return nil, netip.Addr{}, err
 	}
 	if err := untilHops(l, addr, hops, 60*time.Second); err != nil {
-		return row, err
+		return nil, netip.Addr{}, err
 	}
-	victim := l.Nodes[1]
-	if c.bfd {
-		frr := l.Router.(*lab.FRR)
-		if err := until(30*time.Second, "three BFD sessions are up", func() bool {
-			peers, err := frr.BFDPeers()
-			up := 0
-			for _, p := range peers {
-				if p.Status == "up" {
-					up++
-				}
+	return svc, addr, nil
+}
+
+// untilBFDUp waits until the router has a BFD session up with each of the
+// three nodes.
+func untilBFDUp(l *lab.Lab) error {
+	frr := l.Router.(*lab.FRR)
+	return until(30*time.Second, "three BFD sessions are up", func() bool {
+		peers, err := frr.BFDPeers()
+		up := 0
+		for _, p := range peers {
+			if p.Status == "up" {
+				up++
 			}
-			return err == nil && up == 3
-		}); err != nil {
-			return row, err
 		}
-	}
-	target := disruptionTarget{lab: l, victim: victim, svc: svc, addr: addr}
-	if c.prepare != nil {
-		if err := c.prepare(ctx, target); err != nil {
-			return row, err
-		}
-	}
-	d, err := l.StartDisruption(ctx, lab.DisruptionConfig{Addr: addr, Conns: conns})
+		return err == nil && up == 3
+	})
+}
+
+// measureEvent runs event on the target under traffic of row.conns busy
+// connections and a probe, goes on for two seconds after the router has
+// converged, and fills in row what broke and when it converged.
+func measureEvent(ctx context.Context, event eventFunc, t disruptionTarget, row *disruptionRow) error {
+	d, err := t.lab.StartDisruption(ctx, lab.DisruptionConfig{Addr: t.addr, Conns: row.conns})
 	if err != nil {
-		return row, err
+		return err
 	}
 	defer d.Stop()
-	row.converged, err = c.run(ctx, target)
+	row.converged, err = event(ctx, t)
 	if errors.Is(err, errNotHeld) {
 		row.notHeld = true
 	} else if err != nil {
-		return row, err
+		return err
 	}
 	// Traffic goes on for two seconds after convergence, counted by the
 	// probe rather than the clock.
 	want := d.Progress().ProbeAttempts + int(2*time.Second/lab.DefaultDisruptionProbeEvery)
 	if err := until(time.Minute, "the probe runs two seconds more", func() bool { return d.Progress().ProbeAttempts >= want }); err != nil {
-		return row, err
+		return err
 	}
 	r := d.Stop()
 	row.broken, row.failed, row.attempts = r.Broken(), r.Probe.Failures, r.Probe.Attempts
 	row.reset, row.hung = r.Total.Reset, r.Total.Hung
-	return row, nil
+	return nil
 }
 
 func untilHops(l *lab.Lab, addr netip.Addr, n int, timeout time.Duration) error {

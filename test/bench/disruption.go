@@ -34,181 +34,212 @@ type disruptionCase struct {
 	local bool
 	// prepare runs before the traffic starts, and returns once the
 	// router's next hops are what the event starts from.
-	prepare func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) error
+	prepare prepareFunc
 	// event runs the event on the victim and returns when the router has
 	// converged: its kernel next hops are final.
-	run func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error)
+	run eventFunc
 }
+
+// disruptionTarget is what an event acts on: the lab, the node the event
+// happens to, and the Service under traffic with its address.
+type disruptionTarget struct {
+	lab    *lab.Lab
+	victim *lab.Node
+	svc    *corev1.Service
+	addr   netip.Addr
+}
+
+// prepareFunc brings the target into the state an event starts from.
+type prepareFunc func(ctx context.Context, t disruptionTarget) error
+
+// eventFunc runs an event on the target and returns how long the router
+// took to converge.
+type eventFunc func(ctx context.Context, t disruptionTarget) (time.Duration, error)
 
 // disruptionCases are the events of a node's life that change a prefix's
 // next-hop set, each with its mitigation on and off.
 func disruptionCases() []disruptionCase {
-	restart := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
-		start := time.Now()
-		l.StopSpeaker(victim, syscall.SIGTERM)
-		if err := until(30*time.Second, "the session to "+victim.Name+" ends", func() bool {
-			up, err := l.Router.Established()
-			return err == nil && !slices.Contains(up, victim.Addr4.String())
-		}); err != nil {
-			return 0, err
-		}
-		if err := l.StartSpeaker(victim); err != nil {
-			return 0, err
-		}
-		if err := until(60*time.Second, "the session to "+victim.Name+" comes back", func() bool {
-			up, err := l.Router.Established()
-			return err == nil && slices.Contains(up, victim.Addr4.String())
-		}); err != nil {
-			return 0, err
-		}
-		if err := untilHops(l, addr, 3, 60*time.Second); err != nil {
-			return 0, err
-		}
-		return time.Since(start), nil
-	}
-	crash := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
-		restore, err := l.CutLink(victim)
-		if err != nil {
-			return 0, err
-		}
-		defer restore()
-		start := time.Now()
-		l.StopSpeaker(victim, syscall.SIGKILL)
-		if err := untilHops(l, addr, 2, 60*time.Second); err != nil {
-			return 0, err
-		}
-		return time.Since(start), nil
-	}
-	drain := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
-		start := time.Now()
-		if err := setNodeMeta(ctx, l, victim.Name, func(n *corev1.Node) {
-			if n.Annotations == nil {
-				n.Annotations = map[string]string{}
-			}
-			n.Annotations[v1alpha1.AnnotationDrain] = "true"
-		}); err != nil {
-			return 0, err
-		}
-		if err := untilHops(l, addr, 2, 30*time.Second); err != nil {
-			return 0, err
-		}
-		converged := time.Since(start)
-		// The event ends with the withdrawal at the end of the drain
-		// time; traffic is measured through it.
-		frr := l.Router.(*lab.FRR)
-		if err := until(time.Minute, victim.Name+"'s path is withdrawn", func() bool {
-			paths, err := frr.BGPPaths(netip.PrefixFrom(addr, addr.BitLen()))
-			if err != nil {
-				return false
-			}
-			for _, p := range paths {
-				if p.NextHop == victim.Addr4.String() {
-					return false
-				}
-			}
-			return true
-		}); err != nil {
-			return 0, err
-		}
-		return converged, nil
-	}
-	// A node leaving without a drain withdraws at once: a speaker
-	// stopped without graceful restart does exactly that.
-	leave := func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
-		start := time.Now()
-		l.StopSpeaker(victim, syscall.SIGTERM)
-		if err := untilHops(l, addr, 2, 30*time.Second); err != nil {
-			return 0, err
-		}
-		return time.Since(start), nil
-	}
-	// A node joins the load balancing set: here, it comes back from
-	// maintenance (the exclusion label goes), which for the router is
-	// the same as a new node.
-	excluded := func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) error {
-		if err := setNodeMeta(ctx, l, victim.Name, func(n *corev1.Node) {
-			if n.Labels == nil {
-				n.Labels = map[string]string{}
-			}
-			n.Labels[announce.ExcludeLabel] = ""
-		}); err != nil {
-			return err
-		}
-		if err := untilHops(l, addr, 2, 30*time.Second); err != nil {
-			return err
-		}
-		// The node is out once its drain time is over and it announces
-		// nothing; until then, taking the label away is not a join.
-		key := translate.ServiceKey(svc)
-		return until(time.Minute, victim.Name+" announces "+key+" no more", func() bool {
-			var st v1alpha1.BGPNodeStatus
-			if l.Client.Get(ctx, client.ObjectKey{Name: victim.Name}, &st) != nil {
-				return false
-			}
-			for _, s := range st.Status.Services {
-				if s.Name == key {
-					return false
-				}
-			}
-			return true
-		})
-	}
-	join := func(hold bool) func(ctx context.Context, l *lab.Lab, victim *lab.Node, _ *corev1.Service, addr netip.Addr) (time.Duration, error) {
-		return func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error) {
-			start := time.Now()
-			if err := setNodeMeta(ctx, l, victim.Name, func(n *corev1.Node) { delete(n.Labels, announce.ExcludeLabel) }); err != nil {
-				return 0, err
-			}
-			return settle(ctx, l, victim, svc, addr, hold, 3, start)
-		}
-	}
-	// Speakers learn who announces from each other's status objects, which
-	// trail the announcements; a node that joins before they show counts
-	// as one of the first next hops, which no hold holds back. So a move
-	// starts once node-0 and the victim show the Service announced.
-	announced := func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, _ netip.Addr) error {
-		key := translate.ServiceKey(svc)
-		for _, n := range []*lab.Node{l.Nodes[0], victim} {
-			err := until(30*time.Second, n.Name+" shows "+key+" announced", func() bool {
-				var st v1alpha1.BGPNodeStatus
-				if l.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &st) != nil {
-					return false
-				}
-				for _, s := range st.Status.Services {
-					if s.Name == key && s.State == v1alpha1.AnnouncementAnnounced {
-						return true
-					}
-				}
-				return false
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// An endpoint moves from the victim to node-2: the victim withdraws
-	// and node-2 joins.
-	move := func(hold bool) func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error) {
-		return func(ctx context.Context, l *lab.Lab, victim *lab.Node, svc *corev1.Service, addr netip.Addr) (time.Duration, error) {
-			start := time.Now()
-			if _, err := l.PlacePods(ctx, svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}, "node-2": {lab.Ready}}); err != nil {
-				return 0, err
-			}
-			return settle(ctx, l, l.Nodes[2], svc, addr, hold, 2, start)
-		}
-	}
 	return []disruptionCase{
-		{event: "speaker restart (SIGTERM)", mitigation: "graceful restart", on: true, run: restart},
-		{event: "speaker restart (SIGTERM)", mitigation: "graceful restart", on: false, noGR: true, run: restart},
-		{event: "node crash (link cut)", mitigation: "BFD 3x100ms", on: true, bfd: true, run: crash},
-		{event: "node crash (link cut)", mitigation: "BFD 3x100ms", on: false, run: crash},
-		{event: "planned drain", mitigation: "graceful shutdown", on: true, run: drain},
-		{event: "planned drain", mitigation: "graceful shutdown", on: false, noGR: true, run: leave},
-		{event: "node join", mitigation: "addition hold", on: true, hold: true, prepare: excluded, run: join(true)},
-		{event: "node join", mitigation: "addition hold", on: false, prepare: excluded, run: join(false)},
-		{event: "endpoint move", mitigation: "addition hold", on: true, hold: true, local: true, prepare: announced, run: move(true)},
-		{event: "endpoint move", mitigation: "addition hold", on: false, local: true, prepare: announced, run: move(false)},
+		{event: "speaker restart (SIGTERM)", mitigation: "graceful restart", on: true, run: restartSpeaker},
+		{event: "speaker restart (SIGTERM)", mitigation: "graceful restart", on: false, noGR: true, run: restartSpeaker},
+		{event: "node crash (link cut)", mitigation: "BFD 3x100ms", on: true, bfd: true, run: crashNode},
+		{event: "node crash (link cut)", mitigation: "BFD 3x100ms", on: false, run: crashNode},
+		{event: "planned drain", mitigation: "graceful shutdown", on: true, run: drainNode},
+		{event: "planned drain", mitigation: "graceful shutdown", on: false, noGR: true, run: leaveNode},
+		{event: "node join", mitigation: "addition hold", on: true, hold: true, prepare: excludeNode, run: joinNode(true)},
+		{event: "node join", mitigation: "addition hold", on: false, prepare: excludeNode, run: joinNode(false)},
+		{event: "endpoint move", mitigation: "addition hold", on: true, hold: true, local: true, prepare: announcedOnBoth, run: moveEndpoint(true)},
+		{event: "endpoint move", mitigation: "addition hold", on: false, local: true, prepare: announcedOnBoth, run: moveEndpoint(false)},
+	}
+}
+
+// restartSpeaker stops the victim's speaker with SIGTERM and starts it
+// again once its session has ended; the event ends when the session is
+// back and the router has all three next hops.
+func restartSpeaker(_ context.Context, t disruptionTarget) (time.Duration, error) {
+	start := time.Now()
+	t.lab.StopSpeaker(t.victim, syscall.SIGTERM)
+	if err := untilSession(t.lab, t.victim, false, 30*time.Second); err != nil {
+		return 0, err
+	}
+	if err := t.lab.StartSpeaker(t.victim); err != nil {
+		return 0, err
+	}
+	if err := untilSession(t.lab, t.victim, true, 60*time.Second); err != nil {
+		return 0, err
+	}
+	if err := untilHops(t.lab, t.addr, 3, 60*time.Second); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// untilSession waits until the router's session to node is established
+// (up) or not.
+func untilSession(l *lab.Lab, node *lab.Node, up bool, timeout time.Duration) error {
+	what := "the session to " + node.Name + " ends"
+	if up {
+		what = "the session to " + node.Name + " comes back"
+	}
+	return until(timeout, what, func() bool {
+		established, err := l.Router.Established()
+		return err == nil && slices.Contains(established, node.Addr4.String()) == up
+	})
+}
+
+// crashNode cuts the victim's link and kills its speaker, so that nothing
+// tells the router; the event ends when the router has dropped it.
+func crashNode(_ context.Context, t disruptionTarget) (time.Duration, error) {
+	restore, err := t.lab.CutLink(t.victim)
+	if err != nil {
+		return 0, err
+	}
+	defer restore()
+	start := time.Now()
+	t.lab.StopSpeaker(t.victim, syscall.SIGKILL)
+	if err := untilHops(t.lab, t.addr, 2, 60*time.Second); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// drainNode drains the victim with the drain annotation. It converges
+// when the router stops choosing the victim, and returns once the
+// victim's path is withdrawn at the end of the drain time, so that
+// traffic is measured through the withdrawal too.
+func drainNode(ctx context.Context, t disruptionTarget) (time.Duration, error) {
+	start := time.Now()
+	if err := setNodeMeta(ctx, t.lab, t.victim.Name, func(n *corev1.Node) {
+		if n.Annotations == nil {
+			n.Annotations = map[string]string{}
+		}
+		n.Annotations[v1alpha1.AnnotationDrain] = "true"
+	}); err != nil {
+		return 0, err
+	}
+	if err := untilHops(t.lab, t.addr, 2, 30*time.Second); err != nil {
+		return 0, err
+	}
+	converged := time.Since(start)
+	if err := untilWithdrawn(t.lab, t.victim, t.addr); err != nil {
+		return 0, err
+	}
+	return converged, nil
+}
+
+// untilWithdrawn waits until the router has no BGP path for addr through
+// node.
+func untilWithdrawn(l *lab.Lab, node *lab.Node, addr netip.Addr) error {
+	frr := l.Router.(*lab.FRR)
+	return until(time.Minute, node.Name+"'s path is withdrawn", func() bool {
+		paths, err := frr.BGPPaths(netip.PrefixFrom(addr, addr.BitLen()))
+		if err != nil {
+			return false
+		}
+		for _, p := range paths {
+			if p.NextHop == node.Addr4.String() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// leaveNode is a node leaving without a drain: it withdraws at once, as a
+// speaker stopped without graceful restart does.
+func leaveNode(_ context.Context, t disruptionTarget) (time.Duration, error) {
+	start := time.Now()
+	t.lab.StopSpeaker(t.victim, syscall.SIGTERM)
+	if err := untilHops(t.lab, t.addr, 2, 30*time.Second); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// excludeNode prepares a join: the victim goes into maintenance (the
+// exclusion label), so that taking the label away later joins it to the
+// load balancing set, which for the router is the same as a new node.
+func excludeNode(ctx context.Context, t disruptionTarget) error {
+	if err := setNodeMeta(ctx, t.lab, t.victim.Name, func(n *corev1.Node) {
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		n.Labels[announce.ExcludeLabel] = ""
+	}); err != nil {
+		return err
+	}
+	if err := untilHops(t.lab, t.addr, 2, 30*time.Second); err != nil {
+		return err
+	}
+	// The node is out once its drain time is over and it announces
+	// nothing; until then, taking the label away is not a join.
+	key := translate.ServiceKey(t.svc)
+	return until(time.Minute, t.victim.Name+" announces "+key+" no more", func() bool {
+		_, listed, err := announcementState(ctx, t.lab, t.victim.Name, key)
+		return err == nil && !listed
+	})
+}
+
+// joinNode takes the exclusion label off the victim; with hold, the
+// advertisement holds the addition back.
+func joinNode(hold bool) eventFunc {
+	return func(ctx context.Context, t disruptionTarget) (time.Duration, error) {
+		start := time.Now()
+		if err := setNodeMeta(ctx, t.lab, t.victim.Name, func(n *corev1.Node) { delete(n.Labels, announce.ExcludeLabel) }); err != nil {
+			return 0, err
+		}
+		return settle(ctx, t, t.victim, hold, 3, start)
+	}
+}
+
+// announcedOnBoth prepares an endpoint move. Speakers learn who announces
+// from each other's status objects, which trail the announcements; a node
+// that joins before they show counts as one of the first next hops, which
+// no hold holds back. So a move starts once node-0 and the victim show the
+// Service announced.
+func announcedOnBoth(ctx context.Context, t disruptionTarget) error {
+	key := translate.ServiceKey(t.svc)
+	for _, n := range []*lab.Node{t.lab.Nodes[0], t.victim} {
+		err := until(30*time.Second, n.Name+" shows "+key+" announced", func() bool {
+			state, _, err := announcementState(ctx, t.lab, n.Name, key)
+			return err == nil && state == v1alpha1.AnnouncementAnnounced
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveEndpoint moves the Service's endpoint from the victim to node-2: the
+// victim withdraws and node-2 joins, held back with hold.
+func moveEndpoint(hold bool) eventFunc {
+	return func(ctx context.Context, t disruptionTarget) (time.Duration, error) {
+		start := time.Now()
+		if _, err := t.lab.PlacePods(ctx, t.svc, map[string][]lab.EndpointState{"node-0": {lab.Ready}, "node-2": {lab.Ready}}); err != nil {
+			return 0, err
+		}
+		return settle(ctx, t, t.lab.Nodes[2], hold, 2, start)
 	}
 }
 
@@ -216,24 +247,22 @@ func disruptionCases() []disruptionCase {
 // until joiner's status shows the Service held (the router's next hops
 // are then final without it); without, until the router has want next
 // hops.
-func settle(ctx context.Context, l *lab.Lab, joiner *lab.Node, svc *corev1.Service, addr netip.Addr, hold bool, want int, start time.Time) (time.Duration, error) {
+func settle(ctx context.Context, t disruptionTarget, joiner *lab.Node, hold bool, want int, start time.Time) (time.Duration, error) {
 	if !hold {
-		if err := untilHops(l, addr, want, 30*time.Second); err != nil {
+		if err := untilHops(t.lab, t.addr, want, 30*time.Second); err != nil {
 			return 0, err
 		}
 		return time.Since(start), nil
 	}
-	key := translate.ServiceKey(svc)
+	key := translate.ServiceKey(t.svc)
 	var state string
 	if err := until(30*time.Second, joiner.Name+" holds or announces "+key, func() bool {
-		var st v1alpha1.BGPNodeStatus
-		if l.Client.Get(ctx, client.ObjectKey{Name: joiner.Name}, &st) != nil {
+		current, listed, err := announcementState(ctx, t.lab, joiner.Name, key)
+		if err != nil {
 			return false
 		}
-		for _, s := range st.Status.Services {
-			if s.Name == key {
-				state = s.State
-			}
+		if listed {
+			state = current
 		}
 		return state == v1alpha1.AnnouncementHeld || state == v1alpha1.AnnouncementAnnounced
 	}); err != nil {
@@ -245,6 +274,22 @@ func settle(ctx context.Context, l *lab.Lab, joiner *lab.Node, svc *corev1.Servi
 		return time.Since(start), errNotHeld
 	}
 	return time.Since(start), nil
+}
+
+// announcementState is the state node's BGPNodeStatus shows for the
+// Service key; listed is false when the node does not list the Service.
+// The status lists each Service once.
+func announcementState(ctx context.Context, l *lab.Lab, node, key string) (state string, listed bool, err error) {
+	var st v1alpha1.BGPNodeStatus
+	if err := l.Client.Get(ctx, client.ObjectKey{Name: node}, &st); err != nil {
+		return "", false, err
+	}
+	for _, s := range st.Status.Services {
+		if s.Name == key {
+			return s.State, true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // errNotHeld reports a node that announced an addition the advertisement
@@ -320,6 +365,9 @@ func onOff(on bool) string {
 	return "off"
 }
 
+// runDisruption measures one case in a lab of its own: the configuration
+// and the Service go in, the case's event runs under traffic, and the row
+// holds what broke.
 func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (disruptionRow, error) {
 	row := disruptionRow{hashing: hashing, event: c.event, mitigation: c.mitigation, on: c.on, conns: conns}
 	ctx := context.Background()
@@ -328,6 +376,32 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 		return row, err
 	}
 	defer l.Close()
+	if err := createDisruptionConfig(ctx, l, c); err != nil {
+		return row, err
+	}
+	svc, addr, err := startDisruptedService(ctx, l, c.local)
+	if err != nil {
+		return row, err
+	}
+	if c.bfd {
+		if err := untilBFDUp(l); err != nil {
+			return row, err
+		}
+	}
+	target := disruptionTarget{lab: l, victim: l.Nodes[1], svc: svc, addr: addr}
+	if c.prepare != nil {
+		if err := c.prepare(ctx, target); err != nil {
+			return row, err
+		}
+	}
+	err = measureEvent(ctx, c.run, target, &row)
+	return row, err
+}
+
+// createDisruptionConfig creates the pool, the advertisement (with the
+// case's addition hold), the BFD profile if the case runs BFD, and the
+// router's peer with the case's graceful restart.
+func createDisruptionConfig(ctx context.Context, l *lab.Lab, c disruptionCase) error {
 	peer := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router"}, Spec: v1alpha1.BGPPeerSpec{
 		MyASN: lab.NodeASN, PeerASN: lab.RouterASN, PeerAddress: lab.RouterLAN4,
 		HoldTime: &metav1.Duration{Duration: 9 * time.Second}, ConnectTime: &metav1.Duration{Duration: time.Second},
@@ -349,23 +423,31 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 	objs = append(objs, peer)
 	for _, o := range objs {
 		if err := l.Client.Create(ctx, o); err != nil {
-			return row, err
+			return err
 		}
 	}
+	return nil
+}
+
+// startDisruptedService creates the Service under traffic with its pods
+// and returns its address once the router has a next hop for every node
+// that announces it: all three for a Cluster Service, node-0 and node-1
+// for a Local one.
+func startDisruptedService(ctx context.Context, l *lab.Lab, local bool) (*corev1.Service, netip.Addr, error) {
 	svc := service("disrupted")
 	svc.Spec.AllocateLoadBalancerNodePorts = nil
 	endpoints := map[string][]lab.EndpointState{"node-0": {lab.Ready}}
 	hops := 3
-	if c.local {
+	if local {
 		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		endpoints["node-1"] = []lab.EndpointState{lab.Ready}
 		hops = 2
 	}
 	if err := l.Client.Create(ctx, svc); err != nil {
-		return row, err
+		return nil, netip.Addr{}, err
 	}
 	if err := l.SetEndpoints(ctx, svc, endpoints); err != nil {
-		return row, err
+		return nil, netip.Addr{}, err
 	}
 	var addr netip.Addr
 	if err := until(60*time.Second, "the Service gets an address", func() bool {
@@ -375,53 +457,55 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 		}
 		return addr.IsValid()
 	}); err != nil {
-		return row, err
+		return nil, netip.Addr{}, err
 	}
 	if err := untilHops(l, addr, hops, 60*time.Second); err != nil {
-		return row, err
+		return nil, netip.Addr{}, err
 	}
-	victim := l.Nodes[1]
-	if c.bfd {
-		frr := l.Router.(*lab.FRR)
-		if err := until(30*time.Second, "three BFD sessions are up", func() bool {
-			peers, err := frr.BFDPeers()
-			up := 0
-			for _, p := range peers {
-				if p.Status == "up" {
-					up++
-				}
+	return svc, addr, nil
+}
+
+// untilBFDUp waits until the router has a BFD session up with each of the
+// three nodes.
+func untilBFDUp(l *lab.Lab) error {
+	frr := l.Router.(*lab.FRR)
+	return until(30*time.Second, "three BFD sessions are up", func() bool {
+		peers, err := frr.BFDPeers()
+		up := 0
+		for _, p := range peers {
+			if p.Status == "up" {
+				up++
 			}
-			return err == nil && up == 3
-		}); err != nil {
-			return row, err
 		}
-	}
-	if c.prepare != nil {
-		if err := c.prepare(ctx, l, victim, svc, addr); err != nil {
-			return row, err
-		}
-	}
-	d, err := l.StartDisruption(ctx, lab.DisruptionConfig{Addr: addr, Conns: conns})
+		return err == nil && up == 3
+	})
+}
+
+// measureEvent runs event on the target under traffic of row.conns busy
+// connections and a probe, goes on for two seconds after the router has
+// converged, and fills in row what broke and when it converged.
+func measureEvent(ctx context.Context, event eventFunc, t disruptionTarget, row *disruptionRow) error {
+	d, err := t.lab.StartDisruption(ctx, lab.DisruptionConfig{Addr: t.addr, Conns: row.conns})
 	if err != nil {
-		return row, err
+		return err
 	}
 	defer d.Stop()
-	row.converged, err = c.run(ctx, l, victim, svc, addr)
+	row.converged, err = event(ctx, t)
 	if errors.Is(err, errNotHeld) {
 		row.notHeld = true
 	} else if err != nil {
-		return row, err
+		return err
 	}
 	// Traffic goes on for two seconds after convergence, counted by the
 	// probe rather than the clock.
 	want := d.Progress().ProbeAttempts + int(2*time.Second/lab.DefaultDisruptionProbeEvery)
 	if err := until(time.Minute, "the probe runs two seconds more", func() bool { return d.Progress().ProbeAttempts >= want }); err != nil {
-		return row, err
+		return err
 	}
 	r := d.Stop()
 	row.broken, row.failed, row.attempts = r.Broken(), r.Probe.Failures, r.Probe.Attempts
 	row.reset, row.hung = r.Total.Reset, r.Total.Hung
-	return row, nil
+	return nil
 }
 
 func untilHops(l *lab.Lab, addr netip.Addr, n int, timeout time.Duration) error {

@@ -56,10 +56,53 @@ func firstConns(rows []disruptionRow) int {
 	return rows[0].conns
 }
 
+// The chart's geometry, in pixels: the plot's left and top margins and
+// height, the width of a bar, and the gap between two events' groups.
+const (
+	chartLeft, chartTop, chartPlotH = 60, 40, 300
+	chartBarW, chartGap             = 22, 36
+)
+
+// chartSeries is one bar of each event's group: a hashing mode with the
+// mitigation on or off, in its own colour.
+type chartSeries struct {
+	hashing string
+	on      bool
+	color   string
+}
+
 // disruptionChart draws, per event, one bar per hashing mode and
 // mitigation state: the share of busy connections that broke.
 func disruptionChart(rows []disruptionRow) string {
-	var events, hashings []string
+	events, all := chartLayout(rows)
+	groupW := len(all)*chartBarW + chartGap
+	width := chartLeft + len(events)*groupW + 20
+	height := chartTop + chartPlotH + 100 + 20*len(all)/2
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="15">Busy connections broken per event (%% of %d)</text>`+"\n", chartLeft, firstConns(rows))
+	for pct := 0; pct <= 100; pct += 25 {
+		y := chartTop + chartPlotH - pct*chartPlotH/100
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>`+"\n", chartLeft, y, width-20, y)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%d%%</text>`+"\n", chartLeft-6, y+4, pct)
+	}
+	for ei, ev := range events {
+		x0 := chartLeft + ei*groupW + chartGap/2
+		chartBars(&b, rows, ev, all, x0)
+		chartEventLabel(&b, rows, ev, x0+len(all)*chartBarW/2)
+	}
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`+"\n", chartLeft, chartTop+chartPlotH, width-20, chartTop+chartPlotH)
+	chartLegend(&b, all)
+	b.WriteString("</svg>\n")
+	return b.String()
+}
+
+// chartLayout returns the events in the order the rows first show them,
+// and the series of each event's group: per hashing mode, mitigation off
+// then on.
+func chartLayout(rows []disruptionRow) (events []string, all []chartSeries) {
+	var hashings []string
 	seen := map[string]bool{}
 	for _, r := range rows {
 		if !seen["e:"+r.event] {
@@ -71,73 +114,59 @@ func disruptionChart(rows []disruptionRow) string {
 			hashings = append(hashings, r.hashing)
 		}
 	}
-	type series struct {
-		hashing string
-		on      bool
-		color   string
-	}
 	palette := [][2]string{{"#c0392b", "#27ae60"}, {"#e59866", "#82e0aa"}}
-	var all []series
 	for i, h := range hashings {
 		colors := palette[i%len(palette)]
-		all = append(all, series{h, false, colors[0]}, series{h, true, colors[1]})
+		all = append(all, chartSeries{h, false, colors[0]}, chartSeries{h, true, colors[1]})
 	}
-	const (
-		left, top, plotH = 60, 40, 300
-		barW, gap        = 22, 36
-	)
-	groupW := len(all)*barW + gap
-	width := left + len(events)*groupW + 20
-	height := top + plotH + 100 + 20*len(all)/2
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="15">Busy connections broken per event (%% of %d)</text>`+"\n", left, firstConns(rows))
-	for pct := 0; pct <= 100; pct += 25 {
-		y := top + plotH - pct*plotH/100
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ddd"/>`+"\n", left, y, width-20, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%d%%</text>`+"\n", left-6, y+4, pct)
-	}
-	for ei, ev := range events {
-		x0 := left + ei*groupW + gap/2
-		for si, s := range all {
-			for _, r := range rows {
-				if r.event != ev || r.hashing != s.hashing || r.on != s.on || r.conns == 0 {
-					continue
-				}
-				share := float64(r.broken) / float64(r.conns)
-				h := int(share * plotH)
-				x := x0 + si*barW
-				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s, %s, %s %s: %d/%d</title></rect>`+"\n",
-					x, top+plotH-h, barW-2, h, s.color, html.EscapeString(r.hashing), html.EscapeString(ev),
-					html.EscapeString(r.mitigation), onOff(r.on), r.broken, r.conns)
-				fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="10">%.0f</text>`+"\n", x+barW/2-1, top+plotH-h-3, 100*share)
-			}
-		}
-		mitigation := ""
-		for _, r := range rows {
-			if r.event == ev {
-				mitigation = r.mitigation
-				break
-			}
-		}
-		cx := x0 + len(all)*barW/2
-		// "speaker restart (SIGTERM)" takes two lines, so that labels of
-		// neighbouring groups do not run into each other.
-		name, detail, _ := strings.Cut(ev, " (")
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", cx, top+plotH+18, html.EscapeString(name))
-		if detail != "" {
-			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">(%s</text>`+"\n", cx, top+plotH+32, html.EscapeString(detail))
-		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", cx, top+plotH+48, html.EscapeString(mitigation))
-	}
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`+"\n", left, top+plotH, width-20, top+plotH)
+	return events, all
+}
+
+// chartBars draws the bars of event ev's group from x0 on, each labelled
+// with its percentage.
+func chartBars(b *strings.Builder, rows []disruptionRow, ev string, all []chartSeries, x0 int) {
 	for si, s := range all {
-		x := left + (si%2)*260
-		y := top + plotH + 74 + (si/2)*20
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`+"\n", x, y-10, s.color)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s, mitigation %s</text>`+"\n", x+18, y, html.EscapeString(s.hashing), onOff(s.on))
+		for _, r := range rows {
+			if r.event != ev || r.hashing != s.hashing || r.on != s.on || r.conns == 0 {
+				continue
+			}
+			share := float64(r.broken) / float64(r.conns)
+			h := int(share * chartPlotH)
+			x := x0 + si*chartBarW
+			fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s, %s, %s %s: %d/%d</title></rect>`+"\n",
+				x, chartTop+chartPlotH-h, chartBarW-2, h, s.color, html.EscapeString(r.hashing), html.EscapeString(ev),
+				html.EscapeString(r.mitigation), onOff(r.on), r.broken, r.conns)
+			fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" font-size="10">%.0f</text>`+"\n", x+chartBarW/2-1, chartTop+chartPlotH-h-3, 100*share)
+		}
 	}
-	b.WriteString("</svg>\n")
-	return b.String()
+}
+
+// chartEventLabel writes event ev's name and its mitigation under its
+// group, centred on cx.
+func chartEventLabel(b *strings.Builder, rows []disruptionRow, ev string, cx int) {
+	mitigation := ""
+	for _, r := range rows {
+		if r.event == ev {
+			mitigation = r.mitigation
+			break
+		}
+	}
+	// "speaker restart (SIGTERM)" takes two lines, so that labels of
+	// neighbouring groups do not run into each other.
+	name, detail, _ := strings.Cut(ev, " (")
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", cx, chartTop+chartPlotH+18, html.EscapeString(name))
+	if detail != "" {
+		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle">(%s</text>`+"\n", cx, chartTop+chartPlotH+32, html.EscapeString(detail))
+	}
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", cx, chartTop+chartPlotH+48, html.EscapeString(mitigation))
+}
+
+// chartLegend names the colour of each series, two to a line.
+func chartLegend(b *strings.Builder, all []chartSeries) {
+	for si, s := range all {
+		x := chartLeft + (si%2)*260
+		y := chartTop + chartPlotH + 74 + (si/2)*20
+		fmt.Fprintf(b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`+"\n", x, y-10, s.color)
+		fmt.Fprintf(b, `<text x="%d" y="%d">%s, mitigation %s</text>`+"\n", x+18, y, html.EscapeString(s.hashing), onOff(s.on))
+	}
 }

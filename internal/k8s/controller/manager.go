@@ -227,9 +227,7 @@ func newPreflight(opts Options) *access.Preflight {
 	if !opts.CheckPermissions {
 		return nil
 	}
-	preflight := access.New("controller", Access(opts))
-	preflight.Logger, preflight.MaxInterval = opts.Logger, opts.PermissionRecheck
-	return preflight
+	return access.New("controller", Access(opts), opts.Logger, opts.PermissionRecheck)
 }
 
 // addAddressController adds the controller that assigns addresses to

@@ -83,8 +83,13 @@ func TestNewPreflight(t *testing.T) {
 	if p := newPreflight(Options{}.withDefaults()); p != nil {
 		t.Errorf("without CheckPermissions the preflight is %v, want none", p)
 	}
-	if p := newPreflight(Options{CheckPermissions: true}.withDefaults()); p == nil {
-		t.Error("with CheckPermissions there is no preflight")
+	opts := Options{CheckPermissions: true, PermissionRecheck: 7 * time.Second}.withDefaults()
+	p := newPreflight(opts)
+	if p == nil {
+		t.Fatal("with CheckPermissions there is no preflight")
+	}
+	if p.Logger != opts.Logger || p.MaxInterval != 7*time.Second {
+		t.Errorf("preflight logs to %v and rechecks within %v; want the options' logger and 7s", p.Logger, p.MaxInterval)
 	}
 }
 

@@ -219,9 +219,7 @@ func newPreflight(opts Options) *access.Preflight {
 	if !opts.CheckPermissions {
 		return nil
 	}
-	preflight := access.New("speaker", Access(opts))
-	preflight.Logger, preflight.MaxInterval = opts.Logger, opts.PermissionRecheck
-	return preflight
+	return access.New("speaker", Access(opts), opts.Logger, opts.PermissionRecheck)
 }
 
 // addReconcilerRunnables adds the session watch and the node status

@@ -76,15 +76,9 @@ func (f *Fake) ReconcilePeers(ctx context.Context, req ReconcilePeersRequest) er
 	if f.peersErr != nil {
 		return f.peersErr
 	}
-	want := make(map[string]Peer, len(req.Peers))
-	for _, p := range req.Peers {
-		if err := p.Validate(); err != nil {
-			return err
-		}
-		if _, dup := want[p.Name]; dup {
-			return fmt.Errorf("peer %q is listed more than once", p.Name)
-		}
-		want[p.Name] = p
+	want, err := req.PeersByName()
+	if err != nil {
+		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(f.peers)) {
 		if _, ok := want[name]; !ok {

@@ -40,6 +40,23 @@ func (p Peer) Validate() error {
 	return nil
 }
 
+// PeersByName returns the request's peers by name, or the first fault of
+// the request: an invalid peer (see Peer.Validate) or a name listed twice.
+// Every Engine refuses a request with such a fault as a whole.
+func (r ReconcilePeersRequest) PeersByName() (map[string]Peer, error) {
+	byName := make(map[string]Peer, len(r.Peers))
+	for _, p := range r.Peers {
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := byName[p.Name]; dup {
+			return nil, fmt.Errorf("peer %q is listed more than once", p.Name)
+		}
+		byName[p.Name] = p
+	}
+	return byName, nil
+}
+
 // validateAddresses checks the peer's own addresses and ASNs, and that the
 // next hops make at least one address family.
 func (p Peer) validateAddresses() []error {

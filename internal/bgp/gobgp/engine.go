@@ -83,23 +83,65 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 	if e.stopped {
 		return bgp.ErrStopped
 	}
-	want := make(map[string]bgp.Peer, len(req.Peers))
-	for _, p := range req.Peers {
-		if err := p.Validate(); err != nil {
-			return err
-		}
-		if _, dup := want[p.Name]; dup {
-			return fmt.Errorf("peer %q is listed more than once", p.Name)
-		}
-		want[p.Name] = p
+	want, err := req.PeersByName()
+	if err != nil {
+		return err
 	}
 	// A request whose context has ended changes nothing, as an invalid
 	// one; one whose context ends while it runs stops where it is.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-
+	e.removePeersNotIn(want)
 	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		errs = append(errs, e.applyPeer(ctx, e.peers[name], want[name])...)
+	}
+	return errors.Join(errs...)
+}
+
+// peerChange is what ReconcilePeers does to one requested peer.
+type peerChange int
+
+const (
+	// peerUnchanged leaves the peer's server and session alone.
+	peerUnchanged peerChange = iota
+	// peerAdded starts a server for a peer the engine does not run.
+	peerAdded
+	// peerBFDUpdated applies the peer's BFD settings to its running
+	// server, without a reset of the BGP session.
+	peerBFDUpdated
+	// peerReset replaces the peer's server, which resets its session.
+	peerReset
+)
+
+// changeFor decides what ReconcilePeers does to peer want, given its
+// running server old (nil if it has none). A peer whose BFD could not be
+// turned on before is tried again. A change of BFD settings alone is
+// applied in place when the server has a BFD listener; any other change
+// resets the session.
+func changeFor(old *peerServer, want bgp.Peer) peerChange {
+	switch {
+	case old == nil:
+		return peerAdded
+	case old.cfg.Equal(want) && old.bfdProblem == nil:
+		return peerUnchanged
+	case old.cfg.EqualButBFD(want) && old.bfdDevice != "":
+		return peerBFDUpdated
+	default:
+		return peerReset
+	}
+}
+
+// removePeersNotIn closes the sessions of the running peers that want does
+// not list, with a Cease NOTIFICATION, and forgets them and the sessions
+// of failed peers (which have a session record but no server) that want
+// does not list either.
+func (e *Engine) removePeersNotIn(want map[string]bgp.Peer) {
 	for _, name := range slices.Sorted(maps.Keys(e.peers)) {
 		if _, ok := want[name]; ok {
 			continue
@@ -109,73 +151,94 @@ func (e *Engine) ReconcilePeers(ctx context.Context, req bgp.ReconcilePeersReque
 		e.forgetSession(name)
 		e.logger.Info("removed BGP peer", "peer", name)
 	}
-	// Failed peers have a session record but no server.
 	for _, name := range e.sessionNames() {
 		if _, ok := want[name]; !ok {
 			e.forgetSession(name)
 		}
 	}
+}
 
-	for _, name := range slices.Sorted(maps.Keys(want)) {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
-			break
+// applyPeer brings requested peer p about, given its running server old
+// (nil if it has none), as changeFor decides. A reset peer's new server
+// announces the paths the old one announced, those of a family that no
+// longer has a next hop excepted.
+func (e *Engine) applyPeer(ctx context.Context, old *peerServer, p bgp.Peer) []error {
+	change := changeFor(old, p)
+	switch change {
+	case peerUnchanged:
+		return nil
+	case peerBFDUpdated:
+		// A BFD change, or a retry of BFD refused before, leaves the
+		// BGP session alone.
+		if err := e.updateBFD(ctx, old, p); err != nil {
+			return []error{err}
 		}
-		p := want[name]
-		old, ok := e.peers[name]
-		if ok && old.cfg.Equal(p) && old.bfdProblem == nil {
-			continue
-		}
-		if ok && old.cfg.EqualButBFD(p) && old.bfdDevice != "" {
-			// A BFD change, or a retry of BFD refused before, leaves the
-			// BGP session alone.
-			if err := e.updateBFD(ctx, old, p); err != nil {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		var paths []bgp.Path
-		if ok {
-			paths = sortedPaths(old.announced)
-			old.stop()
-			delete(e.peers, name)
-			e.logger.Info("resetting BGP peer because its settings changed", "peer", name)
-		}
-		ps, err := e.startPeer(ctx, p)
-		if err != nil {
-			err = fmt.Errorf("start peer %q: %w", name, err)
-			e.setSession(name, nil, err.Error())
-			errs = append(errs, err)
-			continue
-		}
-		e.peers[name] = ps
-		if ps.bfdProblem != nil {
-			errs = append(errs, ps.bfdProblem)
-		}
-		if !ok {
-			e.logger.Info("added BGP peer", "peer", name, "address", p.Address, "peerASN", p.PeerASN, "localASN", p.LocalASN)
-		}
-		// Paths of a family the peer no longer has a next hop for are
-		// dropped; the next ReconcilePaths reports them if still asked for.
-		var keep []bgp.Path
-		for _, path := range paths {
-			if p.NextHopFor(path.Prefix).IsValid() {
-				keep = append(keep, path)
-			}
-		}
-		if err := ps.reconcile(keep); err != nil {
-			errs = append(errs, fmt.Errorf("announce paths again to peer %q: %w", name, err))
-		}
-		e.setAnnounced(name, ps)
-		// A new peer's session opens with the first ReconcilePaths, which
-		// gives it its paths; a reset peer already has them.
-		if ok {
-			if err := ps.addNeighbor(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("peer %q: %w", name, err))
-			}
+		return nil
+	}
+	var paths []bgp.Path
+	if change == peerReset {
+		paths = e.stopForReset(old)
+	}
+	ps, errs := e.startServer(ctx, p)
+	if ps == nil {
+		return errs
+	}
+	if change == peerAdded {
+		e.logger.Info("added BGP peer", "peer", p.Name, "address", p.Address, "peerASN", p.PeerASN, "localASN", p.LocalASN)
+	}
+	if err := ps.reconcile(pathsWithNextHop(paths, p)); err != nil {
+		errs = append(errs, fmt.Errorf("announce paths again to peer %q: %w", p.Name, err))
+	}
+	e.setAnnounced(p.Name, ps)
+	// A new peer's session opens with the first ReconcilePaths, which
+	// gives it its paths; a reset peer already has them.
+	if change == peerReset {
+		if err := ps.addNeighbor(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("peer %q: %w", p.Name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
+}
+
+// stopForReset stops the server of a peer whose settings changed and
+// returns the paths it announced, for its new server.
+func (e *Engine) stopForReset(old *peerServer) []bgp.Path {
+	paths := sortedPaths(old.announced)
+	old.stop()
+	delete(e.peers, old.cfg.Name)
+	e.logger.Info("resetting BGP peer because its settings changed", "peer", old.cfg.Name)
+	return paths
+}
+
+// startServer starts a server for p and makes it the peer's. A server
+// that fails to start is reported in the error and in the peer's session,
+// and leaves the peer without a server (ps is nil). A server whose BFD
+// could not be turned on runs without it, and the errors say why.
+func (e *Engine) startServer(ctx context.Context, p bgp.Peer) (ps *peerServer, errs []error) {
+	ps, err := e.startPeer(ctx, p)
+	if err != nil {
+		err = fmt.Errorf("start peer %q: %w", p.Name, err)
+		e.setSession(p.Name, nil, err.Error())
+		return nil, []error{err}
+	}
+	e.peers[p.Name] = ps
+	if ps.bfdProblem != nil {
+		errs = append(errs, ps.bfdProblem)
+	}
+	return ps, errs
+}
+
+// pathsWithNextHop returns the paths that p has a next hop for. The
+// others are dropped; the next ReconcilePaths reports them if they are
+// still asked for.
+func pathsWithNextHop(paths []bgp.Path, p bgp.Peer) []bgp.Path {
+	var keep []bgp.Path
+	for _, path := range paths {
+		if p.NextHopFor(path.Prefix).IsValid() {
+			keep = append(keep, path)
+		}
+	}
+	return keep
 }
 
 // ReconcilePaths implements bgp.Engine. Invalid paths and paths for peers

@@ -84,8 +84,7 @@ type Preflight struct {
 	// Client asks the API server; Attach sets the manager's client if it
 	// is nil. The preflight only creates reviews, which bypass the cache.
 	Client client.Client
-	// Logger receives the lines about missing permissions; New sets
-	// slog.Default().
+	// Logger receives the lines about missing permissions.
 	Logger *slog.Logger
 	// MaxInterval is the longest wait between two checks while something
 	// is missing; zero means DefaultMaxInterval.
@@ -107,12 +106,18 @@ type Preflight struct {
 	status string // why the component is not ready yet
 }
 
-// New returns a preflight for the permissions of rules.
-func New(component string, rules []Rule) *Preflight {
+// New returns a preflight for the permissions of rules that logs to
+// logger (nil means slog.Default()) and waits at most maxInterval between
+// two checks (zero means DefaultMaxInterval).
+func New(component string, rules []Rule, logger *slog.Logger, maxInterval time.Duration) *Preflight {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	return &Preflight{
 		Component:   component,
 		Permissions: Permissions(rules),
-		Logger:      slog.Default(),
+		Logger:      logger,
+		MaxInterval: maxInterval,
 		granted:     make(chan struct{}),
 		ended:       make(chan struct{}),
 		status:      "permissions not checked yet",

@@ -3,7 +3,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -18,12 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/k8s/access"
@@ -125,10 +121,44 @@ type Options struct {
 // NewManager builds a manager running the address controller and the
 // controllers of advertisement, peer and BFD profile conditions.
 func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
-	scheme, err := kubeutil.Scheme()
+	opts = opts.withDefaults()
+	mopts, err := managerOptions(opts)
 	if err != nil {
-		return nil, fmt.Errorf("build scheme: %w", err)
+		return nil, err
 	}
+	metrics, err := newControllerMetrics(opts.MetricsRegistry)
+	if err != nil {
+		return nil, err
+	}
+	preflight := newPreflight(opts)
+	if preflight != nil {
+		mopts.NewCache = preflight.GateCache(nil)
+	}
+	mgr, err := manager.New(cfg, mopts)
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if err := kubeutil.AddPingChecks(mgr); err != nil {
+		return nil, err
+	}
+	if err := addAddressController(mgr, opts, metrics); err != nil {
+		return nil, err
+	}
+	if err := addAdvertisementStatusController(mgr, opts); err != nil {
+		return nil, err
+	}
+	if err := addPeerStatusController(mgr, opts); err != nil {
+		return nil, err
+	}
+	if preflight == nil {
+		return mgr, nil
+	}
+	return attachPreflight(mgr, preflight, opts)
+}
+
+// withDefaults returns opts with every unset option that has a default
+// set to it.
+func (opts Options) withDefaults() Options {
 	if opts.LeaderElectionID == "" {
 		opts.LeaderElectionID = "bgplb-controller"
 	}
@@ -144,23 +174,21 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.MetricsRegistry == nil {
 		opts.MetricsRegistry = ctrlmetrics.Registry
 	}
+	return opts
+}
+
+// managerOptions returns the manager's options for opts (after
+// withDefaults): its scheme, servers, leader election and cache.
+func managerOptions(opts Options) (manager.Options, error) {
+	scheme, err := kubeutil.Scheme()
+	if err != nil {
+		return manager.Options{}, fmt.Errorf("build scheme: %w", err)
+	}
 	metricsServer, err := opts.Metrics.ServerOptions()
 	if err != nil {
-		return nil, err
-	}
-	metrics, err := newControllerMetrics(opts.MetricsRegistry)
-	if err != nil {
-		return nil, err
-	}
-	var preflight *access.Preflight
-	var newCache cache.NewCacheFunc
-	if opts.CheckPermissions {
-		preflight = access.New("controller", Access(opts))
-		preflight.Logger, preflight.MaxInterval = opts.Logger, opts.PermissionRecheck
-		newCache = preflight.GateCache(nil)
+		return manager.Options{}, err
 	}
 	mopts := manager.Options{
-		NewCache:                      newCache,
 		Scheme:                        scheme,
 		Metrics:                       metricsServer,
 		HealthProbeBindAddress:        opts.HealthAddr,
@@ -190,24 +218,24 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.RetryPeriod > 0 {
 		mopts.RetryPeriod = &opts.RetryPeriod
 	}
-	mgr, err := manager.New(cfg, mopts)
-	if err != nil {
-		return nil, fmt.Errorf("create manager: %w", err)
-	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return nil, fmt.Errorf("add health check: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
-		return nil, fmt.Errorf("add readiness check: %w", err)
-	}
+	return mopts, nil
+}
 
+// newPreflight returns the permission check of opts.CheckPermissions, or
+// nil without it.
+func newPreflight(opts Options) *access.Preflight {
+	if !opts.CheckPermissions {
+		return nil
+	}
+	return access.New("controller", Access(opts), opts.Logger, opts.PermissionRecheck)
+}
+
+// addAddressController adds the controller that assigns addresses to
+// Services and writes pool usage.
+func addAddressController(mgr manager.Manager, opts Options, metrics *controllerMetrics) error {
 	r := newAllocationReconciler(mgr.GetClient(), mgr.GetEventRecorder(v1alpha1.EventReportingController), opts.Logger, metrics, opts.LoadBalancerClass)
-	// Every event asks for the same recompute, so the work queue collapses
-	// a burst of events into one pass.
-	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
-	})
-	err = builder.ControllerManagedBy(mgr).
+	recompute := kubeutil.RecomputeAll()
+	err := builder.ControllerManagedBy(mgr).
 		Named("service-addresses").
 		Watches(&corev1.Service{}, recompute).
 		Watches(&v1alpha1.IPPool{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -215,13 +243,18 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 	if err != nil {
-		return nil, fmt.Errorf("create address controller: %w", err)
+		return fmt.Errorf("create address controller: %w", err)
 	}
+	return nil
+}
 
-	// Advertisement conditions depend on the advertisements' specs, the
-	// pools' labels, and the Services' type, traffic policy, labels and
-	// assigned pool; nothing else wakes this controller.
-	err = builder.ControllerManagedBy(mgr).
+// addAdvertisementStatusController adds the controller of the
+// advertisements' conditions. They depend on the advertisements' specs,
+// the pools' labels, and the Services' type, traffic policy, labels and
+// assigned pool; nothing else wakes this controller.
+func addAdvertisementStatusController(mgr manager.Manager, opts Options) error {
+	recompute := kubeutil.RecomputeAll()
+	err := builder.ControllerManagedBy(mgr).
 		Named("advertisement-status").
 		Watches(&v1alpha1.BGPAdvertisement{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1alpha1.IPPool{}, recompute, builder.WithPredicates(
@@ -230,12 +263,18 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(newAdvertisementReconciler(mgr.GetClient(), opts.Logger))
 	if err != nil {
-		return nil, fmt.Errorf("create advertisement status controller: %w", err)
+		return fmt.Errorf("create advertisement status controller: %w", err)
 	}
+	return nil
+}
 
-	// Peer conditions depend on the peers' specs, on which BFD profiles
-	// exist and, when checked, on which keys the Secrets of the speakers'
-	// namespace have; profile conditions depend on the profiles' specs.
+// addPeerStatusController adds the controller of the peers' and BFD
+// profiles' conditions. Peer conditions depend on the peers' specs, on
+// which BFD profiles exist and, when checked, on which keys the Secrets of
+// the speakers' namespace have; profile conditions depend on the
+// profiles' specs.
+func addPeerStatusController(mgr manager.Manager, opts Options) error {
+	recompute := kubeutil.RecomputeAll()
 	peers := builder.ControllerManagedBy(mgr).
 		Named("peer-status").
 		Watches(&v1alpha1.BGPPeer{}, recompute, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -243,18 +282,22 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	if opts.CheckPasswordSecrets {
 		peers = peers.Watches(&corev1.Secret{}, recompute, builder.WithPredicates(secretKeysChanged()))
 	}
-	err = peers.
+	err := peers.
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1}).
 		Complete(newPeerReconciler(mgr.GetClient(), opts.SpeakerNamespace, opts.CheckPasswordSecrets, opts.Logger))
 	if err != nil {
-		return nil, fmt.Errorf("create peer status controller: %w", err)
+		return fmt.Errorf("create peer status controller: %w", err)
 	}
-	if preflight != nil {
-		preflight.Recorder = mgr.GetEventRecorder(v1alpha1.EventReportingController)
-		if opts.PodName != "" && opts.PodNamespace != "" {
-			preflight.Regarding = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: opts.PodNamespace, Name: opts.PodName, UID: opts.PodUID}}
-		}
-		return preflight.Attach(mgr)
+	return nil
+}
+
+// attachPreflight makes the manager wait for the permission check before
+// it starts anything, sending the check's Events about the controller's
+// own Pod where opts names it.
+func attachPreflight(mgr manager.Manager, preflight *access.Preflight, opts Options) (manager.Manager, error) {
+	preflight.Recorder = mgr.GetEventRecorder(v1alpha1.EventReportingController)
+	if opts.PodName != "" && opts.PodNamespace != "" {
+		preflight.Regarding = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: opts.PodNamespace, Name: opts.PodName, UID: opts.PodUID}}
 	}
-	return mgr, nil
+	return preflight.Attach(mgr)
 }

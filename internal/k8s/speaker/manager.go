@@ -16,17 +16,15 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/bgp"
@@ -128,40 +126,77 @@ func Run(ctx context.Context, cfg *rest.Config, engine bgp.Engine, opts Options,
 	return stopErr
 }
 
+// newManager builds the speaker's manager and returns it with the
+// speaker's reconciler, whose drain state Run reads when the manager ends.
 func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Manager, *speakerReconciler, error) {
 	if opts.NodeName == "" {
 		return nil, nil, fmt.Errorf("no node name: set --node-name or NODE_NAME")
 	}
+	opts = opts.withDefaults()
+	mopts, err := managerOptions(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	metrics, err := newSpeakerMetrics(opts.MetricsRegistry)
+	if err != nil {
+		return nil, nil, err
+	}
+	preflight := newPreflight(opts)
+	if preflight != nil {
+		mopts.NewCache = preflight.GateCache(nil)
+	}
+	mgr, err := manager.New(cfg, mopts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create manager: %w", err)
+	}
+	// The DaemonSet's readiness probe asks /readyz; it answers once the
+	// manager serves, so that a rolling update waits for this node's speaker.
+	if err := kubeutil.AddPingChecks(mgr); err != nil {
+		return nil, nil, err
+	}
+	recorder := mgr.GetEventRecorder("bgplb-speaker")
+	r, err := addReconcilerRunnables(mgr, engine, recorder, opts, metrics)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := addSpeakerController(mgr, r, opts.NodeName); err != nil {
+		return nil, nil, err
+	}
+	if preflight != nil {
+		if mgr, err = attachPreflight(mgr, preflight, recorder, opts); err != nil {
+			return nil, nil, err
+		}
+	}
+	return mgr, r, nil
+}
+
+// withDefaults returns opts with every unset option that has a default
+// set to it.
+func (opts Options) withDefaults() Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	if opts.HealthAddr == "" {
 		opts.HealthAddr = "0"
 	}
-	s, err := kubeutil.Scheme()
-	if err != nil {
-		return nil, nil, fmt.Errorf("build scheme: %w", err)
-	}
-	metricsServer, err := opts.Metrics.ServerOptions()
-	if err != nil {
-		return nil, nil, err
-	}
 	if opts.MetricsRegistry == nil {
 		opts.MetricsRegistry = ctrlmetrics.Registry
 	}
-	metrics, err := newSpeakerMetrics(opts.MetricsRegistry)
+	return opts
+}
+
+// managerOptions returns the manager's options for opts (after
+// withDefaults): its scheme, servers and cache.
+func managerOptions(opts Options) (manager.Options, error) {
+	s, err := kubeutil.Scheme()
 	if err != nil {
-		return nil, nil, err
+		return manager.Options{}, fmt.Errorf("build scheme: %w", err)
 	}
-	var preflight *access.Preflight
-	var newCache cache.NewCacheFunc
-	if opts.CheckPermissions {
-		preflight = access.New("speaker", Access(opts))
-		preflight.Logger, preflight.MaxInterval = opts.Logger, opts.PermissionRecheck
-		newCache = preflight.GateCache(nil)
+	metricsServer, err := opts.Metrics.ServerOptions()
+	if err != nil {
+		return manager.Options{}, err
 	}
-	mgr, err := manager.New(cfg, manager.Options{
-		NewCache:               newCache,
+	return manager.Options{
 		Scheme:                 s,
 		Metrics:                metricsServer,
 		HealthProbeBindAddress: opts.HealthAddr,
@@ -175,36 +210,31 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 			&corev1.Node{}:   {Field: fields.OneTermEqualSelector("metadata.name", opts.NodeName)},
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{opts.Namespace: {}}},
 		}},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("create manager: %w", err)
+	}, nil
+}
+
+// newPreflight returns the permission check of opts.CheckPermissions, or
+// nil without it.
+func newPreflight(opts Options) *access.Preflight {
+	if !opts.CheckPermissions {
+		return nil
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return nil, nil, fmt.Errorf("add health check: %w", err)
-	}
-	// The DaemonSet's readiness probe asks /readyz; it answers once the
-	// manager serves, so that a rolling update waits for this node's speaker.
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
-		return nil, nil, fmt.Errorf("add readiness check: %w", err)
-	}
-	recorder := mgr.GetEventRecorder("bgplb-speaker")
-	reader := mgr.GetClient()
+	return access.New("speaker", Access(opts), opts.Logger, opts.PermissionRecheck)
+}
+
+// addReconcilerRunnables adds the session watch and the node status
+// writer to the manager, and returns the reconciler that drives them.
+func addReconcilerRunnables(mgr manager.Manager, engine bgp.Engine, recorder events.EventRecorder, opts Options, metrics *speakerMetrics) (*speakerReconciler, error) {
 	watch := &sessionWatch{engine: engine, logger: opts.Logger, period: 5 * time.Second, node: opts.NodeName,
-		warn: func(ctx context.Context, peer, reason, message string) {
-			var p v1alpha1.BGPPeer
-			if err := reader.Get(ctx, client.ObjectKey{Name: peer}, &p); err != nil {
-				return
-			}
-			recorder.Eventf(&p, nil, corev1.EventTypeWarning, reason, "Session", "%s", message)
-		}}
+		warn: peerWarning(mgr.GetClient(), recorder)}
 	if err := mgr.Add(watch); err != nil {
-		return nil, nil, fmt.Errorf("add session watch: %w", err)
+		return nil, fmt.Errorf("add session watch: %w", err)
 	}
 	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), engine, opts.NodeName, opts.Logger, metrics)
 	if err := mgr.Add(status); err != nil {
-		return nil, nil, fmt.Errorf("add node status writer: %w", err)
+		return nil, fmt.Errorf("add node status writer: %w", err)
 	}
-	r := &speakerReconciler{
+	return &speakerReconciler{
 		client:      mgr.GetClient(),
 		engine:      engine,
 		logger:      opts.Logger,
@@ -215,16 +245,31 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 		status:      status,
 		events:      newAnnouncementEvents(recorder, opts.NodeName),
 		drainEvents: drainEvents{recorder: recorder},
+	}, nil
+}
+
+// peerWarning returns the session watch's way to report a problem as a
+// Warning Event on the BGPPeer named peer; a peer that cannot be read
+// gets none.
+func peerWarning(reader client.Reader, recorder events.EventRecorder) func(ctx context.Context, peer, reason, message string) {
+	return func(ctx context.Context, peer, reason, message string) {
+		var p v1alpha1.BGPPeer
+		if err := reader.Get(ctx, client.ObjectKey{Name: peer}, &p); err != nil {
+			return
+		}
+		recorder.Eventf(&p, nil, corev1.EventTypeWarning, reason, "Session", "%s", message)
 	}
-	recompute := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
-	})
+}
+
+// addSpeakerController adds the controller that runs r. Only events that
+// can change what is announced start a recompute: during a burst of new
+// Services most events are about Services that have no address yet, and
+// each recompute reads everything.
+func addSpeakerController(mgr manager.Manager, r *speakerReconciler, nodeName string) error {
+	recompute := kubeutil.RecomputeAll()
 	b := builder.ControllerManagedBy(mgr).
 		Named("speaker").
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: 1})
-	// Only events that can change what is announced start a recompute:
-	// during a burst of new Services most events are about Services that
-	// have no address yet, and each recompute reads everything.
 	b = b.Watches(&corev1.Node{}, recompute, builder.WithPredicates(nodeChanged())).
 		Watches(&corev1.Service{}, recompute, builder.WithPredicates(serviceChanged())).
 		Watches(&discoveryv1.EndpointSlice{}, recompute, builder.WithPredicates(endpointsChanged(mgr.GetCache())))
@@ -238,24 +283,27 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	}
 	// Other nodes' status objects tell whether a Service is announced
 	// elsewhere, which decides whether announcing it here may be held.
-	b = b.Watches(&v1alpha1.BGPNodeStatus{}, recompute, builder.WithPredicates(otherNodesChanged(opts.NodeName, &r.holdsInUse)))
+	b = b.Watches(&v1alpha1.BGPNodeStatus{}, recompute, builder.WithPredicates(otherNodesChanged(nodeName, &r.holdsInUse)))
 	if err := b.Complete(r); err != nil {
-		return nil, nil, fmt.Errorf("create speaker controller: %w", err)
+		return fmt.Errorf("create speaker controller: %w", err)
 	}
-	if preflight != nil {
-		preflight.Recorder = recorder
-		if opts.PodName != "" {
-			preflight.Regarding = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: opts.Namespace, Name: opts.PodName, UID: opts.PodUID}}
-		}
-		writer, reader := mgr.GetClient(), mgr.GetAPIReader()
-		preflight.OnChange = func(ctx context.Context, rep access.Report) {
-			if err := showPermissions(ctx, writer, reader, opts.NodeName, rep); err != nil {
-				opts.Logger.Warn("cannot show the permission check on the node's BGPNodeStatus", "error", err)
-			}
-		}
-		if mgr, err = preflight.Attach(mgr); err != nil {
-			return nil, nil, err
+	return nil
+}
+
+// attachPreflight makes the manager wait for the permission check before
+// it starts anything. The check's Events are about the speaker's own Pod
+// where opts names it, and every change of its outcome is shown on the
+// node's BGPNodeStatus.
+func attachPreflight(mgr manager.Manager, preflight *access.Preflight, recorder events.EventRecorder, opts Options) (manager.Manager, error) {
+	preflight.Recorder = recorder
+	if opts.PodName != "" {
+		preflight.Regarding = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: opts.Namespace, Name: opts.PodName, UID: opts.PodUID}}
+	}
+	writer, reader := mgr.GetClient(), mgr.GetAPIReader()
+	preflight.OnChange = func(ctx context.Context, rep access.Report) {
+		if err := showPermissions(ctx, writer, reader, opts.NodeName, rep); err != nil {
+			opts.Logger.Warn("cannot show the permission check on the node's BGPNodeStatus", "error", err)
 		}
 	}
-	return mgr, r, nil
+	return preflight.Attach(mgr)
 }

@@ -2,7 +2,6 @@ package gobgp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -149,6 +148,43 @@ func nextHops(p frrPath) []string {
 		out = append(out, nh.IP)
 	}
 	return out
+}
+
+// sessionOf returns the engine's session of peer, failing the test if
+// there is none.
+func sessionOf(t *testing.T, e *Engine, peer string) bgp.Session {
+	t.Helper()
+	sessions, err := e.Sessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions {
+		if s.Peer == peer {
+			return s
+		}
+	}
+	t.Fatalf("no session for peer %q in %+v", peer, sessions)
+	return bgp.Session{}
+}
+
+// nextChange reads session changes of peer a until one satisfies ok and
+// returns it.
+func nextChange(t *testing.T, e *Engine, timeout time.Duration, ok func(bgp.Session) bool) bgp.Session {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case s, open := <-e.SessionChanges():
+			if !open {
+				t.Fatal("SessionChanges closed")
+			}
+			if s.Peer == "a" && ok(s) {
+				return s
+			}
+		case <-deadline:
+			t.Fatalf("no matching session change within %v", timeout)
+		}
+	}
 }
 
 func TestEBGPPathsReachFRRWithTheirAttributes(t *testing.T) {
@@ -389,68 +425,11 @@ func TestWithdrawalAndResetTouchOnlyTheirPeer(t *testing.T) {
 	}
 }
 
-func TestTCPMD5(t *testing.T) {
-	t.Parallel()
-	const (
-		goodPassword  = "bgplb-md5-Good-1"
-		otherPassword = "bgplb-md5-Other-2"
-		wrongPassword = "bgplb-md5-Wrong-3"
-	)
-	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{
-		{speaker: 1, asn: speakerASN, password: goodPassword},
-		{speaker: 2, asn: speakerASN, password: otherPassword},
-	}})
-	e, logs := newEngine(t)
-	good, bad := labPeer(r, "good", 1), labPeer(r, "bad", 2)
-	good.Password = goodPassword
-	bad.Password = wrongPassword
-	reconcilePeers(t, e, good, bad)
-	reconcilePaths(t, e, map[string][]bgp.Path{"good": nil, "bad": nil}) // sessions open with their first table
-	// The wrong key never gets through. GoBGP first connects after up to
-	// 2 s and gives up on a connection after 2 s, then tries again after
-	// up to 2 s: 6.5 s cover two attempts.
-	watchUntil := time.Now().Add(6500 * time.Millisecond)
-	waitSession(t, e, "good", bgp.StateEstablished, establishTimeout)
-	waitRouterEstablished(t, r, r.speakerV4)
-	testpoll.Throughout(t, time.Until(watchUntil), "the session with the wrong password stays down at both ends", func() (bool, string) {
-		sessions, err := e.Sessions(context.Background())
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, s := range sessions {
-			if s.Peer == "bad" && s.State == bgp.StateEstablished {
-				return false, "the engine's session is Established"
-			}
-		}
-		n, err := r.neighbor(r.speaker2V4)
-		if err != nil {
-			return false, err.Error()
-		}
-		return n.BGPState != "Established" && n.ConnectionsEstablished == 0, fmt.Sprintf("the router's session: %+v", n)
-	})
-
-	sessions, err := e.Sessions(context.Background())
-	if err != nil {
-		t.Fatal(err)
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
 	}
-	for _, pw := range []string{goodPassword, wrongPassword} {
-		for _, s := range sessions {
-			if strings.Contains(fmt.Sprintf("%+v", s), pw) {
-				t.Errorf("session %+v contains a password", s)
-			}
-		}
-		if strings.Contains(logs.String(), pw) {
-			t.Errorf("the engine's logs contain the password %q", pw)
-		}
-	}
-	// Changing the password to the right one is a settings change that
-	// resets the peer, after which it establishes.
-	bad.Password = otherPassword
-	reconcilePeers(t, e, good, bad)
-	waitSession(t, e, "bad", bgp.StateEstablished, establishTimeout)
-	if strings.Contains(logs.String(), otherPassword) {
-		t.Error("the engine's logs contain the corrected password")
-	}
+	return v
 }
 
 func TestRoutesFromThePeerAreNotAccepted(t *testing.T) {
@@ -516,292 +495,6 @@ func TestRoutesFromThePeerAreNotAccepted(t *testing.T) {
 					t.Errorf("%s RIB holds a path from %s: %+v", tc.fam, p.PeerAddress, p)
 				}
 			}
-		}
-	}
-}
-
-func TestStopClosesSessionsWithACease(t *testing.T) {
-	t.Parallel()
-	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{{speaker: 1, asn: speakerASN}}})
-	e, _ := newEngine(t)
-	p := labPeer(r, "a", 1)
-	// Even with graceful restart, a plain Stop ends it.
-	p.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: 30 * time.Second}
-	reconcilePeers(t, e, p)
-	reconcilePaths(t, e, map[string][]bgp.Path{"a": {{Prefix: webV4}, {Prefix: webV6}}})
-	waitRouterEstablished(t, r, r.speakerV4)
-	waitPath(t, r, webV4, r.speakerV4)
-	waitPath(t, r, webV6, r.speakerV4)
-
-	if err := e.Stop(context.Background(), bgp.StopRequest{}); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	n, err := r.neighbor(r.speakerV4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Stop returns once the NOTIFICATION is written; the router may take
-	// a moment to process it.
-	testpoll.Until(t, routeTimeout, "the router's session is down with a Cease", poll.Succeeds(func() error {
-		n, err = r.neighbor(r.speakerV4)
-		if err != nil {
-			return err
-		}
-		if n.BGPState == "Established" || !strings.Contains(n.LastNotificationReason, "Cease") {
-			return fmt.Errorf("router's session: %s, last notification %q; want down with a Cease", n.BGPState, n.LastNotificationReason)
-		}
-		return nil
-	}))
-	waitNoPath(t, r, webV4, r.speakerV4)
-	waitNoPath(t, r, webV6, r.speakerV4)
-	assertClosed(t, e.SessionChanges())
-	if _, err := e.ReconcilePaths(context.Background(), bgp.ReconcilePathsRequest{}); err == nil {
-		t.Error("ReconcilePaths after Stop succeeded")
-	}
-}
-
-func TestStopKeepingRoutesLeavesThemStaleAtTheRouter(t *testing.T) {
-	t.Parallel()
-	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{{speaker: 1, asn: speakerASN}}})
-	e, _ := newEngine(t)
-	p := labPeer(r, "a", 1)
-	p.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: 30 * time.Second}
-	paths := map[string][]bgp.Path{"a": {{Prefix: webV4}, {Prefix: webV6}}}
-	reconcilePeers(t, e, p)
-	reconcilePaths(t, e, paths)
-	waitRouterEstablished(t, r, r.speakerV4)
-	waitPath(t, r, webV4, r.speakerV4)
-	waitPath(t, r, webV6, r.speakerV4)
-
-	if err := e.Stop(context.Background(), bgp.StopRequest{KeepRoutes: true}); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	assertClosed(t, e.SessionChanges())
-	// The router notices the closed connection and keeps the paths as
-	// stale, without having received a NOTIFICATION.
-	testpoll.Until(t, routeTimeout, "the router's session is down without a NOTIFICATION, its paths stale", poll.Succeeds(func() error {
-		n, err := r.neighbor(r.speakerV4)
-		if err != nil {
-			return err
-		}
-		if n.BGPState == "Established" {
-			return errors.New("router's session is still Established")
-		}
-		if n.MessageStats.NotificationsRcv != 0 {
-			return fmt.Errorf("router received %d notifications (last %q), want none", n.MessageStats.NotificationsRcv, n.LastNotificationReason)
-		}
-		for _, pfx := range []netip.Prefix{webV4, webV6} {
-			path, ok, err := pathFrom(r, pfx, r.speakerV4)
-			if err != nil {
-				return err
-			}
-			if !ok || !path.Stale {
-				return fmt.Errorf("router's path for %s: present %v, stale %v; want a stale path", pfx, ok, path.Stale)
-			}
-		}
-		return nil
-	}))
-
-	// A new engine (the restarted speaker) announces the same paths; the
-	// router takes them as fresh again.
-	e2, _ := newEngine(t)
-	reconcilePeers(t, e2, p)
-	reconcilePaths(t, e2, paths)
-	testpoll.Until(t, establishTimeout+routeTimeout, "the new engine's session is Established with its paths", poll.Succeeds(func() error {
-		n, err := r.neighbor(r.speakerV4)
-		if err != nil {
-			return err
-		}
-		if n.BGPState != "Established" {
-			return fmt.Errorf("router's session is %s", n.BGPState)
-		}
-		for _, pfx := range []netip.Prefix{webV4, webV6} {
-			path, ok, err := pathFrom(r, pfx, r.speakerV4)
-			if err != nil {
-				return err
-			}
-			if !ok || path.Stale {
-				return fmt.Errorf("router's path for %s: present %v, stale %v; want a fresh path", pfx, ok, path.Stale)
-			}
-		}
-		return nil
-	}))
-}
-
-// A session that carries no path has nothing for graceful restart to
-// keep: even when asked to keep routes, Stop closes it with a Cease, while
-// a session with paths to another router is left stale as before.
-func TestStopKeepingRoutesCeasesSessionsWithoutPaths(t *testing.T) {
-	t.Parallel()
-	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{
-		{speaker: 1, asn: speakerASN},
-		{speaker: 2, asn: speakerASN},
-	}})
-	e, _ := newEngine(t)
-	quiet, busy := labPeer(r, "quiet", 1), labPeer(r, "busy", 2)
-	quiet.GracefulRestart = bgp.GracefulRestart{Enabled: true, RestartTime: 30 * time.Second}
-	busy.GracefulRestart = quiet.GracefulRestart
-	reconcilePeers(t, e, quiet, busy)
-	// The quiet peer's RIB is complete and empty, which opens its session.
-	reconcilePaths(t, e, map[string][]bgp.Path{"busy": {{Prefix: webV4}}, "quiet": {}})
-	waitRouterEstablished(t, r, r.speakerV4)
-	waitRouterEstablished(t, r, r.speaker2V4)
-	waitPath(t, r, webV4, r.speaker2V4)
-
-	if err := e.Stop(context.Background(), bgp.StopRequest{KeepRoutes: true}); err != nil {
-		t.Fatalf("Stop: %v", err)
-	}
-	testpoll.Until(t, routeTimeout, "the quiet session is down with a Cease", poll.Succeeds(func() error {
-		n, err := r.neighbor(r.speakerV4)
-		if err != nil {
-			return err
-		}
-		if n.BGPState == "Established" || !strings.Contains(n.LastNotificationReason, "Cease") {
-			return fmt.Errorf("the quiet session: %s, last notification %q; want down with a Cease", n.BGPState, n.LastNotificationReason)
-		}
-		return nil
-	}))
-	testpoll.Until(t, routeTimeout, "the busy session is down without a NOTIFICATION, its path stale", poll.Succeeds(func() error {
-		n, err := r.neighbor(r.speaker2V4)
-		if err != nil {
-			return err
-		}
-		if n.BGPState == "Established" || n.MessageStats.NotificationsRcv != 0 {
-			return fmt.Errorf("the busy session: %s after %d notifications; want down without one", n.BGPState, n.MessageStats.NotificationsRcv)
-		}
-		path, ok, err := pathFrom(r, webV4, r.speaker2V4)
-		if err != nil || !ok || !path.Stale {
-			return fmt.Errorf("the busy session's path: present %v, stale %v (%v); want a stale path", ok, path.Stale, err)
-		}
-		return nil
-	}))
-}
-
-// assertClosed checks that ch is closed, draining what is left in it.
-func assertClosed(t *testing.T, ch <-chan bgp.Session) {
-	t.Helper()
-	deadline := time.After(time.Second)
-	for {
-		select {
-		case _, ok := <-ch:
-			if !ok {
-				return
-			}
-		case <-deadline:
-			t.Fatal("SessionChanges is not closed")
-		}
-	}
-}
-
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-func TestASessionTheRouterClosesIsReportedWithItsReason(t *testing.T) {
-	t.Parallel()
-	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{{speaker: 1, asn: speakerASN}}})
-	e, _ := newEngine(t)
-	reconcilePeers(t, e, labPeer(r, "a", 1))
-	reconcilePaths(t, e, map[string][]bgp.Path{"a": nil}) // the session opens with its first table
-	// Reading the changes up to Established leaves none queued from
-	// before.
-	nextChange(t, e, establishTimeout, func(s bgp.Session) bool { return s.State == bgp.StateEstablished })
-
-	if _, err := r.vtysh(fmt.Sprintf("configure terminal\nrouter bgp %d\nneighbor %s shutdown", routerASN, r.speakerV4)); err != nil {
-		t.Fatal(err)
-	}
-	s := nextChange(t, e, routeTimeout, func(s bgp.Session) bool { return s.State != bgp.StateEstablished })
-	if want := "received NOTIFICATION: cease, administrative shutdown (code 6, subcode 2)"; !strings.HasPrefix(s.LastError, want) {
-		t.Errorf("session went %s with last error %q, want %q", s.State, s.LastError, want)
-	}
-}
-
-// A peer ASN that is not the router's AS is the commonest mistake. GoBGP
-// answers the router's OPEN with a NOTIFICATION and the session stays in
-// Active without a state change; the NOTIFICATION must still reach the
-// session's last error, and stay there while the session stays down.
-func TestAWrongPeerASNIsReportedAsBadPeerAS(t *testing.T) {
-	t.Parallel()
-	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{{speaker: 1, asn: speakerASN}}})
-	e, logs := newEngine(t)
-	p := labPeer(r, "a", 1)
-	p.PeerASN = routerASN + 1
-	reconcilePeers(t, e, p)
-	reconcilePaths(t, e, map[string][]bgp.Path{"a": nil})
-
-	const want = "sent NOTIFICATION: OPEN message error, bad peer AS (code 2, subcode 2)"
-	lastError := func() (bool, string) {
-		s := sessionOf(t, e, "a")
-		return s.LastError == want && s.State != bgp.StateEstablished, fmt.Sprintf("%s with last error %q", s.State, s.LastError)
-	}
-	testpoll.Until(t, establishTimeout, "session a to report the bad peer AS", lastError)
-	// The node status is written on session changes, so the error must be
-	// delivered as one.
-	nextChange(t, e, routeTimeout, func(s bgp.Session) bool { return s.LastError == want })
-
-	// GoBGP tries again every few seconds; the error stays.
-	testpoll.Until(t, establishTimeout, "GoBGP to send a second NOTIFICATION", func() (bool, string) {
-		n := strings.Count(logs.String(), `msg="sent notification"`)
-		return n >= 2, fmt.Sprintf("%d NOTIFICATIONs logged", n)
-	})
-	if ok, seen := lastError(); !ok {
-		t.Errorf("after a second attempt session a is %s, want the bad peer AS still", seen)
-	}
-}
-
-// A router that expects another AS from this node refuses its OPEN with a
-// NOTIFICATION after sending its own OPEN, so GoBGP receives it in
-// OpenConfirm, where it does not report it; the last error must still say
-// that the router sent one, so that the user looks at the router.
-func TestARouterThatRefusesTheSessionIsReportedAsANotification(t *testing.T) {
-	t.Parallel()
-	r := newRouter(t, routerConf{asn: routerASN, neighbors: []neighborConf{{speaker: 1, asn: speakerASN + 1}}})
-	e, _ := newEngine(t)
-	reconcilePeers(t, e, labPeer(r, "a", 1))
-	reconcilePaths(t, e, map[string][]bgp.Path{"a": nil})
-
-	testpoll.Until(t, establishTimeout, "session a to report the router's NOTIFICATION", func() (bool, string) {
-		s := sessionOf(t, e, "a")
-		return s.LastError == unloggedNotification && s.State != bgp.StateEstablished, fmt.Sprintf("%s with last error %q", s.State, s.LastError)
-	})
-}
-
-// sessionOf returns the engine's session of peer, failing the test if
-// there is none.
-func sessionOf(t *testing.T, e *Engine, peer string) bgp.Session {
-	t.Helper()
-	sessions, err := e.Sessions(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range sessions {
-		if s.Peer == peer {
-			return s
-		}
-	}
-	t.Fatalf("no session for peer %q in %+v", peer, sessions)
-	return bgp.Session{}
-}
-
-// nextChange reads session changes of peer a until one satisfies ok and
-// returns it.
-func nextChange(t *testing.T, e *Engine, timeout time.Duration, ok func(bgp.Session) bool) bgp.Session {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case s, open := <-e.SessionChanges():
-			if !open {
-				t.Fatal("SessionChanges closed")
-			}
-			if s.Peer == "a" && ok(s) {
-				return s
-			}
-		case <-deadline:
-			t.Fatalf("no matching session change within %v", timeout)
 		}
 	}
 }

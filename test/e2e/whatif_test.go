@@ -236,8 +236,12 @@ func measureChange(t *testing.T, l *lab.Lab, addr netip.Addr, mode whatIfMode, c
 		if mode.ecmp.IdleMigration && !balanced(r.bucketsAfter, lab.DefaultResilientBuckets) {
 			t.Errorf("%s: with idle timer 0 the group is not balanced after the addition: %v", change, r.bucketsAfter)
 		}
-		if !mode.ecmp.IdleMigration && got != 0 {
-			t.Errorf("%s: %s got %d buckets while every bucket was busy; the idle timer should keep them where they are", change, node, got)
+		// A bucket that no connection hashed to is idle, and the kernel
+		// may give it to the new next hop (1,000 flows leave one of 128
+		// buckets empty about once in twenty groups): what the idle timer
+		// promises is that no busy bucket moves, so no connection breaks.
+		if !mode.ecmp.IdleMigration && got != 0 && r.broken > 0 {
+			t.Errorf("%s: %s got %d buckets and %d connections broke while every bucket was busy; the idle timer should keep busy buckets where they are", change, node, got, r.broken)
 		}
 	}
 	return r

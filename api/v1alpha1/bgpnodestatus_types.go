@@ -73,6 +73,27 @@ type BGPNodeStatusStatus struct {
 	// +listType=atomic
 	// +optional
 	Services []ServiceAnnouncement `json:"services,omitempty"`
+
+	// Director is the node's part in forwarding to flow owners, present
+	// while the node serves an address of a pool with the director on.
+	// Other nodes read it to tell whether they may forward to this node,
+	// and where to.
+	// +optional
+	Director *NodeDirector `json:"director,omitempty"`
+}
+
+// NodeDirector is one node's director datapath as other nodes need it.
+type NodeDirector struct {
+	// Ready says that the node's datapath is loaded and attached, so it
+	// can own connections and take packets forwarded to it. A node that
+	// is not ready announces as it would without the director, owns no
+	// connection and forwards nothing; the DirectorReady condition says
+	// why.
+	Ready bool `json:"ready"`
+	// TunnelAddress is the address other nodes send forwarded packets to,
+	// encapsulated in VXLAN.
+	// +optional
+	TunnelAddress string `json:"tunnelAddress,omitempty"`
 }
 
 // NodeDrain says what drains a node and when its paths are withdrawn.
@@ -155,6 +176,18 @@ const ConditionPermissionsGranted = "PermissionsGranted"
 const (
 	ReasonMissingPermissions = "MissingPermissions"
 	ReasonAllGranted         = "AllGranted"
+)
+
+// ConditionDirectorReady is the BGPNodeStatus condition saying whether the
+// node's director datapath is loaded and attached, and if not, why not
+// (such as a kernel without BTF). It is present while the node serves an
+// address of a pool with the director on.
+const ConditionDirectorReady = "DirectorReady"
+
+// Reasons of ConditionDirectorReady.
+const (
+	ReasonDatapathLoaded      = "DatapathLoaded"
+	ReasonDatapathUnavailable = "DatapathUnavailable"
 )
 
 // Announcement states of a Service on a node.

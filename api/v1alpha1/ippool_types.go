@@ -41,6 +41,28 @@ type IPPoolSpec struct {
 	// orders it against other pools.
 	// +optional
 	ServiceAllocation *ServiceAllocation `json:"serviceAllocation,omitempty"`
+
+	// Director makes every node that serves an address of this pool
+	// forward each packet to the node that owns its connection, so that a
+	// change of the nodes serving the address (a drain, a join, a pod
+	// moving) breaks no connection, however the routers hash. Off unless
+	// set; docs/director.md says what it needs and what it costs.
+	// +optional
+	Director *PoolDirector `json:"director,omitempty"`
+}
+
+// PoolDirector turns on forwarding to flow owners for a pool's addresses.
+type PoolDirector struct {
+	// Enabled turns the director on for the pool's addresses.
+	Enabled bool `json:"enabled"`
+
+	// DrainTimeout bounds how long a node that stops serving an address
+	// keeps serving the connections it owns, as their second owner, after
+	// it has withdrawn its paths. It leaves earlier when it has no
+	// connection to the address left.
+	// +kubebuilder:default="5m"
+	// +optional
+	DrainTimeout *metav1.Duration `json:"drainTimeout,omitempty"`
 }
 
 // ServiceAllocation restricts and orders automatic assignment from a pool.

@@ -198,14 +198,19 @@ const (
 	// the graceful-shutdown community: routers no longer choose the node
 	// for it, so it does not count as a next hop other nodes join.
 	AnnouncementDraining = "Draining"
+	// AnnouncementFinishing is a Service of a pool with the director on
+	// that the node announces no more but whose connections it still
+	// serves, as their second owner, until they end or the pool's drain
+	// timeout does.
+	AnnouncementFinishing = "Finishing"
 )
 
 // ServiceAnnouncement is one Service on one node.
 type ServiceAnnouncement struct {
 	// Name is namespace/name.
 	Name string `json:"name"`
-	// State is Announced, Draining or Held.
-	// +kubebuilder:validation:Enum=Announced;Draining;Held
+	// State is Announced, Draining, Finishing or Held.
+	// +kubebuilder:validation:Enum=Announced;Draining;Finishing;Held
 	State string `json:"state"`
 	// HeldSince is when the node could first have announced a held
 	// Service.

@@ -201,6 +201,9 @@ const (
 	// reasonCordoned is a cordon that drains the Service: some
 	// advertisement announcing it from the node drains on cordon.
 	reasonCordoned = "cordoned"
+	// reasonFinishing is a node that announces the Service no more but
+	// still serves the connections it owns (the director).
+	reasonFinishing = "finishing its connections"
 	// The two below are given only when none of the above applies.
 	reasonNoSession   = "no BGP session established"
 	reasonNotReported = "its speaker does not announce it"

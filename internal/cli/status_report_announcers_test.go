@@ -83,6 +83,21 @@ func TestBuildReportListsTheNodesAnnouncingAService(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "a node that finishes the connections of a Service it no longer announces says so",
+			in: statusInputs{
+				Nodes: []corev1.Node{testNode("a"), testNode("b")},
+				NodeStatuses: []v1alpha1.BGPNodeStatus{speakerStatus("a", up, announced(web)),
+					speakerStatus("b", up, v1alpha1.ServiceAnnouncement{Name: web, State: v1alpha1.AnnouncementFinishing})},
+				Services: []corev1.Service{lbService(web, "", "203.0.113.10")},
+			},
+			check: func(t *testing.T, r statusReport) {
+				s := findService(t, r, web)
+				if got, want := notAnnouncing(s), map[string]string{"b": reasonFinishing}; !reflect.DeepEqual(got, want) {
+					t.Errorf("not announcing %v, want %v", got, want)
+				}
+			},
+		},
 	})
 }
 

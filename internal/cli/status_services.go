@@ -300,6 +300,7 @@ func whyNot(nodes map[string]*nodeReport, byNode map[string]v1alpha1.ServiceAnno
 		add(n.Excluded, reasonExcluded)
 		add(n.DrainAnnotation, reasonDraining)
 		add(len(cordonDrains) > 0, reasonCordoned)
+		add(reported && a.State == v1alpha1.AnnouncementFinishing, reasonFinishing)
 		why.DrainOnCordonBy = cordonDrains
 		if len(why.Reasons) == 0 {
 			// A node with an endpoint and nothing against it: either it

@@ -77,7 +77,7 @@ func (r *speakerReconciler) nodeInput(c *cluster, now time.Time) (announce.Input
 // out, so without holds it is nil.
 func (r *speakerReconciler) otherAnnouncers(c *cluster) (map[string][]string, bool) {
 	holds := slices.ContainsFunc(c.adverts.Items, func(a v1alpha1.BGPAdvertisement) bool { return a.Spec.AdditionHold != nil })
-	r.holdsInUse.Store(holds)
+	r.othersRead.holds.Store(holds)
 	if !holds {
 		return nil, false
 	}

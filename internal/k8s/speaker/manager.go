@@ -28,6 +28,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/bgp"
+	"github.com/bgplb/bgplb/internal/director"
 	"github.com/bgplb/bgplb/internal/k8s/access"
 	"github.com/bgplb/bgplb/internal/k8s/kubeutil"
 )
@@ -90,6 +91,11 @@ type Options struct {
 	// Event is sent.
 	PodName string
 	PodUID  types.UID
+
+	// OpenDatapath opens the node's director datapath when a pool first
+	// turns the director on; nil means the node has none, and says so in
+	// its status while a pool asks for it.
+	OpenDatapath director.Opener
 }
 
 // NewManager builds a manager that runs the speaker's reconciler against
@@ -114,6 +120,10 @@ func Run(ctx context.Context, cfg *rest.Config, engine bgp.Engine, opts Options,
 	defer cancel()
 	st, gone := r.drainState(), leaving(stopCtx, mgr.GetAPIReader(), opts.NodeName)
 	stopErr := shutdown(stopCtx, engine, st, gone, opts.Logger)
+	// No recompute runs any more, so the datapath is the caller's to
+	// close. It does not outlive the speaker: a speaker that restarts
+	// loads it again.
+	r.director.stop()
 	if st.draining || gone != "" {
 		// Everything is withdrawn: the status must not claim otherwise.
 		if err := clearNodeStatus(stopCtx, mgr.GetClient(), mgr.GetAPIReader(), opts.NodeName); err != nil {
@@ -245,6 +255,7 @@ func addReconcilerRunnables(mgr manager.Manager, engine bgp.Engine, recorder eve
 		status:      status,
 		events:      newAnnouncementEvents(recorder, opts.NodeName),
 		drainEvents: drainEvents{recorder: recorder},
+		director:    directorRunner{open: opts.OpenDatapath, logger: opts.Logger, self: opts.NodeName},
 	}, nil
 }
 
@@ -283,7 +294,7 @@ func addSpeakerController(mgr manager.Manager, r *speakerReconciler, nodeName st
 	}
 	// Other nodes' status objects tell whether a Service is announced
 	// elsewhere, which decides whether announcing it here may be held.
-	b = b.Watches(&v1alpha1.BGPNodeStatus{}, recompute, builder.WithPredicates(otherNodesChanged(nodeName, &r.holdsInUse)))
+	b = b.Watches(&v1alpha1.BGPNodeStatus{}, recompute, builder.WithPredicates(otherNodesChanged(nodeName, &r.othersRead)))
 	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("create speaker controller: %w", err)
 	}

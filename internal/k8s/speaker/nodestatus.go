@@ -72,6 +72,7 @@ type nodeStatusWriter struct {
 	// the configuration objects the speaker could not use, with why.
 	peerAddrs map[string]string
 	problems  map[string]string
+	director  *metav1.Condition
 	signal    chan struct{}
 
 	metrics *speakerMetrics
@@ -91,12 +92,15 @@ type recomputeFindings struct {
 	peerAddrs map[string]string
 	// problems are the configuration problems, by object ("Kind/name").
 	problems map[string]string
+	// directorCondition is the DirectorReady condition, nil while no
+	// pool has the director on.
+	directorCondition *metav1.Condition
 }
 
 // set hands the writer what the last recompute found.
 func (w *nodeStatusWriter) set(f recomputeFindings) {
 	w.mu.Lock()
-	w.services, w.nodeUID, w.peerAddrs, w.problems = &f.services, f.nodeUID, f.peerAddrs, f.problems
+	w.services, w.nodeUID, w.peerAddrs, w.problems, w.director = &f.services, f.nodeUID, f.peerAddrs, f.problems, f.directorCondition
 	w.mu.Unlock()
 	w.poke()
 }
@@ -168,7 +172,7 @@ func (w *nodeStatusWriter) build(ctx context.Context) (nodeStatus, bool) {
 		w.mu.Unlock()
 		return nodeStatus{}, false
 	}
-	want := nodeStatus{status: *w.services, uid: w.nodeUID}
+	want := nodeStatus{status: *w.services, uid: w.nodeUID, director: w.director}
 	peerAddrs, problems := w.peerAddrs, w.problems
 	w.mu.Unlock()
 
@@ -201,7 +205,9 @@ func (w *nodeStatusWriter) build(ctx context.Context) (nodeStatus, bool) {
 type nodeStatus struct {
 	status    v1alpha1.BGPNodeStatusStatus
 	condition metav1.Condition
-	uid       types.UID
+	// director is the DirectorReady condition; nil removes it.
+	director *metav1.Condition
+	uid      types.UID
 }
 
 // maxConditionMessage keeps a condition's message within the API's limit.
@@ -249,6 +255,11 @@ func (w *nodeStatusWriter) write(ctx context.Context, want nodeStatus) (bool, er
 	status := want.status
 	status.Conditions = slices.Clone(cur.Status.Conditions)
 	meta.SetStatusCondition(&status.Conditions, want.condition)
+	if want.director != nil {
+		meta.SetStatusCondition(&status.Conditions, *want.director)
+	} else {
+		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionDirectorReady)
+	}
 	if equality.Semantic.DeepEqual(cur.Status, status) {
 		return false, nil
 	}
@@ -279,13 +290,14 @@ func createNodeStatus(ctx context.Context, c client.Client, reader client.Reader
 
 // nodeStatusOf is what a recompute's result and the node's drain show in
 // the node's status.
-func nodeStatusOf(res announce.Result, drain nodeDrain) v1alpha1.BGPNodeStatusStatus {
+func nodeStatusOf(res announce.Result, drain nodeDrain, directing directorFindings) v1alpha1.BGPNodeStatusStatus {
 	st := v1alpha1.BGPNodeStatusStatus{
 		AnnouncedServices: int32(len(res.Announced)),
 		HeldServices:      int32(len(res.Held)),
 		Drain:             drain.status(),
+		Director:          directing.node,
 	}
-	if n := len(res.Announced) + len(res.Held); n > 0 {
+	if n := len(res.Announced) + len(res.Held) + len(directing.finishing); n > 0 {
 		st.Services = make([]v1alpha1.ServiceAnnouncement, 0, n)
 	}
 	draining := make(map[string]bool, len(res.Draining))
@@ -303,6 +315,9 @@ func nodeStatusOf(res announce.Result, drain nodeDrain) v1alpha1.BGPNodeStatusSt
 		since, until := metav1.NewTime(h.Since.Truncate(time.Second)), metav1.NewTime(h.Until.Truncate(time.Second))
 		st.Services = append(st.Services, v1alpha1.ServiceAnnouncement{Name: h.Service, State: v1alpha1.AnnouncementHeld,
 			HeldSince: &since, HeldUntil: &until})
+	}
+	for _, key := range directing.finishing {
+		st.Services = append(st.Services, v1alpha1.ServiceAnnouncement{Name: key, State: v1alpha1.AnnouncementFinishing})
 	}
 	slices.SortFunc(st.Services, func(a, b v1alpha1.ServiceAnnouncement) int { return cmp.Compare(a.Name, b.Name) })
 	return st
@@ -401,12 +416,22 @@ func releasedAt(s *corev1.Service) (time.Time, error) {
 	return t, nil
 }
 
+// othersRead says which parts of other nodes' status objects this node's
+// rules read: the Services they announce or hold while some advertisement
+// holds additions, and also their draining and finishing Services and
+// their director state while some pool has the director on. Nothing else
+// reads them, so otherwise their changes start no recompute.
+type othersRead struct {
+	holds, director atomic.Bool
+}
+
 // otherNodesChanged passes changes of other nodes' status objects that
-// change what they announce or hold back, while some advertisement holds
-// additions (nothing else reads them); the node's own writes start no
+// change what this node reads from them; the node's own writes start no
 // recompute.
-func otherNodesChanged(self string, holdsInUse *atomic.Bool) predicate.Funcs {
-	other := func(o client.Object) bool { return o.GetName() != self && holdsInUse.Load() }
+func otherNodesChanged(self string, reads *othersRead) predicate.Funcs {
+	other := func(o client.Object) bool {
+		return o.GetName() != self && (reads.holds.Load() || reads.director.Load())
+	}
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool { return other(e.Object) },
 		DeleteFunc: func(e event.DeleteEvent) bool { return other(e.Object) },
@@ -416,7 +441,8 @@ func otherNodesChanged(self string, holdsInUse *atomic.Bool) predicate.Funcs {
 			if !okOld || !okNew {
 				return true
 			}
-			return other(cur) && !slices.Equal(claims(old), claims(cur))
+			director := reads.director.Load()
+			return other(cur) && !slices.Equal(claims(old, director), claims(cur, director))
 		},
 		GenericFunc: func(e event.GenericEvent) bool { return other(e.Object) },
 	}
@@ -425,13 +451,17 @@ func otherNodesChanged(self string, holdsInUse *atomic.Bool) predicate.Funcs {
 // claims lists the Services a status says its node announces or holds
 // back, each with its state: what other nodes read from it. A hold counts
 // because a release annotation is judged against the holds seen before
-// it.
-func claims(st *v1alpha1.BGPNodeStatus) []string {
+// it. With director, draining and finishing Services count too, and so
+// does the node's director state, since they decide the owner tables.
+func claims(st *v1alpha1.BGPNodeStatus, director bool) []string {
 	var out []string
 	for _, s := range st.Status.Services {
-		if s.State == v1alpha1.AnnouncementAnnounced || s.State == v1alpha1.AnnouncementHeld {
+		if s.State == v1alpha1.AnnouncementAnnounced || s.State == v1alpha1.AnnouncementHeld || director {
 			out = append(out, s.State+" "+s.Name)
 		}
+	}
+	if d := st.Status.Director; director && d != nil {
+		out = append(out, fmt.Sprintf("director ready=%v tunnel=%s", d.Ready, d.TunnelAddress))
 	}
 	return out
 }

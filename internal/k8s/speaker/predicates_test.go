@@ -1,7 +1,6 @@
 package speaker
 
 import (
-	"sync/atomic"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,9 +35,9 @@ func TestOnlyEventsThatCanChangeAnnouncementsStartARecompute(t *testing.T) {
 	notReady := node.DeepCopy()
 	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
 
-	var holdsInUse atomic.Bool
-	holdsInUse.Store(true)
-	others := otherNodesChanged("self", &holdsInUse)
+	var reads othersRead
+	reads.holds.Store(true)
+	others := otherNodesChanged("self", &reads)
 	quiet := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "other"}}
 	holding := quiet.DeepCopy()
 	holding.Status.Services = []v1alpha1.ServiceAnnouncement{{Name: "default/web", State: v1alpha1.AnnouncementHeld}}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,9 +53,12 @@ type speakerReconciler struct {
 	// lastPaths is what the last recompute asked the engine to announce,
 	// for counting the updates the next one causes.
 	lastPaths map[string][]bgp.Path
-	// holdsInUse is set while some advertisement holds additions; only
-	// then do other nodes' status changes start a recompute.
-	holdsInUse atomic.Bool
+	// othersRead says which parts of other nodes' status objects the
+	// rules read; only changes to those start a recompute.
+	othersRead othersRead
+	// director drives the node's datapath when some pool has the
+	// director on.
+	director directorRunner
 }
 
 func (r *speakerReconciler) drainState() drainStatus { return r.drain.get() }
@@ -131,11 +133,31 @@ func (r *speakerReconciler) recompute(ctx context.Context, now time.Time) (time.
 	in.Peers, sessions = r.peerInputs(c, problems)
 
 	result, drain := r.compute(&in, nodeDrain.Reason(), now)
+	// The datapath forwards by the new plan before the engine announces
+	// it, so a node that joins takes packets only once it can forward them.
+	directing, finishingEnds, directErr := r.direct(ctx, c, &in, result, now)
 	r.publish(now, c, &in, result, drain, holds)
-	r.reportConfiguration(c, result, sessions, drain, problems)
+	r.reportConfiguration(c, result, sessions, drain, directing, problems)
 	plan := planEngine(result, sessions)
 	r.sessions.setPeers(plan.facts)
-	return nextChange(result.NextChange, drain, now), r.apply(ctx, plan)
+	next := earliest(nextChange(result.NextChange, drain, now), finishingEnds)
+	return next, errors.Join(directErr, r.apply(ctx, plan))
+}
+
+// direct runs the director's step, and tells the status-object watch
+// whether other nodes' director state matters.
+func (r *speakerReconciler) direct(ctx context.Context, c *cluster, in *announce.Input, result announce.Result, now time.Time) (directorFindings, time.Time, error) {
+	findings, next, err := r.director.run(ctx, c, in, result, now)
+	r.othersRead.director.Store(findings.node != nil)
+	return findings, next, err
+}
+
+// earliest is the earlier of two times, where zero means never.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // compute works out what the node announces, and tracks its drain: when
@@ -164,7 +186,7 @@ func (r *speakerReconciler) publish(now time.Time, c *cluster, in *announce.Inpu
 
 // reportConfiguration logs the configuration problems and limitations,
 // with those the announce rules found, and writes the node's status.
-func (r *speakerReconciler) reportConfiguration(c *cluster, result announce.Result, sessions map[string]bgp.Peer, drain nodeDrain, problems map[string]string) {
+func (r *speakerReconciler) reportConfiguration(c *cluster, result announce.Result, sessions map[string]bgp.Peer, drain nodeDrain, directing directorFindings, problems map[string]string) {
 	for name, err := range result.Errors {
 		problems["BGPAdvertisement/"+name] = err.Error()
 	}
@@ -178,7 +200,8 @@ func (r *speakerReconciler) reportConfiguration(c *cluster, result announce.Resu
 		for name, p := range sessions {
 			addrs[name] = p.Address.String()
 		}
-		r.status.set(recomputeFindings{services: nodeStatusOf(result, drain), nodeUID: c.node.UID, peerAddrs: addrs, problems: problems})
+		r.status.set(recomputeFindings{services: nodeStatusOf(result, drain, directing), nodeUID: c.node.UID, peerAddrs: addrs,
+			problems: problems, directorCondition: directing.condition})
 	}
 }
 

@@ -67,6 +67,12 @@ func world(t *testing.T, peers ...string) (*bgp.Fake, string) {
 // worldWithMetrics is world that also returns the speaker's metrics.
 func worldWithMetrics(t *testing.T, peers ...string) (*bgp.Fake, string, prometheus.Gatherer) {
 	t.Helper()
+	return worldWith(t, func(*speaker.Options) {}, peers...)
+}
+
+// worldWith is worldWithMetrics with the speaker's options changed by edit.
+func worldWith(t *testing.T, edit func(*speaker.Options), peers ...string) (*bgp.Fake, string, prometheus.Gatherer) {
+	t.Helper()
 	ctx := context.Background()
 	testCount++
 	id := fmt.Sprintf("t%d", testCount)
@@ -89,7 +95,7 @@ func worldWithMetrics(t *testing.T, peers ...string) (*bgp.Fake, string, prometh
 		NodeSelectors:    []metav1.LabelSelector{{MatchLabels: map[string]string{"kubernetes.io/hostname": node.Name}}},
 		ServiceSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"test": id}}}}}))
 
-	fake, metrics, stop := startSpeaker(t, node.Name)
+	fake, metrics, stop := startSpeakerWith(t, node.Name, edit)
 	t.Cleanup(stop)
 	return fake, id, metrics
 }
@@ -99,12 +105,20 @@ func worldWithMetrics(t *testing.T, peers ...string) (*bgp.Fake, string, prometh
 // registry of its own, which it returns, and testenv.SeveralInProcess.
 func startSpeaker(t *testing.T, node string) (fake *bgp.Fake, metrics prometheus.Gatherer, stop func()) {
 	t.Helper()
+	return startSpeakerWith(t, node, func(*speaker.Options) {})
+}
+
+// startSpeakerWith is startSpeaker with the options changed by edit.
+func startSpeakerWith(t *testing.T, node string, edit func(*speaker.Options)) (fake *bgp.Fake, metrics prometheus.Gatherer, stop func()) {
+	t.Helper()
 	fake = bgp.NewFake()
 	registry := prometheus.NewRegistry()
-	mgr, err := speaker.NewManager(env.Config, fake, speaker.Options{
+	opts := speaker.Options{
 		NodeName: node, Namespace: "default", MetricsRegistry: registry, Controllers: testenv.SeveralInProcess(),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	edit(&opts)
+	mgr, err := speaker.NewManager(env.Config, fake, opts)
 	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -123,9 +137,15 @@ func must(t *testing.T, err error) {
 // in its status (no controller runs here) and a ready endpoint on node.
 func announcedService(t *testing.T, id, name, node, addr string) {
 	t.Helper()
+	announcedServiceOfPool(t, id, name, node, addr, "lab")
+}
+
+// announcedServiceOfPool is announcedService with its address from pool.
+func announcedServiceOfPool(t *testing.T, id, name, node, addr, pool string) {
+	t.Helper()
 	ctx := context.Background()
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{"test": id},
-		Annotations: map[string]string{v1alpha1.AnnotationAssignedPool: "lab"}}, Spec: corev1.ServiceSpec{
+		Annotations: map[string]string{v1alpha1.AnnotationAssignedPool: pool}}, Spec: corev1.ServiceSpec{
 		Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP}}}}
 	must(t, k8sClient.Create(ctx, svc))
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: addr}}

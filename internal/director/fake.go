@@ -1,0 +1,73 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"sync"
+)
+
+// Fake is a Datapath that keeps the last applied plan in memory.
+type Fake struct {
+	mu      sync.Mutex
+	applied *ApplyRequest
+	closed  bool
+}
+
+// NewFake returns an empty fake datapath.
+func NewFake() *Fake { return &Fake{} }
+
+// ErrClosed is returned by a closed datapath.
+var ErrClosed = errors.New("datapath closed")
+
+// Apply records req.
+func (f *Fake) Apply(ctx context.Context, req ApplyRequest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return ErrClosed
+	}
+	req.Plan.Tables = maps.Clone(req.Plan.Tables)
+	req.Plan.Addresses = maps.Clone(req.Plan.Addresses)
+	req.Plan.Tunnels = maps.Clone(req.Plan.Tunnels)
+	f.applied = &req
+	return nil
+}
+
+// Counters returns no packets: the fake forwards none.
+func (f *Fake) Counters(context.Context) (Counters, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return Counters{}, ErrClosed
+	}
+	return Counters{Forwarded: map[string]uint64{}, SecondChances: map[string]uint64{}}, nil
+}
+
+// Close marks the fake closed.
+func (f *Fake) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return nil
+}
+
+// Applied returns the last request applied, and false if there was none.
+func (f *Fake) Applied() (ApplyRequest, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applied == nil {
+		return ApplyRequest{}, false
+	}
+	return *f.applied, true
+}
+
+// Closed says whether Close was called.
+func (f *Fake) Closed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}

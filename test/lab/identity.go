@@ -34,14 +34,25 @@ const chartUID = 65532
 
 // asChartUser returns the command line that runs argv the way the chart's
 // securityContext runs a container: as user and group 65532 without
-// supplementary groups, with every capability set empty, and unable to
-// gain privileges. The lab's components run so, which proves that they
-// need no privilege.
-func asChartUser(argv ...string) []string {
+// supplementary groups, unable to gain privileges, and with no
+// capability but caps (names such as "net_admin"), which the chart adds
+// the same way. The lab's components run so, which proves that they need
+// no other privilege.
+func asChartUser(caps []string, argv ...string) []string {
 	id := fmt.Sprint(chartUID)
+	set := "-all"
+	for _, c := range caps {
+		set += ",+" + c
+	}
 	return append([]string{"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups",
-		"--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs"}, argv...)
+		"--inh-caps=" + set, "--ambient-caps=" + set, "--bounding-set=" + set, "--no-new-privs"}, argv...)
 }
+
+// directorCapabilities are the capabilities a speaker needs to run the
+// director's datapath: to load its program and maps (bpf, and perfmon for
+// the verifier's checks of pointer use), and to attach them, make the
+// tunnel device and set the node's reverse-path filter (net_admin).
+func directorCapabilities() []string { return []string{"bpf", "perfmon", "net_admin"} }
 
 // withHostname runs argv with its own hostname, in a UTS namespace of its
 // own. A node's speaker sends its host name to the router in the BGP

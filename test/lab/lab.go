@@ -81,6 +81,10 @@ type Config struct {
 	// ProxyMode is kube-proxy's mode on every node: ProxyNftables (the
 	// default) or ProxyIptables.
 	ProxyMode string
+	// Director runs every speaker with the capabilities the director's
+	// datapath needs (directorCapabilities), as the chart does when its
+	// director is turned on. The director itself is turned on per pool.
+	Director bool
 }
 
 // Values of Config.Neighbours.
@@ -305,7 +309,7 @@ func (cfg Config) check() error {
 		if _, err := os.Stat(filepath.Join(cfg.BinDir, bin)); err != nil {
 			return fmt.Errorf("lab needs the %s binary in %s (make build): %w", bin, cfg.BinDir, err)
 		}
-		check := asChartUser("test", "-x", filepath.Join(cfg.BinDir, bin))
+		check := asChartUser(nil, "test", "-x", filepath.Join(cfg.BinDir, bin))
 		if out, err := exec.Command(check[0], check[1:]...).CombinedOutput(); err != nil {
 			return fmt.Errorf("user %d cannot run %s in %s, as the lab's components run as that user: %v %s", chartUID, bin, cfg.BinDir, err, out)
 		}
@@ -385,7 +389,7 @@ func (l *Lab) registerNodes(ctx context.Context) error {
 }
 
 func (l *Lab) startController() error {
-	p, err := l.spawnDaemon("controller", asChartUser(filepath.Join(l.cfg.BinDir, "controller"),
+	p, err := l.spawnDaemon("controller", asChartUser(nil, filepath.Join(l.cfg.BinDir, "controller"),
 		"--kubeconfig", l.controllerKubeconfig, "--leader-elect=false",
 		"--metrics-bind-address="+l.controllerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())...)
 	if err != nil {
@@ -405,7 +409,11 @@ func (l *Lab) pprofFlag() string {
 // StartSpeaker starts (or restarts) the speaker of a node inside its
 // namespace.
 func (l *Lab) StartSpeaker(n *Node) error {
-	args := append([]string{"ip", "netns", "exec", n.NS}, withHostname(n.Name, asChartUser(
+	var caps []string
+	if l.cfg.Director {
+		caps = directorCapabilities()
+	}
+	args := append([]string{"ip", "netns", "exec", n.NS}, withHostname(n.Name, asChartUser(caps,
 		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", n.kubeconfig, "--node-name", n.Name,
 		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())...)...)
 	p, err := l.spawnDaemon("speaker-"+n.Name, args...)

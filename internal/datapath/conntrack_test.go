@@ -126,28 +126,24 @@ const (
 )
 
 func TestConntrackEntryKeepsPacketsAtThePrimary(t *testing.T) {
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			d := loadForTest(t, 1, 13)
-			setup(t, d, f.service, uniformTable(13, Owners{Primary: 1, Secondary: 2}))
-			ns := conntrackNode(t, f)
-			inNetns(t, ns, func() {
-				c := connect(t, f, 0)
-				defer c.client.Close()
-				defer c.server.Close()
-				if state := conntrackState(t, c.flow); state != stateEstablished {
-					t.Fatalf("conntrack state of %+v is %s, want established", c.flow, state)
-				}
-				ack := packetOf(c.flow, flagACK)
-				requireUntouched(t, ack, runUplink(t, d, ack))
-				// The ICMP error about the Service's reply is checked by the
-				// flow it quotes, and conntrack knows that flow.
-				tooBig := ethernet(tooBigPacket(f.router, replyPacket(c.flow)))
-				requireUntouched(t, tooBig, runUplink(t, d, tooBig))
-			})
-			requireCounters(t, d, Counters{PassedConntrack: 2})
+	eachFamily(t, uniformTable(13, Owners{Primary: 1, Secondary: 2}), func(t *testing.T, f family, d *Datapath) {
+		ns := conntrackNode(t, f)
+		inNetns(t, ns, func() {
+			c := connect(t, f, 0)
+			defer c.client.Close()
+			defer c.server.Close()
+			if state := conntrackState(t, c.flow); state != stateEstablished {
+				t.Fatalf("conntrack state of %+v is %s, want established", c.flow, state)
+			}
+			ack := packetOf(c.flow, flagACK)
+			requireUntouched(t, ack, runUplink(t, d, ack))
+			// The ICMP error about the Service's reply is checked by the
+			// flow it quotes, and conntrack knows that flow.
+			tooBig := ethernet(tooBigPacket(f.router, replyPacket(c.flow)))
+			requireUntouched(t, tooBig, runUplink(t, d, tooBig))
 		})
-	}
+		requireCounters(t, d, Counters{PassedConntrack: 2})
+	})
 }
 
 // A client reuses a source port while the new primary still holds the
@@ -159,34 +155,30 @@ func TestConntrackEntryKeepsPacketsAtThePrimary(t *testing.T) {
 // the entry on that SYN, and the connection's later packets are kept by
 // it.
 func TestStaleConntrackEntryDoesNotHoldAReusedPort(t *testing.T) {
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			d := loadForTest(t, 1, 13)
-			setup(t, d, f.service, uniformTable(13, Owners{Primary: 1, Secondary: 2}))
-			ns := conntrackNode(t, f)
-			inNetns(t, ns, func() {
-				first := connect(t, f, 0)
-				first.closeServerFirst(t)
-				testpoll.Until(t, 10*time.Second, "the closed connection's entry in TIME_WAIT", func() (bool, string) {
-					state := conntrackState(t, first.flow)
-					return state == stateTimeWait, state
-				})
-				ack := packetOf(first.flow, flagACK)
-				requireTunnelled(t, ack, runUplink(t, d, ack))
-				syn := packetOf(first.flow, flagSYN)
-				requireUntouched(t, syn, runUplink(t, d, syn))
+	eachFamily(t, uniformTable(13, Owners{Primary: 1, Secondary: 2}), func(t *testing.T, f family, d *Datapath) {
+		ns := conntrackNode(t, f)
+		inNetns(t, ns, func() {
+			first := connect(t, f, 0)
+			first.closeServerFirst(t)
+			testpoll.Until(t, 10*time.Second, "the closed connection's entry in TIME_WAIT", func() (bool, string) {
+				state := conntrackState(t, first.flow)
+				return state == stateTimeWait, state
+			})
+			ack := packetOf(first.flow, flagACK)
+			requireTunnelled(t, ack, runUplink(t, d, ack))
+			syn := packetOf(first.flow, flagSYN)
+			requireUntouched(t, syn, runUplink(t, d, syn))
 
-				second := connect(t, f, first.flow.SourcePort)
-				defer second.client.Close()
-				defer second.server.Close()
-				if state := conntrackState(t, second.flow); state != stateEstablished {
-					t.Fatalf("conntrack state of the reused port's connection is %s, want established", state)
-				}
-				requireUntouched(t, ack, runUplink(t, d, ack))
-			})
-			requireCounters(t, d, Counters{
-				Sent: map[NodeID]Sent{2: {Hop2: 1}}, SecondChances: 1, PassedSYN: 1, PassedConntrack: 1,
-			})
+			second := connect(t, f, first.flow.SourcePort)
+			defer second.client.Close()
+			defer second.server.Close()
+			if state := conntrackState(t, second.flow); state != stateEstablished {
+				t.Fatalf("conntrack state of the reused port's connection is %s, want established", state)
+			}
+			requireUntouched(t, ack, runUplink(t, d, ack))
 		})
-	}
+		requireCounters(t, d, Counters{
+			Sent: map[NodeID]Sent{2: {Hop2: 1}}, SecondChances: 1, PassedSYN: 1, PassedConntrack: 1,
+		})
+	})
 }

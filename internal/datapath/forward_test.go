@@ -57,20 +57,16 @@ func TestNonServiceTrafficIsUntouched(t *testing.T) {
 }
 
 func TestPacketForAnotherNodesBucketIsTunnelledToIt(t *testing.T) {
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			d := loadForTest(t, 1, 13)
-			setup(t, d, f.service, uniformTable(13, Owners{Primary: 2, Secondary: 3}))
-			for _, frame := range [][]byte{
-				ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40000), netip.AddrPortFrom(f.service, 80), flagSYN)),
-				ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40001), netip.AddrPortFrom(f.service, 80), flagACK)),
-				ethernet(udpPacket(netip.AddrPortFrom(f.client, 40002), netip.AddrPortFrom(f.service, 53), []byte("query"))),
-			} {
-				requireTunnelled(t, frame, runUplink(t, d, frame))
-			}
-			requireCounters(t, d, Counters{Sent: map[NodeID]Sent{2: {Hop1: 3}}})
-		})
-	}
+	eachFamily(t, uniformTable(13, Owners{Primary: 2, Secondary: 3}), func(t *testing.T, f family, d *Datapath) {
+		for _, frame := range [][]byte{
+			ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40000), netip.AddrPortFrom(f.service, 80), flagSYN)),
+			ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40001), netip.AddrPortFrom(f.service, 80), flagACK)),
+			ethernet(udpPacket(netip.AddrPortFrom(f.client, 40002), netip.AddrPortFrom(f.service, 53), []byte("query"))),
+		} {
+			requireTunnelled(t, frame, runUplink(t, d, frame))
+		}
+		requireCounters(t, d, Counters{Sent: map[NodeID]Sent{2: {Hop1: 3}}})
+	})
 }
 
 func TestPacketStaysWhenItsOwnerHasNoAddress(t *testing.T) {
@@ -97,37 +93,29 @@ func TestPacketStaysWithoutTableOrPrimary(t *testing.T) {
 }
 
 func TestSYNAtThePrimaryIsKept(t *testing.T) {
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			d := loadForTest(t, 1, 13)
-			setup(t, d, f.service, uniformTable(13, Owners{Primary: 1, Secondary: 2}))
-			frame := ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40000), netip.AddrPortFrom(f.service, 80), flagSYN))
-			requireUntouched(t, frame, runUplink(t, d, frame))
-			requireCounters(t, d, Counters{PassedSYN: 1})
-		})
-	}
+	eachFamily(t, uniformTable(13, Owners{Primary: 1, Secondary: 2}), func(t *testing.T, f family, d *Datapath) {
+		frame := ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40000), netip.AddrPortFrom(f.service, 80), flagSYN))
+		requireUntouched(t, frame, runUplink(t, d, frame))
+		requireCounters(t, d, Counters{PassedSYN: 1})
+	})
 }
 
 // A packet that is not a SYN, at its primary, with no conntrack entry (the
 // test runs in a fresh namespace, where conntrack knows nothing) goes on to
 // the secondary at hop 2: a SYN-ACK, a plain ACK and a UDP datagram alike.
 func TestPacketUnknownToThePrimaryGetsASecondChance(t *testing.T) {
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			d := loadForTest(t, 1, 13)
-			setup(t, d, f.service, uniformTable(13, Owners{Primary: 1, Secondary: 2}))
-			inNetns(t, newNetns(t, "node"), func() {
-				for _, frame := range [][]byte{
-					ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40000), netip.AddrPortFrom(f.service, 80), flagSYN|flagACK)),
-					ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40001), netip.AddrPortFrom(f.service, 80), flagACK)),
-					ethernet(udpPacket(netip.AddrPortFrom(f.client, 40002), netip.AddrPortFrom(f.service, 53), []byte("query"))),
-				} {
-					requireTunnelled(t, frame, runUplink(t, d, frame))
-				}
-			})
-			requireCounters(t, d, Counters{Sent: map[NodeID]Sent{2: {Hop2: 3}}, SecondChances: 3})
+	eachFamily(t, uniformTable(13, Owners{Primary: 1, Secondary: 2}), func(t *testing.T, f family, d *Datapath) {
+		inNetns(t, newNetns(t, "node"), func() {
+			for _, frame := range [][]byte{
+				ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40000), netip.AddrPortFrom(f.service, 80), flagSYN|flagACK)),
+				ethernet(tcpPacket(netip.AddrPortFrom(f.client, 40001), netip.AddrPortFrom(f.service, 80), flagACK)),
+				ethernet(udpPacket(netip.AddrPortFrom(f.client, 40002), netip.AddrPortFrom(f.service, 53), []byte("query"))),
+			} {
+				requireTunnelled(t, frame, runUplink(t, d, frame))
+			}
 		})
-	}
+		requireCounters(t, d, Counters{Sent: map[NodeID]Sent{2: {Hop2: 3}}, SecondChances: 3})
+	})
 }
 
 func TestPacketUnknownToThePrimaryStaysWithoutAnotherSecondary(t *testing.T) {
@@ -152,22 +140,18 @@ func TestTooBigErrorReachesTheQuotedFlowsOwner(t *testing.T) {
 	for b := range table {
 		table[b] = Owners{Primary: NodeID(2 + b%2), Secondary: 4}
 	}
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			d := loadForTest(t, 1, buckets)
-			setup(t, d, f.service, table)
-			want := map[NodeID]Sent{}
-			for _, protocol := range []uint8{protocolTCP, protocolUDP} {
-				for _, flow := range flowsWhoseRepliesHashElsewhere(t, f, protocol, table, 8) {
-					frame := ethernet(tooBigPacket(f.router, replyPacket(flow)))
-					requireTunnelled(t, frame, runUplink(t, d, frame))
-					owner := table[Bucket(flow, buckets)].Primary
-					want[owner] = Sent{Hop1: want[owner].Hop1 + 1}
-				}
+	eachFamily(t, table, func(t *testing.T, f family, d *Datapath) {
+		want := map[NodeID]Sent{}
+		for _, protocol := range []uint8{protocolTCP, protocolUDP} {
+			for _, flow := range flowsWhoseRepliesHashElsewhere(t, f, protocol, table, 8) {
+				frame := ethernet(tooBigPacket(f.router, replyPacket(flow)))
+				requireTunnelled(t, frame, runUplink(t, d, frame))
+				owner := table[Bucket(flow, buckets)].Primary
+				want[owner] = Sent{Hop1: want[owner].Hop1 + 1}
 			}
-			requireCounters(t, d, Counters{Sent: want})
-		})
-	}
+		}
+		requireCounters(t, d, Counters{Sent: want})
+	})
 }
 
 func flowsWhoseRepliesHashElsewhere(t *testing.T, f family, protocol uint8, table []Owners, count int) []Tuple {

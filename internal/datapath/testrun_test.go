@@ -66,6 +66,18 @@ func setup(t *testing.T, d *Datapath, service netip.Addr, table []Owners) {
 	}
 }
 
+// eachFamily runs test for IPv4 and IPv6, each time with a fresh datapath
+// of node 1 that directs the Service address of the family by table.
+func eachFamily(t *testing.T, table []Owners, test func(t *testing.T, f family, d *Datapath)) {
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			d := loadForTest(t, 1, uint32(len(table)))
+			setup(t, d, f.service, table)
+			test(t, f, d)
+		})
+	}
+}
+
 type runResult struct {
 	verdict int32
 	out     []byte

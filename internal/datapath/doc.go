@@ -23,7 +23,10 @@
 // "next" verdict untouched: the stack (kube-proxy's DNAT) takes them.
 // Tunnelled packets get the tunnel key (the node's underlay address and
 // the VNI), the tunnel device's shared MAC as inner destination, and are
-// redirected to the tunnel device, a VXLAN device in external mode.
+// redirected to the tunnel device, a VXLAN device in external mode that
+// EnsureTunnelDevice sets up together with the reverse-path filtering its
+// receivers need. The tunnel accepts what any host sends to its UDP port;
+// keep that port closed to everything but the nodes.
 //
 // A TCP conntrack entry in TIME_WAIT or CLOSE does not count as live: a
 // client that reuses a source port opens with a SYN, which is kept

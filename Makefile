@@ -23,7 +23,7 @@ REGISTRY ?=
 # chart's default.
 IMAGE_REGISTRY := $(or $(REGISTRY),ghcr.io/bgplb)
 
-.PHONY: all build images push generate test bench disruption-report demo lab lab-down setup clean
+.PHONY: all build images push generate bpf test bench disruption-report demo lab lab-down setup clean
 
 # Options of make lab.
 NODES ?= 3
@@ -44,6 +44,15 @@ generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) rbac:roleName=bgplb-speaker paths=./internal/k8s/speaker/... output:rbac:artifacts:config=config/rbac/speaker
 	rm -f charts/bgplb/crds/*.yaml && cp config/crd/bgplb.io_*.yaml charts/bgplb/crds/
 	go test ./charts -run 'Golden|Deploy' -update
+
+## bpf: the director's eBPF object and its Go bindings in internal/datapath, from bpf/director.c (installs clang and llvm with apt-get if missing)
+bpf:
+	@if ! command -v clang >/dev/null || ! command -v llvm-strip >/dev/null; then \
+		echo "bpf: installing clang llvm" >&2; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends clang llvm >/dev/null; \
+	fi
+	go generate ./internal/datapath/
 
 ## build: the controller, the speaker and the lab command into .cache/bin
 build:

@@ -12,7 +12,7 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// NodeID names a node in owner tables and in the tunnel's VNI, from 1 to
+// NodeID names a node in this node's owner tables, from 1 to
 // MaxNodes-1. Zero means no node.
 type NodeID uint16
 

@@ -11,13 +11,20 @@
 // bucket of the address's owner table and reads the bucket's primary and
 // secondary node:
 //
-//   - arriving on an uplink, with another node as primary: tunnelled to
-//     the primary (hop 1), the secondary's ID in the VNI;
-//   - at the flow's owner (the primary, on the uplink; the hop-1 receiver,
-//     on the tunnel): kept if it is a TCP SYN without ACK or if the node's
-//     conntrack has a live entry for the flow, else tunnelled to the
-//     secondary (hop 2) if there is one other than this node, else kept;
+//   - arriving on an uplink, with another node as the flow's owner (the
+//     primary, or the secondary of a bucket without primary): tunnelled
+//     to the owner (hop 1, the VNI says which hop);
+//   - at the flow's owner (on the uplink, or the hop-1 receiver on the
+//     tunnel): kept if it is a TCP SYN without ACK or if the node's
+//     conntrack has a live entry for the flow; else tunnelled (hop 2) to
+//     the bucket's primary in this node's own table if that is another
+//     node, or else to its secondary if that is another node; else kept;
 //   - arriving on the tunnel at hop 2: kept, never sent a third time.
+//
+// A hop-1 receiver looks the flow up in its own table: node IDs are each
+// node's own, so none travels in a packet, and a receiver whose table is
+// a change behind or ahead of the sender's still finds the flow's other
+// possible owner.
 //
 // Kept packets and every packet not for a Service address get the TCX
 // "next" verdict untouched: the stack (kube-proxy's DNAT) takes them.

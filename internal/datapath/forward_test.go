@@ -80,9 +80,9 @@ func TestPacketStaysWhenItsOwnerHasNoAddress(t *testing.T) {
 	requireCounters(t, d, Counters{NoOwner: 1})
 }
 
-func TestPacketStaysWithoutTableOrPrimary(t *testing.T) {
+func TestPacketStaysWithoutTableOrOwner(t *testing.T) {
 	d := loadForTest(t, 1, 13)
-	setup(t, d, serviceV4, uniformTable(13, Owners{Secondary: 3}))
+	setup(t, d, serviceV4, uniformTable(13, Owners{}))
 	frame := ethernet(tcpPacket(netip.AddrPortFrom(clientV4, 40000), netip.AddrPortFrom(serviceV4, 80), flagACK))
 	requireUntouched(t, frame, runUplink(t, d, frame))
 	if err := d.DeleteTable(7); err != nil {
@@ -90,6 +90,16 @@ func TestPacketStaysWithoutTableOrPrimary(t *testing.T) {
 	}
 	requireUntouched(t, frame, runUplink(t, d, frame))
 	requireCounters(t, d, Counters{NoOwner: 2})
+}
+
+// A bucket without a primary (every node that served it drains) belongs
+// to its secondary: the packet goes there first.
+func TestWithoutAPrimaryTheSecondaryOwnsTheFlow(t *testing.T) {
+	d := loadForTest(t, 1, 13)
+	setup(t, d, serviceV4, uniformTable(13, Owners{Secondary: 3}))
+	frame := ethernet(tcpPacket(netip.AddrPortFrom(clientV4, 40000), netip.AddrPortFrom(serviceV4, 80), flagACK))
+	requireTunnelled(t, frame, runUplink(t, d, frame))
+	requireCounters(t, d, Counters{Sent: map[NodeID]Sent{3: {Hop1: 1}}})
 }
 
 func TestSYNAtThePrimaryIsKept(t *testing.T) {

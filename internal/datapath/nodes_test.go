@@ -164,22 +164,29 @@ func (n *testNode) serve(t *testing.T, address netip.AddrPort) {
 func (l *testNodes) setTable(t *testing.T, owners Owners, underlayV6 bool) {
 	t.Helper()
 	for _, node := range l.nodes {
-		for _, peer := range l.nodes {
-			underlay := peer.underlayV4
-			if underlayV6 {
-				underlay = peer.underlayV6
-			}
-			if err := node.datapath.SetNode(peer.id, underlay); err != nil {
-				t.Fatal(err)
-			}
+		l.setTableOn(t, node, owners, underlayV6)
+	}
+}
+
+// setTableOn gives one node that table, as when the nodes' tables are a
+// change apart.
+func (l *testNodes) setTableOn(t *testing.T, node *testNode, owners Owners, underlayV6 bool) {
+	t.Helper()
+	for _, peer := range l.nodes {
+		underlay := peer.underlayV4
+		if underlayV6 {
+			underlay = peer.underlayV6
 		}
-		if err := node.datapath.SetTable(1, uniformTable(13, owners)); err != nil {
+		if err := node.datapath.SetNode(peer.id, underlay); err != nil {
 			t.Fatal(err)
 		}
-		for _, service := range []netip.Addr{serviceV4, serviceV6} {
-			if err := node.datapath.SetService(service, 1); err != nil {
-				t.Fatal(err)
-			}
+	}
+	if err := node.datapath.SetTable(1, uniformTable(13, owners)); err != nil {
+		t.Fatal(err)
+	}
+	for _, service := range []netip.Addr{serviceV4, serviceV6} {
+		if err := node.datapath.SetService(service, 1); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

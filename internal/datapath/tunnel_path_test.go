@@ -61,3 +61,28 @@ func TestTunnelledConnectionsSurviveAnOwnerChange(t *testing.T) {
 		})
 	}
 }
+
+// A hop-1 receiver decides by its own table, not the sender's. Node 2 owns
+// a connection; then node 2 drains: node 1, where the router sends the
+// client, already forwards by the new table (node 3 primary, node 2
+// secondary), while node 3 still has the old one (node 2 primary, node 3
+// secondary). Node 3 does not know the connection and sends it on to the
+// primary of its own table, node 2, which keeps it: the connection lives.
+func TestAHop1ReceiverATableBehindSendsTheFlowToItsOwnPrimary(t *testing.T) {
+	l := newTestNodes(t)
+	n1, n2, n3 := l.nodes[0], l.nodes[1], l.nodes[2]
+	l.setTable(t, Owners{Primary: 2, Secondary: 3}, false)
+	conn := l.dial(t, serviceV4)
+	if conn.server != n2.name {
+		t.Fatalf("the connection reached %s, want %s", conn.server, n2.name)
+	}
+	conn.echo(t, "before")
+
+	l.setTableOn(t, n1, Owners{Primary: 3, Secondary: 2}, false)
+	l.setTableOn(t, n2, Owners{Primary: 3, Secondary: 2}, false)
+	before3 := readCounters(t, n3.datapath)
+	conn.echo(t, "during")
+	waitCounters(t, n3, "second chances to n2, the primary of n3's own table", func(c Counters) bool {
+		return c.Sent[2].Hop2 > before3.Sent[2].Hop2
+	})
+}

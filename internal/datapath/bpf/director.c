@@ -4,12 +4,20 @@
  * in Go and reaches this program through its maps; the program only looks
  * them up and acts:
  *
- *   uplink, the flow's primary is another node  -> tunnel to it (hop 1)
- *   this node owns the flow (primary on the uplink, or hop 1 on the tunnel):
+ *   uplink, the flow's owner (its primary, or its secondary when no node
+ *   is primary) is another node                 -> tunnel to it (hop 1)
+ *   this node owns the flow (owner on the uplink, or hop 1 on the tunnel):
  *       TCP SYN without ACK, or a live local conntrack entry -> keep
- *       else, a secondary that is not this node -> tunnel to it (hop 2)
+ *       else, the bucket's primary in this node's own table if that is
+ *       another node, or else its secondary if that is another node
+ *                                               -> tunnel to it (hop 2)
  *       else                                    -> keep
  *   hop 2 on the tunnel                         -> keep (never a third hop)
+ *
+ * A hop-1 receiver looks the flow up in its own table rather than trust
+ * the sender's: node IDs are each node's own, so no ID travels between
+ * nodes, and when the two nodes' tables are one change apart the receiver
+ * still finds the flow's other possible owner (see docs/director.md).
  *
  * "Keep" returns TCX_NEXT, as does every packet that is not for a Service
  * address: the stack (or a later program) then takes it unchanged.
@@ -30,13 +38,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define MAX_NODES 8192
 #define NO_NODE 0
 
-/*
- * The VNI of a tunnelled packet: bit 16 is set at hop 2, and at hop 1 the
- * low 16 bits name the secondary owner, so that the receiver decides
- * without a table of its own.
- */
-#define VNI_HOP2 (1U << 16)
-#define VNI_SECONDARY_MASK 0xFFFFU
+/* The VNI of a tunnelled packet is its hop number. */
+#define VNI_HOP1 1U
+#define VNI_HOP2 2U
 
 /* Set by the loader before the program is loaded. */
 volatile const __u32 self_node = 0;
@@ -317,7 +321,7 @@ struct owners {
 	__u32 secondary;
 };
 
-/* Reads the flow's bucket in the table; -1 if the table or the bucket has no owner. */
+/* Reads the flow's bucket in the table; -1 if the table is missing or the bucket names no node. */
 static __always_inline int find_owners(__u32 table_id, const struct flow *f, struct owners *o)
 {
 	void *buckets = bpf_map_lookup_elem(&tables, &table_id);
@@ -329,7 +333,7 @@ static __always_inline int find_owners(__u32 table_id, const struct flow *f, str
 		return -1;
 	o->primary = *entry >> 16;
 	o->secondary = *entry & 0xFFFF;
-	return o->primary == NO_NODE ? -1 : 0;
+	return o->primary == NO_NODE && o->secondary == NO_NODE ? -1 : 0;
 }
 
 /*
@@ -404,10 +408,9 @@ static __always_inline int tunnel_to(struct __sk_buff *skb, __u32 node, __u32 vn
 	return 0;
 }
 
-static __always_inline int forward(struct __sk_buff *skb, __u32 node, __u32 hop, __u32 secondary)
+static __always_inline int forward(struct __sk_buff *skb, __u32 node, __u32 hop)
 {
-	__u32 vni = hop == 2 ? VNI_HOP2 : secondary & VNI_SECONDARY_MASK;
-	if (tunnel_to(skb, node, vni) < 0) {
+	if (tunnel_to(skb, node, hop == 2 ? VNI_HOP2 : VNI_HOP1) < 0) {
 		COUNT(no_owner);
 		return TCX_NEXT;
 	}
@@ -417,8 +420,29 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 node, __u32 hop,
 	return bpf_redirect(tunnel_ifindex, 0);
 }
 
+/* The node that owns a flow first: its primary, or with none its secondary. */
+static __always_inline __u32 first_owner(const struct owners *o)
+{
+	return o->primary != NO_NODE ? o->primary : o->secondary;
+}
+
+/*
+ * The node a packet this node owns but does not know goes to: the primary
+ * if that is another node (the sender's table was older or newer than
+ * this node's), else the secondary; NO_NODE when both are this node or
+ * none.
+ */
+static __always_inline __u32 second_chance(const struct owners *o)
+{
+	if (o->primary != NO_NODE && o->primary != self_node)
+		return o->primary;
+	if (o->secondary != self_node)
+		return o->secondary;
+	return NO_NODE;
+}
+
 /* The rule for a packet this node owns. */
-static __always_inline int at_owner(struct __sk_buff *skb, const struct flow *f, __u32 secondary)
+static __always_inline int at_owner(struct __sk_buff *skb, const struct flow *f, const struct owners *o)
 {
 	if (f->is_syn) {
 		COUNT(passed_syn);
@@ -428,8 +452,9 @@ static __always_inline int at_owner(struct __sk_buff *skb, const struct flow *f,
 		COUNT(passed_conntrack);
 		return TCX_NEXT;
 	}
-	if (secondary != NO_NODE && secondary != self_node)
-		return forward(skb, secondary, 2, NO_NODE);
+	__u32 next = second_chance(o);
+	if (next != NO_NODE)
+		return forward(skb, next, 2);
 	COUNT(passed_no_state);
 	return TCX_NEXT;
 }
@@ -449,9 +474,10 @@ int director_uplink(struct __sk_buff *skb)
 		COUNT(no_owner);
 		return TCX_NEXT;
 	}
-	if (o.primary != self_node)
-		return forward(skb, o.primary, 1, o.secondary);
-	return at_owner(skb, &f, o.secondary);
+	__u32 owner = first_owner(&o);
+	if (owner != self_node)
+		return forward(skb, owner, 1);
+	return at_owner(skb, &f, &o);
 }
 
 SEC("tcx/ingress")
@@ -460,17 +486,23 @@ int director_tunnel(struct __sk_buff *skb)
 	struct flow f = {};
 	struct service_key service = {};
 	struct bpf_tunnel_key key = {};
+	struct owners o;
 	if (parse(skb, &f, &service) < 0)
 		return TCX_NEXT;
-	if (!bpf_map_lookup_elem(&services, &service))
+	__u32 *table_id = bpf_map_lookup_elem(&services, &service);
+	if (!table_id)
 		return TCX_NEXT;
 	/* The key's address family must be asked for; the VNI is all that is read. */
 	if (bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0) < 0 &&
 	    bpf_skb_get_tunnel_key(skb, &key, sizeof(key), BPF_F_TUNINFO_IPV6) < 0)
 		return TCX_NEXT;
-	if (key.tunnel_id & VNI_HOP2) {
+	if (key.tunnel_id == VNI_HOP2) {
 		COUNT(passed_hop2);
 		return TCX_NEXT;
 	}
-	return at_owner(skb, &f, key.tunnel_id & VNI_SECONDARY_MASK);
+	if (find_owners(*table_id, &f, &o) < 0) {
+		COUNT(passed_no_state);
+		return TCX_NEXT;
+	}
+	return at_owner(skb, &f, &o);
 }

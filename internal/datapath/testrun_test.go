@@ -115,10 +115,16 @@ func requireUntouched(t *testing.T, frame []byte, r runResult) {
 // tunnel MAC as its destination and nothing else changed.
 func requireTunnelled(t *testing.T, frame []byte, r runResult) {
 	t.Helper()
+	requireTunnelledWith(t, testTunnelMAC, frame, r)
+}
+
+// requireTunnelledWith is requireTunnelled for a tunnel with that MAC.
+func requireTunnelledWith(t *testing.T, mac []byte, frame []byte, r runResult) {
+	t.Helper()
 	if r.verdict != verdictRedirect {
 		t.Errorf("verdict %d, want %d (redirect)", r.verdict, verdictRedirect)
 	}
-	want := append(append([]byte{}, testTunnelMAC...), frame[6:]...)
+	want := append(append([]byte{}, mac...), frame[6:]...)
 	if !bytes.Equal(r.out, want) {
 		t.Errorf("the forwarded packet is not the packet with the tunnel MAC as destination:\n got %x\nwant %x", r.out, want)
 	}

@@ -38,7 +38,10 @@ func (f *Fake) Apply(ctx context.Context, req ApplyRequest) error {
 }
 
 // Counters returns no packets: the fake forwards none.
-func (f *Fake) Counters(context.Context) (Counters, error) {
+func (f *Fake) Counters(ctx context.Context) (Counters, error) {
+	if err := ctx.Err(); err != nil {
+		return Counters{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {

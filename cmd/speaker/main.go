@@ -10,7 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,6 +20,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/bgplb/bgplb/internal/bgp/gobgp"
+	"github.com/bgplb/bgplb/internal/datapath"
+	"github.com/bgplb/bgplb/internal/director"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
 	"github.com/bgplb/bgplb/internal/version"
 )
@@ -38,6 +42,8 @@ func main() {
 	var shutdownGrace time.Duration
 	flag.BoolVar(&opts.CheckPermissions, "check-permissions", true, "before starting, ask the API server whether this speaker has every permission it needs, and wait (not ready, logging what is missing) until it has")
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 60*time.Second, "on SIGTERM, how long a draining node may keep announcing before it withdraws everything (keep it below the pod's terminationGracePeriodSeconds)")
+	uplinks := flag.String("director-uplinks", "", "comma-separated interfaces that packets from the routers arrive on, where the director forwards them to their flow owners; empty means the interface holding the node's address")
+	tunnelPort := flag.Uint("director-tunnel-port", datapath.DefaultTunnelPort, "UDP port of the director's VXLAN tunnel between nodes (keep it open between nodes, and closed to anyone else)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -45,6 +51,11 @@ func main() {
 		return
 	}
 	opts.Metrics.Insecure = !*metricsSecure
+	if *tunnelPort == 0 || *tunnelPort > 65535 {
+		fmt.Fprintf(os.Stderr, "--director-tunnel-port %d is not a UDP port (1 to 65535)\n", *tunnelPort)
+		os.Exit(2)
+	}
+	opts.OpenDatapath = openDatapath(splitList(*uplinks), uint16(*tunnelPort))
 	// Events about missing permissions are about the speaker's Pod, named
 	// through the downward API.
 	opts.PodName, opts.PodUID = os.Getenv("POD_NAME"), types.UID(os.Getenv("POD_UID"))
@@ -65,6 +76,25 @@ func main() {
 	if err := speaker.Run(ctrl.SetupSignalHandler(), cfg, engine, opts, shutdownGrace); err != nil {
 		fail(logger, err)
 	}
+}
+
+// openDatapath opens the node's director datapath when a pool asks for it.
+func openDatapath(uplinks []string, port uint16) director.Opener {
+	return func(tunnel netip.Addr) (director.Datapath, error) {
+		device := datapath.DefaultTunnelDevice()
+		device.DestinationPort = port
+		return datapath.Open(datapath.Options{TunnelAddress: tunnel, Uplinks: uplinks, Device: device})
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func envOr(name, fallback string) string {

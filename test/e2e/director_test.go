@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bgplb/bgplb/api/v1alpha1"
+	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/testpoll"
+	"github.com/bgplb/bgplb/test/lab"
+)
+
+// directorConns is how many busy connections each director test keeps.
+const directorConns = 300
+
+// directedLab starts a lab whose pool has the director on, and waits
+// until every node's datapath is ready.
+func directedLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	l := startLabWith(t, lab.Config{Nodes: 3, Director: true})
+	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	setPool(t, l, func(p *v1alpha1.IPPool) {
+		p.Spec.Director = &v1alpha1.PoolDirector{Enabled: true, DrainTimeout: &metav1.Duration{Duration: 10 * time.Minute}}
+	})
+	for _, n := range l.Nodes {
+		waitForDirectorReady(t, l, n.Name)
+	}
+	return l
+}
+
+// directedService creates a Service served by a pod on every node, and
+// waits until the router has the nodes as next hops.
+func directedService(t *testing.T, l *lab.Lab, local bool, nextHops ...string) (*corev1.Service, netip.Addr) {
+	t.Helper()
+	svc := createService(t, l, "directed", local)
+	if err := l.SetEndpoints(context.Background(), svc, map[string][]lab.EndpointState{
+		"node-0": {lab.Ready}, "node-1": {lab.Ready}, "node-2": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := serviceAddrs(t, l, svc, 1)[0]
+	waitForNextHops(t, l, addr, nextHops...)
+	return svc, addr
+}
+
+func setPool(t *testing.T, l *lab.Lab, edit func(*v1alpha1.IPPool)) {
+	t.Helper()
+	var p v1alpha1.IPPool
+	if err := l.Client.Get(context.Background(), client.ObjectKey{Name: "lab"}, &p); err != nil {
+		t.Fatal(err)
+	}
+	edit(&p)
+	if err := l.Client.Update(context.Background(), &p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitForDirectorReady waits until the node's status says its datapath
+// forwards.
+func waitForDirectorReady(t *testing.T, l *lab.Lab, node string) {
+	t.Helper()
+	testpoll.Until(t, 30*time.Second, node+"'s director datapath is ready", func() (bool, string) {
+		var st v1alpha1.BGPNodeStatus
+		if err := l.Client.Get(context.Background(), client.ObjectKey{Name: node}, &st); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(st.Status.Conditions, v1alpha1.ConditionDirectorReady)
+		return c != nil && c.Status == metav1.ConditionTrue && st.Status.Director != nil && st.Status.Director.Ready, fmt.Sprintf("%+v", c)
+	})
+}
+
+// requireNoneBroken stops the harness and fails the test for every
+// connection that broke.
+func requireNoneBroken(t *testing.T, d *lab.Disruption, event string) {
+	t.Helper()
+	report := d.Stop()
+	t.Logf("%s:\n%s", event, report)
+	if report.Broken() != 0 || report.Total.Intact != directorConns {
+		t.Errorf("%s broke %d of %d connections (%d intact), want none", event, report.Broken(), directorConns, report.Total.Intact)
+	}
+}
+
+func TestTheDirectorKeepsEveryConnectionThroughADrain(t *testing.T) {
+	l := directedLab(t)
+	_, addr := directedService(t, l, false, allNodes(l)...)
+	d := startDisruption(t, l, addr, directorConns)
+	setNodeAnnotation(t, l, "node-1", v1alpha1.AnnotationDrain, "true")
+	waitForNextHopsWithin(t, l, addr, 30*time.Second, "node-0", "node-2")
+	keepTraffic(t, d, 2*time.Second)
+	requireNoneBroken(t, d, "draining node-1")
+}
+
+func TestTheDirectorKeepsEveryConnectionThroughAJoin(t *testing.T) {
+	l := directedLab(t)
+	// node-1 is out of load balancing from the start, so that taking the
+	// label away is a join of a node that serves nothing yet.
+	setNodeLabel(t, l, "node-1", announce.ExcludeLabel, "true")
+	_, addr := directedService(t, l, false, "node-0", "node-2")
+	d := startDisruption(t, l, addr, directorConns)
+	setNodeLabel(t, l, "node-1", announce.ExcludeLabel, "")
+	waitForNextHopsWithin(t, l, addr, 30*time.Second, allNodes(l)...)
+	keepTraffic(t, d, 2*time.Second)
+	requireNoneBroken(t, d, "node-1 joining")
+}
+
+func TestTheDirectorKeepsEveryConnectionThroughAnEndpointMove(t *testing.T) {
+	l := directedLab(t)
+	svc, addr := directedService(t, l, true, allNodes(l)...)
+	d := startDisruption(t, l, addr, directorConns)
+	// node-1's pod stops being ready but keeps serving, as a terminating
+	// pod does; node-1 withdraws the Local Service and finishes its
+	// connections.
+	if err := l.SetEndpoints(context.Background(), svc, map[string][]lab.EndpointState{
+		"node-0": {lab.Ready}, "node-1": {lab.NotReady}, "node-2": {lab.Ready}}); err != nil {
+		t.Fatal(err)
+	}
+	waitForNextHopsWithin(t, l, addr, 30*time.Second, "node-0", "node-2")
+	keepTraffic(t, d, 2*time.Second)
+	requireNoneBroken(t, d, "node-1's endpoint leaving")
+}

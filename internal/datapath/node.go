@@ -157,6 +157,10 @@ func (n *Node) Close() error {
 	return errors.Join(err, n.netns.Close())
 }
 
+// Leave hands the datapath over to the node's next speaker. The program
+// does not outlive the process yet, so for now it is removed as by Close.
+func (n *Node) Leave() error { return n.Close() }
+
 // inNamespace runs fn on a thread in the network namespace ns: devices
 // and sysctls are looked up in the calling thread's namespace.
 func inNamespace(ns netns.NsHandle, fn func() error) error {

@@ -18,6 +18,12 @@ type Datapath interface {
 	Counters(ctx context.Context) (Counters, error)
 	// Close stops forwarding and removes what the datapath set up.
 	Close() error
+	// Leave stops driving the datapath but leaves it forwarding by the
+	// last plan applied, for the next speaker of the node to take over
+	// (a restart). A datapath nobody takes over stops forwarding by
+	// itself after a while, so a speaker removed for good leaves nothing
+	// that acts behind.
+	Leave() error
 }
 
 // ApplyRequest is what Apply takes.

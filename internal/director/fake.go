@@ -12,6 +12,7 @@ type Fake struct {
 	mu      sync.Mutex
 	applied *ApplyRequest
 	closed  bool
+	left    bool
 }
 
 // NewFake returns an empty fake datapath.
@@ -56,6 +57,21 @@ func (f *Fake) Close() error {
 	defer f.mu.Unlock()
 	f.closed = true
 	return nil
+}
+
+// Leave marks the fake left: it refuses work, as after Close.
+func (f *Fake) Leave() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed, f.left = true, true
+	return nil
+}
+
+// Left says whether Leave was called.
+func (f *Fake) Left() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.left
 }
 
 // Applied returns the last request applied, and false if there was none.

@@ -47,13 +47,29 @@ func Run(t *testing.T, open func(t *testing.T) director.Datapath) {
 		if err := dp.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		if err := dp.Apply(context.Background(), director.ApplyRequest{Plan: plan(t, "a"), Self: "a"}); err == nil {
-			t.Error("Apply after Close succeeded")
-		}
-		if _, err := dp.Counters(context.Background()); err == nil {
-			t.Error("Counters after Close succeeded")
-		}
+		refusesWork(t, dp)
 	})
+	t.Run("a datapath left to a successor refuses work", func(t *testing.T) {
+		dp := open(t)
+		if err := dp.Apply(context.Background(), director.ApplyRequest{Plan: plan(t, "a", "b"), Self: "a"}); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		if err := dp.Leave(); err != nil {
+			t.Fatalf("Leave: %v", err)
+		}
+		refusesWork(t, dp)
+	})
+}
+
+// refusesWork checks that a datapath closed or left does nothing more.
+func refusesWork(t *testing.T, dp director.Datapath) {
+	t.Helper()
+	if err := dp.Apply(context.Background(), director.ApplyRequest{Plan: plan(t, "a"), Self: "a"}); err == nil {
+		t.Error("Apply succeeded")
+	}
+	if _, err := dp.Counters(context.Background()); err == nil {
+		t.Error("Counters succeeded")
+	}
 }
 
 // plan is the plan of one Service served by nodes, each at its own tunnel

@@ -134,6 +134,19 @@ func (d *directorRunner) ensureOpen(addrs translate.NodeAddresses) {
 	}
 }
 
+// leave hands the datapath, if open, over to the node's next speaker,
+// which takes it over where this one leaves it: a restart breaks no
+// forwarding. Only the reconciler's owner calls it, once no recompute
+// runs any more.
+func (d *directorRunner) leave() {
+	if d.dp != nil {
+		if err := d.dp.Leave(); err != nil {
+			d.logger.Warn("cannot hand the director datapath over", "error", err)
+		}
+	}
+	d.dp = nil
+}
+
 // stop closes the datapath, if open, and forgets the node's Services.
 func (d *directorRunner) stop() {
 	if d.dp != nil {

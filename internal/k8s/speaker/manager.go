@@ -120,10 +120,14 @@ func Run(ctx context.Context, cfg *rest.Config, engine bgp.Engine, opts Options,
 	defer cancel()
 	st, gone := r.drainState(), leaving(stopCtx, mgr.GetAPIReader(), opts.NodeName)
 	stopErr := shutdown(stopCtx, engine, st, gone, opts.Logger)
-	// No recompute runs any more, so the datapath is the caller's to
-	// close. It does not outlive the speaker: a speaker that restarts
-	// loads it again.
-	r.director.stop()
+	// No recompute runs any more, so the datapath is the caller's. A
+	// node that stays keeps forwarding through the restart, as it keeps
+	// its routes; a node that drained or goes away removes it.
+	if st.draining || gone != "" {
+		r.director.stop()
+	} else {
+		r.director.leave()
+	}
 	if st.draining || gone != "" {
 		// Everything is withdrawn: the status must not claim otherwise.
 		if err := clearNodeStatus(stopCtx, mgr.GetClient(), mgr.GetAPIReader(), opts.NodeName); err != nil {

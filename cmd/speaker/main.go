@@ -23,6 +23,7 @@ import (
 	"github.com/bgplb/bgplb/internal/datapath"
 	"github.com/bgplb/bgplb/internal/director"
 	"github.com/bgplb/bgplb/internal/k8s/speaker"
+	"github.com/bgplb/bgplb/internal/nodeprobe"
 	"github.com/bgplb/bgplb/internal/version"
 )
 
@@ -44,6 +45,8 @@ func main() {
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 60*time.Second, "on SIGTERM, how long a draining node may keep announcing before it withdraws everything (keep it below the pod's terminationGracePeriodSeconds)")
 	uplinks := flag.String("director-uplinks", "", "comma-separated interfaces that packets from the routers arrive on, where the director forwards them to their flow owners; empty means the interface holding the node's address")
 	tunnelPort := flag.Uint("director-tunnel-port", datapath.DefaultTunnelPort, "UDP port of the director's VXLAN tunnel between nodes (keep it open between nodes, and closed to anyone else)")
+	probeInterval := flag.Duration("director-probe-interval", nodeprobe.DefaultInterval, "how often the director pings each other node of its tables (it needs CAP_NET_RAW); 0 trusts the nodes' status objects alone")
+	probeMisses := flag.Int("director-probe-misses", nodeprobe.DefaultMisses, "how many pings a node may leave unanswered in a row before it owns no connection")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -56,6 +59,9 @@ func main() {
 		os.Exit(2)
 	}
 	opts.OpenDatapath = openDatapath(splitList(*uplinks), uint16(*tunnelPort))
+	if *probeInterval > 0 {
+		opts.Liveness = nodeprobe.New(nodeprobe.Options{Interval: *probeInterval, Misses: *probeMisses})
+	}
 	// Events about missing permissions are about the speaker's Pod, named
 	// through the downward API.
 	opts.PodName, opts.PodUID = os.Getenv("POD_NAME"), types.UID(os.Getenv("POD_UID"))

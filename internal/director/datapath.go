@@ -53,3 +53,20 @@ type Counters struct {
 // fails when the node cannot run one (an old kernel, no BTF); the error
 // says why, and the node then serves without the director.
 type Opener func(tunnel netip.Addr) (Datapath, error)
+
+// Liveness tells which other nodes still answer, so that a node that died
+// stops owning connections at once rather than when its status object is
+// found stale. internal/nodeprobe implements it with ICMP echo, which a
+// node's kernel answers whatever its speaker does.
+type Liveness interface {
+	// SetTargets replaces the nodes to watch, with their addresses.
+	SetTargets(targets map[string]netip.Addr)
+	// Unreachable returns the watched nodes that stopped answering.
+	Unreachable() map[string]bool
+	// Changes signals that Unreachable changed.
+	Changes() <-chan struct{}
+	// Run watches until ctx ends.
+	Run(ctx context.Context) error
+	// Err says why it does not watch, nil while it does.
+	Err() error
+}

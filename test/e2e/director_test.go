@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,12 +22,21 @@ import (
 // directorConns is how many busy connections each director test keeps.
 const directorConns = 300
 
-// directedLab starts a lab whose pool has the director on, and waits
-// until every node's datapath is ready.
-func directedLab(t *testing.T) *lab.Lab {
+// directedLab starts a lab whose pool has the director on, with BFD
+// between the router and the nodes if asked, and waits until every node's
+// datapath is ready.
+func directedLab(t *testing.T, bfd bool) *lab.Lab {
 	t.Helper()
-	l := startLabWith(t, lab.Config{Nodes: 3, Director: true})
-	configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	l := startLabWith(t, lab.Config{Nodes: 3, Director: true, BFD: bfd})
+	if bfd {
+		createFastBFDProfile(t, l)
+		peer := routerPeer(l)
+		peer.Spec.BFDProfile = "fast"
+		configurePeer(t, l, v1alpha1.BGPAdvertisementSpec{}, peer)
+		waitForBFDUp(t, l, len(l.Nodes))
+	} else {
+		configure(t, l, v1alpha1.BGPAdvertisementSpec{})
+	}
 	setPool(t, l, func(p *v1alpha1.IPPool) {
 		p.Spec.Director = &v1alpha1.PoolDirector{Enabled: true, DrainTimeout: &metav1.Duration{Duration: 10 * time.Minute}}
 	})
@@ -66,13 +76,22 @@ func setPool(t *testing.T, l *lab.Lab, edit func(*v1alpha1.IPPool)) {
 // forwards.
 func waitForDirectorReady(t *testing.T, l *lab.Lab, node string) {
 	t.Helper()
-	testpoll.Until(t, 30*time.Second, node+"'s director datapath is ready", func() (bool, string) {
+	waitForCondition(t, l, node, node+"'s director datapath is ready", func(c *metav1.Condition) bool {
+		return c.Status == metav1.ConditionTrue
+	})
+}
+
+// waitForCondition waits until the node's DirectorReady condition passes
+// check.
+func waitForCondition(t *testing.T, l *lab.Lab, node, what string, check func(*metav1.Condition) bool) {
+	t.Helper()
+	testpoll.Until(t, 30*time.Second, what, func() (bool, string) {
 		var st v1alpha1.BGPNodeStatus
 		if err := l.Client.Get(context.Background(), client.ObjectKey{Name: node}, &st); err != nil {
 			return false, err.Error()
 		}
 		c := meta.FindStatusCondition(st.Status.Conditions, v1alpha1.ConditionDirectorReady)
-		return c != nil && c.Status == metav1.ConditionTrue && st.Status.Director != nil && st.Status.Director.Ready, fmt.Sprintf("%+v", c)
+		return c != nil && check(c), fmt.Sprintf("%+v", c)
 	})
 }
 
@@ -88,7 +107,7 @@ func requireNoneBroken(t *testing.T, d *lab.Disruption, event string) {
 }
 
 func TestTheDirectorKeepsEveryConnectionThroughADrain(t *testing.T) {
-	l := directedLab(t)
+	l := directedLab(t, false)
 	_, addr := directedService(t, l, false, allNodes(l)...)
 	d := startDisruption(t, l, addr, directorConns)
 	setNodeAnnotation(t, l, "node-1", v1alpha1.AnnotationDrain, "true")
@@ -98,7 +117,7 @@ func TestTheDirectorKeepsEveryConnectionThroughADrain(t *testing.T) {
 }
 
 func TestTheDirectorKeepsEveryConnectionThroughAJoin(t *testing.T) {
-	l := directedLab(t)
+	l := directedLab(t, false)
 	// node-1 is out of load balancing from the start, so that taking the
 	// label away is a join of a node that serves nothing yet.
 	setNodeLabel(t, l, "node-1", announce.ExcludeLabel, "true")
@@ -111,7 +130,7 @@ func TestTheDirectorKeepsEveryConnectionThroughAJoin(t *testing.T) {
 }
 
 func TestTheDirectorKeepsEveryConnectionThroughAnEndpointMove(t *testing.T) {
-	l := directedLab(t)
+	l := directedLab(t, false)
 	svc, addr := directedService(t, l, true, allNodes(l)...)
 	d := startDisruption(t, l, addr, directorConns)
 	// node-1's pod stops being ready but keeps serving, as a terminating
@@ -124,4 +143,40 @@ func TestTheDirectorKeepsEveryConnectionThroughAnEndpointMove(t *testing.T) {
 	waitForNextHopsWithin(t, l, addr, 30*time.Second, "node-0", "node-2")
 	keepTraffic(t, d, 2*time.Second)
 	requireNoneBroken(t, d, "node-1's endpoint leaving")
+}
+
+// A node that crashes takes only the connections it owned: the router
+// moves the others' packets to the nodes left, which forward them to their
+// owners as before; and once the other nodes see it answer no more, new
+// connections open on them only. The Service is Local, so that no
+// connection of another node goes on to a pod on the crashed one, which
+// would break with its pod whatever the director does.
+func TestWithTheDirectorACrashBreaksOnlyTheCrashedNodesConnections(t *testing.T) {
+	l := directedLab(t, true)
+	_, addr := directedService(t, l, true, allNodes(l)...)
+	d := startDisruption(t, l, addr, directorConns)
+	if _, err := l.CutLink(labNode(t, l, "node-1")); err != nil {
+		t.Fatal(err)
+	}
+	waitForNextHopsWithin(t, l, addr, 30*time.Second, "node-0", "node-2")
+	keepTraffic(t, d, 2*time.Second)
+	report := d.Stop()
+	t.Logf("node-1 crashing:\n%s", report)
+	for _, node := range []string{"node-0", "node-2"} {
+		if got := report.PerNode[node]; got.Broken() != 0 {
+			t.Errorf("%s owned %d connections and %d broke; a crash of node-1 must break only node-1's", node, got.Conns, got.Broken())
+		}
+	}
+	if got := report.PerNode["node-1"]; got.Conns == 0 || got.Intact != 0 {
+		t.Errorf("node-1 owned %d connections, %d intact after it crashed; want some, all broken", got.Conns, got.Intact)
+	}
+	for _, node := range []string{"node-0", "node-2"} {
+		waitForCondition(t, l, node, node+" leaves node-1 out of its tables", func(c *metav1.Condition) bool {
+			return strings.Contains(c.Message, "do not answer own nothing: node-1")
+		})
+	}
+	// Every new connection opens: none is forwarded to the dead node.
+	after := startDisruption(t, l, addr, directorConns)
+	keepTraffic(t, after, time.Second)
+	requireNoneBroken(t, after, "new connections after node-1 crashed")
 }

@@ -50,9 +50,10 @@ func asChartUser(caps []string, argv ...string) []string {
 
 // directorCapabilities are the capabilities a speaker needs to run the
 // director's datapath: to load its program and maps (bpf, and perfmon for
-// the verifier's checks of pointer use), and to attach them, make the
-// tunnel device and set the node's reverse-path filter (net_admin).
-func directorCapabilities() []string { return []string{"bpf", "perfmon", "net_admin"} }
+// the verifier's checks of pointer use), to attach them, make the tunnel
+// device and set the node's reverse-path filter (net_admin), and to ping
+// the other nodes (net_raw).
+func directorCapabilities() []string { return []string{"bpf", "perfmon", "net_admin", "net_raw"} }
 
 // withHostname runs argv with its own hostname, in a UTS namespace of its
 // own. A node's speaker sends its host name to the router in the BGP

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,9 +27,10 @@ import (
 // and it loads the Plan of every recompute. Only the reconciler calls
 // it, one recompute at a time.
 type directorRunner struct {
-	open   director.Opener
-	logger *slog.Logger
-	self   string
+	open     director.Opener
+	liveness director.Liveness
+	logger   *slog.Logger
+	self     string
 
 	dp     director.Datapath
 	tunnel netip.Addr
@@ -38,6 +40,8 @@ type directorRunner struct {
 	// recompute, and finishing those it finishes, with until when.
 	serving   map[string]bool
 	finishing map[string]time.Time
+	// unreachable are the other nodes that stopped answering, sorted.
+	unreachable []string
 }
 
 // directorFindings is what a recompute shows about the director in the
@@ -47,6 +51,20 @@ type directorFindings struct {
 	condition *metav1.Condition
 	// finishing are the Services the node finishes, sorted.
 	finishing []string
+}
+
+// livenessNote says which nodes the tables leave out because they do not
+// answer, or why the node cannot tell.
+func (d *directorRunner) livenessNote() string {
+	switch {
+	case d.liveness == nil:
+		return ""
+	case d.liveness.Err() != nil:
+		return "; other nodes are not watched: " + d.liveness.Err().Error()
+	case len(d.unreachable) > 0:
+		return "; nodes that do not answer own nothing: " + strings.Join(d.unreachable, ", ")
+	}
+	return ""
 }
 
 // directorService is a Service of a director pool, with its pool's drain
@@ -67,11 +85,11 @@ func (d *directorRunner) run(ctx context.Context, c *cluster, in *announce.Input
 	services := directorServices(in.Services, pools)
 	d.ensureOpen(translate.Addresses(&c.node))
 	self, next := d.selfNode(result, services, now)
-	findings := d.findings()
 	if d.dp == nil {
-		return findings, next, nil
+		return d.findings(), next, nil
 	}
-	nodes := append(otherDirectorNodes(c.statuses.Items, d.self), self)
+	nodes := append(d.answering(otherDirectorNodes(c.statuses.Items, d.self)), self)
+	findings := d.findings()
 	plan, err := director.Build(nodes, serviceList(services), owner.DefaultSize)
 	if err != nil {
 		return findings, next, fmt.Errorf("director plan: %w", err)
@@ -216,6 +234,32 @@ func otherDirectorNodes(statuses []v1alpha1.BGPNodeStatus, self string) []direct
 	return out
 }
 
+// answering watches the other nodes that could own connections, and
+// takes those that stopped answering out of the tables: a node that died
+// keeps its status object, which says it serves.
+func (d *directorRunner) answering(others []director.Node) []director.Node {
+	if d.liveness == nil {
+		return others
+	}
+	targets := map[string]netip.Addr{}
+	for _, n := range others {
+		if n.Ready && n.TunnelAddress.IsValid() {
+			targets[n.Name] = n.TunnelAddress
+		}
+	}
+	d.liveness.SetTargets(targets)
+	down := d.liveness.Unreachable()
+	d.unreachable = d.unreachable[:0]
+	for i := range others {
+		if down[others[i].Name] {
+			others[i].Ready = false
+			d.unreachable = append(d.unreachable, others[i].Name)
+		}
+	}
+	slices.Sort(d.unreachable)
+	return others
+}
+
 // findings is what the status shows about the director.
 func (d *directorRunner) findings() directorFindings {
 	f := directorFindings{node: &v1alpha1.NodeDirector{Ready: d.dp != nil}}
@@ -228,6 +272,7 @@ func (d *directorRunner) findings() directorFindings {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonDatapathUnavailable,
 			conditionMessage("the node announces without the director: "+d.failure)
 	}
+	cond.Message = conditionMessage(cond.Message + d.livenessNote())
 	f.condition = &cond
 	for key := range d.finishing {
 		f.finishing = append(f.finishing, key)

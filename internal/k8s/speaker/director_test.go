@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,5 +201,94 @@ func TestTurningTheDirectorOffClosesTheDatapath(t *testing.T) {
 	must(t, k8sClient.Delete(context.Background(), &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: id + "-dir"}}))
 	testpoll.Until(t, 20*time.Second, "the datapath is closed", func() (bool, string) {
 		return dp.Closed(), "open"
+	})
+}
+
+// fakeLiveness is a director.Liveness whose unreachable nodes the test
+// sets.
+type fakeLiveness struct {
+	mu          sync.Mutex
+	targets     map[string]netip.Addr
+	unreachable map[string]bool
+	changes     chan struct{}
+}
+
+func newFakeLiveness() *fakeLiveness {
+	return &fakeLiveness{unreachable: map[string]bool{}, changes: make(chan struct{}, 1)}
+}
+
+func (f *fakeLiveness) SetTargets(targets map[string]netip.Addr) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.targets = targets
+}
+
+func (f *fakeLiveness) Unreachable() map[string]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]bool{}
+	for name := range f.targets {
+		if f.unreachable[name] {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+func (f *fakeLiveness) Changes() <-chan struct{} { return f.changes }
+
+func (f *fakeLiveness) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (f *fakeLiveness) Err() error { return nil }
+
+func (f *fakeLiveness) set(node string, unreachable bool) {
+	f.mu.Lock()
+	f.unreachable[node] = unreachable
+	f.mu.Unlock()
+	select {
+	case f.changes <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakeLiveness) watched(node string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.targets[node]
+	return ok
+}
+
+func TestANodeThatStopsAnsweringLeavesTheTablesUntilItAnswersAgain(t *testing.T) {
+	dp, opened, live := director.NewFake(), make(chan netip.Addr, 1), newFakeLiveness()
+	_, id, _ := worldWith(t, func(o *speaker.Options) {
+		withDatapath(dp, opened)(o)
+		o.Liveness = live
+	}, "router")
+	directorPool(t, id+"-dir", time.Minute)
+	announcedServiceOfPool(t, id, id+"-web", id+"-node", "203.0.113.90", id+"-dir")
+	other := id + "-other"
+	otherNodeStatus(t, other, &v1alpha1.NodeDirector{Ready: true, TunnelAddress: "198.18.0.12"},
+		v1alpha1.ServiceAnnouncement{Name: "default/" + id + "-web", State: v1alpha1.AnnouncementAnnounced})
+	waitForPlan(t, dp, "the other node is in the table", func(r director.ApplyRequest) bool {
+		return slices.Equal(tableNodes(r, "203.0.113.90"), []string{id + "-node", other})
+	})
+	if !live.watched(other) {
+		t.Fatalf("the other node is not watched")
+	}
+
+	live.set(other, true)
+	waitForPlan(t, dp, "the node that stopped answering leaves the table", func(r director.ApplyRequest) bool {
+		return slices.Equal(tableNodes(r, "203.0.113.90"), []string{id + "-node"})
+	})
+	waitForNodeStatus(t, id+"-node", "the status names the node that does not answer", func(st *v1alpha1.BGPNodeStatus) bool {
+		c := directorCondition(st)
+		return c != nil && strings.Contains(c.Message, other)
+	})
+	live.set(other, false)
+	waitForPlan(t, dp, "the node is back once it answers", func(r director.ApplyRequest) bool {
+		return slices.Equal(tableNodes(r, "203.0.113.90"), []string{id + "-node", other})
 	})
 }

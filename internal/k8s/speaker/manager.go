@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/bgp"
@@ -96,6 +97,10 @@ type Options struct {
 	// turns the director on; nil means the node has none, and says so in
 	// its status while a pool asks for it.
 	OpenDatapath director.Opener
+	// Liveness watches the other nodes of the director's tables, so that
+	// a node that died owns nothing from the moment it stops answering;
+	// nil trusts every node's status object.
+	Liveness director.Liveness
 }
 
 // NewManager builds a manager that runs the speaker's reconciler against
@@ -173,7 +178,7 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := addSpeakerController(mgr, r, opts.NodeName); err != nil {
+	if err := addSpeakerController(mgr, r, opts.NodeName, opts.Liveness); err != nil {
 		return nil, nil, err
 	}
 	if preflight != nil {
@@ -244,6 +249,9 @@ func addReconcilerRunnables(mgr manager.Manager, engine bgp.Engine, recorder eve
 	if err := mgr.Add(watch); err != nil {
 		return nil, fmt.Errorf("add session watch: %w", err)
 	}
+	if err := addLiveness(mgr, opts.Liveness, opts.Logger); err != nil {
+		return nil, err
+	}
 	status := newNodeStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), engine, opts.NodeName, opts.Logger, metrics)
 	if err := mgr.Add(status); err != nil {
 		return nil, fmt.Errorf("add node status writer: %w", err)
@@ -259,7 +267,7 @@ func addReconcilerRunnables(mgr manager.Manager, engine bgp.Engine, recorder eve
 		status:      status,
 		events:      newAnnouncementEvents(recorder, opts.NodeName),
 		drainEvents: drainEvents{recorder: recorder},
-		director:    directorRunner{open: opts.OpenDatapath, logger: opts.Logger, self: opts.NodeName},
+		director:    directorRunner{open: opts.OpenDatapath, liveness: opts.Liveness, logger: opts.Logger, self: opts.NodeName},
 	}, nil
 }
 
@@ -280,7 +288,7 @@ func peerWarning(reader client.Reader, recorder events.EventRecorder) func(ctx c
 // can change what is announced start a recompute: during a burst of new
 // Services most events are about Services that have no address yet, and
 // each recompute reads everything.
-func addSpeakerController(mgr manager.Manager, r *speakerReconciler, nodeName string) error {
+func addSpeakerController(mgr manager.Manager, r *speakerReconciler, nodeName string, liveness director.Liveness) error {
 	recompute := kubeutil.RecomputeAll()
 	b := builder.ControllerManagedBy(mgr).
 		Named("speaker").
@@ -299,6 +307,11 @@ func addSpeakerController(mgr manager.Manager, r *speakerReconciler, nodeName st
 	// Other nodes' status objects tell whether a Service is announced
 	// elsewhere, which decides whether announcing it here may be held.
 	b = b.Watches(&v1alpha1.BGPNodeStatus{}, recompute, builder.WithPredicates(otherNodesChanged(nodeName, &r.othersRead)))
+	// A node of the director's tables that stops or starts answering
+	// changes the tables.
+	if liveness != nil {
+		b = b.WatchesRawSource(source.Channel(livenessEvents(mgr, liveness), recompute))
+	}
 	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("create speaker controller: %w", err)
 	}

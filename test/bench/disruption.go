@@ -32,6 +32,8 @@ type disruptionCase struct {
 	// on node-0 and the victim; otherwise it is a Cluster Service
 	// announced by all three nodes.
 	local bool
+	// director turns the director on for the Service's pool.
+	director bool
 	// prepare runs before the traffic starts, and returns once the
 	// router's next hops are what the event starts from.
 	prepare prepareFunc
@@ -70,8 +72,19 @@ func disruptionCases() []disruptionCase {
 		{event: "node join", mitigation: "addition hold", on: false, prepare: excludeNode, run: joinNode(false)},
 		{event: "endpoint move", mitigation: "addition hold", on: true, hold: true, local: true, prepare: announcedOnBoth, run: moveEndpoint(true)},
 		{event: "endpoint move", mitigation: "addition hold", on: false, local: true, prepare: announcedOnBoth, run: moveEndpoint(false)},
+		{event: "speaker restart (SIGTERM)", mitigation: "director", on: true, director: true, run: restartSpeaker},
+		{event: "node crash (link cut)", mitigation: "director", on: true, director: true, bfd: true, run: crashNode},
+		{event: "planned drain", mitigation: "director", on: true, director: true, run: drainNode},
+		{event: "node join", mitigation: "director", on: true, director: true, prepare: excludeNode, run: joinNode(false)},
+		{event: "endpoint move", mitigation: "director", on: true, director: true, local: true, prepare: announcedOnBoth, run: moveEndpointKeepingOldPod},
 	}
 }
+
+// directorDrainTimeout is how long a node that stops serving the
+// Service keeps serving its connections in the director's cases: longer
+// than any measurement after the event, short enough that a node excluded
+// before a join has left the tables within the preparation's minute.
+const directorDrainTimeout = 15 * time.Second
 
 // restartSpeaker stops the victim's speaker with SIGTERM and starts it
 // again once its session has ended; the event ends when the session is
@@ -243,6 +256,18 @@ func moveEndpoint(hold bool) eventFunc {
 	}
 }
 
+// moveEndpointKeepingOldPod moves the Service's endpoint from the victim
+// to node-2 as a rolling update does: the victim's pod stops being ready
+// but serves on, as a terminating pod does during its grace period.
+func moveEndpointKeepingOldPod(ctx context.Context, t disruptionTarget) (time.Duration, error) {
+	start := time.Now()
+	if _, err := t.lab.PlacePods(ctx, t.svc, map[string][]lab.EndpointState{
+		"node-0": {lab.Ready}, t.victim.Name: {lab.NotReady}, "node-2": {lab.Ready}}); err != nil {
+		return 0, err
+	}
+	return settle(ctx, t, t.lab.Nodes[2], false, 2, start)
+}
+
 // settle waits for the end of an event that adds joiner: with a hold,
 // until joiner's status shows the Service held (the router's next hops
 // are then final without it); without, until the router has want next
@@ -371,7 +396,7 @@ func onOff(on bool) string {
 func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (disruptionRow, error) {
 	row := disruptionRow{hashing: hashing, event: c.event, mitigation: c.mitigation, on: c.on, conns: conns}
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Config{Nodes: 3, BinDir: binDir, BFD: c.bfd, RouterHashing: hashing})
+	l, err := lab.Start(ctx, lab.Config{Nodes: 3, BinDir: binDir, BFD: c.bfd, RouterHashing: hashing, Director: c.director})
 	if err != nil {
 		return row, err
 	}
@@ -385,6 +410,11 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 	}
 	if c.bfd {
 		if err := untilBFDUp(l); err != nil {
+			return row, err
+		}
+	}
+	if c.director {
+		if err := untilDirectorReady(ctx, l); err != nil {
 			return row, err
 		}
 	}
@@ -411,10 +441,11 @@ func createDisruptionConfig(ctx context.Context, l *lab.Lab, c disruptionCase) e
 	if c.hold {
 		adv.Spec.AdditionHold = &v1alpha1.AdditionHold{MinDelay: &metav1.Duration{Duration: time.Hour}}
 	}
-	objs := []client.Object{
-		&v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.IPPoolSpec{Addresses: []v1alpha1.AddressRange{"203.0.113.0/24"}}},
-		adv,
+	pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.IPPoolSpec{Addresses: []v1alpha1.AddressRange{"203.0.113.0/24"}}}
+	if c.director {
+		pool.Spec.Director = &v1alpha1.PoolDirector{Enabled: true, DrainTimeout: &metav1.Duration{Duration: directorDrainTimeout}}
 	}
+	objs := []client.Object{pool, adv}
 	if c.bfd {
 		objs = append(objs, &v1alpha1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "fast"}, Spec: v1alpha1.BFDProfileSpec{
 			ReceiveInterval: ptr.To[int32](100), TransmitInterval: ptr.To[int32](100), DetectMultiplier: ptr.To[int32](3)}})
@@ -463,6 +494,24 @@ func startDisruptedService(ctx context.Context, l *lab.Lab, local bool) (*corev1
 		return nil, netip.Addr{}, err
 	}
 	return svc, addr, nil
+}
+
+// untilDirectorReady waits until every node's status shows its director
+// datapath ready, which the other nodes' tables then take in.
+func untilDirectorReady(ctx context.Context, l *lab.Lab) error {
+	for _, n := range l.Nodes {
+		err := until(30*time.Second, n.Name+"'s director datapath is ready", func() bool {
+			var st v1alpha1.BGPNodeStatus
+			if l.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &st) != nil {
+				return false
+			}
+			return st.Status.Director != nil && st.Status.Director.Ready
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // untilBFDUp waits until the router has a BFD session up with each of the

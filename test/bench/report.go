@@ -64,11 +64,29 @@ const (
 )
 
 // chartSeries is one bar of each event's group: a hashing mode with the
-// mitigation on or off, in its own colour.
+// event's mitigation off or on, or with the director, in its own colour.
 type chartSeries struct {
 	hashing string
-	on      bool
+	variant string
 	color   string
+}
+
+// Variants of a series.
+const (
+	variantOff      = "mitigation off"
+	variantOn       = "mitigation on"
+	variantDirector = "director"
+)
+
+// variantOf is the series variant of a row.
+func variantOf(r disruptionRow) string {
+	switch {
+	case r.mitigation == variantDirector:
+		return variantDirector
+	case r.on:
+		return variantOn
+	}
+	return variantOff
 }
 
 // disruptionChart draws, per event, one bar per hashing mode and
@@ -77,7 +95,7 @@ func disruptionChart(rows []disruptionRow) string {
 	events, all := chartLayout(rows)
 	groupW := len(all)*chartBarW + chartGap
 	width := chartLeft + len(events)*groupW + 20
-	height := chartTop + chartPlotH + 100 + 20*len(all)/2
+	height := chartTop + chartPlotH + 100 + 20*len(all)/3
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
@@ -114,10 +132,10 @@ func chartLayout(rows []disruptionRow) (events []string, all []chartSeries) {
 			hashings = append(hashings, r.hashing)
 		}
 	}
-	palette := [][2]string{{"#c0392b", "#27ae60"}, {"#e59866", "#82e0aa"}}
+	palette := [][3]string{{"#c0392b", "#27ae60", "#2471a3"}, {"#e59866", "#82e0aa", "#85c1e9"}}
 	for i, h := range hashings {
 		colors := palette[i%len(palette)]
-		all = append(all, chartSeries{h, false, colors[0]}, chartSeries{h, true, colors[1]})
+		all = append(all, chartSeries{h, variantOff, colors[0]}, chartSeries{h, variantOn, colors[1]}, chartSeries{h, variantDirector, colors[2]})
 	}
 	return events, all
 }
@@ -127,7 +145,7 @@ func chartLayout(rows []disruptionRow) (events []string, all []chartSeries) {
 func chartBars(b *strings.Builder, rows []disruptionRow, ev string, all []chartSeries, x0 int) {
 	for si, s := range all {
 		for _, r := range rows {
-			if r.event != ev || r.hashing != s.hashing || r.on != s.on || r.conns == 0 {
+			if r.event != ev || r.hashing != s.hashing || variantOf(r) != s.variant || r.conns == 0 {
 				continue
 			}
 			share := float64(r.broken) / float64(r.conns)
@@ -146,7 +164,7 @@ func chartBars(b *strings.Builder, rows []disruptionRow, ev string, all []chartS
 func chartEventLabel(b *strings.Builder, rows []disruptionRow, ev string, cx int) {
 	mitigation := ""
 	for _, r := range rows {
-		if r.event == ev {
+		if r.event == ev && variantOf(r) != variantDirector {
 			mitigation = r.mitigation
 			break
 		}
@@ -161,12 +179,12 @@ func chartEventLabel(b *strings.Builder, rows []disruptionRow, ev string, cx int
 	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", cx, chartTop+chartPlotH+48, html.EscapeString(mitigation))
 }
 
-// chartLegend names the colour of each series, two to a line.
+// chartLegend names the colour of each series, three to a line.
 func chartLegend(b *strings.Builder, all []chartSeries) {
 	for si, s := range all {
-		x := chartLeft + (si%2)*260
-		y := chartTop + chartPlotH + 74 + (si/2)*20
+		x := chartLeft + (si%3)*260
+		y := chartTop + chartPlotH + 74 + (si/3)*20
 		fmt.Fprintf(b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/>`+"\n", x, y-10, s.color)
-		fmt.Fprintf(b, `<text x="%d" y="%d">%s, mitigation %s</text>`+"\n", x+18, y, html.EscapeString(s.hashing), onOff(s.on))
+		fmt.Fprintf(b, `<text x="%d" y="%d">%s, %s</text>`+"\n", x+18, y, html.EscapeString(s.hashing), s.variant)
 	}
 }

@@ -24,7 +24,8 @@ var valueSets = map[string]map[string]any{
 			"readerSubjects": []any{map[string]any{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"}},
 		},
 		"controller": map[string]any{"replicas": 3, "loadBalancerClass": "bgplb.io/bgp", "checkPasswordSecrets": true, "podAntiAffinity": "hard"},
-		"speaker":    map[string]any{"tolerateControlPlane": true, "extraCapabilities": []any{"NET_ADMIN"}, "shutdownGraceSeconds": 120},
+		"speaker": map[string]any{"tolerateControlPlane": true, "extraCapabilities": []any{"NET_ADMIN", "SYS_TIME"}, "shutdownGraceSeconds": 120,
+			"director": map[string]any{"enabled": true, "uplinks": []any{"bond0", "eth2"}, "tunnelPort": 4800}},
 	},
 	"single-insecure": {
 		"metrics":    map[string]any{"secure": false},
@@ -276,6 +277,38 @@ func TestTheWorkloadsRunWithoutPrivilege(t *testing.T) {
 	}
 	if host, _, _ := unstructured.NestedBool(ds.Object, "spec", "template", "spec", "hostNetwork"); !host {
 		t.Error("the speaker must use the host's network: it announces the node's own addresses")
+	}
+}
+
+// TestTheDirectorAddsOnlyWhatItsDatapathNeeds checks the speaker with the
+// director turned on: its flags, the node's bpffs, and exactly the
+// capabilities of the datapath and the extra ones asked for.
+func TestTheDirectorAddsOnlyWhatItsDatapathNeeds(t *testing.T) {
+	ds := find(objects(t, mustRender(t, valueSets["everything"])), "DaemonSet", "bgplb-speaker")
+	args := containerArgs(t, ds)
+	for _, want := range []string{"--director-tunnel-port=4800", "--director-pin-dir=/sys/fs/bpf/bgplb", "--director-uplinks=bond0,eth2"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("speaker args %v lack %s", args, want)
+		}
+	}
+	containers, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "containers")
+	sc := containers[0].(map[string]any)["securityContext"].(map[string]any)
+	caps := sc["capabilities"].(map[string]any)
+	if got, want := strs(caps["add"]), []string{"BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "SYS_TIME"}; !slices.Equal(got, want) {
+		t.Errorf("capabilities added %v, want %v", got, want)
+	}
+	if !slices.Equal(strs(caps["drop"]), []string{"ALL"}) || sc["allowPrivilegeEscalation"] != false || sc["readOnlyRootFilesystem"] != true {
+		t.Errorf("securityContext %v: the director must not loosen anything but the user and the capabilities", sc)
+	}
+	volumes, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "volumes")
+	found := false
+	for _, v := range volumes {
+		if path, _, _ := unstructured.NestedString(v.(map[string]any), "hostPath", "path"); path == "/sys/fs/bpf" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no hostPath volume of /sys/fs/bpf in %v", volumes)
 	}
 }
 

@@ -73,3 +73,23 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+
+{{/*
+The speaker's securityContext with the director's datapath: the user root,
+for the node's bpffs, but no capability beyond those the datapath needs
+and the extra ones given.
+*/}}
+{{- define "bgplb.directorSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: false
+runAsUser: 0
+runAsGroup: 0
+capabilities:
+  drop: ["ALL"]
+  add:
+    {{- toYaml (concat (list "BPF" "PERFMON" "NET_ADMIN" "NET_RAW") (. | default list) | uniq) | nindent 4 }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}

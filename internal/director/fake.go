@@ -10,9 +10,10 @@ import (
 // Fake is a Datapath that keeps the last applied plan in memory.
 type Fake struct {
 	mu      sync.Mutex
-	applied *ApplyRequest
-	closed  bool
-	left    bool
+	applied  *ApplyRequest
+	closed   bool
+	left     bool
+	counters Counters
 }
 
 // NewFake returns an empty fake datapath.
@@ -38,7 +39,8 @@ func (f *Fake) Apply(ctx context.Context, req ApplyRequest) error {
 	return nil
 }
 
-// Counters returns no packets: the fake forwards none.
+// Counters returns what SetCounters set last: the fake forwards no
+// packet itself.
 func (f *Fake) Counters(ctx context.Context) (Counters, error) {
 	if err := ctx.Err(); err != nil {
 		return Counters{}, err
@@ -48,7 +50,23 @@ func (f *Fake) Counters(ctx context.Context) (Counters, error) {
 	if f.closed {
 		return Counters{}, ErrClosed
 	}
-	return Counters{Forwarded: map[string]uint64{}, SecondChances: map[string]uint64{}}, nil
+	c := f.counters
+	c.Forwarded, c.SecondChances = maps.Clone(c.Forwarded), maps.Clone(c.SecondChances)
+	if c.Forwarded == nil {
+		c.Forwarded = map[string]uint64{}
+	}
+	if c.SecondChances == nil {
+		c.SecondChances = map[string]uint64{}
+	}
+	return c, nil
+}
+
+// SetCounters sets what Counters returns, as if the datapath had counted
+// those packets.
+func (f *Fake) SetCounters(c Counters) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counters = c
 }
 
 // Close marks the fake closed.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,9 @@ type directorRunner struct {
 	logger   *slog.Logger
 	self     string
 
+	// mu guards dp, which the metrics collector reads from its own
+	// goroutine: the datapath's methods are not safe for concurrent use.
+	mu     sync.Mutex
 	dp     director.Datapath
 	tunnel netip.Addr
 	// failure says why the node has no datapath; empty while it has one.
@@ -94,7 +98,10 @@ func (d *directorRunner) run(ctx context.Context, c *cluster, in *announce.Input
 	if err != nil {
 		return findings, next, fmt.Errorf("director plan: %w", err)
 	}
-	if err := d.dp.Apply(ctx, director.ApplyRequest{Plan: plan, Self: d.self}); err != nil {
+	d.mu.Lock()
+	err = d.dp.Apply(ctx, director.ApplyRequest{Plan: plan, Self: d.self})
+	d.mu.Unlock()
+	if err != nil {
 		return findings, next, fmt.Errorf("load the director plan: %w", err)
 	}
 	return findings, next, nil
@@ -147,7 +154,9 @@ func (d *directorRunner) ensureOpen(addrs translate.NodeAddresses) {
 			d.logger.Warn("director datapath unavailable; the node announces without it", "error", err)
 			return
 		}
+		d.mu.Lock()
 		d.dp, d.failure = dp, ""
+		d.mu.Unlock()
 		d.logger.Info("director datapath loaded", "tunnelAddress", tunnel)
 	}
 }
@@ -157,6 +166,8 @@ func (d *directorRunner) ensureOpen(addrs translate.NodeAddresses) {
 // forwarding. Only the reconciler's owner calls it, once no recompute
 // runs any more.
 func (d *directorRunner) leave() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.dp != nil {
 		if err := d.dp.Leave(); err != nil {
 			d.logger.Warn("cannot hand the director datapath over", "error", err)
@@ -167,12 +178,15 @@ func (d *directorRunner) leave() {
 
 // stop closes the datapath, if open, and forgets the node's Services.
 func (d *directorRunner) stop() {
+	d.mu.Lock()
 	if d.dp != nil {
 		if err := d.dp.Close(); err != nil {
 			d.logger.Warn("cannot remove the director datapath", "error", err)
 		}
 	}
-	d.dp, d.failure, d.tunnel = nil, "", netip.Addr{}
+	d.dp = nil
+	d.mu.Unlock()
+	d.failure, d.tunnel = "", netip.Addr{}
 	d.serving, d.finishing = nil, nil
 }
 
@@ -279,4 +293,20 @@ func (d *directorRunner) findings() directorFindings {
 	}
 	slices.Sort(f.finishing)
 	return f
+}
+
+// counters reads the datapath's packet counters; false while there is no
+// datapath.
+func (d *directorRunner) counters(ctx context.Context) (director.Counters, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dp == nil {
+		return director.Counters{}, false
+	}
+	c, err := d.dp.Counters(ctx)
+	if err != nil {
+		d.logger.Warn("cannot read the director's counters", "error", err)
+		return director.Counters{}, false
+	}
+	return c, true
 }

@@ -292,3 +292,26 @@ func TestANodeThatStopsAnsweringLeavesTheTablesUntilItAnswersAgain(t *testing.T)
 		return slices.Equal(tableNodes(r, "203.0.113.90"), []string{id + "-node", other})
 	})
 }
+
+func TestTheDatapathsCountersAreMetrics(t *testing.T) {
+	dp, opened := director.NewFake(), make(chan netip.Addr, 1)
+	_, id, metrics := worldWith(t, withDatapath(dp, opened), "router")
+	directorPool(t, id+"-dir", time.Minute)
+	announcedServiceOfPool(t, id, id+"-web", id+"-node", "203.0.113.95", id+"-dir")
+	<-opened
+	dp.SetCounters(director.Counters{Forwarded: map[string]uint64{"node-b": 7}, SecondChances: map[string]uint64{"node-c": 3}, Local: 11, NoOwner: 2})
+	for _, m := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"bgplb_director_forwarded_packets_total", map[string]string{"to_node": "node-b"}, 7},
+		{"bgplb_director_second_chance_packets_total", map[string]string{"to_node": "node-c"}, 3},
+		{"bgplb_director_local_packets_total", nil, 11},
+		{"bgplb_director_no_owner_packets_total", nil, 2},
+	} {
+		if got := metricValue(t, metrics, m.name, m.labels); got != m.want {
+			t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
+	}
+}

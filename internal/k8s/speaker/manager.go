@@ -178,6 +178,9 @@ func newManager(cfg *rest.Config, engine bgp.Engine, opts Options) (manager.Mana
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := opts.MetricsRegistry.Register(newDirectorCollector(&r.director)); err != nil {
+		return nil, nil, fmt.Errorf("register the director's metrics: %w", err)
+	}
 	if err := addSpeakerController(mgr, r, opts.NodeName, opts.Liveness); err != nil {
 		return nil, nil, err
 	}

@@ -9,7 +9,7 @@ import (
 
 // Fake is a Datapath that keeps the last applied plan in memory.
 type Fake struct {
-	mu      sync.Mutex
+	mu       sync.Mutex
 	applied  *ApplyRequest
 	closed   bool
 	left     bool

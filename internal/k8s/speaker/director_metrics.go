@@ -10,7 +10,7 @@ import (
 // directorCollector exports the director datapath's packet counters,
 // read from the kernel at each scrape. docs/metrics.md lists them.
 type directorCollector struct {
-	runner                                   *directorRunner
+	runner                                  *directorRunner
 	forwarded, secondChance, local, noOwner *prometheus.Desc
 }
 
@@ -18,13 +18,13 @@ func newDirectorCollector(runner *directorRunner) directorCollector {
 	return directorCollector{
 		runner: runner,
 		forwarded: prometheus.NewDesc("bgplb_director_forwarded_packets_total",
-		"Packets this node forwarded to the node named, their connection's owner (first hop).", []string{"to_node"}, nil),
+			"Packets this node forwarded to the node named, their connection's owner (first hop).", []string{"to_node"}, nil),
 		secondChance: prometheus.NewDesc("bgplb_director_second_chance_packets_total",
-		"Packets this node sent on to the node named because it knew no connection for them (second hop).", []string{"to_node"}, nil),
+			"Packets this node sent on to the node named because it knew no connection for them (second hop).", []string{"to_node"}, nil),
 		local: prometheus.NewDesc("bgplb_director_local_packets_total",
-		"Packets for a director Service address that this node kept and served.", nil, nil),
+			"Packets for a director Service address that this node kept and served.", nil, nil),
 		noOwner: prometheus.NewDesc("bgplb_director_no_owner_packets_total",
-		"Packets for a director Service address that no table had an owner for, left to this node.", nil, nil),
+			"Packets for a director Service address that no table had an owner for, left to this node.", nil, nil),
 	}
 }
 

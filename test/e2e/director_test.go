@@ -50,14 +50,24 @@ func directedLab(t *testing.T, bfd bool) *lab.Lab {
 // waits until the router has the nodes as next hops.
 func directedService(t *testing.T, l *lab.Lab, local bool, nextHops ...string) (*corev1.Service, netip.Addr) {
 	t.Helper()
-	svc := createService(t, l, "directed", local)
+	svc, addrs := directedServiceOf(t, l, local, []corev1.IPFamily{corev1.IPv4Protocol}, nextHops...)
+	return svc, addrs[0]
+}
+
+// directedServiceOf is directedService for a Service of the given
+// families; it returns one address per family.
+func directedServiceOf(t *testing.T, l *lab.Lab, local bool, families []corev1.IPFamily, nextHops ...string) (*corev1.Service, []netip.Addr) {
+	t.Helper()
+	svc := createService(t, l, "directed", local, families...)
 	if err := l.SetEndpoints(context.Background(), svc, map[string][]lab.EndpointState{
 		"node-0": {lab.Ready}, "node-1": {lab.Ready}, "node-2": {lab.Ready}}); err != nil {
 		t.Fatal(err)
 	}
-	addr := serviceAddrs(t, l, svc, 1)[0]
-	waitForNextHops(t, l, addr, nextHops...)
-	return svc, addr
+	addrs := serviceAddrs(t, l, svc, len(families))
+	for _, addr := range addrs {
+		waitForNextHops(t, l, addr, nextHops...)
+	}
+	return svc, addrs
 }
 
 func setPool(t *testing.T, l *lab.Lab, edit func(*v1alpha1.IPPool)) {
@@ -106,14 +116,23 @@ func requireNoneBroken(t *testing.T, d *lab.Disruption, event string) {
 	}
 }
 
+// Both families at once: IPv4 and IPv6 Service addresses, forwarded over
+// the nodes' IPv4 tunnel.
 func TestTheDirectorKeepsEveryConnectionThroughADrain(t *testing.T) {
 	l := directedLab(t, false)
-	_, addr := directedService(t, l, false, allNodes(l)...)
-	d := startDisruption(t, l, addr, directorConns)
+	_, addrs := directedServiceOf(t, l, false, []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}, allNodes(l)...)
+	var harnesses []*lab.Disruption
+	for _, addr := range addrs {
+		harnesses = append(harnesses, startDisruption(t, l, addr, directorConns))
+	}
 	setNodeAnnotation(t, l, "node-1", v1alpha1.AnnotationDrain, "true")
-	waitForNextHopsWithin(t, l, addr, 30*time.Second, "node-0", "node-2")
-	keepTraffic(t, d, 2*time.Second)
-	requireNoneBroken(t, d, "draining node-1")
+	for _, addr := range addrs {
+		waitForNextHopsWithin(t, l, addr, 30*time.Second, "node-0", "node-2")
+	}
+	for i, d := range harnesses {
+		keepTraffic(t, d, 2*time.Second)
+		requireNoneBroken(t, d, fmt.Sprintf("draining node-1, connections to %s", addrs[i]))
+	}
 }
 
 func TestTheDirectorKeepsEveryConnectionThroughAJoin(t *testing.T) {

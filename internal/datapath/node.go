@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"time"
 
 	"github.com/vishvananda/netns"
 
@@ -41,7 +42,27 @@ type Options struct {
 	// Device is the tunnel device; a zero value means
 	// DefaultTunnelDevice.
 	Device TunnelDevice
+	// Lease is how long the program goes on forwarding after the last
+	// renewal; a Node renews it on every Apply and every Lease/4. Zero
+	// means DefaultLease.
+	Lease time.Duration
 }
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Device.Name == "" {
+		o.Device = DefaultTunnelDevice()
+	}
+	if o.Lease == 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Lease < minLease {
+		return o, fmt.Errorf("director lease %s is shorter than %s", o.Lease, minLease)
+	}
+	return o, nil
+}
+
+// minLease keeps renewals, every lease/4, from running all the time.
+const minLease = 100 * time.Millisecond
 
 // Node is one node's director datapath: the tunnel device, the program on
 // the uplinks and the tunnel, and what its maps hold, which Apply changes
@@ -52,7 +73,8 @@ type Node struct {
 	tunnel   *Tunnel
 	// netns is the network namespace Open ran in, where Close removes
 	// what Open made, whichever thread calls it.
-	netns netns.NsHandle
+	netns   netns.NsHandle
+	renewal *renewal
 
 	ids      map[string]NodeID
 	names    map[NodeID]string
@@ -61,22 +83,24 @@ type Node struct {
 	services map[netip.Addr]TableID
 }
 
-// Open sets up the tunnel device, loads the program and attaches it. It
+// Open sets up the tunnel device, loads the program and attaches it,
+// with no lease yet: the program acts from the first Apply on. It
 // undoes everything it did when a step fails; the error says which, and
 // wraps ErrKernelFeature when the kernel lacks something.
 func Open(opts Options) (*Node, error) {
-	if opts.Device.Name == "" {
-		opts.Device = DefaultTunnelDevice()
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	n := &Node{ids: map[string]NodeID{}, names: map[NodeID]string{}, tunnels: map[string]netip.Addr{},
 		tables: map[string]TableID{}, services: map[netip.Addr]TableID{}, netns: -1}
-	var err error
 	if n.netns, err = netns.Get(); err != nil {
 		return nil, fmt.Errorf("open the network namespace: %w", err)
 	}
 	if err := n.open(opts); err != nil {
 		return nil, errors.Join(err, n.Close())
 	}
+	n.renewal = startRenewal(n.datapath, opts.Lease)
 	return n, nil
 }
 
@@ -142,6 +166,9 @@ func (n *Node) Close() error {
 	if !n.netns.IsOpen() {
 		return nil
 	}
+	if n.renewal != nil {
+		n.renewal.stop()
+	}
 	err := inNamespace(n.netns, func() error {
 		var errs []error
 		if n.datapath != nil {
@@ -198,6 +225,9 @@ func (n *Node) Apply(ctx context.Context, req director.ApplyRequest) error {
 	}
 	if n.datapath == nil {
 		return errors.New("the director datapath is closed")
+	}
+	if err := n.renewal.renew(); err != nil {
+		return err
 	}
 	steps := []func() error{
 		func() error { return n.addNodes(req.Plan.Tunnels, req.Self) },

@@ -6,6 +6,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/bgplb/bgplb/internal/director"
@@ -17,25 +18,43 @@ import (
 // veth holding the tunnel address (this kernel has no dummy devices).
 func openNode(t *testing.T) (*Node, string) {
 	t.Helper()
+	ns := newNodeNetns(t)
+	return openNodeIn(t, ns, nodeOptions(t)), ns
+}
+
+// newNodeNetns makes a namespace whose uplink up0 holds 10.98.0.1.
+func newNodeNetns(t *testing.T) string {
+	t.Helper()
 	ns := newNetns(t, "node")
 	inNetnsCommand(t, ns, "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p")
 	inNetnsCommand(t, ns, "ip", "addr", "add", "10.98.0.1/24", "dev", "up0")
 	inNetnsCommand(t, ns, "ip", "link", "set", "up0", "up")
+	return ns
+}
+
+// nodeOptions are the options of a node in a namespace of newNodeNetns.
+func nodeOptions(t *testing.T) Options {
+	t.Helper()
+	return Options{TunnelAddress: netip.MustParseAddr("10.98.0.1")}
+}
+
+// openNodeIn opens a node's datapath in namespace ns, and closes it when
+// the test ends unless the test closed it.
+func openNodeIn(t *testing.T, ns string, opts Options) *Node {
+	t.Helper()
 	var n *Node
 	inNetns(t, ns, func() {
 		var err error
-		if n, err = Open(Options{TunnelAddress: netip.MustParseAddr("10.98.0.1")}); err != nil {
+		if n, err = Open(opts); err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 	})
 	t.Cleanup(func() {
-		inNetns(t, ns, func() {
-			if err := n.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
+		if err := n.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
 	})
-	return n, ns
+	return n
 }
 
 func TestNodeConforms(t *testing.T) {
@@ -47,12 +66,22 @@ func TestNodeConforms(t *testing.T) {
 
 func TestOpenFindsNoUplinkWithoutTheTunnelAddress(t *testing.T) {
 	ns := newNetns(t, "node")
+	opts := nodeOptions(t)
 	inNetns(t, ns, func() {
-		_, err := Open(Options{TunnelAddress: netip.MustParseAddr("10.98.0.1")})
-		if err == nil {
-			t.Fatal("Open succeeded on a node without the tunnel address")
+		_, err := Open(opts)
+		if want := "no interface holds the tunnel address 10.98.0.1"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Open on a node without the tunnel address: error %v, want one containing %q", err, want)
 		}
 	})
+}
+
+// applyPlan applies to n, as node a, the plan of serviceV4 served by
+// nodes a, b and c.
+func applyPlan(t *testing.T, n *Node) {
+	t.Helper()
+	if err := n.Apply(context.Background(), director.ApplyRequest{Plan: directedPlan(t, serviceV4, director.Serving), Self: "a"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // directedPlan is the plan of one Service address served by nodes a, b

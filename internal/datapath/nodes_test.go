@@ -123,6 +123,9 @@ func (n *testNode) start(t *testing.T) {
 				t.Errorf("%s: %v", n.name, err)
 			}
 		})
+		if err := d.RenewLease(time.Hour); err != nil {
+			t.Fatal(err)
+		}
 		uplink := interfaceIndex(t, "eth0")
 		if err := d.AttachUplink(uplink); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,7 +16,8 @@ import (
 )
 
 // openNode opens a node's datapath in a fresh namespace whose uplink is a
-// veth holding the tunnel address (this kernel has no dummy devices).
+// veth holding the tunnel address (this kernel has no dummy devices),
+// with a pin directory on a bpf filesystem of the test's own.
 func openNode(t *testing.T) (*Node, string) {
 	t.Helper()
 	ns := newNodeNetns(t)
@@ -35,11 +37,11 @@ func newNodeNetns(t *testing.T) string {
 // nodeOptions are the options of a node in a namespace of newNodeNetns.
 func nodeOptions(t *testing.T) Options {
 	t.Helper()
-	return Options{TunnelAddress: netip.MustParseAddr("10.98.0.1")}
+	return Options{TunnelAddress: netip.MustParseAddr("10.98.0.1"), PinDir: filepath.Join(bpffsDir(t), "node")}
 }
 
 // openNodeIn opens a node's datapath in namespace ns, and closes it when
-// the test ends unless the test closed it.
+// the test ends unless the test closed or left it.
 func openNodeIn(t *testing.T, ns string, opts Options) *Node {
 	t.Helper()
 	var n *Node
@@ -73,15 +75,6 @@ func TestOpenFindsNoUplinkWithoutTheTunnelAddress(t *testing.T) {
 			t.Fatalf("Open on a node without the tunnel address: error %v, want one containing %q", err, want)
 		}
 	})
-}
-
-// applyPlan applies to n, as node a, the plan of serviceV4 served by
-// nodes a, b and c.
-func applyPlan(t *testing.T, n *Node) {
-	t.Helper()
-	if err := n.Apply(context.Background(), director.ApplyRequest{Plan: directedPlan(t, serviceV4, director.Serving), Self: "a"}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // directedPlan is the plan of one Service address served by nodes a, b

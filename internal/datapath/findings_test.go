@@ -2,7 +2,30 @@
 
 package datapath
 
-import "testing"
+import (
+	"net"
+	"testing"
+)
+
+// Findings say whether conntrack is active, as it is when it is checked:
+// a fresh namespace tracks nothing, and once a rule uses conntrack the
+// next datagram is tracked.
+func TestFindingsSayWhetherConntrackIsActive(t *testing.T) {
+	n, ns := openNode(t)
+	requireFinding(t, n.Findings().Found, "conntrack tracks no connection in the node's network namespace")
+	activateConntrack(t, ns)
+	inNetns(t, ns, func() {
+		conn, err := net.Dial("udp", "127.0.0.1:9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Write([]byte("tracked")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	requireFinding(t, n.Findings().Found, "conntrack is active in the node's network namespace")
+}
 
 // Findings say what the node found and did: the tunnel device, that no
 // earlier speaker left a datapath, and where the program went.

@@ -44,6 +44,7 @@ func main() {
 	flag.DurationVar(&shutdownGrace, "shutdown-grace", 60*time.Second, "on SIGTERM, how long a draining node may keep announcing before it withdraws everything (keep it below the pod's terminationGracePeriodSeconds)")
 	uplinks := flag.String("director-uplinks", "", "comma-separated interfaces that packets from the routers arrive on, where the director forwards them to their flow owners; empty means the interface holding the node's address")
 	tunnelPort := flag.Uint("director-tunnel-port", datapath.DefaultTunnelPort, "UDP port of the director's VXLAN tunnel between nodes (keep it open between nodes, and closed to anyone else)")
+	pinDir := flag.String("director-pin-dir", datapath.DefaultPinDir, "directory on a bpf filesystem (bpffs) where the director's datapath is pinned, so that it keeps forwarding while the speaker restarts and the next speaker takes it over; made if missing")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -55,7 +56,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "--director-tunnel-port %d is not a UDP port (1 to 65535)\n", *tunnelPort)
 		os.Exit(2)
 	}
-	opts.OpenDatapath = openDatapath(splitList(*uplinks), uint16(*tunnelPort))
+	opts.OpenDatapath = openDatapath(splitList(*uplinks), uint16(*tunnelPort), *pinDir)
 	// Events about missing permissions are about the speaker's Pod, named
 	// through the downward API.
 	opts.PodName, opts.PodUID = os.Getenv("POD_NAME"), types.UID(os.Getenv("POD_UID"))
@@ -79,11 +80,11 @@ func main() {
 }
 
 // openDatapath opens the node's director datapath when a pool asks for it.
-func openDatapath(uplinks []string, port uint16) director.Opener {
+func openDatapath(uplinks []string, port uint16, pinDir string) director.Opener {
 	return func(tunnel netip.Addr) (director.Datapath, error) {
 		device := datapath.DefaultTunnelDevice()
 		device.DestinationPort = port
-		return datapath.Open(datapath.Options{TunnelAddress: tunnel, Uplinks: uplinks, Device: device})
+		return datapath.Open(datapath.Options{TunnelAddress: tunnel, Uplinks: uplinks, Device: device, PinDir: pinDir})
 	}
 }
 

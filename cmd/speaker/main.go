@@ -47,6 +47,7 @@ func main() {
 	tunnelPort := flag.Uint("director-tunnel-port", datapath.DefaultTunnelPort, "UDP port of the director's VXLAN tunnel between nodes (keep it open between nodes, and closed to anyone else)")
 	probeInterval := flag.Duration("director-probe-interval", nodeprobe.DefaultInterval, "how often the director pings each other node of its tables (it needs CAP_NET_RAW); 0 trusts the nodes' status objects alone")
 	probeMisses := flag.Int("director-probe-misses", nodeprobe.DefaultMisses, "how many pings a node may leave unanswered in a row before it owns no connection")
+	pinDir := flag.String("director-pin-dir", datapath.DefaultPinDir, "directory on a bpf filesystem (bpffs) where the director's datapath is pinned, so that it keeps forwarding while the speaker restarts and the next speaker takes it over; made if missing")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -58,7 +59,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "--director-tunnel-port %d is not a UDP port (1 to 65535)\n", *tunnelPort)
 		os.Exit(2)
 	}
-	opts.OpenDatapath = openDatapath(splitList(*uplinks), uint16(*tunnelPort))
+	opts.OpenDatapath = openDatapath(splitList(*uplinks), uint16(*tunnelPort), *pinDir)
 	if *probeInterval > 0 {
 		opts.Liveness = nodeprobe.New(nodeprobe.Options{Interval: *probeInterval, Misses: *probeMisses})
 	}
@@ -85,11 +86,11 @@ func main() {
 }
 
 // openDatapath opens the node's director datapath when a pool asks for it.
-func openDatapath(uplinks []string, port uint16) director.Opener {
+func openDatapath(uplinks []string, port uint16, pinDir string) director.Opener {
 	return func(tunnel netip.Addr) (director.Datapath, error) {
 		device := datapath.DefaultTunnelDevice()
 		device.DestinationPort = port
-		return datapath.Open(datapath.Options{TunnelAddress: tunnel, Uplinks: uplinks, Device: device})
+		return datapath.Open(datapath.Options{TunnelAddress: tunnel, Uplinks: uplinks, Device: device, PinDir: pinDir})
 	}
 }
 

@@ -33,6 +33,9 @@ type Counters struct {
 	// because the table, the bucket's primary or the node's underlay
 	// address was missing.
 	NoOwner uint64
+	// LeaseExpired counts packets of any kind that arrived after the
+	// lease had expired, and were left alone for that.
+	LeaseExpired uint64
 }
 
 // Sent counts the packets tunnelled to one node, by hop.
@@ -58,6 +61,7 @@ func (d *Datapath) Counters() (Counters, error) {
 		PassedNoState:   global.PassedNoState,
 		SecondChances:   global.SecondChances,
 		NoOwner:         global.NoOwner,
+		LeaseExpired:    global.LeaseExpired,
 	}, nil
 }
 
@@ -74,6 +78,7 @@ func (d *Datapath) globalCounters() (directorDirectorCounters, error) {
 		sum.PassedNoState += c.PassedNoState
 		sum.SecondChances += c.SecondChances
 		sum.NoOwner += c.NoOwner
+		sum.LeaseExpired += c.LeaseExpired
 	}
 	return sum, nil
 }

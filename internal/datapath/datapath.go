@@ -5,6 +5,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 
 	"github.com/cilium/ebpf"
@@ -184,6 +185,73 @@ func (d *Datapath) AttachTunnel(ifindex int) error {
 }
 
 func (d *Datapath) attach(program *ebpf.Program, ifindex int) error {
+	l, err := attachTCX(program, ifindex)
+	if err != nil {
+		return err
+	}
+	d.links = append(d.links, l)
+	return nil
+}
+
+// attachPinned puts program at TCX ingress of an interface through the
+// link pinned at path, which must be on a bpf filesystem. Where a link
+// for that interface is pinned there, it swaps that link's program for
+// this one in a single step, so that every packet meets the one or the
+// other (replaced is then true); else it attaches a new link and pins it.
+// A link pinned there for another interface (one removed, or whose name
+// went to another) is removed first.
+func (d *Datapath) attachPinned(program *ebpf.Program, ifindex int, path string) (replaced bool, err error) {
+	pinned, err := loadPinnedLink(path)
+	if err != nil {
+		return false, err
+	}
+	if pinned != nil {
+		if attachedTo(pinned, ifindex) {
+			if err := pinned.Update(program); err != nil {
+				pinned.Close()
+				return false, fmt.Errorf("replace the program of the link pinned at %s: %w", path, err)
+			}
+			d.links = append(d.links, pinned)
+			return true, nil
+		}
+		if err := removeLink(pinned); err != nil {
+			return false, fmt.Errorf("remove the stale link pinned at %s: %w", path, err)
+		}
+	}
+	l, err := attachTCX(program, ifindex)
+	if err != nil {
+		return false, err
+	}
+	if err := l.Pin(path); err != nil {
+		return false, errors.Join(fmt.Errorf("pin the director's link at %s: %w", path, err), l.Close())
+	}
+	d.links = append(d.links, l)
+	return false, nil
+}
+
+// loadPinnedLink opens the link pinned at path, nil if none is.
+func loadPinnedLink(path string) (link.Link, error) {
+	l, err := link.LoadPinnedLink(path, nil)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the link pinned at %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// attachedTo tells whether l is a TCX ingress link of the interface.
+func attachedTo(l link.Link, ifindex int) bool {
+	info, err := l.Info()
+	if err != nil {
+		return false
+	}
+	tcx := info.TCX()
+	return tcx != nil && tcx.Ifindex == uint32(ifindex) && ebpf.AttachType(tcx.AttachType) == ebpf.AttachTCXIngress
+}
+
+func attachTCX(program *ebpf.Program, ifindex int) (link.Link, error) {
 	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: program, Attach: ebpf.AttachTCXIngress})
 	if err != nil {
 		name := fmt.Sprintf("interface %d", ifindex)
@@ -191,26 +259,57 @@ func (d *Datapath) attach(program *ebpf.Program, ifindex int) error {
 			name = iface.Name
 		}
 		if errors.Is(err, ebpf.ErrNotSupported) {
-			return fmt.Errorf("%w: attach to %q: TCX needs Linux 6.6 or later: %w", ErrKernelFeature, name, err)
+			return nil, fmt.Errorf("%w: attach to %q: TCX needs Linux 6.6 or later: %w", ErrKernelFeature, name, err)
 		}
-		return fmt.Errorf("attach to %q: %w", name, err)
+		return nil, fmt.Errorf("attach to %q: %w", name, err)
 	}
-	d.links = append(d.links, l)
-	return nil
+	return l, nil
 }
 
-// Close detaches the program from every interface and frees the program
-// and its maps.
+// Close detaches the program from every interface, removing the links it
+// pinned, and frees the program and its maps.
 func (d *Datapath) Close() error {
 	var errs []error
 	for i := len(d.links) - 1; i >= 0; i-- {
-		if err := d.links[i].Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach the director: %w", err))
+		errs = append(errs, removeLink(d.links[i]))
+	}
+	d.links = nil
+	return errors.Join(append(errs, d.closeObjects())...)
+}
+
+// removeLink detaches l, removes its pin and closes it. Removing the pin
+// and closing would detach it too, but only once the kernel has freed the
+// pin, some time later.
+func removeLink(l link.Link) error {
+	var errs []error
+	if err := l.Detach(); err != nil {
+		errs = append(errs, fmt.Errorf("detach the director: %w", err))
+	}
+	if err := l.Unpin(); err != nil {
+		errs = append(errs, fmt.Errorf("unpin the director's link: %w", err))
+	}
+	if err := l.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close the director's link: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// leave lets go of the links, program and maps but leaves the pinned
+// links, which keep the program attached with its maps.
+func (d *Datapath) leave() error {
+	var errs []error
+	for _, l := range d.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("let go of the director's link: %w", err))
 		}
 	}
 	d.links = nil
+	return errors.Join(append(errs, d.closeObjects())...)
+}
+
+func (d *Datapath) closeObjects() error {
 	if err := d.objects.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("free the director's program and maps: %w", err))
+		return fmt.Errorf("free the director's program and maps: %w", err)
 	}
-	return errors.Join(errs...)
+	return nil
 }

@@ -21,6 +21,7 @@ type directorDirectorCounters struct {
 	PassedNoState   uint64
 	SecondChances   uint64
 	NoOwner         uint64
+	LeaseExpired    uint64
 }
 
 type directorNodeCounters struct {
@@ -45,6 +46,7 @@ type directorUnderlay struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	directorMapCounters        = "counters"
+	directorMapLease           = "lease"
 	directorMapNodeCounters    = "node_counters"
 	directorMapNodes           = "nodes"
 	directorMapServices        = "services"
@@ -108,6 +110,7 @@ type directorProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	Lease        *ebpf.MapSpec `ebpf:"lease"`
 	NodeCounters *ebpf.MapSpec `ebpf:"node_counters"`
 	Nodes        *ebpf.MapSpec `ebpf:"nodes"`
 	Services     *ebpf.MapSpec `ebpf:"services"`
@@ -145,6 +148,7 @@ func (o *directorObjects) Close() error {
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
+	Lease        *ebpf.Map `ebpf:"lease"`
 	NodeCounters *ebpf.Map `ebpf:"node_counters"`
 	Nodes        *ebpf.Map `ebpf:"nodes"`
 	Services     *ebpf.Map `ebpf:"services"`
@@ -154,6 +158,7 @@ type directorMaps struct {
 func (m *directorMaps) Close() error {
 	return _DirectorClose(
 		m.Counters,
+		m.Lease,
 		m.NodeCounters,
 		m.Nodes,
 		m.Services,

@@ -6,9 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/vishvananda/netns"
 
@@ -41,18 +47,57 @@ type Options struct {
 	// Device is the tunnel device; a zero value means
 	// DefaultTunnelDevice.
 	Device TunnelDevice
+	// PinDir is a directory on a bpf filesystem (bpffs) where the
+	// datapath keeps what outlives a speaker's restart; Open makes it if
+	// its parent exists. Empty means DefaultPinDir. One network
+	// namespace's datapath per directory.
+	PinDir string
+	// Lease is how long the program goes on forwarding after the last
+	// renewal; a Node renews it on every Apply and every Lease/4. Zero
+	// means DefaultLease.
+	Lease time.Duration
 }
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Device.Name == "" {
+		o.Device = DefaultTunnelDevice()
+	}
+	if o.PinDir == "" {
+		o.PinDir = DefaultPinDir
+	}
+	if o.Lease == 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Lease < minLease {
+		return o, fmt.Errorf("director lease %s is shorter than %s", o.Lease, minLease)
+	}
+	return o, nil
+}
+
+// minLease keeps renewals, every lease/4, from running all the time.
+const minLease = 100 * time.Millisecond
 
 // Node is one node's director datapath: the tunnel device, the program on
 // the uplinks and the tunnel, and what its maps hold, which Apply changes
-// to follow a director.Plan. It implements director.Datapath. Its methods
-// are not safe for concurrent use.
+// to follow a director.Plan. It implements director.Datapath.
+//
+// The program outlives the Node: its links are pinned in Options.PinDir,
+// so that after Leave it goes on forwarding by the last plan until the
+// next speaker's Node takes it over, in one step, on its first Apply; or
+// until its lease runs out, when it stops acting by itself. Close removes
+// it. Its methods are not safe for concurrent use.
 type Node struct {
 	datapath *Datapath
 	tunnel   *Tunnel
 	// netns is the network namespace Open ran in, where Close removes
 	// what Open made, whichever thread calls it.
-	netns netns.NsHandle
+	netns  netns.NsHandle
+	pinDir string
+	// hooks are where the program goes on the first Apply.
+	hooks   []hook
+	renewal *renewal
+	// found and changed are what Findings reports besides conntrack.
+	found, changed []string
 
 	ids      map[string]NodeID
 	names    map[NodeID]string
@@ -61,33 +106,45 @@ type Node struct {
 	services map[netip.Addr]TableID
 }
 
-// Open sets up the tunnel device, loads the program and attaches it. It
-// undoes everything it did when a step fails; the error says which, and
-// wraps ErrKernelFeature when the kernel lacks something.
+// Open sets up the tunnel device and loads the program, without
+// attaching it: the first Apply does, once the maps hold the plan. Open
+// undoes what it did when a step fails, leaving the datapath of an
+// earlier speaker of the node as it found it; the error says which step
+// failed, and wraps ErrKernelFeature when the kernel lacks something.
 func Open(opts Options) (*Node, error) {
-	if opts.Device.Name == "" {
-		opts.Device = DefaultTunnelDevice()
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	n := &Node{ids: map[string]NodeID{}, names: map[NodeID]string{}, tunnels: map[string]netip.Addr{},
-		tables: map[string]TableID{}, services: map[netip.Addr]TableID{}, netns: -1}
-	var err error
+		tables: map[string]TableID{}, services: map[netip.Addr]TableID{}, netns: -1, pinDir: opts.PinDir}
 	if n.netns, err = netns.Get(); err != nil {
 		return nil, fmt.Errorf("open the network namespace: %w", err)
 	}
 	if err := n.open(opts); err != nil {
-		return nil, errors.Join(err, n.Close())
+		return nil, errors.Join(err, n.undoOpen())
 	}
+	n.renewal = startRenewal(n.datapath, opts.Lease)
 	return n, nil
 }
 
 func (n *Node) open(opts Options) error {
-	uplinks, err := uplinkIndexes(opts)
+	if err := ensurePinDir(opts.PinDir); err != nil {
+		return err
+	}
+	uplinks, err := uplinkInterfaces(opts)
 	if err != nil {
 		return err
 	}
 	if n.tunnel, err = EnsureTunnelDevice(opts.Device); err != nil {
 		return err
 	}
+	n.found = append(n.found, n.tunnel.Found...)
+	n.changed = append(n.changed, n.tunnel.Changed...)
+	for _, uplink := range uplinks {
+		n.hooks = append(n.hooks, hook{role: roleUplink, name: uplink.Name, ifindex: uplink.Index})
+	}
+	n.hooks = append(n.hooks, hook{role: roleTunnel, name: opts.Device.Name, ifindex: n.tunnel.Ifindex})
 	n.datapath, err = Load(Config{Node: selfID, BucketCount: owner.DefaultSize, TunnelIfindex: n.tunnel.Ifindex, TunnelMAC: opts.Device.MAC})
 	if err != nil {
 		return err
@@ -95,25 +152,60 @@ func (n *Node) open(opts Options) error {
 	if err := n.datapath.SetNode(selfID, opts.TunnelAddress); err != nil {
 		return err
 	}
-	for _, index := range uplinks {
-		if err := n.datapath.AttachUplink(index); err != nil {
-			return err
-		}
+	if err := n.noteEarlierDatapath(); err != nil {
+		return err
 	}
-	return n.datapath.AttachTunnel(n.tunnel.Ifindex)
+	return n.adoptDevice()
 }
 
-// uplinkIndexes returns the interface indexes of the uplinks: those named,
-// or the one interface that holds the tunnel address.
-func uplinkIndexes(opts Options) ([]int, error) {
+// noteEarlierDatapath records whether an earlier speaker left a datapath
+// in the pin directory, which the first Apply takes over.
+func (n *Node) noteEarlierDatapath() error {
+	pinned, err := pinnedHooks(n.pinDir)
+	if err != nil {
+		return err
+	}
+	if len(pinned) == 0 {
+		n.found = append(n.found, fmt.Sprintf("no datapath of an earlier speaker in %s", n.pinDir))
+		return nil
+	}
+	on := make([]string, len(pinned))
+	for i, h := range pinned {
+		on[i] = h.String()
+	}
+	n.found = append(n.found, fmt.Sprintf("an earlier speaker's datapath is pinned in %s, on %s: the first plan applied takes it over",
+		n.pinDir, strings.Join(on, ", ")))
+	return nil
+}
+
+// undoOpen removes what a failed Open made: the program, never attached,
+// and its own changes to the tunnel device. The pin directory is left as
+// it was.
+func (n *Node) undoOpen() error {
+	err := inNamespace(n.netns, func() error {
+		var errs []error
+		if n.datapath != nil {
+			errs = append(errs, n.datapath.Close())
+		}
+		if n.tunnel != nil {
+			errs = append(errs, n.tunnel.Close())
+		}
+		return errors.Join(errs...)
+	})
+	return errors.Join(err, n.netns.Close())
+}
+
+// uplinkInterfaces returns the uplinks: those named, or the one interface
+// that holds the tunnel address.
+func uplinkInterfaces(opts Options) ([]net.Interface, error) {
 	if len(opts.Uplinks) > 0 {
-		out := make([]int, 0, len(opts.Uplinks))
+		out := make([]net.Interface, 0, len(opts.Uplinks))
 		for _, name := range opts.Uplinks {
 			iface, err := net.InterfaceByName(name)
 			if err != nil {
 				return nil, fmt.Errorf("uplink %q: %w", name, err)
 			}
-			out = append(out, iface.Index)
+			out = append(out, *iface)
 		}
 		return out, nil
 	}
@@ -128,25 +220,33 @@ func uplinkIndexes(opts Options) ([]int, error) {
 		}
 		for _, a := range addrs {
 			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == opts.TunnelAddress.Unmap() {
-				return []int{iface.Index}, nil
+				return []net.Interface{iface}, nil
 			}
 		}
 	}
 	return nil, fmt.Errorf("no interface holds the tunnel address %s: name the uplinks", opts.TunnelAddress)
 }
 
-// Close detaches the program and removes the tunnel device, or undoes
-// what EnsureTunnelDevice changed on a device it found, in the network
-// namespace Open ran in.
+// Close stops forwarding and removes the datapath, in the network
+// namespace Open ran in: it detaches the program and removes every link
+// pinned in the pin directory, an earlier speaker's too, and the device
+// record, and removes the tunnel device, or puts back what was changed on
+// a device that was found (by this speaker or an earlier one).
 func (n *Node) Close() error {
 	if !n.netns.IsOpen() {
 		return nil
 	}
+	n.renewal.stop()
 	err := inNamespace(n.netns, func() error {
 		var errs []error
 		if n.datapath != nil {
 			errs = append(errs, n.datapath.Close())
 			n.datapath = nil
+		}
+		_, err := removePinnedLinks(n.pinDir, func(string) bool { return true })
+		errs = append(errs, err)
+		if err := os.Remove(filepath.Join(n.pinDir, deviceRecordFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove the tunnel device record: %w", err))
 		}
 		if n.tunnel != nil {
 			errs = append(errs, n.tunnel.Close())
@@ -157,9 +257,23 @@ func (n *Node) Close() error {
 	return errors.Join(err, n.netns.Close())
 }
 
-// Leave hands the datapath over to the node's next speaker. The program
-// does not outlive the process yet, so for now it is removed as by Close.
-func (n *Node) Leave() error { return n.Close() }
+// Leave hands the datapath over to the node's next speaker: it stops
+// renewing the lease and lets go of the program, its maps and links, but
+// leaves the pinned links, which keep the program forwarding by the last
+// plan applied, and the tunnel device and its record as they are.
+func (n *Node) Leave() error {
+	if !n.netns.IsOpen() {
+		return nil
+	}
+	n.renewal.stop()
+	var err error
+	if n.datapath != nil {
+		err = n.datapath.leave()
+		n.datapath = nil
+	}
+	n.tunnel = nil
+	return errors.Join(err, n.netns.Close())
+}
 
 // inNamespace runs fn on a thread in the network namespace ns: devices
 // and sysctls are looked up in the calling thread's namespace.
@@ -189,15 +303,23 @@ func inNamespace(ns netns.NsHandle, fn func() error) error {
 	return fnErr
 }
 
-// Apply makes the maps hold req.Plan. New nodes and tables go in before
-// the addresses that use them, and old ones go out after, so that no
-// packet meets an address whose table or node is missing.
+// Apply renews the lease and makes the maps hold req.Plan. New nodes and
+// tables go in before the addresses that use them, and old ones go out
+// after, so that no packet meets an address whose table or node is
+// missing. The first Apply to get that far then puts the program on the
+// uplinks and the tunnel device, in place of an earlier speaker's program
+// where one is pinned, and removes the earlier speaker's links of
+// interfaces this Node does not use.
 func (n *Node) Apply(ctx context.Context, req director.ApplyRequest) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if n.datapath == nil {
 		return errors.New("the director datapath is closed")
+	}
+	// Renewed first, so that a program attached below starts out acting.
+	if err := n.renewal.renew(); err != nil {
+		return err
 	}
 	steps := []func() error{
 		func() error { return n.addNodes(req.Plan.Tunnels, req.Self) },
@@ -211,7 +333,14 @@ func (n *Node) Apply(ctx context.Context, req director.ApplyRequest) error {
 			return err
 		}
 	}
-	return nil
+	if !slices.ContainsFunc(n.hooks, func(h hook) bool { return !h.installed }) {
+		return nil
+	}
+	return inNamespace(n.netns, func() error {
+		done, err := n.installHooks()
+		n.changed = append(n.changed, done...)
+		return err
+	})
 }
 
 // addNodes gives every other node of the plan an ID and records its

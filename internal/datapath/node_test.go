@@ -6,6 +6,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bgplb/bgplb/internal/director"
@@ -14,28 +16,47 @@ import (
 )
 
 // openNode opens a node's datapath in a fresh namespace whose uplink is a
-// veth holding the tunnel address (this kernel has no dummy devices).
+// veth holding the tunnel address (this kernel has no dummy devices),
+// with a pin directory on a bpf filesystem of the test's own.
 func openNode(t *testing.T) (*Node, string) {
+	t.Helper()
+	ns := newNodeNetns(t)
+	return openNodeIn(t, ns, nodeOptions(t)), ns
+}
+
+// newNodeNetns makes a namespace whose uplink up0 holds 10.98.0.1.
+func newNodeNetns(t *testing.T) string {
 	t.Helper()
 	ns := newNetns(t, "node")
 	inNetnsCommand(t, ns, "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p")
 	inNetnsCommand(t, ns, "ip", "addr", "add", "10.98.0.1/24", "dev", "up0")
 	inNetnsCommand(t, ns, "ip", "link", "set", "up0", "up")
+	return ns
+}
+
+// nodeOptions are the options of a node in a namespace of newNodeNetns.
+func nodeOptions(t *testing.T) Options {
+	t.Helper()
+	return Options{TunnelAddress: netip.MustParseAddr("10.98.0.1"), PinDir: filepath.Join(bpffsDir(t), "node")}
+}
+
+// openNodeIn opens a node's datapath in namespace ns, and closes it when
+// the test ends unless the test closed or left it.
+func openNodeIn(t *testing.T, ns string, opts Options) *Node {
+	t.Helper()
 	var n *Node
 	inNetns(t, ns, func() {
 		var err error
-		if n, err = Open(Options{TunnelAddress: netip.MustParseAddr("10.98.0.1")}); err != nil {
+		if n, err = Open(opts); err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 	})
 	t.Cleanup(func() {
-		inNetns(t, ns, func() {
-			if err := n.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
+		if err := n.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
 	})
-	return n, ns
+	return n
 }
 
 func TestNodeConforms(t *testing.T) {
@@ -47,10 +68,11 @@ func TestNodeConforms(t *testing.T) {
 
 func TestOpenFindsNoUplinkWithoutTheTunnelAddress(t *testing.T) {
 	ns := newNetns(t, "node")
+	opts := nodeOptions(t)
 	inNetns(t, ns, func() {
-		_, err := Open(Options{TunnelAddress: netip.MustParseAddr("10.98.0.1")})
-		if err == nil {
-			t.Fatal("Open succeeded on a node without the tunnel address")
+		_, err := Open(opts)
+		if want := "no interface holds the tunnel address 10.98.0.1"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Open on a node without the tunnel address: error %v, want one containing %q", err, want)
 		}
 	})
 }

@@ -26,6 +26,9 @@ import (
 
 const servicePort = 8080
 
+// harnessClientV4 is the client's IPv4 address on the nodes' network.
+var harnessClientV4 = netip.MustParseAddr("10.99.0.100")
+
 type testNode struct {
 	name       string
 	ns         string
@@ -44,11 +47,22 @@ type testNodes struct {
 
 func newTestNodes(t *testing.T) *testNodes {
 	t.Helper()
+	l := buildTestNodes(t)
+	for _, node := range l.nodes {
+		node.startDatapath(t)
+	}
+	return l
+}
+
+// buildTestNodes builds the namespaces, the network and the servers, and
+// leaves each node's datapath to the test.
+func buildTestNodes(t *testing.T) *testNodes {
+	t.Helper()
 	lan := newNetns(t, "lan")
 	inNetnsCommand(t, lan, "ip", "link", "add", "br0", "mtu", "1600", "type", "bridge")
 	inNetnsCommand(t, lan, "ip", "link", "set", "br0", "up")
 	l := &testNodes{client: newNetns(t, "client")}
-	plug(t, lan, l.client, "pc", "10.99.0.100", "fd99::100")
+	plug(t, lan, l.client, "pc", harnessClientV4.String(), "fd99::100")
 	inNetnsCommand(t, l.client, "ip", "route", "add", serviceV4.String(), "via", "10.99.0.1")
 	inNetnsCommand(t, l.client, "ip", "-6", "route", "add", serviceV6.String(), "via", "fd99::1")
 	inNetns(t, l.client, func() { l.clientIfindex = interfaceIndex(t, "eth0") })
@@ -67,7 +81,7 @@ func newTestNodes(t *testing.T) *testNodes {
 	inNetnsCommand(t, l.nodes[1].ns, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")
 	inNetnsCommand(t, l.nodes[2].ns, "sysctl", "-qw", "net.ipv4.conf.default.rp_filter=1")
 	for _, node := range l.nodes {
-		node.start(t)
+		node.prepare(t)
 	}
 	return l
 }
@@ -92,9 +106,8 @@ func interfaceIndex(t *testing.T, name string) int {
 	return iface.Index
 }
 
-// start gives the node its Service addresses, conntrack, servers, tunnel
-// device and director.
-func (n *testNode) start(t *testing.T) {
+// prepare gives the node its Service addresses, conntrack and servers.
+func (n *testNode) prepare(t *testing.T) {
 	t.Helper()
 	for _, address := range []netip.Addr{serviceV4, serviceV6} {
 		inNetnsCommand(t, n.ns, "ip", "address", "add", netip.PrefixFrom(address, address.BitLen()).String(), "dev", "lo", "nodad")
@@ -104,6 +117,19 @@ func (n *testNode) start(t *testing.T) {
 		for _, address := range []netip.Addr{serviceV4, serviceV6} {
 			n.serve(t, netip.AddrPortFrom(address, servicePort))
 		}
+		iface, err := net.InterfaceByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.uplinkMAC = iface.HardwareAddr
+	})
+}
+
+// startDatapath gives the node its tunnel device and the director, with a
+// lease that outlasts the test.
+func (n *testNode) startDatapath(t *testing.T) {
+	t.Helper()
+	inNetns(t, n.ns, func() {
 		tunnel := ensureTunnel(t, testDevice)
 		t.Logf("%s: tunnel device found %q, changed %q", n.name, tunnel.Found, tunnel.Changed)
 		t.Cleanup(func() {
@@ -123,15 +149,15 @@ func (n *testNode) start(t *testing.T) {
 				t.Errorf("%s: %v", n.name, err)
 			}
 		})
-		uplink := interfaceIndex(t, "eth0")
-		if err := d.AttachUplink(uplink); err != nil {
+		if err := d.RenewLease(time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.AttachUplink(interfaceIndex(t, "eth0")); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.AttachTunnel(tunnel.Ifindex); err != nil {
 			t.Fatal(err)
 		}
-		iface, _ := net.InterfaceByIndex(uplink)
-		n.uplinkMAC = iface.HardwareAddr
 	})
 }
 

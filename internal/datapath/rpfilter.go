@@ -31,7 +31,7 @@ func (t *Tunnel) ensureReversePathFilter(link netlink.Link) error {
 	if err != nil {
 		return err
 	}
-	device, err := readSysctl("net/ipv4/conf/" + name + "/rp_filter")
+	device, err := readSysctl(rpFilterPath(name))
 	if err != nil {
 		return err
 	}
@@ -55,16 +55,17 @@ func (t *Tunnel) ensureReversePathFilter(link netlink.Link) error {
 }
 
 func (t *Tunnel) writeDeviceSysctl(name string, old, value int) error {
-	path := "net/ipv4/conf/" + name + "/rp_filter"
-	if err := writeSysctl(path, value); err != nil {
+	if err := writeSysctl(rpFilterPath(name), value); err != nil {
 		return err
 	}
 	t.Changed = append(t.Changed, fmt.Sprintf("net.ipv4.conf.%s.rp_filter: %d -> %d", name, old, value))
-	if !t.created {
-		t.undo = append(t.undo, func() error { return writeSysctl(path, old) })
+	if !t.changes.Created {
+		t.changes.RPFilter, t.changes.RPFilterChanged = old, true
 	}
 	return nil
 }
+
+func rpFilterPath(device string) string { return "net/ipv4/conf/" + device + "/rp_filter" }
 
 // ensureIPv4Address adds looseModeAddress to the device unless it has an
 // IPv4 address already.
@@ -78,18 +79,21 @@ func (t *Tunnel) ensureIPv4Address(link netlink.Link) error {
 		t.Found = append(t.Found, fmt.Sprintf("device %s: IPv4 address %s", name, addresses[0].IPNet))
 		return nil
 	}
-	address := &netlink.Addr{
-		IPNet: &net.IPNet{IP: looseModeAddress.Addr().AsSlice(), Mask: net.CIDRMask(looseModeAddress.Bits(), 32)},
-		Scope: unix.RT_SCOPE_LINK,
-	}
-	if err := netlink.AddrAdd(link, address); err != nil {
+	if err := netlink.AddrAdd(link, looseModeNetlinkAddress()); err != nil {
 		return fmt.Errorf("add %s to tunnel device %q for loose reverse-path filtering: %w", looseModeAddress, name, err)
 	}
 	t.Changed = append(t.Changed, fmt.Sprintf("device %s: added %s (loose reverse-path filtering needs an IPv4 address on the device)", name, looseModeAddress))
-	if !t.created {
-		t.undo = append(t.undo, func() error { return netlink.AddrDel(link, address) })
+	if !t.changes.Created {
+		t.changes.AddedLooseModeAddress = true
 	}
 	return nil
+}
+
+func looseModeNetlinkAddress() *netlink.Addr {
+	return &netlink.Addr{
+		IPNet: &net.IPNet{IP: looseModeAddress.Addr().AsSlice(), Mask: net.CIDRMask(looseModeAddress.Bits(), 32)},
+		Scope: unix.RT_SCOPE_LINK,
+	}
 }
 
 // readSysctl reads an integer setting of the calling thread's network

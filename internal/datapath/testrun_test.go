@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -25,8 +26,20 @@ const (
 
 var testTunnelMAC = net.HardwareAddr{0x02, 0x62, 0x67, 0x6C, 0x62, 0x00}
 
-// loadForTest loads the program as node self with bucketCount buckets.
+// loadForTest loads the program as node self with bucketCount buckets,
+// with a lease that outlasts the test.
 func loadForTest(t *testing.T, self NodeID, bucketCount uint32) *Datapath {
+	t.Helper()
+	d := loadWithoutLease(t, self, bucketCount)
+	if err := d.RenewLease(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// loadWithoutLease loads the program as node self with bucketCount
+// buckets, as Load leaves it: with no lease.
+func loadWithoutLease(t *testing.T, self NodeID, bucketCount uint32) *Datapath {
 	t.Helper()
 	d, err := Load(Config{Node: self, BucketCount: bucketCount, TunnelIfindex: testTunnelIfindex, TunnelMAC: testTunnelMAC})
 	if err != nil {
@@ -156,5 +169,6 @@ func countersEqual(a, b Counters) bool {
 	return maps.Equal(a.Sent, b.Sent) &&
 		a.PassedSYN == b.PassedSYN && a.PassedConntrack == b.PassedConntrack &&
 		a.PassedHop2 == b.PassedHop2 && a.PassedNoState == b.PassedNoState &&
-		a.SecondChances == b.SecondChances && a.NoOwner == b.NoOwner
+		a.SecondChances == b.SecondChances && a.NoOwner == b.NoOwner &&
+		a.LeaseExpired == b.LeaseExpired
 }

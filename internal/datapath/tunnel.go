@@ -32,9 +32,24 @@ type Tunnel struct {
 	Changed []string
 
 	name     string
-	created  bool
-	undo     []func() error
+	changes  deviceChanges
 	finished bool
+}
+
+// deviceChanges is what EnsureTunnelDevice changed, as data rather than
+// steps, so that Close can undo it and a Node can hand it to the node's
+// next speaker (see handover.go).
+type deviceChanges struct {
+	// Created says the device was made; everything else went with it.
+	Created bool
+	// The settings of a device that was found, as they were before: each
+	// only where it changed.
+	MAC                   net.HardwareAddr
+	MTU                   int
+	SetUp                 bool
+	RPFilter              int
+	RPFilterChanged       bool
+	AddedLooseModeAddress bool
 }
 
 // looseModeAddress is put on the tunnel device when reverse-path filtering
@@ -121,7 +136,7 @@ func (t *Tunnel) createDevice(device TunnelDevice) (netlink.Link, error) {
 	if err := netlink.LinkAdd(vxlan); err != nil {
 		return nil, fmt.Errorf("create tunnel device %q (VXLAN, external, UDP port %d): %w", device.Name, device.DestinationPort, err)
 	}
-	t.created = true
+	t.changes.Created = true
 	link, err := netlink.LinkByName(device.Name)
 	if err != nil {
 		return nil, fmt.Errorf("look up tunnel device %q after creating it: %w", device.Name, err)
@@ -142,47 +157,74 @@ func (t *Tunnel) adjustDevice(link *netlink.Vxlan, device TunnelDevice) error {
 			return fmt.Errorf("set tunnel device %q's MAC to %s: %w", device.Name, device.MAC, err)
 		}
 		t.Changed = append(t.Changed, fmt.Sprintf("device %s: MAC %s -> %s", device.Name, oldMAC, device.MAC))
-		t.undo = append(t.undo, func() error { return netlink.LinkSetHardwareAddr(link, oldMAC) })
+		t.changes.MAC = oldMAC
 	}
 	if oldMTU := link.MTU; device.MTU != 0 && oldMTU != device.MTU {
 		if err := netlink.LinkSetMTU(link, device.MTU); err != nil {
 			return fmt.Errorf("set tunnel device %q's MTU to %d: %w", device.Name, device.MTU, err)
 		}
 		t.Changed = append(t.Changed, fmt.Sprintf("device %s: MTU %d -> %d", device.Name, oldMTU, device.MTU))
-		t.undo = append(t.undo, func() error { return netlink.LinkSetMTU(link, oldMTU) })
+		t.changes.MTU = oldMTU
 	}
 	if link.Flags&net.FlagUp == 0 {
 		if err := netlink.LinkSetUp(link); err != nil {
 			return fmt.Errorf("set tunnel device %q up: %w", device.Name, err)
 		}
 		t.Changed = append(t.Changed, fmt.Sprintf("device %s: set up", device.Name))
-		t.undo = append(t.undo, func() error { return netlink.LinkSetDown(link) })
+		t.changes.SetUp = true
 	}
 	return nil
 }
 
 // Close removes the device if EnsureTunnelDevice created it (every change
 // it made was to that device), and otherwise undoes its changes to the
-// device, last first.
+// device, last first. A device that is gone has nothing left to undo.
 func (t *Tunnel) Close() error {
 	if t.finished {
 		return nil
 	}
 	t.finished = true
-	var errs []error
-	if t.created {
-		link, err := netlink.LinkByName(t.name)
-		if err == nil {
-			err = netlink.LinkDel(link)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("remove tunnel device %q: %w", t.name, err))
-		}
+	link, err := netlink.LinkByName(t.name)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		return nil
 	}
-	for i := len(t.undo) - 1; i >= 0; i-- {
-		if err := t.undo[i](); err != nil {
+	if err != nil {
+		return fmt.Errorf("look up tunnel device %q: %w", t.name, err)
+	}
+	if t.changes.Created {
+		if err := netlink.LinkDel(link); err != nil {
+			return fmt.Errorf("remove tunnel device %q: %w", t.name, err)
+		}
+		return nil
+	}
+	var errs []error
+	for _, step := range t.changes.undo(link) {
+		if err := step(); err != nil {
 			errs = append(errs, fmt.Errorf("undo a change to tunnel device %q: %w", t.name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// undo returns the steps that put back what changed on a device that was
+// found, in the reverse order of the changes.
+func (c deviceChanges) undo(link netlink.Link) []func() error {
+	var steps []func() error
+	if c.AddedLooseModeAddress {
+		steps = append(steps, func() error { return netlink.AddrDel(link, looseModeNetlinkAddress()) })
+	}
+	if c.RPFilterChanged {
+		steps = append(steps, func() error { return writeSysctl(rpFilterPath(link.Attrs().Name), c.RPFilter) })
+	}
+	if c.SetUp {
+		steps = append(steps, func() error { return netlink.LinkSetDown(link) })
+	}
+	if c.MTU != 0 {
+		steps = append(steps, func() error { return netlink.LinkSetMTU(link, c.MTU) })
+	}
+	if c.MAC != nil {
+		steps = append(steps, func() error { return netlink.LinkSetHardwareAddr(link, c.MAC) })
+	}
+	return steps
 }

@@ -83,7 +83,9 @@ type Config struct {
 	ProxyMode string
 	// Director runs every speaker with the capabilities the director's
 	// datapath needs (directorCapabilities), as the chart does when its
-	// director is turned on. The director itself is turned on per pool.
+	// director is turned on, and with a pin directory of its own on the
+	// lab's bpf filesystem (see pins.go). The director itself is turned
+	// on per pool.
 	Director bool
 }
 
@@ -209,6 +211,11 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}()
 	if err := l.makeDir(); err != nil {
 		return nil, err
+	}
+	if cfg.Director {
+		if err := l.mountPins(); err != nil {
+			return nil, err
+		}
 	}
 
 	mgmt, err := l.pickManagementSubnet()
@@ -409,13 +416,18 @@ func (l *Lab) pprofFlag() string {
 // StartSpeaker starts (or restarts) the speaker of a node inside its
 // namespace.
 func (l *Lab) StartSpeaker(n *Node) error {
-	var caps []string
+	var caps, directorFlags []string
 	if l.cfg.Director {
 		caps = directorCapabilities()
+		pins, err := l.pinDir(n)
+		if err != nil {
+			return err
+		}
+		directorFlags = append(directorFlags, "--director-pin-dir="+pins)
 	}
-	args := append([]string{"ip", "netns", "exec", n.NS}, withHostname(n.Name, asChartUser(caps,
-		filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", n.kubeconfig, "--node-name", n.Name,
-		"--metrics-bind-address="+SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag())...)...)
+	speaker := append([]string{filepath.Join(l.cfg.BinDir, "speaker"), "--kubeconfig", n.kubeconfig, "--node-name", n.Name,
+		"--metrics-bind-address=" + SpeakerMetricsAddr, "--health-probe-bind-address=0", l.pprofFlag()}, directorFlags...)
+	args := append([]string{"ip", "netns", "exec", n.NS}, withHostname(n.Name, asChartUser(caps, speaker...)...)...)
 	p, err := l.spawnDaemon("speaker-"+n.Name, args...)
 	if err != nil {
 		return err

@@ -246,9 +246,9 @@ func processStart(pid int) (uint64, error) {
 	return strconv.ParseUint(fields[19], 10, 64)
 }
 
-// sweep removes the processes, namespaces, links and files of a lab whose
-// process is gone: everything named by its prefix, its directory or its API
-// server's directory.
+// sweep removes the processes, namespaces, links, mounts and files of a
+// lab whose process is gone: everything named by its prefix, its directory
+// or its API server's directory.
 func sweep(prefix string, dirs ...string) error {
 	if !strings.HasPrefix(prefix, "bl") || len(prefix) != 6 {
 		return fmt.Errorf("refusing to sweep unexpected lab prefix %q", prefix)
@@ -259,6 +259,11 @@ func sweep(prefix string, dirs ...string) error {
 	deleteLinks(prefix)
 	errs = append(errs, os.RemoveAll(filepath.Join("/var/run/frr", prefix+"-router")), os.RemoveAll(frrConfDir(prefix+"-router")))
 	for _, dir := range dirs {
+		// A director lab's bpf filesystem is mounted in its directory.
+		if err := unmountUnder(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		errs = append(errs, os.RemoveAll(dir))
 	}
 	return errors.Join(errs...)

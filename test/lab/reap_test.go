@@ -6,13 +6,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
 // leftover is what a lab leaves behind when its process dies: a node's
 // namespace with a daemon in it, the root end of its veth pair, a daemon
 // in the root namespace whose command line names the prefix, the lab's
-// directory and FRR's run directory.
+// directory with the bpf filesystem of a director lab mounted in it, and
+// FRR's run directory.
 type leftover struct {
 	prefix      string
 	ns, link    string
@@ -52,6 +55,13 @@ func makeLeftover(t *testing.T, prefix string) *leftover {
 	if lo.dir, err = os.MkdirTemp("", "bgplb-lab-"+prefix+"-"); err != nil {
 		t.Fatal(err)
 	}
+	pins := filepath.Join(lo.dir, "bpf")
+	if err := os.Mkdir(pins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("bpf", pins, "bpf", 0, ""); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(lo.frrRun, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +86,9 @@ func (lo *leftover) remains() []string {
 		if _, err := os.Stat(dir); err == nil {
 			found = append(found, "directory "+dir)
 		}
+	}
+	if mounts, err := os.ReadFile("/proc/self/mounts"); err != nil || strings.Contains(string(mounts), lo.dir+"/") {
+		found = append(found, "a mount in "+lo.dir)
 	}
 	return found
 }
@@ -124,7 +137,7 @@ func TestReapRemovesTheLabsOfDeadRunsAndKeepsLiveOnes(t *testing.T) {
 			t.Errorf("the record of reaped lab %s remains", lo.prefix)
 		}
 	}
-	if found := live.remains(); len(found) != 6 {
+	if found := live.remains(); len(found) != 7 {
 		t.Errorf("of the live lab %s only %v remain", live.prefix, found)
 	}
 	if _, err := os.Stat(filepath.Join(runs, live.prefix+".json")); err != nil {

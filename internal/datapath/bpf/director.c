@@ -22,6 +22,11 @@
  * "Keep" returns TCX_NEXT, as does every packet that is not for a Service
  * address: the stack (or a later program) then takes it unchanged.
  *
+ * The program acts only while its lease lasts: the speaker that drives it
+ * renews the lease, and once the lease has expired (the speaker is gone
+ * and nobody took its place) every packet gets TCX_NEXT untouched, so a
+ * program left attached never directs by a plan nobody keeps up to date.
+ *
  * What is parsed: Ethernet, then IPv4 (options allowed) or IPv6 with TCP or
  * UDP directly after the fixed header. IPv4 fragments, IPv6 extension
  * headers, VLAN tags and any other protocol are not parsed: such packets
@@ -71,6 +76,7 @@ struct director_counters {
 	__u64 passed_no_state;
 	__u64 second_chances;
 	__u64 no_owner;
+	__u64 lease_expired;
 };
 
 struct {
@@ -117,6 +123,14 @@ struct {
 	__type(value, struct director_counters);
 } counters SEC(".maps");
 
+/* Until when the program may act: CLOCK_MONOTONIC ns, as bpf_ktime_get_ns counts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lease SEC(".maps");
+
 /* A packet's flow: addresses as v4-mapped IPv6 for IPv4, ports in host order. */
 struct flow {
 	__be32 source[4];
@@ -140,6 +154,17 @@ static __always_inline struct director_counters *global_counters(void)
 		if (c)                                                                                 \
 			c->field++;                                                                    \
 	} while (0)
+
+/* Whether nobody renewed the lease in time; the packet is then counted and left alone. */
+static __always_inline int lease_expired(void)
+{
+	__u32 zero = 0;
+	__u64 *until = bpf_map_lookup_elem(&lease, &zero);
+	if (until && bpf_ktime_get_ns() < *until)
+		return 0;
+	COUNT(lease_expired);
+	return 1;
+}
 
 static __always_inline void map_ipv4(__be32 out[4], __be32 address)
 {
@@ -465,6 +490,8 @@ int director_uplink(struct __sk_buff *skb)
 	struct flow f = {};
 	struct service_key service = {};
 	struct owners o;
+	if (lease_expired())
+		return TCX_NEXT;
 	if (parse(skb, &f, &service) < 0)
 		return TCX_NEXT;
 	__u32 *table_id = bpf_map_lookup_elem(&services, &service);
@@ -487,6 +514,8 @@ int director_tunnel(struct __sk_buff *skb)
 	struct service_key service = {};
 	struct bpf_tunnel_key key = {};
 	struct owners o;
+	if (lease_expired())
+		return TCX_NEXT;
 	if (parse(skb, &f, &service) < 0)
 		return TCX_NEXT;
 	__u32 *table_id = bpf_map_lookup_elem(&services, &service);

@@ -7,19 +7,17 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+
+	"github.com/bgplb/bgplb/internal/director"
 )
 
 // Findings are what a Node found on the node and what it changed there,
-// in short sentences for the speaker's status.
-type Findings struct {
-	// Found: the tunnel device and reverse-path filtering as they were,
-	// whether an earlier speaker left a datapath to take over, whether
-	// conntrack is active, and a failed renewal of the lease.
-	Found []string
-	// Changed: what Open and Apply did to the tunnel device, the
-	// reverse-path filter and the interfaces' hooks.
-	Changed []string
-}
+// in short sentences for the speaker's status. Found: the tunnel device
+// and reverse-path filtering as they were, whether an earlier speaker
+// left a datapath to take over, whether conntrack is active, and a failed
+// renewal of the lease. Changed: what Open and Apply did to the tunnel
+// device, the reverse-path filter and the interfaces' hooks.
+type Findings = director.Findings
 
 // Findings returns what the node found and changed. Whether conntrack
 // is active is checked anew on every call, while the node is open.

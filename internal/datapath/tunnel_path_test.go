@@ -3,6 +3,7 @@
 package datapath
 
 import (
+	"maps"
 	"net/netip"
 	"testing"
 )
@@ -55,7 +56,10 @@ func TestTunnelledConnectionsSurviveAnOwnerChange(t *testing.T) {
 			before2 = readCounters(t, n2.datapath)
 			l.sendFromClient(t, tcpPacket(netip.AddrPortFrom(tc.client, 33333), netip.AddrPortFrom(tc.service, servicePort), flagACK))
 			after2 := waitCounters(t, n2, "the unknown packet kept at hop 2", func(c Counters) bool { return c.PassedHop2 > before2.PassedHop2 })
-			if len(after2.Sent) != 0 || after2.SecondChances != before2.SecondChances || after2.PassedNoState != before2.PassedNoState {
+			// While the tables changed node by node, n2 may have sent an
+			// earlier packet on (a hop-1 receiver decides by its own
+			// table); what counts is that this one went nowhere.
+			if !maps.Equal(after2.Sent, before2.Sent) || after2.SecondChances != before2.SecondChances || after2.PassedNoState != before2.PassedNoState {
 				t.Errorf("n2 did more than keep packets at hop 2: before %+v, after %+v", before2, after2)
 			}
 		})

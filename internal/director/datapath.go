@@ -18,6 +18,9 @@ type Datapath interface {
 	Counters(ctx context.Context) (Counters, error)
 	// Close stops forwarding and removes what the datapath set up.
 	Close() error
+	// Findings says what the datapath found on the node and changed
+	// there, for the node's status.
+	Findings() Findings
 	// Leave stops driving the datapath but leaves it forwarding by the
 	// last plan applied, for the next speaker of the node to take over
 	// (a restart). A datapath nobody takes over stops forwarding by
@@ -47,6 +50,12 @@ type Counters struct {
 	Local uint64
 	// NoOwner counts packets to an address whose bucket had no owner.
 	NoOwner uint64
+}
+
+// Findings are what a datapath found on the node and what it changed
+// there, in short sentences.
+type Findings struct {
+	Found, Changed []string
 }
 
 // Opener opens the datapath of a node whose tunnel address is given. It

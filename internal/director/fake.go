@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"sync"
 )
 
@@ -14,6 +15,7 @@ type Fake struct {
 	closed   bool
 	left     bool
 	counters Counters
+	findings Findings
 }
 
 // NewFake returns an empty fake datapath.
@@ -59,6 +61,20 @@ func (f *Fake) Counters(ctx context.Context) (Counters, error) {
 		c.SecondChances = map[string]uint64{}
 	}
 	return c, nil
+}
+
+// Findings returns what SetFindings set last.
+func (f *Fake) Findings() Findings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return Findings{Found: slices.Clone(f.findings.Found), Changed: slices.Clone(f.findings.Changed)}
+}
+
+// SetFindings sets what Findings returns.
+func (f *Fake) SetFindings(findings Findings) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.findings = findings
 }
 
 // SetCounters sets what Counters returns, as if the datapath had counted

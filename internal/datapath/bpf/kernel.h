@@ -121,7 +121,12 @@ struct bpf_ct_opts {
 	__u8 reserved[3];
 };
 
-#define BPF_CT_OPTS_SIZE 16
+/*
+ * The size passed to the conntrack kfuncs: 12, the options up to dir.
+ * Kernels before 6.10 accept exactly 12; later ones, which added the zone
+ * fields, accept 12 or 16. The program uses no zone, so 12 works on all.
+ */
+#define BPF_CT_OPTS_SIZE 12
 #define BPF_F_CURRENT_NETNS (-1)
 
 /*

@@ -286,13 +286,32 @@ func (d *directorRunner) findings() directorFindings {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonDatapathUnavailable,
 			conditionMessage("the node announces without the director: "+d.failure)
 	}
-	cond.Message = conditionMessage(cond.Message + d.livenessNote())
+	cond.Message = conditionMessage(cond.Message + d.livenessNote() + d.datapathNote())
 	f.condition = &cond
 	for key := range d.finishing {
 		f.finishing = append(f.finishing, key)
 	}
 	slices.Sort(f.finishing)
 	return f
+}
+
+// datapathNote says what the datapath found on the node and changed
+// there: the tunnel device, reverse-path filtering, conntrack.
+func (d *directorRunner) datapathNote() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dp == nil {
+		return ""
+	}
+	findings := d.dp.Findings()
+	note := ""
+	if len(findings.Found) > 0 {
+		note += "; found: " + strings.Join(findings.Found, "; ")
+	}
+	if len(findings.Changed) > 0 {
+		note += "; changed: " + strings.Join(findings.Changed, "; ")
+	}
+	return note
 }
 
 // counters reads the datapath's packet counters; false while there is no

@@ -84,6 +84,7 @@ func directorCondition(st *v1alpha1.BGPNodeStatus) *metav1.Condition {
 
 func TestTheDirectorForwardsByEveryServingNodeAndShowsItIsReady(t *testing.T) {
 	dp, opened := director.NewFake(), make(chan netip.Addr, 1)
+	dp.SetFindings(director.Findings{Found: []string{"conntrack is active"}, Changed: []string{"created device bgplb-vx0"}})
 	_, id, _ := worldWith(t, withDatapath(dp, opened), "router")
 	directorPool(t, id+"-dir", time.Minute)
 	announcedServiceOfPool(t, id, id+"-web", id+"-node", "203.0.113.50", id+"-dir")
@@ -97,10 +98,10 @@ func TestTheDirectorForwardsByEveryServingNodeAndShowsItIsReady(t *testing.T) {
 	if got := <-opened; got != netip.MustParseAddr("198.18.0.10") {
 		t.Errorf("datapath opened with tunnel address %s, want the node's IPv4 InternalIP", got)
 	}
-	waitForNodeStatus(t, id+"-node", "director ready", func(st *v1alpha1.BGPNodeStatus) bool {
+	waitForNodeStatus(t, id+"-node", "director ready, with what the datapath found and changed", func(st *v1alpha1.BGPNodeStatus) bool {
 		c := directorCondition(st)
 		return st.Status.Director != nil && st.Status.Director.Ready && st.Status.Director.TunnelAddress == "198.18.0.10" &&
-			c != nil && c.Status == metav1.ConditionTrue
+			c != nil && c.Status == metav1.ConditionTrue && strings.Contains(c.Message, "found: conntrack is active; changed: created device bgplb-vx0")
 	})
 
 	// Another node serving the Service joins the table; once it drains,

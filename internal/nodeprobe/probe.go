@@ -7,8 +7,7 @@ package nodeprobe
 
 import (
 	"context"
-	"errors"
-	"fmt"
+		"fmt"
 	"maps"
 	"net"
 	"net/netip"
@@ -32,8 +31,8 @@ type Options struct {
 	// Interval is the time between two echo requests to a node; zero
 	// means DefaultInterval.
 	Interval time.Duration
-	// Misses is how many intervals without an answer make a node
-	// unreachable; zero means DefaultMisses.
+	// Misses is how many requests in a row a node may leave unanswered
+	// before it is unreachable; zero means DefaultMisses.
 	Misses int
 }
 
@@ -54,8 +53,9 @@ type Prober struct {
 	mu      sync.Mutex
 	err     error
 	targets map[string]netip.Addr
-	// lastAnswer is when each target last answered, or was added.
-	lastAnswer  map[string]time.Time
+	// unanswered counts, per target, the requests sent since its last
+	// answer (or since it was added).
+	unanswered  map[string]int
 	unreachable map[string]bool
 }
 
@@ -68,7 +68,7 @@ func New(opts Options) *Prober {
 		opts.Misses = DefaultMisses
 	}
 	return &Prober{interval: opts.Interval, misses: opts.Misses, id: os.Getpid() & 0xffff, changes: make(chan struct{}, 1), started: make(chan struct{}),
-		targets: map[string]netip.Addr{}, lastAnswer: map[string]time.Time{}, unreachable: map[string]bool{}}
+		targets: map[string]netip.Addr{}, unanswered: map[string]int{}, unreachable: map[string]bool{}}
 }
 
 // SetTargets replaces the nodes to probe, by name. A new target counts as
@@ -76,16 +76,15 @@ func New(opts Options) *Prober {
 func (p *Prober) SetTargets(targets map[string]netip.Addr) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
 	for name, addr := range targets {
 		if old, ok := p.targets[name]; !ok || old != addr {
-			p.lastAnswer[name] = now
+			p.unanswered[name] = 0
 			delete(p.unreachable, name)
 		}
 	}
 	for name := range p.targets {
 		if _, ok := targets[name]; !ok {
-			delete(p.lastAnswer, name)
+			delete(p.unanswered, name)
 			delete(p.unreachable, name)
 		}
 	}
@@ -118,6 +117,12 @@ func (p *Prober) Changes() <-chan struct{} { return p.changes }
 // it cannot open its ICMP sockets (it needs CAP_NET_RAW) it returns the
 // error, which Err reports from then on, and every target stays
 // reachable.
+//
+// One goroutine reads, sends and judges, in that order, at every tick: a
+// target is unreachable after Misses requests in a row went unanswered,
+// counted in requests sent rather than in time, so a speaker that was not
+// scheduled for a while (a busy node) does not take its own delay for
+// silence, and reads every answer that arrived meanwhile before judging.
 func (p *Prober) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
@@ -136,21 +141,22 @@ func (p *Prober) Run(ctx context.Context) error {
 			c.Close()
 		}
 	}()
-	for _, c := range conns {
-		go p.receive(c)
-	}
 	tick := time.NewTicker(p.interval)
 	defer tick.Stop()
 	seq := 0
+	buf := make([]byte, 1500)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
+		for _, f := range conns {
+			p.readAnswers(f, buf)
+		}
 		seq++
 		p.send(conns, seq)
-		p.judge(time.Now())
+		p.judge()
 	}
 }
 
@@ -181,10 +187,14 @@ func listen() ([]family, error) {
 
 func (f family) Close() error { return f.conn.Close() }
 
-// send sends one echo request to every target.
+// send sends one echo request to every target, and counts it as
+// unanswered until an answer is read.
 func (p *Prober) send(conns []family, seq int) {
 	p.mu.Lock()
 	targets := maps.Clone(p.targets)
+	for name := range targets {
+		p.unanswered[name]++
+	}
 	p.mu.Unlock()
 	for _, addr := range targets {
 		for _, f := range conns {
@@ -196,22 +206,26 @@ func (p *Prober) send(conns []family, seq int) {
 			if err != nil {
 				continue
 			}
-			// A failed send is a missed answer, judged as such.
+			// A failed send is a request unanswered, judged as such.
 			_, _ = f.conn.WriteTo(b, &net.IPAddr{IP: addr.Unmap().AsSlice()})
 		}
 	}
 }
 
-// receive records every echo reply of this prober until the socket closes.
-func (p *Prober) receive(f family) {
-	buf := make([]byte, 1500)
+// answerWait is how long readAnswers waits for one more answer once
+// those already queued are read.
+const answerWait = time.Millisecond
+
+// readAnswers reads the echo replies to this prober that arrived since
+// the last tick.
+func (p *Prober) readAnswers(f family, buf []byte) {
 	for {
+		if err := f.conn.SetReadDeadline(time.Now().Add(answerWait)); err != nil {
+			return
+		}
 		n, from, err := f.conn.ReadFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+			return
 		}
 		msg, err := icmp.ParseMessage(f.proto, buf[:n])
 		if err != nil || msg.Type != f.reply {
@@ -225,29 +239,29 @@ func (p *Prober) receive(f family) {
 			continue
 		}
 		if addr, ok := netip.AddrFromSlice(ip.IP); ok {
-			p.answered(addr.Unmap(), time.Now())
+			p.answered(addr.Unmap())
 		}
 	}
 }
 
-func (p *Prober) answered(addr netip.Addr, at time.Time) {
+func (p *Prober) answered(addr netip.Addr) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name, target := range p.targets {
 		if target.Unmap() == addr {
-			p.lastAnswer[name] = at
+			p.unanswered[name] = 0
 		}
 	}
 }
 
-// judge marks the targets that missed too many answers unreachable, and
-// those that answered again reachable, and signals a change.
-func (p *Prober) judge(now time.Time) {
+// judge marks the targets with more than Misses requests unanswered in a
+// row unreachable, and those that answered again reachable, and signals a
+// change.
+func (p *Prober) judge() {
 	p.mu.Lock()
 	changed := false
-	limit := time.Duration(p.misses) * p.interval
 	for name := range p.targets {
-		down := now.Sub(p.lastAnswer[name]) > limit
+		down := p.unanswered[name] > p.misses
 		if down != p.unreachable[name] {
 			changed = true
 			if down {

@@ -428,9 +428,15 @@ type othersRead struct {
 // otherNodesChanged passes changes of other nodes' status objects that
 // change what this node reads from them; the node's own writes start no
 // recompute.
+//
+// A status that carries director state counts whatever this node's last
+// recompute found: a node learns that the director is in use only when it
+// recomputes, and a change that came in between (another node's datapath
+// becoming ready) must not be lost, or this node would forward by tables
+// without that node until something else changed.
 func otherNodesChanged(self string, reads *othersRead) predicate.Funcs {
 	other := func(o client.Object) bool {
-		return o.GetName() != self && (reads.holds.Load() || reads.director.Load())
+		return o.GetName() != self && (reads.holds.Load() || reads.director.Load() || hasDirector(o))
 	}
 	return predicate.Funcs{
 		CreateFunc: func(e event.CreateEvent) bool { return other(e.Object) },
@@ -441,11 +447,23 @@ func otherNodesChanged(self string, reads *othersRead) predicate.Funcs {
 			if !okOld || !okNew {
 				return true
 			}
-			director := reads.director.Load()
-			return other(cur) && !slices.Equal(claims(old, director), claims(cur, director))
+			if cur.Name == self {
+				return false
+			}
+			director := reads.director.Load() || hasDirector(old) || hasDirector(cur)
+			if !reads.holds.Load() && !director {
+				return false
+			}
+			return !slices.Equal(claims(old, director), claims(cur, director))
 		},
 		GenericFunc: func(e event.GenericEvent) bool { return other(e.Object) },
 	}
+}
+
+// hasDirector says whether a status object carries director state.
+func hasDirector(o client.Object) bool {
+	st, ok := o.(*v1alpha1.BGPNodeStatus)
+	return ok && st.Status.Director != nil
 }
 
 // claims lists the Services a status says its node announces or holds

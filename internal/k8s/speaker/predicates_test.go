@@ -71,3 +71,43 @@ func TestOnlyEventsThatCanChangeAnnouncementsStartARecompute(t *testing.T) {
 		})
 	}
 }
+
+// Another node's director state counts even before this node's first
+// recompute has found the director in use: a change missed then would
+// leave that node out of this node's tables until something else changed.
+func TestOtherNodesDirectorChangesCountBeforeTheDirectorIsKnownInUse(t *testing.T) {
+	var reads othersRead
+	others := otherNodesChanged("self", &reads)
+	quiet := &v1alpha1.BGPNodeStatus{ObjectMeta: metav1.ObjectMeta{Name: "other"}}
+	loading := quiet.DeepCopy()
+	loading.Status.Director = &v1alpha1.NodeDirector{Ready: false, TunnelAddress: "198.18.0.11"}
+	ready := loading.DeepCopy()
+	ready.Status.Director.Ready = true
+	draining := ready.DeepCopy()
+	draining.Status.Services = []v1alpha1.ServiceAnnouncement{{Name: "default/web", State: v1alpha1.AnnouncementDraining}}
+	announcing := quiet.DeepCopy()
+	announcing.Status.Services = []v1alpha1.ServiceAnnouncement{{Name: "default/web", State: v1alpha1.AnnouncementAnnounced}}
+	self := ready.DeepCopy()
+	self.Name = "self"
+	selfLoading := self.DeepCopy()
+	selfLoading.Status.Director.Ready = false
+
+	for _, tt := range []struct {
+		name string
+		got  bool
+		want bool
+	}{
+		{"another node's datapath becoming ready counts", others.Update(event.UpdateEvent{ObjectOld: loading, ObjectNew: ready}), true},
+		{"another node's director state appearing counts", others.Update(event.UpdateEvent{ObjectOld: quiet, ObjectNew: loading}), true},
+		{"a draining Service of a node with director state counts", others.Update(event.UpdateEvent{ObjectOld: ready, ObjectNew: draining}), true},
+		{"a node created with director state counts", others.Create(event.CreateEvent{Object: ready}), true},
+		{"without holds or director, announcements are ignored", others.Update(event.UpdateEvent{ObjectOld: quiet, ObjectNew: announcing}), false},
+		{"the node's own status is ignored", others.Update(event.UpdateEvent{ObjectOld: selfLoading, ObjectNew: self}), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("passes = %v, want %v", tt.got, tt.want)
+			}
+		})
+	}
+}

@@ -23,7 +23,7 @@ REGISTRY ?=
 # chart's default.
 IMAGE_REGISTRY := $(or $(REGISTRY),ghcr.io/bgplb)
 
-.PHONY: all build images push generate bpf test bench disruption-report demo lab lab-down setup clean
+.PHONY: all build images push generate bpf test bench disruption-report director-cost demo lab lab-down setup clean
 
 # Options of make lab.
 NODES ?= 3
@@ -76,14 +76,18 @@ setup:
 test: setup
 	hack/test.sh
 
-## bench: Go benchmarks of the pure packages, then the lab's announce benchmark (root)
+## bench: Go benchmarks of the pure packages, then the lab's benchmarks: announce, API writes, disruption, director cost (root)
 bench: setup build
 	go test -run '^$$' -bench . -benchmem ./internal/ipam/ ./internal/announce/
 	go run ./test/bench -bin $(BIN)
 
 ## disruption-report: broken connections per event, mitigation and router hashing mode, as a table and a chart in docs/disruption (root)
 disruption-report: setup build
-	go run ./test/bench -bin $(BIN) -latency-services 0 -bulk "" -writes-services 0 -disruption-hashing hash-threshold,resilient -disruption-out docs/disruption
+	go run ./test/bench -bin $(BIN) -latency-services 0 -bulk "" -writes-services 0 -cost-conns 0 -disruption-hashing hash-threshold,resilient -disruption-out docs/disruption
+
+## director-cost: the director's cost alone: latency, connection rate, bulk throughput and CPU, off and on (root)
+director-cost: setup build
+	go run ./test/bench -bin $(BIN) -latency-services 0 -bulk "" -writes-services 0 -disruption-conns 0
 
 ## lab: a running lab (router, nodes with speakers, client, API server, controller) and its summary; ROUTER=frr|bird|gobgp NEIGHBOURS=dynamic|static
 lab: setup build

@@ -480,20 +480,27 @@ func startDisruptedService(ctx context.Context, l *lab.Lab, local bool) (*corev1
 	if err := l.SetEndpoints(ctx, svc, endpoints); err != nil {
 		return nil, netip.Addr{}, err
 	}
-	var addr netip.Addr
-	if err := until(60*time.Second, "the Service gets an address", func() bool {
-		var s corev1.Service
-		if l.Client.Get(ctx, client.ObjectKeyFromObject(svc), &s) == nil && len(s.Status.LoadBalancer.Ingress) > 0 {
-			addr, _ = netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP)
-		}
-		return addr.IsValid()
-	}); err != nil {
+	addr, err := serviceAddr(ctx, l, svc)
+	if err != nil {
 		return nil, netip.Addr{}, err
 	}
 	if err := untilHops(l, addr, hops, 60*time.Second); err != nil {
 		return nil, netip.Addr{}, err
 	}
 	return svc, addr, nil
+}
+
+// serviceAddr waits for the Service's address.
+func serviceAddr(ctx context.Context, l *lab.Lab, svc *corev1.Service) (netip.Addr, error) {
+	var addr netip.Addr
+	err := until(60*time.Second, "the Service gets an address", func() bool {
+		var s corev1.Service
+		if l.Client.Get(ctx, client.ObjectKeyFromObject(svc), &s) == nil && len(s.Status.LoadBalancer.Ingress) > 0 {
+			addr, _ = netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP)
+		}
+		return addr.IsValid()
+	})
+	return addr, err
 }
 
 // untilDirectorReady waits until every node's status shows its director

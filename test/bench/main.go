@@ -1,8 +1,9 @@
 // Command bench measures how fast the lab's router learns Service
 // addresses: per-Service announce latency (creation to the UPDATE at the
 // router, and to the kernel route with every next hop), bulk creation and
-// deletion lag, and the speakers' memory and CPU. It prints a report;
-// `make bench` runs it.
+// deletion lag, and the speakers' memory and CPU; connections broken by
+// node events; and what the director costs in latency, connection rate,
+// throughput and CPU. It prints a report; `make bench` runs it.
 package main
 
 import (
@@ -43,6 +44,9 @@ func main() {
 	disruptionConns := flag.Int("disruption-conns", 1000, "busy connections per disruption run; 0 skips the disruption table")
 	hashings := flag.String("disruption-hashing", lab.HashThreshold, "comma-separated router hashing modes of the disruption table: "+lab.HashThreshold+", "+lab.Resilient)
 	writes := flag.Int("writes-services", 1000, "Services in place while the speakers' API writes are counted, in steady state and under churn; 0 skips it")
+	costConns := flag.Int("cost-conns", 1000, "connections per latency and per connection-rate measurement of the director's cost (the CPU load is 20 echo round trips per connection); 0 skips it")
+	costRounds := flag.Int("cost-rounds", 6, "rounds of the director's cost measurement, each with the director off and on")
+	costBulk := flag.Int("cost-bulk-mib", 256, "MiB of the bulk stream of the director's cost measurement")
 	reportDir := flag.String("disruption-out", "", "also write the disruption table and a chart of it into this directory")
 	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the controller and node-0's speaker, at the start of the latency run and of the last bulk run, to this directory")
 	flag.Parse()
@@ -57,6 +61,16 @@ func main() {
 		abs, err := filepath.Abs(*binDir)
 		if err == nil {
 			err = disruptionReport(abs, *disruptionConns, strings.Split(*hashings, ","), *reportDir)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *costConns > 0 {
+		abs, err := filepath.Abs(*binDir)
+		if err == nil {
+			err = costReport(abs, costConfig{conns: *costConns, rounds: max(1, *costRounds), bulkMiB: max(1, *costBulk)})
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

@@ -94,6 +94,12 @@ type NodeDirector struct {
 	// encapsulated in VXLAN.
 	// +optional
 	TunnelAddress string `json:"tunnelAddress,omitempty"`
+	// PlanDigest is a fingerprint of the owner tables the node forwards
+	// by. Nodes that show the same digest forward every packet alike; they
+	// differ for a second or so after a change, while the nodes learn of
+	// it.
+	// +optional
+	PlanDigest string `json:"planDigest,omitempty"`
 }
 
 // NodeDrain says what drains a node and when its paths are withdrawn.

@@ -2,9 +2,12 @@ package director
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/bgplb/bgplb/internal/owner"
 )
@@ -140,4 +143,21 @@ func tunnelsByNode(nodes []Node) map[string]netip.Addr {
 		out[n.Name] = n.TunnelAddress
 	}
 	return out
+}
+
+// Digest is a short fingerprint of what the plan forwards: every address
+// with the members of its table, and every member's tunnel address. Nodes
+// whose plans have the same digest forward every packet alike, so
+// comparing the digests the nodes publish tells whether they agree.
+func (p Plan) Digest() string {
+	lines := make([]string, 0, len(p.Addresses)+len(p.Tunnels))
+	for addr, key := range p.Addresses {
+		lines = append(lines, "a "+addr.String()+" "+key)
+	}
+	for node, addr := range p.Tunnels {
+		lines = append(lines, "t "+node+" "+addr.String())
+	}
+	slices.Sort(lines)
+	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+	return hex.EncodeToString(sum[:8])
 }

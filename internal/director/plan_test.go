@@ -122,3 +122,26 @@ func TestPlanDoesNotDependOnInputOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestTheDigestTellsPlansApart(t *testing.T) {
+	t.Parallel()
+	svc := []Service{{Key: "ns/a", Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}}}
+	serving := map[string]Role{"ns/a": Serving}
+	two := mustBuild(t, []Node{node("node-1", serving), node("node-2", serving)}, svc)
+	twoAgain := mustBuild(t, []Node{node("node-2", serving), node("node-1", serving)}, svc)
+	draining := mustBuild(t, []Node{node("node-1", serving), node("node-2", map[string]Role{"ns/a": Draining})}, svc)
+	moved := node("node-2", serving)
+	moved.TunnelAddress = netip.MustParseAddr("192.0.2.99")
+	otherTunnel := mustBuild(t, []Node{node("node-1", serving), moved}, svc)
+	if two.Digest() != twoAgain.Digest() {
+		t.Errorf("the same plan has two digests")
+	}
+	for name, other := range map[string]Plan{"a node draining": draining, "a tunnel address": otherTunnel, "no address": {}} {
+		if other.Digest() == two.Digest() {
+			t.Errorf("plans that differ by %s have one digest %s", name, two.Digest())
+		}
+	}
+	if len(two.Digest()) != 16 {
+		t.Errorf("digest %q, want 16 hex digits", two.Digest())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/bgplb/bgplb/api/v1alpha1"
 	"github.com/bgplb/bgplb/internal/announce"
+	"github.com/bgplb/bgplb/internal/k8s/translate"
 	"github.com/bgplb/bgplb/internal/testpoll"
 	"github.com/bgplb/bgplb/test/lab"
 )
@@ -67,7 +69,37 @@ func directedServiceOf(t *testing.T, l *lab.Lab, local bool, families []corev1.I
 	for _, addr := range addrs {
 		waitForNextHops(t, l, addr, nextHops...)
 	}
+	waitForPlansToAgree(t, l, translate.ServiceKey(svc), nextHops...)
 	return svc, addrs
+}
+
+// waitForPlansToAgree waits until the nodes serving the Service show it
+// announced, and every node forwards by the same plan. Before that, a new
+// connection can be kept by a node whose tables do not yet name the
+// others, and break when they do.
+func waitForPlansToAgree(t *testing.T, l *lab.Lab, key string, serving ...string) {
+	t.Helper()
+	testpoll.Until(t, 30*time.Second, "every node forwards by the same plan", func() (bool, string) {
+		digests := map[string]string{}
+		for _, n := range l.Nodes {
+			var st v1alpha1.BGPNodeStatus
+			if err := l.Client.Get(context.Background(), client.ObjectKey{Name: n.Name}, &st); err != nil || st.Status.Director == nil {
+				return false, fmt.Sprint(n.Name, " has no director state ", err)
+			}
+			announced := slices.Contains(st.Status.Services, v1alpha1.ServiceAnnouncement{Name: key, State: v1alpha1.AnnouncementAnnounced})
+			if announced != slices.Contains(serving, n.Name) {
+				return false, fmt.Sprintf("%s announces %s: %v", n.Name, key, announced)
+			}
+			digests[n.Name] = st.Status.Director.PlanDigest
+		}
+		first := digests[l.Nodes[0].Name]
+		for _, d := range digests {
+			if d == "" || d != first {
+				return false, fmt.Sprint(digests)
+			}
+		}
+		return true, ""
+	})
 }
 
 func setPool(t *testing.T, l *lab.Lab, edit func(*v1alpha1.IPPool)) {
@@ -106,13 +138,33 @@ func waitForCondition(t *testing.T, l *lab.Lab, node, what string, check func(*m
 }
 
 // requireNoneBroken stops the harness and fails the test for every
-// connection that broke.
-func requireNoneBroken(t *testing.T, d *lab.Disruption, event string) {
+// connection that broke, showing then what each node's director counted.
+func requireNoneBroken(t *testing.T, l *lab.Lab, d *lab.Disruption, event string) {
 	t.Helper()
 	report := d.Stop()
 	t.Logf("%s:\n%s", event, report)
 	if report.Broken() != 0 || report.Total.Intact != directorConns {
 		t.Errorf("%s broke %d of %d connections (%d intact), want none", event, report.Broken(), directorConns, report.Total.Intact)
+		logDirectorCounters(t, l)
+	}
+}
+
+// logDirectorCounters logs the director metrics of every node.
+func logDirectorCounters(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	for _, n := range l.Nodes {
+		text, err := l.SpeakerMetrics(n)
+		if err != nil {
+			t.Logf("%s: %v", n.Name, err)
+			continue
+		}
+		var lines []string
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "bgplb_director_") {
+				lines = append(lines, line)
+			}
+		}
+		t.Logf("%s:\n%s", n.Name, strings.Join(lines, "\n"))
 	}
 }
 
@@ -131,7 +183,7 @@ func TestTheDirectorKeepsEveryConnectionThroughADrain(t *testing.T) {
 	}
 	for i, d := range harnesses {
 		keepTraffic(t, d, 2*time.Second)
-		requireNoneBroken(t, d, fmt.Sprintf("draining node-1, connections to %s", addrs[i]))
+		requireNoneBroken(t, l, d, fmt.Sprintf("draining node-1, connections to %s", addrs[i]))
 	}
 }
 
@@ -145,7 +197,7 @@ func TestTheDirectorKeepsEveryConnectionThroughAJoin(t *testing.T) {
 	setNodeLabel(t, l, "node-1", announce.ExcludeLabel, "")
 	waitForNextHopsWithin(t, l, addr, 30*time.Second, allNodes(l)...)
 	keepTraffic(t, d, 2*time.Second)
-	requireNoneBroken(t, d, "node-1 joining")
+	requireNoneBroken(t, l, d, "node-1 joining")
 }
 
 func TestTheDirectorKeepsEveryConnectionThroughAnEndpointMove(t *testing.T) {
@@ -161,7 +213,7 @@ func TestTheDirectorKeepsEveryConnectionThroughAnEndpointMove(t *testing.T) {
 	}
 	waitForNextHopsWithin(t, l, addr, 30*time.Second, "node-0", "node-2")
 	keepTraffic(t, d, 2*time.Second)
-	requireNoneBroken(t, d, "node-1's endpoint leaving")
+	requireNoneBroken(t, l, d, "node-1's endpoint leaving")
 }
 
 // A node that crashes takes only the connections it owned: the router
@@ -197,5 +249,5 @@ func TestWithTheDirectorACrashBreaksOnlyTheCrashedNodesConnections(t *testing.T)
 	// Every new connection opens: none is forwarded to the dead node.
 	after := startDisruption(t, l, addr, directorConns)
 	keepTraffic(t, after, time.Second)
-	requireNoneBroken(t, after, "new connections after node-1 crashed")
+	requireNoneBroken(t, l, after, "new connections after node-1 crashed")
 }

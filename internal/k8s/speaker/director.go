@@ -104,6 +104,7 @@ func (d *directorRunner) run(ctx context.Context, c *cluster, in *announce.Input
 	if err != nil {
 		return findings, next, fmt.Errorf("load the director plan: %w", err)
 	}
+	findings.node.PlanDigest = plan.Digest()
 	return findings, next, nil
 }
 

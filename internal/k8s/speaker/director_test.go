@@ -112,6 +112,9 @@ func TestTheDirectorForwardsByEveryServingNodeAndShowsItIsReady(t *testing.T) {
 	req = waitForPlan(t, dp, "the other node joins the table", func(r director.ApplyRequest) bool {
 		return slices.Equal(tableNodes(r, "203.0.113.50"), []string{id + "-node", other})
 	})
+	waitForNodeStatus(t, id+"-node", "the status shows the digest of the plan applied", func(st *v1alpha1.BGPNodeStatus) bool {
+		return st.Status.Director != nil && st.Status.Director.PlanDigest == req.Plan.Digest()
+	})
 	if primaries := primariesOf(req, "203.0.113.50", other); primaries == 0 {
 		t.Errorf("the serving other node is primary of no bucket")
 	}

@@ -62,11 +62,8 @@ type costBench struct {
 	lab              *lab.Lab
 	addr             netip.Addr
 	local, forwarded flowSet
-	// on is the director's state; turnOns counts the times it was turned
-	// on, and nudges those after which the pool's labels had to change
-	// before every flow was served by its owner.
-	on              bool
-	turnOns, nudges int
+	// on is the director's state.
+	on bool
 }
 
 // costReport measures the director's cost in a lab of its own and prints
@@ -112,7 +109,6 @@ func costReport(binDir string, cfg costConfig) error {
 		rounds = append(rounds, round)
 	}
 	printCostFigures(rounds)
-	printNudges(b)
 	return nil
 }
 
@@ -204,13 +200,6 @@ func pickFlowSets(l *lab.Lab, addr netip.Addr) (local, forwarded flowSet, err er
 // setDirector turns the director of the pool on or off and waits until
 // every node's status says so and every flow is served where it should
 // be: by its owner with the director on, by node-0 with it off.
-//
-// A speaker that turns its datapath on may build its tables before the
-// other nodes' statuses say theirs are ready, and then leave them out of
-// its tables until something else changes. When flows are not served by
-// their owners a while after every status says ready, a change of the
-// pool's labels makes every speaker compute its tables again; the report
-// says how often that was needed.
 func (b *costBench) setDirector(ctx context.Context, on bool) error {
 	if on != b.on {
 		if err := b.patchPool(ctx, func(pool *v1alpha1.IPPool) {
@@ -222,29 +211,11 @@ func (b *costBench) setDirector(ctx context.Context, on bool) error {
 			return fmt.Errorf("turn the director %s: %w", onOff(on), err)
 		}
 		b.on = on
-		if on {
-			b.turnOns++
-		}
 	}
 	if err := untilDirectorStatus(ctx, b.lab, on); err != nil {
 		return err
 	}
-	if !on {
-		return b.untilServedAsPlanned(ctx, false, time.Minute)
-	}
-	if err := b.untilServedAsPlanned(ctx, true, 15*time.Second); err == nil {
-		return nil
-	}
-	b.nudges++
-	if err := b.patchPool(ctx, func(pool *v1alpha1.IPPool) {
-		if pool.Labels == nil {
-			pool.Labels = map[string]string{}
-		}
-		pool.Labels["bench.bgplb.io/nudge"] = fmt.Sprint(b.nudges)
-	}); err != nil {
-		return fmt.Errorf("change the pool's labels: %w", err)
-	}
-	return b.untilServedAsPlanned(ctx, true, time.Minute)
+	return b.untilServedAsPlanned(ctx, on, time.Minute)
 }
 
 // patchPool applies edit to the section's pool.

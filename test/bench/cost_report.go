@@ -166,15 +166,3 @@ func printProgramFigures(rounds []costRound) {
 		fmt.Printf("    flows %-21s %.2f runs per client packet, %.0f ns per run\n", set.name+":", median(runs), median(run))
 	}
 }
-
-// printNudges says how often turning the director on needed a nudge.
-func printNudges(b *costBench) {
-	if b.nudges == 0 {
-		fmt.Printf("  Every one of the %d times the director was turned on, every flow was served by its owner within 15 s.\n", b.turnOns)
-		return
-	}
-	fmt.Printf("  Of the %d times the director was turned on, %d left some node's tables without the other nodes for\n", b.turnOns, b.nudges)
-	fmt.Println("  15 s after every status said ready, until a change of the pool's labels made every speaker compute")
-	fmt.Println("  its tables again (a speaker seems to miss the other nodes' status updates that arrive while it loads")
-	fmt.Println("  its own datapath).")
-}

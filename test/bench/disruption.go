@@ -424,8 +424,43 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 			return row, err
 		}
 	}
+	if c.director {
+		if err := untilPlansAgree(ctx, l, translate.ServiceKey(svc), addr); err != nil {
+			return row, err
+		}
+	}
 	err = measureEvent(ctx, c.run, target, &row)
 	return row, err
+}
+
+// untilPlansAgree waits until the nodes that are the router's next hops
+// for addr, and only they, show the Service announced, and every node
+// forwards by the same plan: connections opened before that can be kept
+// by a node whose tables do not name the others yet.
+func untilPlansAgree(ctx context.Context, l *lab.Lab, key string, addr netip.Addr) error {
+	return until(30*time.Second, "every node forwards by the same plan", func() bool {
+		hops, err := l.Router.KernelNextHops(netip.PrefixFrom(addr, addr.BitLen()))
+		if err != nil {
+			return false
+		}
+		digest := ""
+		for i, n := range l.Nodes {
+			var st v1alpha1.BGPNodeStatus
+			if l.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &st) != nil || st.Status.Director == nil || st.Status.Director.PlanDigest == "" {
+				return false
+			}
+			announced := slices.Contains(st.Status.Services, v1alpha1.ServiceAnnouncement{Name: key, State: v1alpha1.AnnouncementAnnounced})
+			if announced != slices.Contains(hops, n.Addr4.String()) {
+				return false
+			}
+			if i == 0 {
+				digest = st.Status.Director.PlanDigest
+			} else if st.Status.Director.PlanDigest != digest {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // createDisruptionConfig creates the pool, the advertisement (with the

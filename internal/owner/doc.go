@@ -21,19 +21,15 @@
 // are not ranked. Then:
 //
 //   - the primary is the first Active node, and no node if none is Active;
-//   - the secondary is the first node in the ranking if that node is
-//     Draining: the highest-ranked Draining node above the primary. With no
-//     primary every node counts as above it, so when the last Active node
-//     of a set drains, the secondary still names the node that holds each
-//     bucket's flows;
-//   - otherwise the secondary is the first Active node below the primary,
-//     if there is one.
+//   - the secondary is the first node in the ranking other than the
+//     primary, Active or Draining. With no primary it is the first Draining
+//     node, so when the last Active node of a set drains, the secondary
+//     still names the node that holds each bucket's flows.
 //
 // Read the other way round: the secondary is the node that would be the
-// primary if every Draining node were Active again, which is who owned the
-// bucket before the drains in progress began; and if no drain concerns the
-// bucket, it is the node that would be primary without the primary, which
-// is who owned the bucket before the primary joined.
+// primary without the primary, counting Draining nodes as if they were
+// still Active: who owned the bucket before the primary took it, whether
+// it took it by joining or because the owner began to drain.
 //
 // Joining nodes own nothing and are never a secondary; a table does not
 // name them at all, so a node can forward while it joins and take flows
@@ -69,33 +65,31 @@
 //
 // When a second change comes before the flows of the first have ended, a
 // bucket may have had two earlier owners whose flows are still open, and
-// a table remembers one. Which one follows from the ranking alone, because
-// the table keeps no history:
+// a table remembers one: always the one ranked just below the primary.
+// Which changes that suits follows from the ranking alone, because the
+// table keeps no history:
 //
+//   - A node joins, then the bucket's previous owner drains: a rolling
+//     update of a Local Service, whose new pod comes up on J before the
+//     old one on X terminates. If the bucket ranks J above X above P, J
+//     took it from X, and once X drains X is still second: X's flows are
+//     kept, and the secondary was X all along.
 //   - Two nodes drain. If the bucket ranks X above Y above the primary P,
 //     the secondary is X. That is the previous primary if X and Y drained
 //     together (a batch, the common case), or if Y drained first (Y did not
 //     own the bucket while X was Active). Only if X drained first, so that
 //     Y owned the bucket between the two drains, is Y's share of the
 //     bucket's flows forgotten.
-//   - A node drains, then another joins. If the bucket ranks the Draining
-//     node X above the joining node J above the old primary P, J takes the
-//     bucket and X stays secondary: a Draining node above the primary
-//     always wins, so the flows P accepted since X began draining are
-//     forgotten. If J ranks above X, J takes the bucket with P as its
-//     secondary, and the flows X still had there are forgotten.
+//   - A node drains, then another joins. If the bucket ranks the joining
+//     node J above the Draining node X above the old primary P, J takes the
+//     bucket and X, ranked second, is its secondary: the flows P accepted
+//     since X began draining are forgotten, while X's are kept. If J ranks
+//     below X, or below P, nothing is forgotten.
 //   - Two nodes join, J1 and then J2. If the bucket ranks J2 above J1
-//     above the original primary P, J2 takes it with J1 as secondary; if J1
-//     ranks above J2 above P, J1 keeps it and J2, which never owned it,
-//     becomes its secondary. Either way P's flows are forgotten: the
-//     ranking cannot tell a node that joined a minute ago from one that
-//     joined a year ago, so a join changes the secondary of every bucket in
-//     which it becomes the first Active node below the primary. With no
-//     change in progress that costs nothing, since every open flow is then
-//     the primary's.
+//     above the original primary P, J2 takes it with J1 as secondary, and
+//     P's flows (those from before J1 joined) are forgotten.
 //
-// So a bucket remembers, of its two older owners, the one the ranking
-// shows: a Draining node above the primary before an Active node below it,
-// and of several Draining nodes the highest. Remembering both would not
-// help: the datapath gives a packet at most one second chance.
+// The rolling update is the overlap that happens every day, so it is the
+// one kept whole. Remembering both older owners would not help: the
+// datapath gives a packet at most one second chance.
 package owner

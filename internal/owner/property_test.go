@@ -14,19 +14,15 @@ import (
 // to a ranking computed from scratch.
 func ownersByRule(members []Member, bucket int) (primary, secondary string) {
 	ranked := ranking(members, bucket)
-	first := slices.IndexFunc(ranked, func(m Member) bool { return m.State == Active })
-	if first >= 0 {
+	if first := slices.IndexFunc(ranked, func(m Member) bool { return m.State == Active }); first >= 0 {
 		primary = ranked[first].Node
-	} else {
-		first = len(ranked) // no primary: every node ranks above it
 	}
-	if above := slices.IndexFunc(ranked[:first], func(m Member) bool { return m.State == Draining }); above >= 0 {
-		return primary, ranked[above].Node
+	// The secondary: the first ranked node, Active or Draining, that is
+	// not the primary.
+	if other := slices.IndexFunc(ranked, func(m Member) bool { return m.State != Joining && m.Node != primary }); other >= 0 {
+		secondary = ranked[other].Node
 	}
-	if below := slices.IndexFunc(ranked[min(first+1, len(ranked)):], func(m Member) bool { return m.State == Active }); below >= 0 {
-		return primary, ranked[first+1+below].Node
-	}
-	return primary, ""
+	return primary, secondary
 }
 
 func TestBuildFollowsTheRule(t *testing.T) {
@@ -206,4 +202,42 @@ func movedBuckets(before, after Table) []movedBucket {
 		}
 	}
 	return moved
+}
+
+// A rolling update of a Local Service: a node J joins (its new pod is
+// ready), then the node X whose pod it replaces drains (the old pod
+// terminates). Every bucket X owned before J joined still names X, as
+// primary or secondary, and every bucket J took when it joined still has
+// J as primary: no connection of either is forgotten.
+func TestARollingUpdateForgetsNeitherOwner(t *testing.T) {
+	t.Parallel()
+	forEachSet(t, 60, steady, func(t *testing.T, r *rand.Rand, members []Member) {
+		x, ok := pickState(r, members, Active)
+		if !ok {
+			return
+		}
+		before := mustBuild(t, members, propertySize)
+		joined := append(slices.Clone(members), Member{Node: "joining-" + randomName(r)})
+		j := joined[len(joined)-1].Node
+		afterJoin := mustBuild(t, joined, propertySize)
+		drained := slices.Clone(joined)
+		for i := range drained {
+			if drained[i].Node == x {
+				drained[i].State = Draining
+			}
+		}
+		after := mustBuild(t, drained, propertySize)
+		for b := range propertySize {
+			if p, _ := before.Owner(b); p == x {
+				if p2, s2 := after.Owner(b); p2 != x && s2 != x {
+					t.Fatalf("bucket %d: %s owned it before %s joined, and after it drained the owners are %q, %q", b, x, j, p2, s2)
+				}
+			}
+			if p, _ := afterJoin.Owner(b); p == j {
+				if p2, _ := after.Owner(b); p2 != j {
+					t.Fatalf("bucket %d: %s took it when it joined, and after %s drained the primary is %q", b, j, x, p2)
+				}
+			}
+		}
+	})
 }

@@ -187,8 +187,7 @@ func (r rank) above(o rank) bool {
 
 // ownersOf applies the rule of the package documentation to one bucket:
 // the primary is the highest-ranked Active node; the secondary is the
-// highest-ranked Draining node if it ranks above the primary (or there is
-// no primary), else the next Active node.
+// highest-ranked other node, Active or Draining.
 func ownersOf(active, draining []candidate, bucket uint64) Owners {
 	var first, second, drain rank
 	for _, c := range active {
@@ -204,8 +203,8 @@ func ownersOf(active, draining []candidate, bucket uint64) Owners {
 			drain = r
 		}
 	}
-	if drain.id != 0 && drain.above(first) {
-		return Owners{Primary: first.id, Secondary: drain.id}
+	if drain.id != 0 && drain.above(second) {
+		second = drain
 	}
 	return Owners{Primary: first.id, Secondary: second.id}
 }

@@ -7,7 +7,7 @@ package nodeprobe
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"maps"
 	"net"
 	"net/netip"

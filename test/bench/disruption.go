@@ -80,12 +80,6 @@ func disruptionCases() []disruptionCase {
 	}
 }
 
-// directorDrainTimeout is how long a node that stops serving the
-// Service keeps serving its connections in the director's cases: longer
-// than any measurement after the event, short enough that a node excluded
-// before a join has left the tables within the preparation's minute.
-const directorDrainTimeout = 15 * time.Second
-
 // restartSpeaker stops the victim's speaker with SIGTERM and starts it
 // again once its session has ended; the event ends when the session is
 // back and the router has all three next hops.
@@ -256,18 +250,6 @@ func moveEndpoint(hold bool) eventFunc {
 	}
 }
 
-// moveEndpointKeepingOldPod moves the Service's endpoint from the victim
-// to node-2 as a rolling update does: the victim's pod stops being ready
-// but serves on, as a terminating pod does during its grace period.
-func moveEndpointKeepingOldPod(ctx context.Context, t disruptionTarget) (time.Duration, error) {
-	start := time.Now()
-	if _, err := t.lab.PlacePods(ctx, t.svc, map[string][]lab.EndpointState{
-		"node-0": {lab.Ready}, t.victim.Name: {lab.NotReady}, "node-2": {lab.Ready}}); err != nil {
-		return 0, err
-	}
-	return settle(ctx, t, t.lab.Nodes[2], false, 2, start)
-}
-
 // settle waits for the end of an event that adds joiner: with a hold,
 // until joiner's status shows the Service held (the router's next hops
 // are then final without it); without, until the router has want next
@@ -433,36 +415,6 @@ func runDisruption(binDir string, conns int, hashing string, c disruptionCase) (
 	return row, err
 }
 
-// untilPlansAgree waits until the nodes that are the router's next hops
-// for addr, and only they, show the Service announced, and every node
-// forwards by the same plan: connections opened before that can be kept
-// by a node whose tables do not name the others yet.
-func untilPlansAgree(ctx context.Context, l *lab.Lab, key string, addr netip.Addr) error {
-	return until(30*time.Second, "every node forwards by the same plan", func() bool {
-		hops, err := l.Router.KernelNextHops(netip.PrefixFrom(addr, addr.BitLen()))
-		if err != nil {
-			return false
-		}
-		digest := ""
-		for i, n := range l.Nodes {
-			var st v1alpha1.BGPNodeStatus
-			if l.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &st) != nil || st.Status.Director == nil || st.Status.Director.PlanDigest == "" {
-				return false
-			}
-			announced := slices.Contains(st.Status.Services, v1alpha1.ServiceAnnouncement{Name: key, State: v1alpha1.AnnouncementAnnounced})
-			if announced != slices.Contains(hops, n.Addr4.String()) {
-				return false
-			}
-			if i == 0 {
-				digest = st.Status.Director.PlanDigest
-			} else if st.Status.Director.PlanDigest != digest {
-				return false
-			}
-		}
-		return true
-	})
-}
-
 // createDisruptionConfig creates the pool, the advertisement (with the
 // case's addition hold), the BFD profile if the case runs BFD, and the
 // router's peer with the case's graceful restart.
@@ -536,24 +488,6 @@ func serviceAddr(ctx context.Context, l *lab.Lab, svc *corev1.Service) (netip.Ad
 		return addr.IsValid()
 	})
 	return addr, err
-}
-
-// untilDirectorReady waits until every node's status shows its director
-// datapath ready, which the other nodes' tables then take in.
-func untilDirectorReady(ctx context.Context, l *lab.Lab) error {
-	for _, n := range l.Nodes {
-		err := until(30*time.Second, n.Name+"'s director datapath is ready", func() bool {
-			var st v1alpha1.BGPNodeStatus
-			if l.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &st) != nil {
-				return false
-			}
-			return st.Status.Director != nil && st.Status.Director.Ready
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // untilBFDUp waits until the router has a BFD session up with each of the
